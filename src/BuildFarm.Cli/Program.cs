@@ -1,0 +1,3 @@
+using BuildFarm.Cli;
+
+return await BuildFarmCli.RunAsync(args, CliIO.Console, CancellationToken.None);

@@ -1,0 +1,1 @@
+// BuildFarm.Kaniko holds the pure Kaniko logic of the farm.
