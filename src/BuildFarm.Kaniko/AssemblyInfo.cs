@@ -1,1 +1,0 @@
-// BuildFarm.Kaniko holds the pure Kaniko logic of the farm.
