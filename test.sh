@@ -25,7 +25,7 @@ fail() { echo "test.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 # ---------------------------------------------------------------------------------------------
 # Services. Each one the tests need is listed in $services; started ones are stopped on exit.
 # ---------------------------------------------------------------------------------------------
-services=()          # filled in as later parts of the farm need redis, rabbitmq, prometheus
+services=(redis)     # rabbitmq and prometheus join as the worker and dashboards need them
 started_pids=()
 apt_updated=0
 
@@ -51,6 +51,28 @@ wait_until() {
     fi
     sleep 0.2
   done
+}
+
+# free_port START: the first port from START up that nothing listens on, on 127.0.0.1.
+free_port() {
+  local port="$1"
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
+
+start_redis() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
+  local port; port="$(free_port 16379)"
+  echo "== redis-server on 127.0.0.1:$port"
+  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$run_dir/services" --logfile "$run_dir/services/redis.log" &
+  started_pids+=($!)
+  wait_until "redis-server (log: $run_dir/services/redis.log)" 30 \
+    bash -c "[ \"\$(redis-cli -h 127.0.0.1 -p $port ping)\" = PONG ]"
+  export BUILDFARM_TEST_REDIS="127.0.0.1:$port"
 }
 
 stop_services() {

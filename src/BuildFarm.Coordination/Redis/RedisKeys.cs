@@ -1,0 +1,15 @@
+namespace BuildFarm.Coordination.Redis;
+
+/// <summary>
+/// Key layout. The resource name sits inside a hash tag (<c>{…}</c>) so that every key a script touches
+/// for one resource lands in the same Redis Cluster slot.
+/// </summary>
+public sealed class RedisKeys(string prefix)
+{
+    public string Prefix { get; } = string.IsNullOrEmpty(prefix) ? throw new ArgumentException("a key prefix is required", nameof(prefix)) : prefix;
+
+    public string Lock(string destination) => $"{Prefix}lock:{{{destination}}}";
+    public string LockFence(string destination) => $"{Prefix}lock:{{{destination}}}:fence";
+    public string Slots(string registry) => $"{Prefix}slots:{{{registry}}}";
+    public string Dedupe(string buildKey) => $"{Prefix}dedupe:{{{buildKey}}}";
+}
