@@ -1,0 +1,105 @@
+namespace BuildFarm.Contracts;
+
+/// <summary>Accepted by a producer and published to the queue.</summary>
+public sealed record BuildQueued
+{
+    public required string BuildId { get; init; }
+    public string? BatchId { get; init; }
+    public required string BuildKey { get; init; }
+    public DateTimeOffset QueuedAt { get; init; }
+}
+
+/// <summary>An identical build (same build key) was in flight or had succeeded: this build took its outcome.</summary>
+public sealed record BuildDeduplicated
+{
+    public required string BuildId { get; init; }
+    public string? BatchId { get; init; }
+
+    /// <summary>The build whose outcome was taken.</summary>
+    public required string OriginalBuildId { get; init; }
+
+    /// <summary><c>in_flight</c> or <c>completed</c>.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>The digest when the original build succeeded; null when it failed.</summary>
+    public string? Digest { get; init; }
+
+    /// <summary>The original build's failure reason, when it failed.</summary>
+    public string? Reason { get; init; }
+
+    public DateTimeOffset At { get; init; }
+}
+
+/// <summary>An attempt's pod was created (or adopted after a redelivery).</summary>
+public sealed record BuildStarted
+{
+    public required string BuildId { get; init; }
+    public string? BatchId { get; init; }
+    public required int Attempt { get; init; }
+    public required string Pod { get; init; }
+    public DateTimeOffset At { get; init; }
+}
+
+/// <summary>An attempt failed. When <see cref="Transient"/>, another attempt follows at <see cref="RetryAt"/>.</summary>
+public sealed record BuildAttemptFailed
+{
+    public required string BuildId { get; init; }
+    public string? BatchId { get; init; }
+    public required int Attempt { get; init; }
+
+    /// <summary>A reason from <see cref="FailureReasons"/>.</summary>
+    public required string Reason { get; init; }
+
+    public bool Transient { get; init; }
+    public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>The final error line or pod status message, for people.</summary>
+    public string? Detail { get; init; }
+
+    public DateTimeOffset At { get; init; }
+}
+
+/// <summary>The image was pushed.</summary>
+public sealed record BuildSucceeded
+{
+    public required string BuildId { get; init; }
+    public string? BatchId { get; init; }
+    public required string Digest { get; init; }
+
+    /// <summary>Pushed references, <c>repo@sha256:…</c>, one per destination.</summary>
+    public IReadOnlyList<string> Pushed { get; init; } = [];
+
+    /// <summary>Seconds per phase of the successful attempt (<c>pull</c>, <c>extract</c>, <c>build</c>, <c>push</c>).</summary>
+    public IReadOnlyDictionary<string, double> PhaseSeconds { get; init; } = new Dictionary<string, double>();
+
+    public int Attempts { get; init; }
+
+    /// <summary>"connection reset by peer" seen over all attempts.</summary>
+    public int Resets { get; init; }
+
+    public DateTimeOffset At { get; init; }
+}
+
+/// <summary>The build ended without an image.</summary>
+public sealed record BuildFailed
+{
+    public required string BuildId { get; init; }
+    public string? BatchId { get; init; }
+
+    /// <summary>A reason from <see cref="FailureReasons"/>.</summary>
+    public required string Reason { get; init; }
+
+    public string? Detail { get; init; }
+    public int Attempts { get; init; }
+    public DateTimeOffset At { get; init; }
+}
+
+/// <summary>The build was cancelled on request.</summary>
+public sealed record BuildCancelled
+{
+    public required string BuildId { get; init; }
+    public string? BatchId { get; init; }
+    public string? RequestedBy { get; init; }
+    public int Attempts { get; init; }
+    public DateTimeOffset At { get; init; }
+}
