@@ -128,7 +128,7 @@ public static partial class BuildSpecValidator
         switch (context.Kind)
         {
             case BuildContextKind.Git:
-                warnings.Add(new("context", "git:// contexts are cloned by Kaniko without farm credentials beyond GIT_TOKEN/GIT_USERNAME; private repositories may not work (kaniko#719)"));
+                warnings.Add(new("context", "git:// context: private repositories may not work (Kaniko clones it itself, with GIT_TOKEN or GIT_USERNAME/GIT_PASSWORD at best; kaniko#719)"));
                 break;
             case BuildContextKind.S3 or BuildContextKind.Gcs
                 when !context.Value.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase) && !context.Value.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase):
