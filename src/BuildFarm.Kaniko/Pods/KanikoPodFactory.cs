@@ -52,6 +52,10 @@ public static class KanikoPodFactory
         {
             throw new ArgumentException("destinations: at least one destination is required", nameof(spec));
         }
+        if (!BuildContext.TryParse(spec.Context, out _, out var contextError))
+        {
+            throw new ArgumentException($"context: {contextError}", nameof(spec));
+        }
         if (!RelativePath.TryNormalize(spec.Dockerfile ?? "", out var dockerfile, out var dockerfileError) || dockerfile.Length == 0)
         {
             throw new ArgumentException($"dockerfile: {dockerfileError ?? "is required"}", nameof(spec));

@@ -382,6 +382,15 @@ public sealed class KanikoPodFactoryTests
     }
 
     [Fact]
+    public void Create_InvalidContextWithGivenKey_ThrowsNamingField()
+    {
+        var e = Assert.Throws<ArgumentException>(() =>
+            KanikoPodFactory.Create(Spec with { Context = "ftp://x/y.tar.gz" }, "b", 1, new KanikoPodOptions(), new string('a', 64)));
+
+        Assert.StartsWith("context:", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CreateDebug_UsesDebugImageAndIdleShell()
     {
         var pod = KanikoPodFactory.CreateDebug(Spec, "build-42", 2, new KanikoPodOptions());
