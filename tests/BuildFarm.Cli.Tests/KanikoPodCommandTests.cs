@@ -105,6 +105,10 @@ public sealed class KanikoPodCommandTests
     [InlineData("--executor-image", new[] { "--context", Context, "-d", Destination, "--executor-image", "gcr.io/kaniko-project/executor:v1.24.0" })]
     [InlineData("--executor-image", new[] { "--context", Context, "-d", Destination, "--executor-image", "Not An Image" })]
     [InlineData("unexpected argument 'extra'", new[] { "--context", Context, "-d", Destination, "extra" })]
+    [InlineData("unexpected argument '--contxt'", new[] { "--contxt", Context, "-d", Destination })]
+    [InlineData("--context: is required", new[] { "-d", Destination, "--context" })]
+    [InlineData("--target: needs a value", new[] { "--context", Context, "-d", Destination, "--target" })]
+    [InlineData("destinations: at least one", new[] { "--context", Context, "-d" })]
     public async Task Pod_InvalidInput_Exit2NamingTheField(string field, string[] args)
     {
         var result = await Pod(args);

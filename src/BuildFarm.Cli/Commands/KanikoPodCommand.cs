@@ -35,18 +35,36 @@ public static class KanikoPodCommand
         var output = new Option<string>("--output", "-o") { Description = "Output format: yaml (default) or json." };
         var debug = new Option<bool>("--debug") { Description = "Print the debug pod (:debug image idling in /busybox/sh)." };
 
+        // Stray tokens (a mistyped option, a value without option) land here so that they are reported
+        // like every other input error, with exit 2, rather than by the parser with exit 1.
+        var unexpected = new Argument<string[]>("unexpected") { Arity = ArgumentArity.ZeroOrMore, Hidden = true };
         var command = new Command("pod", "Print the Kaniko pod the farm would create for a build.")
         {
             context, destination, contextSubPath, dockerfile, buildArg, target, label, cacheRepo, platform,
-            buildId, attempt, executorImage, allowUnpinned, output, debug,
+            buildId, attempt, executorImage, allowUnpinned, output, debug, unexpected,
         };
-        command.TreatUnmatchedTokensAsErrors = false;
+        // A value-taking option given without its value parses as empty and is reported by the action.
+        foreach (var option in new Option[] { context, contextSubPath, dockerfile, target, cacheRepo, platform, buildId, attempt, executorImage, output })
+        {
+            option.Arity = ArgumentArity.ZeroOrOne;
+        }
+        foreach (var option in new Option[] { destination, buildArg, label })
+        {
+            option.Arity = ArgumentArity.ZeroOrMore;
+        }
         command.SetAction(parseResult =>
         {
             var errors = new List<string>();
-            foreach (var token in parseResult.UnmatchedTokens)
+            foreach (var token in parseResult.GetValue(unexpected) ?? [])
             {
                 errors.Add($"unexpected argument '{token}'");
+            }
+            foreach (var option in new Option<string>[] { contextSubPath, dockerfile, target, cacheRepo, platform, buildId, attempt, executorImage, output })
+            {
+                if (parseResult.GetResult(option) is { Implicit: false } && string.IsNullOrEmpty(parseResult.GetValue(option)))
+                {
+                    errors.Add($"{option.Name}: needs a value");
+                }
             }
 
             var format = parseResult.GetValue(output) ?? "yaml";

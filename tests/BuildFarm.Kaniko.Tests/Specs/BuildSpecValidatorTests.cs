@@ -148,6 +148,17 @@ public sealed class BuildSpecValidatorTests
         Assert.False(BuildSpecValidator.Validate(SampleSpecs.Minimal() with { Destinations = ["app:1"] }, options).IsValid);
     }
 
+    [Theory]
+    [InlineData("registry.example.com/team/app:1", true)]
+    [InlineData("REGISTRY.example.com/team/app", true)]
+    [InlineData("registry.example.com/other/app", false)]
+    public void IsAllowedDestination_MatchesNormalisedName(string reference, bool allowed) =>
+        Assert.Equal(allowed, BuildSpecValidator.IsAllowedDestination(ImageReference.Parse(reference), ["registry.example.com/team/*"]));
+
+    [Fact]
+    public void IsAllowedDestination_EmptyList_AllowsAll() =>
+        Assert.True(BuildSpecValidator.IsAllowedDestination(ImageReference.Parse("anything.example.org/x"), []));
+
     [Fact]
     public void Validate_EmptyAllowList_AllowsEveryRegistry()
     {
