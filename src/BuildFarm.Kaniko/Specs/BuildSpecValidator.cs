@@ -1,0 +1,391 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+using System.Text.RegularExpressions;
+using BuildFarm.Contracts;
+using k8s.Models;
+
+namespace BuildFarm.Kaniko.Specs;
+
+/// <summary>One problem in a build spec, naming the field it is about (<c>destinations[1]</c>).</summary>
+public sealed record SpecProblem(string Field, string Message)
+{
+    public override string ToString() => $"{Field}: {Message}";
+}
+
+/// <summary>The outcome of <see cref="BuildSpecValidator.Validate"/>: errors block the build, warnings do not.</summary>
+public sealed record BuildSpecValidation(IReadOnlyList<SpecProblem> Errors, IReadOnlyList<SpecProblem> Warnings)
+{
+    public bool IsValid => Errors.Count == 0;
+}
+
+/// <summary>
+/// Checks a <see cref="BuildSpec"/> before anything is published or started. Every problem names its
+/// field. Pure: no I/O (it does not check that a context or registry exists).
+/// </summary>
+public static partial class BuildSpecValidator
+{
+    public static BuildSpecValidation Validate(BuildSpec spec, BuildSpecValidationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        options ??= BuildSpecValidationOptions.Default;
+        var errors = new List<SpecProblem>();
+        var warnings = new List<SpecProblem>();
+        var allowList = CompileAllowList(options.AllowedDestinations, errors);
+
+        ValidateContext(spec, errors, warnings);
+        ValidateRelativePath("contextSubPath", spec.ContextSubPath, allowEmpty: true, errors);
+        ValidateRelativePath("dockerfile", spec.Dockerfile, allowEmpty: false, errors);
+        ValidateDestinations(spec, options, allowList, errors, warnings);
+        ValidateBuildArgs(spec, options, errors);
+        ValidateLabels(spec, options, errors);
+        ValidateTarget(spec, errors);
+        ValidatePlatform(spec, errors);
+        ValidateCache(spec, allowList, errors, warnings);
+        ValidateDeadline(spec, options, errors);
+        ValidateResources("resources", spec.Resources, errors);
+
+        return new BuildSpecValidation(errors, warnings);
+    }
+
+    /// <summary>
+    /// Checks Kubernetes resource quantities (<c>500m</c>, <c>2Gi</c>): each must parse, be positive, and a
+    /// request must not exceed its limit. Shared with the pod options' default resources.
+    /// </summary>
+    public static void ValidateResources(string field, BuildResources? resources, ICollection<SpecProblem> errors)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        if (resources is null)
+        {
+            return;
+        }
+        var cpuRequest = CheckQuantity($"{field}.cpuRequest", resources.CpuRequest, errors);
+        var cpuLimit = CheckQuantity($"{field}.cpuLimit", resources.CpuLimit, errors);
+        var memoryRequest = CheckQuantity($"{field}.memoryRequest", resources.MemoryRequest, errors);
+        var memoryLimit = CheckQuantity($"{field}.memoryLimit", resources.MemoryLimit, errors);
+        CheckQuantity($"{field}.ephemeralStorageLimit", resources.EphemeralStorageLimit, errors);
+        if (cpuRequest > cpuLimit)
+        {
+            errors.Add(new($"{field}.cpuRequest", $"'{resources.CpuRequest}' exceeds cpuLimit '{resources.CpuLimit}'"));
+        }
+        if (memoryRequest > memoryLimit)
+        {
+            errors.Add(new($"{field}.memoryRequest", $"'{resources.MemoryRequest}' exceeds memoryLimit '{resources.MemoryLimit}'"));
+        }
+    }
+
+    /// <summary>True when <paramref name="reference"/>'s name matches one of the allow-list patterns (or the list is empty).</summary>
+    public static bool IsAllowedDestination(ImageReference reference, IEnumerable<string> allowedPatterns)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        var compiled = CompileAllowList(allowedPatterns.ToList(), errors: null);
+        return compiled.Count == 0 || compiled.Any(p => p.IsMatch(reference.Name));
+    }
+
+    private static List<Regex> CompileAllowList(ICollection<string> patterns, List<SpecProblem>? errors)
+    {
+        var compiled = new List<Regex>();
+        var index = 0;
+        foreach (var pattern in patterns)
+        {
+            if (string.IsNullOrWhiteSpace(pattern) || pattern.Any(char.IsWhiteSpace))
+            {
+                errors?.Add(new($"allowedDestinations[{index}]", "pattern must be non-empty and have no whitespace"));
+            }
+            else
+            {
+                var regex = new StringBuilder("^");
+                for (var i = 0; i < pattern.Length; i++)
+                {
+                    if (pattern[i] == '*' && i + 1 < pattern.Length && pattern[i + 1] == '*')
+                    {
+                        regex.Append(".*");
+                        i++;
+                    }
+                    else if (pattern[i] == '*')
+                    {
+                        regex.Append("[^/]*");
+                    }
+                    else
+                    {
+                        regex.Append(Regex.Escape(pattern[i].ToString()));
+                    }
+                }
+                regex.Append('$');
+                compiled.Add(new Regex(regex.ToString(), RegexOptions.CultureInvariant | RegexOptions.IgnoreCase, TimeSpan.FromSeconds(1)));
+            }
+            index++;
+        }
+        return compiled;
+    }
+
+    private static void ValidateContext(BuildSpec spec, List<SpecProblem> errors, List<SpecProblem> warnings)
+    {
+        if (!BuildContext.TryParse(spec.Context, out var context, out var error))
+        {
+            errors.Add(new("context", error));
+            return;
+        }
+        switch (context.Kind)
+        {
+            case BuildContextKind.Git:
+                warnings.Add(new("context", "git:// context: private repositories may not work (Kaniko clones it itself, with GIT_TOKEN or GIT_USERNAME/GIT_PASSWORD at best; kaniko#719)"));
+                break;
+            case BuildContextKind.S3 or BuildContextKind.Gcs
+                when !context.Value.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase) && !context.Value.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase):
+                warnings.Add(new("context", "Kaniko expects a gzipped tar archive; the key does not end in .tar.gz or .tgz"));
+                break;
+            case BuildContextKind.Directory when spec.ContextSubPath is { Length: > 0 }:
+                warnings.Add(new("contextSubPath", "a dir:// context can name the sub-directory directly; the sub-path is applied all the same"));
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static void ValidateRelativePath(string field, string? path, bool allowEmpty, List<SpecProblem> errors)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            if (!allowEmpty)
+            {
+                errors.Add(new(field, "is required (a path relative to the context, e.g. Dockerfile)"));
+            }
+            return;
+        }
+        if (!RelativePath.TryNormalize(path, out var normalized, out var error))
+        {
+            errors.Add(new(field, error));
+            return;
+        }
+        if (!allowEmpty && normalized.Length == 0)
+        {
+            errors.Add(new(field, $"'{path}' names the context root, not a file"));
+        }
+    }
+
+    private static void ValidateDestinations(
+        BuildSpec spec, BuildSpecValidationOptions options, List<Regex> allowList, List<SpecProblem> errors, List<SpecProblem> warnings)
+    {
+        if (spec.Destinations is null || spec.Destinations.Count == 0)
+        {
+            errors.Add(new("destinations", "at least one destination is required"));
+            return;
+        }
+        if (spec.Destinations.Count > options.MaxDestinations)
+        {
+            errors.Add(new("destinations", $"{spec.Destinations.Count} destinations exceed the limit of {options.MaxDestinations}"));
+        }
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < spec.Destinations.Count; i++)
+        {
+            var field = $"destinations[{i}]";
+            if (!ImageReference.TryParse(spec.Destinations[i], out var reference, out var error))
+            {
+                errors.Add(new(field, $"'{spec.Destinations[i]}' is not a valid image reference: {error}"));
+                continue;
+            }
+            if (reference.Digest is not null)
+            {
+                errors.Add(new(field, $"'{spec.Destinations[i]}' has a digest; a destination is pushed to by tag (drop '@{reference.Digest}')"));
+                continue;
+            }
+            if (allowList.Count > 0 && !allowList.Any(p => p.IsMatch(reference.Name)))
+            {
+                errors.Add(new(field, $"'{reference.Name}' is not in the destination allow-list ({string.Join(", ", options.AllowedDestinations)})"));
+                continue;
+            }
+            if (!seen.Add(reference.ToString()))
+            {
+                warnings.Add(new(field, $"'{spec.Destinations[i]}' repeats an earlier destination; it is pushed once"));
+            }
+        }
+    }
+
+    private static void ValidateBuildArgs(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors)
+    {
+        var args = spec.BuildArgs ?? new Dictionary<string, string>();
+        if (args.Count > options.MaxBuildArgs)
+        {
+            errors.Add(new("buildArgs", $"{args.Count} build args exceed the limit of {options.MaxBuildArgs}"));
+        }
+        foreach (var (name, value) in args.OrderBy(a => a.Key, StringComparer.Ordinal))
+        {
+            var field = $"buildArgs[{name}]";
+            if (!BuildArgNameRegex().IsMatch(name))
+            {
+                errors.Add(new(field, $"name '{name}' is invalid (letters, digits and '_', not starting with a digit)"));
+                continue;
+            }
+            if (value is null)
+            {
+                errors.Add(new(field, "value is null; use an empty string"));
+                continue;
+            }
+            if (value.Contains('\0', StringComparison.Ordinal))
+            {
+                errors.Add(new(field, "value contains a NUL character"));
+            }
+            var bytes = Encoding.UTF8.GetByteCount(value);
+            if (bytes > options.MaxBuildArgValueBytes)
+            {
+                errors.Add(new(field, $"value is {bytes} bytes, over the limit of {options.MaxBuildArgValueBytes}"));
+            }
+        }
+    }
+
+    private static void ValidateLabels(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors)
+    {
+        var labels = spec.Labels ?? new Dictionary<string, string>();
+        if (labels.Count > options.MaxLabels)
+        {
+            errors.Add(new("labels", $"{labels.Count} labels exceed the limit of {options.MaxLabels}"));
+        }
+        foreach (var (key, value) in labels.OrderBy(l => l.Key, StringComparer.Ordinal))
+        {
+            var field = $"labels[{key}]";
+            if (!LabelKeyRegex().IsMatch(key))
+            {
+                errors.Add(new(field, $"key '{key}' is invalid (1-256 characters: letters, digits, '.', '-', '_', '/', starting with a letter or digit; no '=')"));
+                continue;
+            }
+            if (value is null)
+            {
+                errors.Add(new(field, "value is null; use an empty string"));
+                continue;
+            }
+            if (value.Contains('\0', StringComparison.Ordinal))
+            {
+                errors.Add(new(field, "value contains a NUL character"));
+            }
+            var bytes = Encoding.UTF8.GetByteCount(value);
+            if (bytes > options.MaxLabelValueBytes)
+            {
+                errors.Add(new(field, $"value is {bytes} bytes, over the limit of {options.MaxLabelValueBytes}"));
+            }
+        }
+    }
+
+    private static void ValidateTarget(BuildSpec spec, List<SpecProblem> errors)
+    {
+        if (spec.Target is null)
+        {
+            return;
+        }
+        if (!StageNameRegex().IsMatch(spec.Target))
+        {
+            errors.Add(new("target", $"'{spec.Target}' is not a valid stage name (a letter, then letters, digits, '_', '.', '-'; at most 128)"));
+        }
+    }
+
+    private static void ValidatePlatform(BuildSpec spec, List<SpecProblem> errors)
+    {
+        if (spec.Platform is null)
+        {
+            return;
+        }
+        if (!PlatformRegex().IsMatch(spec.Platform))
+        {
+            errors.Add(new("platform", $"'{spec.Platform}' must be os/arch[/variant] in lower case, e.g. linux/amd64 or linux/arm64/v8"));
+        }
+    }
+
+    private static void ValidateCache(BuildSpec spec, List<Regex> allowList, List<SpecProblem> errors, List<SpecProblem> warnings)
+    {
+        if (spec.CacheRepo is null)
+        {
+            return;
+        }
+        if (!ImageReference.TryParse(spec.CacheRepo, out var reference, out var error))
+        {
+            errors.Add(new("cacheRepo", $"'{spec.CacheRepo}' is not a valid repository: {error}"));
+            return;
+        }
+        if (reference.Tag is not null || reference.Digest is not null)
+        {
+            errors.Add(new("cacheRepo", $"'{spec.CacheRepo}' must be a repository without tag or digest (Kaniko tags cache layers itself)"));
+            return;
+        }
+        if (allowList.Count > 0 && !allowList.Any(p => p.IsMatch(reference.Name)))
+        {
+            errors.Add(new("cacheRepo", $"'{reference.Name}' is not in the destination allow-list (cache layers are pushed there)"));
+            return;
+        }
+        if (!spec.Cache)
+        {
+            warnings.Add(new("cacheRepo", "has no effect while cache is false"));
+        }
+    }
+
+    private static void ValidateDeadline(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors)
+    {
+        if (spec.DeadlineSeconds is not { } deadline)
+        {
+            return;
+        }
+        if (deadline <= 0)
+        {
+            errors.Add(new("deadlineSeconds", $"{deadline} must be positive"));
+        }
+        else if (deadline > options.MaxDeadlineSeconds)
+        {
+            errors.Add(new("deadlineSeconds", $"{deadline} exceeds the maximum of {options.MaxDeadlineSeconds}"));
+        }
+    }
+
+    private static decimal? CheckQuantity(string field, string? value, ICollection<SpecProblem> errors)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+        if (!TryParseQuantity(value, out var amount, out var error))
+        {
+            errors.Add(new(field, error));
+            return null;
+        }
+        return amount;
+    }
+
+    /// <summary>Parses a positive Kubernetes quantity (<c>500m</c>, <c>2</c>, <c>512Mi</c>, <c>4Gi</c>).</summary>
+    public static bool TryParseQuantity(string? value, out decimal amount, [NotNullWhen(false)] out string? error)
+    {
+        amount = 0;
+        if (value is null || !QuantityRegex().IsMatch(value))
+        {
+            error = $"'{value}' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)";
+            return false;
+        }
+        try
+        {
+            amount = new ResourceQuantity(value).ToDecimal();
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+        {
+            error = $"'{value}' is not a Kubernetes quantity: {e.Message}";
+            return false;
+        }
+        if (amount <= 0)
+        {
+            error = $"'{value}' must be positive";
+            return false;
+        }
+        error = null;
+        return true;
+    }
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex BuildArgNameRegex();
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$", RegexOptions.CultureInvariant)]
+    private static partial Regex LabelKeyRegex();
+
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9_.-]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex StageNameRegex();
+
+    [GeneratedRegex(@"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex PlatformRegex();
+
+    // Kubernetes quantity grammar: <signedNumber><suffix>; negative values are rejected afterwards.
+    [GeneratedRegex(@"^\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex QuantityRegex();
+}
