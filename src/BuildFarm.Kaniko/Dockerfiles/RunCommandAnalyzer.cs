@@ -82,7 +82,7 @@ public static partial class RunCommandAnalyzer
     private static void AnalyzeCommand(ShellCommand command, Context context, List<RunConflict> conflicts, int depth)
     {
         var raw = command.Words;
-        var expandedForMessage = string.Join(' ', raw);
+        var expandedForMessage = string.Join(' ', raw.Concat(command.Redirects.Select(r => $"{r.Operator} {r.Target}")));
         foreach (var redirect in command.Redirects)
         {
             if (redirect.Operator.Contains('>', StringComparison.Ordinal) && !redirect.Operator.EndsWith('&'))
