@@ -65,7 +65,7 @@ public static partial class DockerfilePreflight
         {
             return; // already reported as malformed
         }
-        if (stage.BaseImage is null || stage.BaseImage.Length == 0)
+        if (stage.BaseImage is null || !ImageReferences.IsComplete(stage.BaseImage))
         {
             var names = VariableReferenceRegex().Matches(words[0]).Select(m => m.Groups[1].Value).Distinct().ToList();
             var why = names.Count == 0 ? "" : $" ({string.Join(", ", names.Select(n => $"{n} is {Describe(stages.GlobalArgs.Lookup(n))}"))})";
@@ -261,6 +261,7 @@ public static partial class DockerfilePreflight
 
         if (instruction.Flag("from") is { Length: > 0 } from
             && WordExpander.Expand(from, step.Variables.Lookup, escape) is { Length: > 0 } source2
+            && !source2.All(char.IsAsciiDigit)
             && stages.FindStage(source2, stage.Index) is null
             && ImageReferences.FloatingReason(source2) is { } floating)
         {

@@ -76,6 +76,7 @@ public sealed record DockerfileStages(VariableScope GlobalArgs, IReadOnlyList<Bu
         var shell = _defaultShell;
         var steps = new List<StageStep>();
         var sawFrom = false;
+        var beforeFrom = new List<DockerfileDiagnostic>();
 
         void Close()
         {
@@ -156,7 +157,7 @@ public sealed record DockerfileStages(VariableScope GlobalArgs, IReadOnlyList<Bu
 
             if (!sawFrom)
             {
-                errors.Add(new(instruction.Line, PreflightCodes.MissingFrom,
+                beforeFrom.Add(new(instruction.Line, PreflightCodes.MissingFrom,
                     $"{instruction.Keyword} comes before the first FROM: only ARG may precede FROM; start the build stage with FROM <image>."));
                 continue;
             }
@@ -185,7 +186,11 @@ public sealed record DockerfileStages(VariableScope GlobalArgs, IReadOnlyList<Bu
         }
         Close();
 
-        if (!sawFrom && dockerfile.Instructions.Count > 0)
+        if (sawFrom)
+        {
+            errors.InsertRange(0, beforeFrom);
+        }
+        else if (dockerfile.Instructions.Count > 0)
         {
             errors.Add(new(dockerfile.Instructions[0].Line, PreflightCodes.MissingFrom,
                 "the Dockerfile has no FROM instruction: every build stage starts with FROM <image> (or FROM scratch)."));

@@ -14,6 +14,14 @@ public static class ImageReferences
         return colon < 0 ? null : name[(colon + 1)..];
     }
 
+    /// <summary>False for what an unset ARG leaves behind: empty, a trailing <c>:</c>, <c>@</c> or <c>/</c>, blanks.</summary>
+    public static bool IsComplete(string reference)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        return reference.Length > 0 && reference[^1] is not (':' or '@' or '/') && reference[0] is not (':' or '@' or '/')
+            && !reference.Any(char.IsWhiteSpace) && !reference.Contains("/:", StringComparison.Ordinal) && !reference.Contains("//", StringComparison.Ordinal);
+    }
+
     /// <summary>True when the reference carries a digest (<c>@sha256:…</c>).</summary>
     public static bool HasDigest(string reference)
     {

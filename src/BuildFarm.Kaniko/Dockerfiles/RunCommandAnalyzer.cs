@@ -415,7 +415,8 @@ public static partial class RunCommandAnalyzer
             if (option.Length > 1 && (option[0] is '-' or '+'))
             {
                 commandString |= option[0] == '-' && option.Contains('c', StringComparison.Ordinal);
-                i++;
+                // "-euo pipefail": a cluster with o or O takes the next word as its argument.
+                i += option.Contains('o', StringComparison.Ordinal) || option.Contains('O', StringComparison.Ordinal) ? 2 : 1;
                 continue;
             }
             break;
