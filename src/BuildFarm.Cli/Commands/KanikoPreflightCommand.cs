@@ -122,7 +122,7 @@ public static class KanikoPreflightCommand
     internal static string ToJson(string name, IReadOnlyList<PreflightFinding> findings)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             writer.WriteString("file", name);
