@@ -408,3 +408,38 @@ public sealed class DockerfilePreflightTests
         Assert.Throws<ArgumentException>(() => PreflightCodes.SeverityOf("XYZ001"));
     }
 }
+
+public sealed class DockerfilePreflightRobustnessTests
+{
+    private static readonly string[] _pieces =
+    [
+        "FROM ", "RUN ", "COPY ", "ADD ", "WORKDIR ", "ENV ", "ARG ", "VOLUME ", "SHELL ", "# escape=`", "# c", "\\", "`", "\n", "\r\n",
+        " ", "\t", "<<EOF", "<<-'E'", "EOF", "E", "\"", "'", "$", "${", "}", "${A:-", "$(", ")", "[", "]", "\"a\",", "&&", "||", ";", "|",
+        ">", "2>&1", "mkdir -p ", "/workspace", "/kaniko/", "sh -c ", "cd ", "..", "A=", "--from=", "--mount=", "AS x", "alpine", ":1",
+        "@sha256:ab", "ln -s ", "rm -rf ", "tar -xC", "{", "(", "#", "\\\n", "=",
+    ];
+
+    [Fact]
+    public void Check_RandomInput_NeverThrows()
+    {
+        var random = new Random(20251128);
+        for (var n = 0; n < 3000; n++)
+        {
+            var text = string.Concat(Enumerable.Range(0, random.Next(1, 60)).Select(_ => _pieces[random.Next(_pieces.Length)]));
+
+            var exception = Record.Exception(() => DockerfilePreflight.Check(text, new PreflightOptions { Context = "git://x/y" }));
+
+            Assert.True(exception is null, $"input {n}: {text.Replace("\n", "\\n", StringComparison.Ordinal)}\n{exception}");
+        }
+    }
+
+    [Fact]
+    public void Check_LargeDockerfile_IsLinear()
+    {
+        var text = "FROM alpine:3.19\n" + string.Concat(Enumerable.Range(0, 5000).Select(i => $"RUN mkdir -p /opt/d{i} && echo /workspace > /tmp/f{i} \\\n    && ls /kaniko\n"));
+
+        var findings = DockerfilePreflight.Check(text);
+
+        Assert.Empty(findings);
+    }
+}
