@@ -36,7 +36,7 @@ public static partial class DockerfilePreflight
             findings.AddRange(stages.Errors.Select(e => new PreflightFinding(e.Line, e.Code, e.Message)));
             foreach (var stage in stages.Stages)
             {
-                CheckFrom(stage, stages, findings);
+                CheckFrom(stage, stages, dockerfile.EscapeChar, findings);
                 foreach (var step in stage.Steps)
                 {
                     CheckStep(step, stage, stages, dockerfile.EscapeChar, findings);
@@ -53,7 +53,7 @@ public static partial class DockerfilePreflight
         return [.. findings.OrderBy(f => f.Line).ThenBy(f => f.Code, StringComparer.Ordinal)];
     }
 
-    private static void CheckFrom(BuildStage stage, DockerfileStages stages, List<PreflightFinding> findings)
+    private static void CheckFrom(BuildStage stage, DockerfileStages stages, char escape, List<PreflightFinding> findings)
     {
         if (stage.BaseStage is not null)
         {
@@ -65,7 +65,15 @@ public static partial class DockerfilePreflight
         {
             return; // already reported as malformed
         }
-        if (stage.BaseImage is null || !ImageReferences.IsComplete(stage.BaseImage))
+        var image = stage.BaseImage;
+        if (image is null)
+        {
+            // Only the platform the builder picks is unknown (FROM golang:1.22-${TARGETARCH}): any platform will do to see whether the tag floats.
+            image = WordExpander.Expand(words[0], name => _samplePlatform.TryGetValue(name, out var sample) && stages.GlobalArgs.Lookup(name).State == VariableState.Unknown
+                ? VariableLookup.Of(sample)
+                : stages.GlobalArgs.Lookup(name), escape);
+        }
+        if (image is null || !ImageReferences.IsComplete(image))
         {
             var names = VariableReferenceRegex().Matches(words[0]).Select(m => m.Groups[1].Value).Distinct().ToList();
             var why = names.Count == 0 ? "" : $" ({string.Join(", ", names.Select(n => $"{n} is {Describe(stages.GlobalArgs.Lookup(n))}"))})";
@@ -73,12 +81,18 @@ public static partial class DockerfilePreflight
                 $"the base image '{words[0]}' cannot be resolved before the build{why}, so its tag cannot be checked: declare ARG <name>=<image:version> before the first FROM or pass --build-arg <name>=<image:version>."));
             return;
         }
-        if (ImageReferences.FloatingReason(stage.BaseImage) is { } floating)
+        if (ImageReferences.FloatingReason(image) is { } floating)
         {
             findings.Add(new PreflightFinding(line, PreflightCodes.FloatingBaseTag,
-                $"the base image {floating}: it changes under you, so builds are not reproducible and a new release can break them. Pin a version tag ('{ImageReferences.WithoutTag(stage.BaseImage)}:<version>') or a digest ('{ImageReferences.WithoutTag(stage.BaseImage)}@sha256:…')."));
+                $"the base image {floating}: it changes under you, so builds are not reproducible and a new release can break them. Pin a version tag ('{ImageReferences.WithoutTag(image)}:<version>') or a digest ('{ImageReferences.WithoutTag(image)}@sha256:…')."));
         }
     }
+
+    private static readonly Dictionary<string, string> _samplePlatform = new(StringComparer.Ordinal)
+    {
+        ["TARGETPLATFORM"] = "linux/amd64", ["TARGETOS"] = "linux", ["TARGETARCH"] = "amd64", ["TARGETVARIANT"] = "",
+        ["BUILDPLATFORM"] = "linux/amd64", ["BUILDOS"] = "linux", ["BUILDARCH"] = "amd64", ["BUILDVARIANT"] = "",
+    };
 
     private static string Describe(VariableLookup lookup) => lookup.State switch
     {

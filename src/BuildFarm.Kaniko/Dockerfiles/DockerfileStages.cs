@@ -36,6 +36,14 @@ public sealed record DockerfileStages(VariableScope GlobalArgs, IReadOnlyList<Bu
 {
     private static readonly IReadOnlyList<string> _defaultShell = ["/bin/sh", "-c"];
 
+    /// <summary>ARGs the builder fills in itself (per target platform, or from the proxy environment): declared
+    /// without a value they are not unset but unknown.</summary>
+    public static IReadOnlySet<string> BuilderArgs { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
+        "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy",
+    };
+
     /// <summary>The stage named <paramref name="name"/> (case-insensitive) or with that index, among the
     /// stages before <paramref name="before"/>; null when it names none (then it is an image).</summary>
     public BuildStage? FindStage(string name, int before)
@@ -133,6 +141,10 @@ public sealed record DockerfileStages(VariableScope GlobalArgs, IReadOnlyList<Bu
                         else if (sawFrom && globalNames.Contains(argName))
                         {
                             resolved = global.Lookup(argName);
+                        }
+                        else if (BuilderArgs.Contains(argName))
+                        {
+                            resolved = VariableLookup.Unknown;
                         }
                         else
                         {

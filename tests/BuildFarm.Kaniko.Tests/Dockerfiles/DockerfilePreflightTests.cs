@@ -246,6 +246,13 @@ public sealed class DockerfilePreflightTests
     }
 
     [Fact]
+    public void Check_PlatformArgDeclaredInStage_IsUnknownNotEmpty()
+    {
+        // Were TARGETARCH taken as unset, "/workspace${TARGETARCH:+-x}" would expand to /workspace: never guess.
+        Assert.Empty(Check(Base + "ARG TARGETARCH\nRUN mkdir -p /workspace${TARGETARCH:+-$TARGETARCH}\n"));
+    }
+
+    [Fact]
     public void Check_ShellAssignmentInForLoop_MakesVariableUnknown()
     {
         Assert.Empty(Check(Base + "ENV D=/workspace\nRUN for D in /srv /opt; do mkdir -p $D; done\n"));
@@ -267,6 +274,7 @@ public sealed class DockerfilePreflightTests
     [InlineData("FROM registry.example.com:443/team/app:latest AS x", "'latest'")]
     [InlineData("ARG IMAGE=python\nFROM $IMAGE", "'python' has no tag")]
     [InlineData("ARG TAG=latest\nFROM python:${TAG}", "'python:latest'")]
+    [InlineData("FROM ${TARGETARCH}/alpine", "'amd64/alpine' has no tag")]
     public void Check_FloatingBaseTag_IsWarningBfk200(string from, string expected)
     {
         var finding = Assert.Single(Check(from + "\n"));
@@ -289,6 +297,8 @@ public sealed class DockerfilePreflightTests
     [InlineData("FROM golang:1.22 AS build\nFROM BUILD AS again")]
     [InlineData("ARG V=3.12\nFROM python:$V-slim")]
     [InlineData("FROM --platform=$BUILDPLATFORM golang:1.22")]
+    [InlineData("FROM golang:1.22-${TARGETARCH}")]
+    [InlineData("ARG TARGETARCH\nFROM alpine:3.19-$TARGETARCH")]
     public void Check_PinnedOrInternalBase_HasNoWarning(string from)
     {
         Assert.Empty(Check(from + "\n"));
