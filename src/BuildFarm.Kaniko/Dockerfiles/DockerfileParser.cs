@@ -137,7 +137,8 @@ public static partial class DockerfileParser
     private static bool EndsWithContinuation(string line, char escape, out string withoutEscape)
     {
         var end = line.TrimEnd(' ', '\t', '\r');
-        if (end.Length > 0 && end[^1] == escape)
+        // As BuildKit: the escape character continues the line unless it is itself escaped ("foo \\\\").
+        if (end.Length > 0 && end[^1] == escape && (end.Length == 1 || end[^2] != escape))
         {
             withoutEscape = end[..^1];
             return true;
@@ -171,8 +172,17 @@ public static partial class DockerfileParser
             rest = ExtractFlags(rest, flags);
         }
 
+        IReadOnlyList<string>? exec = null;
+        if (_jsonKeywords.Contains(keyword) && rest.StartsWith('['))
+        {
+            exec = TryParseJsonArray(rest);
+        }
+
+        // Here-documents: RUN, COPY, ADD (also under ONBUILD), never in the JSON form. Their bodies follow the
+        // instruction's last line, so they must be consumed here to keep later line numbers right.
         var heredocs = new List<Heredoc>();
-        if (_heredocKeywords.Contains(keyword))
+        var heredocKeyword = keyword == "ONBUILD" ? FirstWord(rest).ToUpperInvariant() : keyword;
+        if (_heredocKeywords.Contains(heredocKeyword) && exec is null && rest.Contains("<<", StringComparison.Ordinal))
         {
             foreach (var word in SplitRawWords(rest))
             {
@@ -182,12 +192,9 @@ public static partial class DockerfileParser
                     continue;
                 }
                 var delimiter = match.Groups[3].Value;
-                var expand = true;
-                if (delimiter.Length >= 2 && (delimiter[0] is '"' or '\'') && delimiter[^1] == delimiter[0])
-                {
-                    delimiter = delimiter[1..^1];
-                    expand = false;
-                }
+                // Any quoting in the delimiter (<<"EOF", <<'EOF', <<E"OF") turns expansion off.
+                var expand = delimiter.IndexOfAny(['"', '\'']) < 0;
+                delimiter = delimiter.Replace("\"", "", StringComparison.Ordinal).Replace("'", "", StringComparison.Ordinal);
                 if (delimiter.Length == 0)
                 {
                     continue;
@@ -221,13 +228,17 @@ public static partial class DockerfileParser
             }
         }
 
-        IReadOnlyList<string>? exec = null;
-        if (_jsonKeywords.Contains(keyword) && rest.StartsWith('['))
-        {
-            exec = TryParseJsonArray(rest);
-        }
-
         return new DockerfileInstruction(line, keyword, flags, rest, exec, heredocs);
+    }
+
+    private static string FirstWord(string text)
+    {
+        var end = 0;
+        while (end < text.Length && !char.IsWhiteSpace(text[end]))
+        {
+            end++;
+        }
+        return text[..end];
     }
 
     /// <summary>Strips leading <c>--name[=value]</c> flags (values may be quoted) and returns the remaining text.</summary>

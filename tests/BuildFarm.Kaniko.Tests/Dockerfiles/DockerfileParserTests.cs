@@ -287,6 +287,43 @@ public sealed class DockerfileParserTests
     }
 
     [Fact]
+    public void Parse_EscapedEscapeAtEndOfLine_IsNotAContinuation()
+    {
+        var file = DockerfileParser.Parse("FROM alpine:3.19\nRUN echo C:\\\\\nUSER x\n");
+
+        Assert.Equal(3, file.Instructions.Count);
+        Assert.Equal("echo C:\\\\", file.Instructions[1].Arguments);
+    }
+
+    [Fact]
+    public void Parse_OnbuildHeredoc_IsConsumedSoLaterLinesStayRight()
+    {
+        var file = DockerfileParser.Parse("FROM alpine:3.19\nONBUILD RUN <<EOF\nmkdir /x\nEOF\nUSER x\n");
+
+        Assert.Empty(file.Errors);
+        Assert.Equal("mkdir /x\n", Assert.Single(file.Instructions[1].Heredocs).Body);
+        Assert.Equal((5, "USER"), (file.Instructions[2].Line, file.Instructions[2].Keyword));
+    }
+
+    [Fact]
+    public void Parse_JsonFormRun_HasNoHeredocs()
+    {
+        var file = DockerfileParser.Parse("FROM alpine:3.19\nRUN [\"cat\", \"<<EOF\"]\nUSER x\n");
+
+        Assert.Empty(file.Instructions[1].Heredocs);
+        Assert.Equal(3, file.Instructions[2].Line);
+    }
+
+    [Fact]
+    public void Parse_PartlyQuotedHeredocDelimiter_DisablesExpansion()
+    {
+        var file = DockerfileParser.Parse("FROM alpine:3.19\nRUN <<E\"OF\"\necho $HOME\nEOF\n");
+
+        var heredoc = Assert.Single(file.Instructions[1].Heredocs);
+        Assert.Equal(("EOF", false), (heredoc.Delimiter, heredoc.Expand));
+    }
+
+    [Fact]
     public void Parse_EmptyText_HasNoInstructionsAndNoErrors()
     {
         var file = DockerfileParser.Parse("\n  \n# only a comment\n");
