@@ -22,10 +22,10 @@ public static partial class DockerfileParser
     private static readonly HashSet<string> _heredocKeywords = new(StringComparer.Ordinal) { "RUN", "COPY", "ADD" };
     private static readonly HashSet<string> _jsonKeywords = new(StringComparer.Ordinal) { "RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME" };
 
-    [GeneratedRegex(@"^#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.*?)[ \t]*$")]
+    [GeneratedRegex(@"^#\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(.+?)\s*$")]
     private static partial Regex DirectiveRegex();
 
-    [GeneratedRegex(@"^(\d*)<<(-?)([^<].*)$")]
+    [GeneratedRegex(@"^(\d*)<<(-?)([^<]+)$")]
     private static partial Regex HeredocRegex();
 
     public static Dockerfile Parse(string text)
@@ -49,7 +49,7 @@ public static partial class DockerfileParser
         // Parser directives: only at the very top, before any comment, blank line or instruction.
         for (; index < lines.Length; index++)
         {
-            var match = DirectiveRegex().Match(lines[index]);
+            var match = DirectiveRegex().Match(lines[index].TrimStart().TrimEnd('\r'));
             if (!match.Success)
             {
                 break;

@@ -102,6 +102,14 @@ public sealed class DockerfileParserTests
     }
 
     [Fact]
+    public void Parse_IndentedDirective_IsStillADirective()
+    {
+        var file = DockerfileParser.Parse("  # escape = `\nFROM alpine:3.19\n");
+
+        Assert.Equal('`', file.EscapeChar);
+    }
+
+    [Fact]
     public void Parse_DirectiveAfterBlankLine_IsAComment()
     {
         var file = DockerfileParser.Parse(Lines("", "# escape=`", "FROM alpine:3.19"));
