@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using BuildFarm.Contracts;
 
 namespace BuildFarm.Kaniko.Dockerfiles;
 
@@ -51,6 +52,15 @@ public static partial class DockerfilePreflight
         }
 
         return [.. findings.OrderBy(f => f.Line).ThenBy(f => f.Code, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The reason a build fails with for these findings, or null when none is an error. An invalid
+    /// Dockerfile (<c>dockerfile_invalid</c>) wins over a <c>filesystem_conflict</c>: it must be fixed first.</summary>
+    public static string? FailureReason(IEnumerable<PreflightFinding> findings)
+    {
+        ArgumentNullException.ThrowIfNull(findings);
+        var reasons = findings.Where(f => f.Severity == PreflightSeverity.Error).Select(f => f.Reason).ToList();
+        return reasons.Contains(FailureReasons.DockerfileInvalid) ? FailureReasons.DockerfileInvalid : reasons.FirstOrDefault();
     }
 
     private static void CheckFrom(BuildStage stage, DockerfileStages stages, char escape, List<PreflightFinding> findings)

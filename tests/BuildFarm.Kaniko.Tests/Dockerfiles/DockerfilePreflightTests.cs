@@ -406,6 +406,15 @@ public sealed class DockerfilePreflightTests
         Assert.Equal([0, 1, 2, 3], findings.Select(f => f.Line));
     }
 
+    [Theory]
+    [InlineData("FROM node\n", null)]
+    [InlineData("FROM alpine:3.19\nRUN mkdir /workspace\n", FailureReasons.FilesystemConflict)]
+    [InlineData("FROM alpine:3.19\nRUN mkdir /workspace\nRUNN x\n", FailureReasons.DockerfileInvalid)]
+    public void FailureReason_PrefersDockerfileInvalid(string text, string? expected)
+    {
+        Assert.Equal(expected, DockerfilePreflight.FailureReason(Check(text)));
+    }
+
     [Fact]
     public void Codes_SeverityAndReason_FollowTheNumberRanges()
     {
