@@ -97,6 +97,21 @@ public sealed class DockerfilePreflightTests
         Assert.Empty(Check(text, new Dictionary<string, string> { ["TARGET"] = "/opt/tool" }));
     }
 
+    [Theory]
+    [InlineData("ENV D /workspace\nRUN rm -rf $D")]
+    [InlineData("ENV D=/workspace\nRUN sh -c 'mkdir -p $D'")]
+    [InlineData("ENV D=/workspace\nRUN sh -c \"mkdir -p $D\"")]
+    [InlineData("ARG D\nRUN mkdir ${D:-/kaniko/x}")]
+    [InlineData("FROM scratch AS s\nENV D=/kaniko\nFROM s\nRUN touch $D/x")]
+    [InlineData("FROM scratch AS s\nWORKDIR /workspace\nFROM s\nRUN touch x")]
+    public void Check_PathsThroughVariablesAndStages_AreFoundOnTheRunLine(string text)
+    {
+        var findings = Check(Base + text + "\n");
+
+        var run = findings.Single(f => f.Code == PreflightCodes.RunTouchesKanikoPath);
+        Assert.Equal(1 + text.Split('\n').Length, run.Line);
+    }
+
     [Fact]
     public void Check_RelativePathUnderKnownWorkdir_IsFound()
     {
@@ -226,6 +241,8 @@ public sealed class DockerfilePreflightTests
     [InlineData("RUN for d in /workspace; do echo $d; done")]
     [InlineData("RUN python3 -c \"print('/workspace')\"")]
     [InlineData("RUN [\"echo\", \"/workspace\"]")]
+    [InlineData("ENV D=/workspace\nRUN [\"mkdir\", \"$D\"]")]
+    [InlineData("ENV D=/workspace\nRUN echo '$D' && mkdir -p \"/srv/$D\"")]
     [InlineData("# RUN mkdir /workspace")]
     [InlineData("LABEL org.opencontainers.image.source=/workspace x=/kaniko")]
     [InlineData("ENV WORKSPACE=/workspace KANIKO_DIR=/kaniko")]
