@@ -175,7 +175,9 @@ public static partial class DockerfilePreflight
     private static void CheckJsonLookalike(DockerfileInstruction instruction, List<PreflightFinding> findings)
     {
         var arguments = instruction.Arguments.Trim();
-        if (instruction.ExecForm is null && arguments.StartsWith('[') && arguments.EndsWith(']'))
+        // A quoted first element is what marks an attempted exec form; "RUN [ -f /x ]" is a shell test.
+        if (instruction.ExecForm is null && arguments.StartsWith('[') && arguments.EndsWith(']')
+            && arguments[1..].TrimStart() is { Length: > 0 } inner && inner[0] is '"' or '\'' or '\u201C' or '\u2018')
         {
             findings.Add(new PreflightFinding(instruction.Line, PreflightCodes.ShellFormLooksLikeJson,
                 $"{instruction.Keyword} {arguments} looks like the exec form but is not valid JSON, so it runs as a shell command ('/bin/sh -c \"{arguments}\"'): use double quotes and commas, e.g. [\"npm\", \"start\"]."));

@@ -251,6 +251,8 @@ public sealed class DockerfilePreflightTests
     [InlineData("WORKDIR /workspaces/project")]
     [InlineData("VOLUME /workspace-data")]
     [InlineData("CMD [\"ls\", \"/workspace\"]")]
+    [InlineData("RUN [ -f /etc/os-release ]")]
+    [InlineData("RUN [ ! -e /workspace ]")]
     [InlineData("ENTRYPOINT mkdir /workspace")]
     [InlineData("RUN python3 <<EOF\nimport os\nos.listdir('/workspace')\nEOF")]
     [InlineData("RUN <<EOF\n#!/usr/bin/env python3\nprint('mkdir /workspace')\nEOF")]
