@@ -62,7 +62,16 @@ public static partial class RunCommandAnalyzer
 
         public VariableLookup Lookup(string name) => Locals.TryGetValue(name, out var local) ? local : Variables.Lookup(name);
 
-        public Context Subshell() => new(Variables, Cwd) { Locals = new Dictionary<string, VariableLookup>(Locals, StringComparer.Ordinal) };
+        /// <summary>Names exported by the script (<c>export X=…</c>): a child shell sees them.</summary>
+        public HashSet<string> Exported { get; init; } = new(StringComparer.Ordinal);
+
+        /// <summary>A new shell process (<c>sh -c</c>): it sees ENV, ARG and exported names; other script
+        /// variables are unset there, or set in its environment by the base image: unknown.</summary>
+        public Context ChildShell() => new(Variables, Cwd)
+        {
+            Locals = Locals.ToDictionary(p => p.Key, p => Exported.Contains(p.Key) ? p.Value : VariableLookup.Unknown, StringComparer.Ordinal),
+            Exported = new HashSet<string>(Exported, StringComparer.Ordinal),
+        };
     }
 
     private static void AnalyzeScript(string script, Context context, List<RunConflict> conflicts, int depth)
@@ -171,6 +180,14 @@ public static partial class RunCommandAnalyzer
                     if (AssignmentRegex().Match(raw[k]) is { Success: true } match)
                     {
                         context.Locals[match.Groups[1].Value] = VariableLookup.FromExpansion(ExpandShell(raw[k][match.Length..], context));
+                        if (name == "export")
+                        {
+                            context.Exported.Add(match.Groups[1].Value);
+                        }
+                    }
+                    else if (name == "export" && !raw[k].StartsWith('-'))
+                    {
+                        context.Exported.Add(raw[k]);
                     }
                 }
                 return;
@@ -425,7 +442,7 @@ public static partial class RunCommandAnalyzer
         {
             if (i < words.Count && words[i] is { } script)
             {
-                AnalyzeScript(script, context.Subshell(), conflicts, depth + 1);
+                AnalyzeScript(script, context.ChildShell(), conflicts, depth + 1);
             }
             return;
         }
@@ -433,7 +450,7 @@ public static partial class RunCommandAnalyzer
         {
             foreach (var body in stdinBodies)
             {
-                AnalyzeScript(body, context.Subshell(), conflicts, depth + 1); // "sh <<EOF": the script comes on stdin
+                AnalyzeScript(body, context.ChildShell(), conflicts, depth + 1); // "sh <<EOF": the script comes on stdin
             }
         }
     }
