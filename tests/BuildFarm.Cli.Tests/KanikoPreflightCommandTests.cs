@@ -79,6 +79,17 @@ public sealed class KanikoPreflightCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Preflight_GitContextInText_HasNoLineNumber()
+    {
+        var path = Write("FROM alpine:3.19\n");
+
+        var result = await CliRunner.RunAsync("kaniko", "preflight", path, "--context", "git://github.com/acme/app.git", "--format", "TEXT");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.StartsWith($"{path}: warning BFK202: the build context 'git://github.com/acme/app.git'", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Preflight_InvalidDockerfile_ReasonIsDockerfileInvalid()
     {
         var path = Write("FROM alpine:3.19\nRUN <<EOF\necho\n");

@@ -53,7 +53,7 @@ public static class KanikoPreflightCommand
             {
                 return Usage(io, "DOCKERFILE is missing: pass a path, or '-' to read stdin");
             }
-            var outputFormat = parseResult.GetValue(format) ?? "text";
+            var outputFormat = (parseResult.GetValue(format) ?? "text").ToLowerInvariant();
             if (outputFormat is not ("text" or "json"))
             {
                 return Usage(io, $"--format '{outputFormat}' is not supported: use text or json");

@@ -286,13 +286,13 @@ public static partial class DockerfilePreflight
         }
 
         if (instruction.Flag("from") is { Length: > 0 } from
-            && WordExpander.Expand(from, step.Variables.Lookup, escape) is { Length: > 0 } source2
-            && !source2.All(char.IsAsciiDigit)
-            && stages.FindStage(source2, stage.Index) is null
-            && ImageReferences.FloatingReason(source2) is { } floating)
+            && WordExpander.Expand(from, step.Variables.Lookup, escape) is { Length: > 0 } fromImage
+            && !fromImage.All(char.IsAsciiDigit)
+            && stages.FindStage(fromImage, stage.Index) is null
+            && ImageReferences.FloatingReason(fromImage) is { } floating)
         {
             findings.Add(new PreflightFinding(line, PreflightCodes.FloatingBaseTag,
-                $"{instruction.Keyword} --from image {floating}: it changes under you, so builds are not reproducible. Pin a version tag or a digest ('{ImageReferences.WithoutTag(source2)}@sha256:…'), or copy from a named stage."));
+                $"{instruction.Keyword} --from image {floating}: it changes under you, so builds are not reproducible. Pin a version tag or a digest ('{ImageReferences.WithoutTag(fromImage)}@sha256:…'), or copy from a named stage."));
         }
     }
 }
