@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 using BuildFarm.Cli.Commands;
 
 namespace BuildFarm.Cli;
@@ -20,10 +21,24 @@ public static class BuildFarmCli
         };
     }
 
-    public static Task<int> RunAsync(string[] args, CliIO io, CancellationToken cancellationToken)
+    /// <summary>Exit code of a command line that does not parse (unknown option, missing argument).</summary>
+    public const int UsageError = 2;
+
+    public static async Task<int> RunAsync(string[] args, CliIO io, CancellationToken cancellationToken)
     {
         var parseResult = Create(io).Parse(args);
+        if (parseResult.Action is ParseErrorAction)
+        {
+            // Usage errors exit 2 everywhere, so that they never read as a command's own verdict
+            // (preflight exits 1 for a Dockerfile with error findings).
+            foreach (var error in parseResult.Errors)
+            {
+                await io.Error.WriteLineAsync($"buildfarm: {error.Message}");
+            }
+            await io.Error.WriteLineAsync("Run 'buildfarm --help' (or the command with --help) for usage.");
+            return UsageError;
+        }
         var configuration = new InvocationConfiguration { Output = io.Out, Error = io.Error };
-        return parseResult.InvokeAsync(configuration, cancellationToken);
+        return await parseResult.InvokeAsync(configuration, cancellationToken);
     }
 }

@@ -16,7 +16,16 @@ public sealed class RootCommandTests
     {
         var result = await CliRunner.RunAsync("no-such-command");
 
-        Assert.NotEqual(0, result.ExitCode);
+        Assert.Equal(2, result.ExitCode);
         Assert.Contains("no-such-command", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownOption_ExitsTwoNamingTheOption()
+    {
+        var result = await CliRunner.RunAsync("kaniko", "preflight", "Dockerfile", "--no-such-option");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--no-such-option", result.Error, StringComparison.Ordinal);
     }
 }
