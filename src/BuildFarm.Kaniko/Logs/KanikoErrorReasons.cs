@@ -65,6 +65,8 @@ public static class KanikoErrorReasons
              "connection refused", "http2: client connection lost", "http2: server sent goaway", "broken pipe",
              "connection timed out", "network is unreachable", "context deadline exceeded",
              "connection closed by foreign host", "server misbehaving"]),
+        // io.EOF as Go prints it at the end of a wrapped error: the peer closed the connection.
+        new(FailureReasons.NetworkError, Exact, [": EOF"]),
         new(FailureReasons.RegistryUnavailable, Exact, ["TOOMANYREQUESTS", "UNAVAILABLE"]),
         new(FailureReasons.RegistryUnavailable, IgnoreCase,
             ["500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway time",
