@@ -114,7 +114,7 @@ public static class KanikoLogAnalysisJson
         writer.WriteStartObject(name);
         if (timing.Seconds is { } seconds)
         {
-            writer.WriteNumber("seconds", Math.Round(seconds, 6));
+            writer.WriteNumber("seconds", Math.Round(seconds, 7));
         }
         else
         {

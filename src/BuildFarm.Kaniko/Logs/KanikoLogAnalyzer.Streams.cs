@@ -30,8 +30,16 @@ public sealed partial class KanikoLogAnalyzer
         var splitter = new LineSplitter(analyzer);
         var buffer = new char[ReadChunkChars];
         int read;
-        while ((read = await reader.ReadAsync(buffer.AsMemory(), cancellationToken)) > 0)
+        while (true)
         {
+            // Checked per chunk too: not every TextReader honours the token.
+            cancellationToken.ThrowIfCancellationRequested();
+            read = await reader.ReadAsync(buffer.AsMemory(), cancellationToken);
+            if (read == 0)
+            {
+                break;
+            }
+
             splitter.Feed(buffer.AsSpan(0, read));
         }
 
