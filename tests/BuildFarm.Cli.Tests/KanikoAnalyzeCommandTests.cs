@@ -110,4 +110,16 @@ public sealed class KanikoAnalyzeCommandTests : IDisposable
         Assert.Contains("Required argument missing", result.Error, StringComparison.Ordinal);
         Assert.Contains("analyze", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Analyze_EmptyDestination_UsageErrorNamesOption()
+    {
+        var ok = Write("ok.log", SuccessLog);
+
+        var result = await CliRunner.RunAsync("kaniko", "analyze", ok, "--destination", " ");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--destination number 1 is empty", result.Error, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, result.Out);
+    }
 }

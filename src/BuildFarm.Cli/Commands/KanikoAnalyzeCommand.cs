@@ -12,6 +12,9 @@ public static class KanikoAnalyzeCommand
 {
     public const int ExitUnreadable = 2;
 
+    /// <summary>A bad option value, like System.CommandLine's own parse errors.</summary>
+    public const int ExitUsage = 1;
+
     public static Command Create(CliIO io)
     {
         ArgumentNullException.ThrowIfNull(io);
@@ -40,7 +43,7 @@ public static class KanikoAnalyzeCommand
         if (blank >= 0)
         {
             await io.Error.WriteLineAsync($"buildfarm kaniko analyze: --destination number {blank + 1} is empty");
-            return ExitUnreadable;
+            return ExitUsage;
         }
 
         var options = new KanikoLogAnalyzerOptions { Destinations = destinations };
