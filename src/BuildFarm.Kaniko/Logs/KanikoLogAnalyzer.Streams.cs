@@ -63,7 +63,8 @@ public sealed partial class KanikoLogAnalyzer
     /// </summary>
     private sealed class LineSplitter(KanikoLogAnalyzer analyzer)
     {
-        private readonly char[] _partial = new char[MaxLineChars];
+        // Grows by doubling up to MaxLineChars: most split lines are short.
+        private char[] _partial = new char[1024];
         private int _partialLength;
         private bool _hasPartial;
 
@@ -107,6 +108,12 @@ public sealed partial class KanikoLogAnalyzer
         private void Append(ReadOnlySpan<char> text)
         {
             _hasPartial = true;
+            var needed = Math.Min(_partialLength + text.Length, MaxLineChars);
+            if (needed > _partial.Length)
+            {
+                Array.Resize(ref _partial, Math.Min(Math.Max(needed, _partial.Length * 2), MaxLineChars));
+            }
+
             var take = Math.Min(text.Length, _partial.Length - _partialLength);
             text[..take].CopyTo(_partial.AsSpan(_partialLength));
             _partialLength += take;

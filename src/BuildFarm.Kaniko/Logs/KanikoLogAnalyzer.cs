@@ -43,7 +43,8 @@ public sealed partial class KanikoLogAnalyzer
     private readonly Timeline _kubernetes = new();
     private readonly Timeline _kaniko = new();
 
-    private readonly char[] _message = new char[MaxMessageChars];
+    // Decoded messages (text %q / json escapes); grows by doubling up to MaxMessageChars.
+    private char[] _message = new char[256];
     private readonly char[] _error = new char[MaxErrorChars];
     private int _errorLength;
 
@@ -193,6 +194,11 @@ public sealed partial class KanikoLogAnalyzer
         var message = line.Message;
         if (line.Escaped)
         {
+            if (message.Length > _message.Length && _message.Length < MaxMessageChars)
+            {
+                _message = new char[Math.Min(Math.Max(message.Length, _message.Length * 2), MaxMessageChars)];
+            }
+
             var written = KanikoLineParser.Unescape(message, _message);
             message = _message.AsSpan(0, written);
         }
