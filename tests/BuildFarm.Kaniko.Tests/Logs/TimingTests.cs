@@ -113,4 +113,47 @@ public sealed class TimingTests
         AssertPhase(a.Push, 1, 1);
         Assert.Equal(KanikoOutcome.Succeeded, a.Outcome);
     }
+
+    [Fact]
+    public void MultiStage_PhasesCountedPerRetrievalExtractionAndInstruction()
+    {
+        const string log =
+            "INFO[0000] Resolved base name golang:1.22 to builder\n"
+            + "INFO[0000] Retrieving image manifest golang:1.22\n"
+            + "INFO[0001] Retrieving image golang:1.22 from registry index.docker.io\n"
+            + "INFO[0002] Retrieving image manifest alpine:3.19\n"
+            + "INFO[0003] Retrieving image alpine:3.19 from registry index.docker.io\n"
+            + "INFO[0004] Built cross stage deps: map[0:[/out/app]]\n"
+            + "INFO[0004] Retrieving image manifest golang:1.22\n"
+            + "INFO[0004] Returning cached image manifest\n"
+            + "INFO[0004] Executing 0 build triggers\n"
+            + "INFO[0004] Building stage 'golang:1.22' [idx: '0', base-idx: '-1']\n"
+            + "INFO[0004] Unpacking rootfs as cmd RUN go build -o /out/app requires it.\n"
+            + "INFO[0010] WORKDIR /src\n"
+            + "INFO[0010] Cmd: workdir\n"
+            + "INFO[0011] RUN go build -o /out/app\n"
+            + "INFO[0011] Cmd: /bin/sh\n"
+            + "INFO[0011] Running: [/bin/sh -c go build -o /out/app]\n"
+            + "go: downloading example.com/m v1.0.0\n"
+            + "INFO[0030] Taking snapshot of full filesystem...\n"
+            + "INFO[0032] Saving file out/app for later use\n"
+            + "INFO[0032] Deleting filesystem...\n"
+            + "INFO[0033] Retrieving image manifest alpine:3.19\n"
+            + "INFO[0033] Returning cached image manifest\n"
+            + "INFO[0033] Executing 0 build triggers\n"
+            + "INFO[0033] Building stage 'alpine:3.19' [idx: '1', base-idx: '-1']\n"
+            + "INFO[0033] Unpacking rootfs as cmd COPY --from=builder /out/app /app requires it.\n"
+            + "INFO[0035] COPY --from=builder /out/app /app\n"
+            + "INFO[0035] Taking snapshot of files...\n"
+            + "INFO[0036] Pushing image to reg.io/app:1\n"
+            + "INFO[0038] Pushed reg.io/app@sha256:8888888888888888888888888888888888888888888888888888888888888888\n";
+
+        var a = AnalyzeText(log, "reg.io/app:1");
+
+        Assert.Equal(KanikoOutcome.Succeeded, a.Outcome);
+        AssertPhase(a.Pull, 4, 2); // golang and alpine fetched 0 -> 4; the memo answers are no pull
+        AssertPhase(a.Extract, 8, 2); // 4 -> 10 and 33 -> 35
+        AssertPhase(a.Build, 24, 3); // WORKDIR, RUN, COPY: 10 -> 33 (saving, deleting) and 35 -> 36
+        AssertPhase(a.Push, 2, 1);
+    }
 }
