@@ -138,6 +138,10 @@ public sealed partial class KanikoLogAnalyzer
         {
             // a Kaniko part behind CI junk
         }
+        else if (text.Length > 0 && char.IsAsciiDigit(text[0]) && TryHandleLegacyDigestLine(text))
+        {
+            // a v0.x push result
+        }
         else
         {
             HandlePlain(body);
@@ -749,6 +753,64 @@ public sealed partial class KanikoLogAnalyzer
         }
 
         EndPush();
+    }
+
+    /// <summary>
+    /// Kaniko ≤ v0.10 printed no push line of its own, but its go-containerregistry logged through Go's standard
+    /// logger: <c>2018/11/08 11:01:21 reg/app:tag: digest: sha256:… size: 1234</c> after each image write.
+    /// </summary>
+    private bool TryHandleLegacyDigestLine(ReadOnlySpan<char> text)
+    {
+        const string Marker = ": digest: sha256:";
+        if (text.Length < 20 + Marker.Length || text[4] != '/' || text[7] != '/' || text[10] != ' '
+            || text[13] != ':' || text[16] != ':' || text[19] != ' ')
+        {
+            return false;
+        }
+
+        var rest = text[20..];
+        var marker = rest.IndexOf(Marker, StringComparison.Ordinal);
+        if (marker <= 0)
+        {
+            return false;
+        }
+
+        var reference = rest[..marker];
+        var digestStart = marker + ": digest: ".Length;
+        var digestEnd = rest[digestStart..].IndexOf(' ');
+        var digest = digestEnd < 0 ? rest[digestStart..] : rest.Slice(digestStart, digestEnd);
+        var key = ImageRefKey.Of(reference);
+        bool final;
+        if (_destinations.Length > 0)
+        {
+            final = false;
+            foreach (var d in _destinations)
+            {
+                final |= d.Reference == key.Reference;
+            }
+        }
+        else
+        {
+            final = !(key.TagIsCacheKey && Array.IndexOf(_cacheRepos, key.Repository, 0, _cacheRepoCount) >= 0);
+        }
+
+        if (!final)
+        {
+            return true;
+        }
+
+        MarkDestination(key, byReference: true);
+        _finalPushes++;
+        var slash = reference.LastIndexOf('/');
+        var colon = reference.LastIndexOf(':');
+        var repository = colon > slash ? reference[..colon] : reference;
+        if (_pushed.Count < MaxPushed)
+        {
+            _pushed.Add(new PushedImage(repository.ToString(), digest.ToString()));
+        }
+
+        EndPush();
+        return true;
     }
 
     private void MarkDestination(ImageRefKey key, bool byReference)

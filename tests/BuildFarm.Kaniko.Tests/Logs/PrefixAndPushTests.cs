@@ -158,4 +158,23 @@ public sealed class PrefixAndPushTests
         Assert.Equal(1, a.ResetsIn(KanikoPhase.Pull));
         AssertPhase(a.Pull, 5, 1);
     }
+
+    [Fact]
+    public void V0x_GgcrDigestLine_Succeeded()
+    {
+        // Kaniko <= v0.10 (e.g. kaniko#410): no push line of its own, go-containerregistry's std-logger lines instead.
+        const string log =
+            "INFO[0001] Taking snapshot of full filesystem...\n"
+            + "2018/11/08 11:01:20 pushed blob sha256:aaaa\n"
+            + "2018/11/08 11:01:21 gcr.io/team/app:v1: digest: sha256:9999999999999999999999999999999999999999999999999999999999999999 size: 1234\n";
+
+        var withDestination = AnalyzeText(log, "gcr.io/team/app:v1");
+        var otherDestination = AnalyzeText(log, "gcr.io/team/app:v2");
+
+        Assert.Equal(KanikoOutcome.Succeeded, withDestination.Outcome);
+        var pushed = Assert.Single(withDestination.Pushed);
+        Assert.Equal("gcr.io/team/app", pushed.Image);
+        Assert.Equal("sha256:9999999999999999999999999999999999999999999999999999999999999999", pushed.Digest);
+        Assert.Equal(KanikoOutcome.Incomplete, otherDestination.Outcome);
+    }
 }
