@@ -73,6 +73,7 @@ public sealed partial class KanikoLogAnalyzer
     private int _slot;
     private int _lastPhaseSlot;
     private int _slotBeforeTentative;
+    private bool _inInstruction;
     private bool _tentativePull;
 
     private int _cacheHits;
@@ -255,6 +256,7 @@ public sealed partial class KanikoLogAnalyzer
         if (IsInstructionEcho(m))
         {
             Begin(SlotBuild);
+            _inInstruction = true;
             return;
         }
 
@@ -297,7 +299,7 @@ public sealed partial class KanikoLogAnalyzer
 
                 if (m.StartsWith("Resolved base name", StringComparison.OrdinalIgnoreCase))
                 {
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -326,13 +328,13 @@ public sealed partial class KanikoLogAnalyzer
                 if (m.StartsWith("Using caching version of cmd", StringComparison.OrdinalIgnoreCase))
                 {
                     _cacheHits++;
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
                 if (m.StartsWith("Using dockerignore file", StringComparison.OrdinalIgnoreCase))
                 {
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -359,7 +361,7 @@ public sealed partial class KanikoLogAnalyzer
 
                 if (m.StartsWith("Skipping unpacking", StringComparison.OrdinalIgnoreCase))
                 {
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -422,13 +424,13 @@ public sealed partial class KanikoLogAnalyzer
                 if (m.StartsWith("No cached layer found for cmd", StringComparison.OrdinalIgnoreCase))
                 {
                     _cacheMisses++;
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
                 if (m.StartsWith("No base image", StringComparison.OrdinalIgnoreCase))
                 {
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -443,7 +445,7 @@ public sealed partial class KanikoLogAnalyzer
                 if (m.StartsWith("Cache entry expired", StringComparison.OrdinalIgnoreCase))
                 {
                     _cacheMisses++;
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -451,7 +453,7 @@ public sealed partial class KanikoLogAnalyzer
                 {
                     var reference = m["Checking for cached layer ".Length..].TrimEnd('.');
                     RememberCacheRepository(ImageRefKey.Of(reference));
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -469,7 +471,7 @@ public sealed partial class KanikoLogAnalyzer
                     || m.StartsWith("Building stage", StringComparison.OrdinalIgnoreCase)
                     || m.StartsWith("Base image from previous stage", StringComparison.OrdinalIgnoreCase))
                 {
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -478,7 +480,7 @@ public sealed partial class KanikoLogAnalyzer
                 if (m.StartsWith("Executing ", StringComparison.OrdinalIgnoreCase)
                     && m.Contains("build triggers", StringComparison.OrdinalIgnoreCase))
                 {
-                    SetSlot(SlotNone);
+                    StageSetup();
                     return;
                 }
 
@@ -552,10 +554,21 @@ public sealed partial class KanikoLogAnalyzer
             case SlotExtract:
                 SetSlot(SlotBuild); // resuming the instruction whose layers were extracted
                 return;
+            case SlotNone or SlotPull or SlotPullTentative when _inInstruction:
+                SetSlot(SlotBuild); // resuming after a pull inside the instruction (COPY --from=<image>)
+                return;
             default:
                 Begin(SlotBuild); // build work whose instruction echo the log does not show
+                _inInstruction = true;
                 return;
         }
+    }
+
+    /// <summary>Stage set-up lines (base names, cache lookups, triggers, "Building stage"): no phase.</summary>
+    private void StageSetup()
+    {
+        _inInstruction = false;
+        SetSlot(SlotNone);
     }
 
     private void Begin(int slot)

@@ -177,4 +177,20 @@ public sealed class PrefixAndPushTests
         Assert.Equal("sha256:9999999999999999999999999999999999999999999999999999999999999999", pushed.Digest);
         Assert.Equal(KanikoOutcome.Incomplete, otherDestination.Outcome);
     }
+
+    [Fact]
+    public void CopyFromExternalImage_PullInsideInstruction_BuildCountedOnce()
+    {
+        const string log =
+            "INFO[0001] COPY --from=nginx:1.27 /etc/nginx /etc/nginx\n"
+            + "INFO[0001] Retrieving image manifest nginx:1.27\n"
+            + "INFO[0002] Retrieving image nginx:1.27 from registry index.docker.io\n"
+            + "INFO[0004] Taking snapshot of files...\n"
+            + "INFO[0005] RUN nginx -t\n";
+
+        var a = AnalyzeText(log);
+
+        AssertPhase(a.Pull, 3, 1);
+        AssertPhase(a.Build, 1, 2); // COPY and RUN; the snapshot (4 -> 5 s) resumes the COPY
+    }
 }
