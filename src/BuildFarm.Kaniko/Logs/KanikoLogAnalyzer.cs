@@ -214,7 +214,7 @@ public sealed partial class KanikoLogAnalyzer
                 // Debug output carries time only: at trace level per-file lines would otherwise end phases.
                 break;
             case KanikoLevel.Fatal or KanikoLevel.Panic:
-                StartFatal(message, message, continuation: true);
+                StartFatal(message, continuation: true);
                 break;
             default:
                 HandleMessage(message);
@@ -525,7 +525,7 @@ public sealed partial class KanikoLogAnalyzer
 
                 if (m.StartsWith("Timed out snapshotting FS", StringComparison.OrdinalIgnoreCase))
                 {
-                    StartFatal(m, m, continuation: false);
+                    StartFatal(m, continuation: false);
                     return;
                 }
 
@@ -889,11 +889,11 @@ public sealed partial class KanikoLogAnalyzer
             return false;
         }
 
-        StartFatal(text, text, continuation: true);
+        StartFatal(text, continuation: true);
         return true;
     }
 
-    private void StartFatal(ReadOnlySpan<char> text, ReadOnlySpan<char> resetScope, bool continuation)
+    private void StartFatal(ReadOnlySpan<char> text, bool continuation)
     {
         if (_tentativePull)
         {
@@ -904,7 +904,7 @@ public sealed partial class KanikoLogAnalyzer
         _fatalLastPhaseSlot = _lastPhaseSlot;
         _hasFatal = true;
         _continuationOpen = continuation;
-        _fatalHasReset = resetScope.Contains(ResetByPeer, StringComparison.OrdinalIgnoreCase);
+        _fatalHasReset = text.Contains(ResetByPeer, StringComparison.OrdinalIgnoreCase);
         _errorLength = 0;
         AppendError(text);
     }
