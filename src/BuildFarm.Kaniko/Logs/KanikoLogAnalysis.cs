@@ -83,6 +83,14 @@ public sealed record KanikoLogAnalysis
     /// <summary>The exit status of a failing RUN step (<c>waiting for process to exit: exit status N</c>), or null.</summary>
     public int? StepExitCode { get; init; }
 
+    /// <summary>
+    /// The first and last time seen on the reported clock (UTC), or null without a clock, or with the elapsed
+    /// clock when the container start time was not given. Not part of the JSON contract.
+    /// </summary>
+    public DateTimeOffset? FirstTimestamp { get; init; }
+
+    public DateTimeOffset? LastTimestamp { get; init; }
+
     public int ResetsIn(KanikoPhase phase) => Resets.TryGetValue(phase, out var n) ? n : 0;
     public int RetriesIn(KanikoPhase phase) => Retries.TryGetValue(phase, out var n) ? n : 0;
     public int TotalResets => Resets.Values.Sum();

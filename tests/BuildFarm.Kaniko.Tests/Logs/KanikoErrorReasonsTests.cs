@@ -1,0 +1,67 @@
+using BuildFarm.Contracts;
+using BuildFarm.Kaniko.Logs;
+
+namespace BuildFarm.Kaniko.Tests.Logs;
+
+public sealed class KanikoErrorReasonsTests
+{
+    [Theory]
+    [InlineData("error building image: error building stage: failed to get filesystem from image: read tcp 1.2.3.4:1->5.6.7.8:443: read: connection reset by peer", KanikoPhase.Extract, FailureReasons.ConnectionReset)]
+    [InlineData("stream error: stream ID 17; NO_ERROR; received from peer", KanikoPhase.Extract, FailureReasons.NetworkError)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: Patch \"https://r/v2/a/blobs/uploads/x\": unexpected EOF", KanikoPhase.Push, FailureReasons.NetworkError)]
+    [InlineData("error building image: Get \"https://r/v2/\": dial tcp: lookup r on 10.0.0.10:53: no such host", KanikoPhase.Pull, FailureReasons.NetworkError)]
+    [InlineData("error building image: Get \"https://r/v2/\": net/http: TLS handshake timeout", KanikoPhase.Pull, FailureReasons.NetworkError)]
+    [InlineData("error building image: Get \"https://r/v2/\": dial tcp 1.2.3.4:443: i/o timeout", KanikoPhase.Pull, FailureReasons.NetworkError)]
+    [InlineData("error building image: Get \"https://r/v2/\": dial tcp 1.2.3.4:443: connect: connection refused", KanikoPhase.Pull, FailureReasons.NetworkError)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: http2: client connection lost", KanikoPhase.Push, FailureReasons.NetworkError)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: write tcp 1.2.3.4:1->5.6.7.8:443: write: broken pipe", KanikoPhase.Push, FailureReasons.NetworkError)]
+    [InlineData("error building image: GET https://r/v2/a/manifests/1: unexpected status code 503 Service Unavailable", KanikoPhase.Pull, FailureReasons.RegistryUnavailable)]
+    [InlineData("error building image: GET https://r/v2/a/manifests/1: TOOMANYREQUESTS: You have reached your pull rate limit", KanikoPhase.Pull, FailureReasons.RegistryUnavailable)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: PUT https://r/v2/a/manifests/1: unexpected status code 500 Internal Server Error", KanikoPhase.Push, FailureReasons.RegistryUnavailable)]
+    [InlineData("error checking push permissions -- make sure you entered the correct tag name, and that you are authenticated correctly, and try again: checking push permission for \"r/a:1\": POST https://r/v2/a/blobs/uploads/: UNAUTHORIZED: authentication required", KanikoPhase.Preflight, FailureReasons.Unauthorized)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: DENIED: requested access to the resource is denied", KanikoPhase.Push, FailureReasons.Unauthorized)]
+    [InlineData("error building image: GET https://r/v2/a/manifests/1: unexpected status code 401 Unauthorized", KanikoPhase.Pull, FailureReasons.Unauthorized)]
+    [InlineData("error building image: unable to complete operation after 0 attempts, last error: GET base/manifests/latest: MANIFEST_UNKNOWN: The named manifest is not known to the registry.", KanikoPhase.Pull, FailureReasons.BaseImageNotFound)]
+    [InlineData("error building image: GET https://r/v2/nope/manifests/1: NAME_UNKNOWN: repository name not known to registry", KanikoPhase.Pull, FailureReasons.BaseImageNotFound)]
+    [InlineData("error building image: retrieving image nope:1: image not found", KanikoPhase.Pull, FailureReasons.BaseImageNotFound)]
+    [InlineData("error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1", KanikoPhase.Build, FailureReasons.StepFailed)]
+    // A RUN whose output mentioned a reset and then exited non-zero is still the user's step failing.
+    [InlineData("error building image: error building stage: failed to execute command: waiting for process to exit: exit status 56 (curl: connection reset by peer)", KanikoPhase.Build, FailureReasons.StepFailed)]
+    [InlineData("error building image: error building stage: failed to execute command: waiting for process to exit: signal: killed", KanikoPhase.Build, FailureReasons.OomKilled)]
+    [InlineData("error building image: parsing dockerfile: dockerfile parse error line 3: unknown instruction: FORM", KanikoPhase.Preflight, FailureReasons.DockerfileInvalid)]
+    [InlineData("error building image: error building stage: failed to get filesystem from image: error removing /var/run to make way for new symlink: unlinkat /var/run/secrets: device or resource busy", KanikoPhase.Extract, FailureReasons.FilesystemConflict)]
+    [InlineData("error building image: error building stage: failed to execute command: mkdir /workspace: file exists", KanikoPhase.Build, FailureReasons.FilesystemConflict)]
+    [InlineData("error building image: error building stage: failed to get filesystem from image: failed to apply whiteout /kaniko/x", KanikoPhase.Extract, FailureReasons.FilesystemConflict)]
+    [InlineData("Error: error resolving source context: unknown build context prefix provided, please use one of the following: gs://, dir://, tar://, s3://, git://, https://", KanikoPhase.Preflight, FailureReasons.ContextNotFound)]
+    [InlineData("error building image: error building stage: failed to get files used from context: failed to get fileinfo for /workspace/app.sh: lstat /workspace/app.sh: no such file or directory", KanikoPhase.Build, FailureReasons.ContextNotFound)]
+    [InlineData("error building image: x509: certificate signed by unknown authority", KanikoPhase.Pull, FailureReasons.Unknown)]
+    [InlineData("error building image: something not found", KanikoPhase.Build, FailureReasons.Unknown)] // "not found" names the base image only at pull
+    public void Classify_Table(string error, KanikoPhase phase, string expected)
+    {
+        Assert.Equal(expected, KanikoErrorReasons.Classify(error, phase));
+        Assert.True(FailureReasons.IsKnown(expected));
+    }
+
+    [Theory]
+    [InlineData("… waiting for process to exit: exit status 3", 3)]
+    [InlineData("… waiting for process to exit: exit status 127", 127)]
+    [InlineData("… waiting for process to exit: signal: killed", null)]
+    [InlineData("nothing", null)]
+    public void StepExitCode_FromExitStatus(string error, int? expected)
+    {
+        Assert.Equal(expected, KanikoErrorReasons.StepExitCode(error));
+    }
+
+    [Theory]
+    [InlineData("error checking push permissions -- x: y", KanikoPhase.Preflight)]
+    [InlineData("error building image: error building stage: failed to get filesystem from image: EOF", KanikoPhase.Extract)]
+    [InlineData("error building image: error building stage: failed to execute command: extracting fs from image: EOF", KanikoPhase.Extract)]
+    [InlineData("error building image: unable to complete operation after 3 attempts, last error: EOF", KanikoPhase.Pull)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: EOF", KanikoPhase.Push)]
+    [InlineData("error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1", KanikoPhase.Build)]
+    [InlineData("Error: you must provide --destination, or use --no-push", null)]
+    public void PhaseFromWrapper_Table(string error, KanikoPhase? expected)
+    {
+        Assert.Equal(expected, KanikoErrorReasons.PhaseFromWrapper(error));
+    }
+}
