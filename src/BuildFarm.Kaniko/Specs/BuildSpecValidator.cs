@@ -201,66 +201,49 @@ public static partial class BuildSpecValidator
         }
     }
 
-    private static void ValidateBuildArgs(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors)
-    {
-        var args = spec.BuildArgs ?? new Dictionary<string, string>();
-        if (args.Count > options.MaxBuildArgs)
-        {
-            errors.Add(new("buildArgs", $"{args.Count} build args exceed the limit of {options.MaxBuildArgs}"));
-        }
-        foreach (var (name, value) in args.OrderBy(a => a.Key, StringComparer.Ordinal))
-        {
-            var field = $"buildArgs[{name}]";
-            if (!BuildArgNameRegex().IsMatch(name))
-            {
-                errors.Add(new(field, $"name '{name}' is invalid (letters, digits and '_', not starting with a digit)"));
-                continue;
-            }
-            if (value is null)
-            {
-                errors.Add(new(field, "value is null; use an empty string"));
-                continue;
-            }
-            if (value.Contains('\0', StringComparison.Ordinal))
-            {
-                errors.Add(new(field, "value contains a NUL character"));
-            }
-            var bytes = Encoding.UTF8.GetByteCount(value);
-            if (bytes > options.MaxBuildArgValueBytes)
-            {
-                errors.Add(new(field, $"value is {bytes} bytes, over the limit of {options.MaxBuildArgValueBytes}"));
-            }
-        }
-    }
+    private static void ValidateBuildArgs(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors) =>
+        ValidateStringMap(
+            spec.BuildArgs, "buildArgs", "build args", options.MaxBuildArgs, options.MaxBuildArgValueBytes,
+            name => BuildArgNameRegex().IsMatch(name) ? null : $"name '{name}' is invalid (letters, digits and '_', not starting with a digit)",
+            errors);
 
-    private static void ValidateLabels(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors)
+    private static void ValidateLabels(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors) =>
+        ValidateStringMap(
+            spec.Labels, "labels", "labels", options.MaxLabels, options.MaxLabelValueBytes,
+            key => LabelKeyRegex().IsMatch(key) ? null : $"key '{key}' is invalid (1-256 characters: letters, digits, '.', '-', '_', '/', starting with a letter or digit; no '=')",
+            errors);
+
+    /// <summary>Checks a name → value map (build args, labels): count, each name, and each value's content and size.</summary>
+    private static void ValidateStringMap(
+        IReadOnlyDictionary<string, string>? map, string field, string noun, int maxCount, int maxValueBytes,
+        Func<string, string?> nameProblem, List<SpecProblem> errors)
     {
-        var labels = spec.Labels ?? new Dictionary<string, string>();
-        if (labels.Count > options.MaxLabels)
+        map ??= new Dictionary<string, string>();
+        if (map.Count > maxCount)
         {
-            errors.Add(new("labels", $"{labels.Count} labels exceed the limit of {options.MaxLabels}"));
+            errors.Add(new(field, $"{map.Count} {noun} exceed the limit of {maxCount}"));
         }
-        foreach (var (key, value) in labels.OrderBy(l => l.Key, StringComparer.Ordinal))
+        foreach (var (name, value) in map.OrderBy(a => a.Key, StringComparer.Ordinal))
         {
-            var field = $"labels[{key}]";
-            if (!LabelKeyRegex().IsMatch(key))
+            var entryField = $"{field}[{name}]";
+            if (nameProblem(name) is { } problem)
             {
-                errors.Add(new(field, $"key '{key}' is invalid (1-256 characters: letters, digits, '.', '-', '_', '/', starting with a letter or digit; no '=')"));
+                errors.Add(new(entryField, problem));
                 continue;
             }
             if (value is null)
             {
-                errors.Add(new(field, "value is null; use an empty string"));
+                errors.Add(new(entryField, "value is null; use an empty string"));
                 continue;
             }
             if (value.Contains('\0', StringComparison.Ordinal))
             {
-                errors.Add(new(field, "value contains a NUL character"));
+                errors.Add(new(entryField, "value contains a NUL character"));
             }
             var bytes = Encoding.UTF8.GetByteCount(value);
-            if (bytes > options.MaxLabelValueBytes)
+            if (bytes > maxValueBytes)
             {
-                errors.Add(new(field, $"value is {bytes} bytes, over the limit of {options.MaxLabelValueBytes}"));
+                errors.Add(new(entryField, $"value is {bytes} bytes, over the limit of {maxValueBytes}"));
             }
         }
     }

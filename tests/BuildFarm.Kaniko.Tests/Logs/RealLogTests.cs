@@ -1,5 +1,6 @@
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Logs;
+using static BuildFarm.Kaniko.Tests.Logs.AnalyzerTestHelpers;
 
 namespace BuildFarm.Kaniko.Tests.Logs;
 
@@ -13,20 +14,6 @@ public sealed class RealLogTests
     {
         using var reader = File.OpenText(path);
         return KanikoLogAnalyzer.Analyze(reader, new KanikoLogAnalyzerOptions { Destinations = destinations });
-    }
-
-    private static void AssertPhase(PhaseTiming timing, double? seconds, int count)
-    {
-        Assert.Equal(count, timing.Count);
-        if (seconds is null)
-        {
-            Assert.Null(timing.Seconds);
-        }
-        else
-        {
-            Assert.NotNull(timing.Seconds);
-            Assert.Equal(seconds.Value, timing.Seconds.Value, 6);
-        }
     }
 
     private static void AssertNoResets(KanikoLogAnalysis a) => Assert.Equal(0, a.TotalResets);
