@@ -156,8 +156,8 @@ public sealed class ClusterSimulator : IAsyncDisposable
             .Append("\n    user: ").Append(context).Append("\n    namespace: default\n");
         sb.Append("current-context: ").Append(context).Append('\n');
         sb.Append("preferences: {}\n");
-        sb.Append("users:\n- name: ").Append(context).Append("\n  user:");
-        sb.Append(Token is null ? " {}\n" : $"\n    token: {Token}\n");
+        // KubernetesClient refuses a user without credentials, so an open server still gets a (ignored) token.
+        sb.Append("users:\n- name: ").Append(context).Append("\n  user:\n    token: ").Append(Token ?? "anonymous").Append('\n');
         return sb.ToString();
     }
 
