@@ -15,7 +15,7 @@ namespace BuildFarm.ClusterSim.Api;
 /// The HTTP front of the simulator: the Kubernetes API paths for pods and events (list, watch, get, create, delete,
 /// log, Table form), discovery, OpenAPI, <c>Status</c> errors, token auth, API fault injection and <c>/_sim</c>.
 /// </summary>
-public sealed class SimApiServer
+public sealed class SimApiServer : IDisposable
 {
     private const string RfcNanoFixed = "yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z'";
 
@@ -28,6 +28,7 @@ public sealed class SimApiServer
     private readonly string? _token;
     private readonly Lock _randomLock = new();
     private readonly Random _random;
+    private readonly CancellationTokenSource _stopping = new();
 
     private static readonly JsonSerializerOptions s_statsJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
@@ -43,6 +44,11 @@ public sealed class SimApiServer
         _token = token;
         _random = new Random((int)(seed & int.MaxValue) ^ 0x5a5a5a5);
     }
+
+    /// <summary>Ends every open watch and log stream (the simulator is stopping).</summary>
+    public void Stop() => _stopping.Cancel();
+
+    public void Dispose() => _stopping.Dispose();
 
     private double NextDouble()
     {
@@ -429,7 +435,7 @@ public sealed class SimApiServer
         var includeObject = query["includeObject"].ToString();
         var bookmarks = IsTrue(query["allowWatchBookmarks"]);
         var api = _scenario().Api;
-        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
         if (long.TryParse(query["timeoutSeconds"], NumberStyles.Integer, CultureInfo.InvariantCulture, out var timeout) && timeout > 0)
         {
             lifetime.CancelAfter(TimeSpan.FromSeconds(timeout));
@@ -659,9 +665,14 @@ public sealed class SimApiServer
                 context.Abort();
                 return;
             }
-            await changed.WaitAsync(wait < TimeSpan.FromDays(1) ? wait : Timeout.InfiniteTimeSpan, context.RequestAborted)
+            using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+            await changed.WaitAsync(wait < TimeSpan.FromDays(1) ? wait : Timeout.InfiniteTimeSpan, waitCts.Token)
                 .ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             context.RequestAborted.ThrowIfCancellationRequested();
+            if (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
             (lines, ended, changed) = log.Read(index);
             index += lines.Length;
             if (!await WriteAsync(lines))

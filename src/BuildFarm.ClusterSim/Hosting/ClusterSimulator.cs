@@ -51,6 +51,8 @@ public sealed class ClusterSimulator : IAsyncDisposable
     private readonly Lock _lock = new();
     private Scenario _scenario;
 
+    private SimApiServer? _server;
+
     private ClusterSimulator(WebApplication app, Scenario scenario, SimStore store, SimClock clock, SimKubelet kubelet,
         SimStats stats, Uri address, string? caPem, string? token)
     {
@@ -124,7 +126,7 @@ public sealed class ClusterSimulator : IAsyncDisposable
         var scheme = certificate is null ? "http" : "https";
         var address = new Uri($"{scheme}://{(ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString())}:{port}");
         var pem = certificate?.ExportCertificatePem();
-        sim = new ClusterSimulator(app, scenario, store, clock, kubelet, stats, address, pem, options.Token);
+        sim = new ClusterSimulator(app, scenario, store, clock, kubelet, stats, address, pem, options.Token) { _server = server };
         return sim;
     }
 
@@ -192,9 +194,11 @@ public sealed class ClusterSimulator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _server?.Stop();
         Kubelet.Dispose();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await _app.StopAsync(stop.Token);
         await _app.DisposeAsync();
+        _server?.Dispose();
     }
 }
