@@ -50,6 +50,10 @@ public static class SimCommand
                 await io.Error.WriteLineAsync($"buildfarm sim: {e.Message}");
                 return 2;
             }
+            if (parse.GetValue(token) is not null && !parse.GetValue(tls))
+            {
+                await io.Error.WriteLineAsync("buildfarm sim: warning: kubectl sends a bearer token only over TLS; add --tls for kubectl to authenticate");
+            }
             ClusterSimulator sim;
             try
             {
