@@ -62,6 +62,7 @@ public sealed class SimStore
     private readonly Lock _lock = new();
     private readonly Dictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Corev1Event> _events = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Uid, string Reason, string Message), string> _eventKeys = [];
     private readonly LinkedList<StoredEvent> _history = new();
     private readonly List<StoreWatch> _watches = [];
     private readonly Func<DateTimeOffset> _now;
@@ -226,8 +227,8 @@ public sealed class SimStore
         lock (_lock)
         {
             var now = Truncate(_now());
-            var existing = _events.Values.FirstOrDefault(e => e.InvolvedObject.Uid == pod.Metadata.Uid && e.Reason == reason
-                && e.Message == message);
+            var existing = _eventKeys.TryGetValue((pod.Metadata.Uid, reason, message), out var existingKey)
+                ? _events.GetValueOrDefault(existingKey) : null;
             if (existing is not null)
             {
                 var next = Clone(existing);
@@ -274,6 +275,7 @@ public sealed class SimStore
             }
             Commit(ev.Metadata, "ADDED", "events", ev, null);
             _events[Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name)] = ev;
+            _eventKeys[(pod.Metadata.Uid, reason, message)] = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
             TrimEvents();
             return ev;
         }
@@ -289,6 +291,7 @@ public sealed class SimStore
         foreach (var old in _events.Values.OrderBy(e => long.Parse(e.Metadata.ResourceVersion, CultureInfo.InvariantCulture)).Take(_events.Count - limit).ToList())
         {
             _events.Remove(Key(old.Metadata.NamespaceProperty, old.Metadata.Name));
+            _eventKeys.Remove((old.InvolvedObject.Uid, old.Reason, old.Message));
         }
     }
 
