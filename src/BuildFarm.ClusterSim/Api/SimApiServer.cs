@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -466,6 +467,16 @@ public sealed class SimApiServer : IDisposable
             var first = true;
             var reader = watch.Events.Reader;
             var sb = new StringBuilder();
+            var pending = false;
+            void Flush(StringBuilder text)
+            {
+                if (text.Length > 0)
+                {
+                    context.Response.BodyWriter.Write(Encoding.UTF8.GetBytes(text.ToString()));
+                    text.Clear();
+                    pending = true;
+                }
+            }
             try
             {
                 while (!lifetime.IsCancellationRequested)
@@ -500,17 +511,19 @@ public sealed class SimApiServer : IDisposable
                         {
                             continue;
                         }
-                        sb.Append("{\"type\":\"").Append(type).Append("\",\"object\":");
                         if (table)
                         {
+                            sb.Append("{\"type\":\"").Append(type).Append("\",\"object\":");
                             sb.Append(PodTable.Table([(V1Pod)ev.Item], _clock.Now, includeObject, first, ev.Item.Metadata.ResourceVersion).ToJsonString());
+                            sb.Append("}\n");
                             first = false;
                         }
                         else
                         {
-                            sb.Append(ev.Json);
+                            Flush(sb);
+                            context.Response.BodyWriter.Write(ev.WireLine(type));
+                            pending = true;
                         }
-                        sb.Append("}\n");
                     }
                     var now = DateTimeOffset.UtcNow;
                     if (bookmarks && now >= nextBookmark)
@@ -520,11 +533,11 @@ public sealed class SimApiServer : IDisposable
                             $"{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{kind}\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{lastRv}\",\"creationTimestamp\":null}}}}}}\n");
                         nextBookmark = now + bookmarkEvery;
                     }
-                    if (sb.Length > 0)
+                    Flush(sb);
+                    if (pending)
                     {
-                        await context.Response.WriteAsync(sb.ToString(), lifetime.Token);
-                        await context.Response.Body.FlushAsync(lifetime.Token);
-                        sb.Clear();
+                        await context.Response.BodyWriter.FlushAsync(lifetime.Token);
+                        pending = false;
                     }
                     if (now >= dropAt)
                     {

@@ -33,6 +33,23 @@ public sealed class StoredEvent
 
     /// <summary>The object's wire JSON, serialised once for all watchers.</summary>
     public string Json => _json ??= KubernetesJson.Serialize(Item);
+
+    private byte[]? _line;
+
+    /// <summary>The UTF-8 watch line <c>{"type":…,"object":…}\n</c> for <paramref name="type"/>, cached for the event's own type.</summary>
+    public byte[] WireLine(string type)
+    {
+        if (type == Type && _line is { } cached)
+        {
+            return cached;
+        }
+        var line = System.Text.Encoding.UTF8.GetBytes($"{{\"type\":\"{type}\",\"object\":{Json}}}\n");
+        if (type == Type)
+        {
+            _line = line;
+        }
+        return line;
+    }
 }
 
 /// <summary>A registered watch: receives every committed change after its starting version.</summary>

@@ -183,6 +183,10 @@ public sealed class SimKubelet : IDisposable
             var grace = await run.Deleted.Task.WaitAsync(_shutdown.Token);
             await _clock.DelayAsync(Math.Min(grace, 0.5), _shutdown.Token);
             _store.RemovePod(run.Namespace, run.Name, run.Uid);
+            foreach (var key in _logs.Keys.Where(k => k.StartsWith(run.Uid + "/", StringComparison.Ordinal)).ToList())
+            {
+                _logs.TryRemove(key, out _);
+            }
         }
         catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
         {
@@ -191,6 +195,7 @@ public sealed class SimKubelet : IDisposable
         finally
         {
             _runs.TryRemove(run.Uid, out _);
+            run.Cancel.Dispose();
         }
     }
 
