@@ -303,6 +303,30 @@ public sealed class ApiServerTests
     }
 
     [Fact]
+    public async Task Log_DroppedFollow_EndsBeforeTheContainer()
+    {
+        await using var sim = await Sim.StartAsync(Sim.Fast("timeScale: 2\napi: { dropLogRate: 1, dropAfterMilliseconds: 200 }"));
+        using var client = Sim.Client(sim);
+        await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("dropped-log"), "default");
+        await Sim.WaitForPhaseAsync(client, "dropped-log", "Running");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var text = string.Empty;
+        try
+        {
+            await using var stream = await client.CoreV1.ReadNamespacedPodLogAsync("dropped-log", "default", follow: true, cancellationToken: cts.Token);
+            using var reader = new StreamReader(stream);
+            text = await reader.ReadToEndAsync(cts.Token);
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            // The connection was aborted mid-stream: what a dropped log stream looks like to a client.
+        }
+        Assert.False(cts.IsCancellationRequested, "the dropped log stream should end by itself");
+        Assert.DoesNotContain("Pushed ", text, StringComparison.Ordinal);
+        Assert.Equal("Running", (await client.CoreV1.ReadNamespacedPodAsync("dropped-log", "default")).Status.Phase);
+    }
+
+    [Fact]
     public async Task Log_PodNotStarted_Is400WaitingToStart()
     {
         await using var sim = await Sim.StartAsync(Sim.Fast("timeScale: 0.01"));

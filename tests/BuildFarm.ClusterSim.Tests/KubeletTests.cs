@@ -175,7 +175,7 @@ public sealed class KubeletTests
     [Fact]
     public async Task Capacity_Full_PodUnschedulableUntilSlotFrees()
     {
-        await using var sim = await Sim.StartAsync(Sim.Fast("capacity: { nodes: 1, podsPerNode: 1 }\ntimeScale: 100"));
+        await using var sim = await Sim.StartAsync(Sim.Fast("capacity: { nodes: 1, podsPerNode: 1 }\ntimeScale: 20"));
         using var client = Sim.Client(sim);
         await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("first", ["reg.example.com/a:1"]), "default");
         await Sim.WaitForPhaseAsync(client, "first", "Running");
