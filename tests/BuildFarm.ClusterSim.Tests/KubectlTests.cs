@@ -86,6 +86,11 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Matches(@"Normal\s+Started\s+.*kubelet\s+Started container kaniko", describe.Out);
         Assert.DoesNotContain("<invalid>", describe.Out, StringComparison.Ordinal);
 
+        var events = await _kubectl.RunAsync("get", "events");
+        Assert.Equal(0, events.ExitCode);
+        Assert.Matches(@"^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE", events.Out);
+        Assert.Matches(@"\n\d+s\s+Normal\s+Pulled\s+pod/kubectl-pod\s+Successfully pulled image", events.Out);
+
         var delete = await _kubectl.RunAsync("delete", "pod", "kubectl-pod");
         Assert.True(delete.ExitCode == 0, delete.Error);
         Assert.Equal("pod \"kubectl-pod\" deleted", delete.Out.Trim());

@@ -410,6 +410,12 @@ public sealed class SimApiServer : IDisposable
             await WriteJsonAsync(context, 200, table.ToJsonString());
             return;
         }
+        if (resource == "events" && WantsTable(context))
+        {
+            var table = EventTable.Table(matched.Cast<Corev1Event>(), _clock.Now, query["includeObject"], rvText, next);
+            await WriteJsonAsync(context, 200, table.ToJsonString());
+            return;
+        }
         var meta = new V1ListMeta { ResourceVersion = rvText, ContinueProperty = next, RemainingItemCount = remaining };
         string json = resource == "pods"
             ? KubernetesJson.Serialize(new V1PodList { ApiVersion = "v1", Kind = "PodList", Metadata = meta, Items = matched.Cast<V1Pod>().ToList() })

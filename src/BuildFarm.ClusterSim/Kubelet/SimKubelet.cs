@@ -363,8 +363,6 @@ public sealed class SimKubelet : IDisposable
         {
             return;
         }
-        var containers = pod.Spec.Containers;
-        var image = containers[0].Image;
         var now = SimStore.Truncate(_clock.Now);
         pod = _store.UpdatePod(run.Namespace, run.Name, p =>
         {
