@@ -106,7 +106,7 @@ public sealed class KanikoAnalyzeCommandTests : IDisposable
     {
         var result = await CliRunner.RunAsync("kaniko", "analyze");
 
-        Assert.NotEqual(0, result.ExitCode);
+        Assert.Equal(2, result.ExitCode);
         Assert.Contains("Required argument missing", result.Error, StringComparison.Ordinal);
         Assert.Contains("analyze", result.Error, StringComparison.Ordinal);
     }
@@ -118,7 +118,7 @@ public sealed class KanikoAnalyzeCommandTests : IDisposable
 
         var result = await CliRunner.RunAsync("kaniko", "analyze", ok, "--destination", " ");
 
-        Assert.Equal(1, result.ExitCode);
+        Assert.Equal(2, result.ExitCode);
         Assert.Contains("--destination number 1 is empty", result.Error, StringComparison.Ordinal);
         Assert.Equal(string.Empty, result.Out);
     }

@@ -13,7 +13,7 @@ public static class KanikoAnalyzeCommand
     public const int ExitUnreadable = 2;
 
     /// <summary>A bad option value, like System.CommandLine's own parse errors.</summary>
-    public const int ExitUsage = 1;
+    public const int ExitUsage = BuildFarmCli.UsageError;
 
     public static Command Create(CliIO io)
     {
