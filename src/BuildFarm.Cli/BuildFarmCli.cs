@@ -18,6 +18,7 @@ public static class BuildFarmCli
         return new RootCommand("BuildFarm: a distributed farm that builds container images with Kaniko on Kubernetes.")
         {
             kaniko,
+            SimCommand.Create(io),
         };
     }
 

@@ -1,0 +1,371 @@
+namespace BuildFarm.ClusterSim.Scenarios;
+
+/// <summary>
+/// What the simulated cluster does: time scale, capacity, timing distributions, fault rates and the Dockerfiles
+/// the simulated Kaniko "builds". Loaded from YAML by <see cref="ScenarioLoader"/>; see docs/cluster-simulator.md.
+/// </summary>
+public sealed class Scenario
+{
+    /// <summary>Simulated seconds per wall second (60 = one simulated minute per second).</summary>
+    public double TimeScale { get; set; } = 30;
+
+    public CapacitySettings Capacity { get; set; } = new();
+    public QuotaSettings Quota { get; set; } = new();
+    public TimingSettings Timings { get; set; } = new();
+    public FaultSettings Faults { get; set; } = new();
+
+    /// <summary>Per registry host (e.g. <c>ghcr.io</c>, <c>index.docker.io</c>): timing and fault overrides.</summary>
+    public Dictionary<string, RegistrySettings> Registries { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public CacheSettings Cache { get; set; } = new();
+
+    /// <summary>The Dockerfile built when no entry of <see cref="Dockerfiles"/> matches.</summary>
+    public DockerfileSettings Dockerfile { get; set; } = DockerfileSettings.Default();
+
+    /// <summary>Dockerfiles chosen by a substring of the pod's <c>--context</c>, <c>--dockerfile</c> or destination.</summary>
+    public List<DockerfileSettings> Dockerfiles { get; set; } = [];
+
+    public ApiSettings Api { get; set; } = new();
+
+    /// <summary>How many watch events are kept for watch-from-resourceVersion; older versions get 410 Expired.</summary>
+    public int History { get; set; } = 10_000;
+
+    /// <summary>Every problem with the values, as messages naming the field; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!(TimeScale > 0) || double.IsInfinity(TimeScale))
+        {
+            errors.Add($"timeScale must be a positive number (got {TimeScale})");
+        }
+        if (Capacity.Nodes < 1)
+        {
+            errors.Add($"capacity.nodes must be at least 1 (got {Capacity.Nodes})");
+        }
+        if (Capacity.PodsPerNode < 1)
+        {
+            errors.Add($"capacity.podsPerNode must be at least 1 (got {Capacity.PodsPerNode})");
+        }
+        if (Quota.PodsPerNamespace < 0)
+        {
+            errors.Add($"quota.podsPerNamespace must be 0 (unlimited) or more (got {Quota.PodsPerNamespace})");
+        }
+        if (History < 10)
+        {
+            errors.Add($"history must be at least 10 (got {History})");
+        }
+        Timings.Validate("timings", errors);
+        Faults.Validate("faults", errors);
+        foreach (var (host, registry) in Registries)
+        {
+            registry.Timings?.Validate($"registries.{host}.timings", errors);
+            registry.Faults?.Validate($"registries.{host}.faults", errors);
+        }
+        Rate(errors, "cache.hitRate", Cache.HitRate);
+        Dockerfile.Validate("dockerfile", errors);
+        for (var i = 0; i < Dockerfiles.Count; i++)
+        {
+            Dockerfiles[i].Validate($"dockerfiles[{i}]", errors);
+            if (string.IsNullOrEmpty(Dockerfiles[i].Match))
+            {
+                errors.Add($"dockerfiles[{i}].match is required");
+            }
+        }
+        Api.Validate(errors);
+        return errors;
+    }
+
+    internal static void Rate(List<string> errors, string name, double value)
+    {
+        if (!(value >= 0 && value <= 1))
+        {
+            errors.Add($"{name} must be a probability between 0 and 1 (got {value})");
+        }
+    }
+}
+
+public sealed class CapacitySettings
+{
+    public int Nodes { get; set; } = 4;
+    public int PodsPerNode { get; set; } = 10;
+}
+
+public sealed class QuotaSettings
+{
+    /// <summary>Non-terminated pods allowed per namespace; 0 = no quota.</summary>
+    public int PodsPerNamespace { get; set; }
+}
+
+/// <summary>A lognormal distribution given by its median and 95th percentile, in simulated seconds.</summary>
+public sealed class Distribution
+{
+    public double Median { get; set; } = 1;
+    public double P95 { get; set; } = 3;
+
+    public Distribution()
+    {
+    }
+
+    public Distribution(double median, double p95)
+    {
+        Median = median;
+        P95 = p95;
+    }
+
+    internal void Validate(string name, List<string> errors)
+    {
+        if (!(Median >= 0))
+        {
+            errors.Add($"{name}.median must be 0 or more (got {Median})");
+        }
+        if (!(P95 >= Median))
+        {
+            errors.Add($"{name}.p95 must be at least the median (got p95 {P95}, median {Median})");
+        }
+    }
+
+    /// <summary>Draws a value: exp(mu + sigma z) with mu = ln(median), sigma = ln(p95/median)/1.645.</summary>
+    public double Sample(Random random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        if (Median <= 0)
+        {
+            return 0;
+        }
+        var sigma = P95 > Median ? Math.Log(P95 / Median) / 1.6448536269514722 : 0;
+        // Box-Muller: two uniforms, always drawn so the stream position does not depend on the values.
+        var u1 = 1.0 - random.NextDouble();
+        var u2 = random.NextDouble();
+        var z = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+        return Median * Math.Exp(sigma * z);
+    }
+}
+
+/// <summary>Simulated durations of each phase.</summary>
+public sealed class TimingSettings
+{
+    /// <summary>Scheduler latency: created → bound to a node.</summary>
+    public Distribution? Schedule { get; set; }
+
+    /// <summary>Pulling the executor image (ContainerCreating).</summary>
+    public Distribution? ExecutorPull { get; set; }
+
+    /// <summary>Base-image manifest and config retrieval.</summary>
+    public Distribution? Manifest { get; set; }
+
+    /// <summary>Base layers download and untar.</summary>
+    public Distribution? Extract { get; set; }
+
+    /// <summary>A non-RUN instruction (ENV, WORKDIR, COPY…).</summary>
+    public Distribution? Step { get; set; }
+
+    /// <summary>A RUN instruction, including its snapshot.</summary>
+    public Distribution? Run { get; set; }
+
+    /// <summary>Pushing the image to one destination.</summary>
+    public Distribution? Push { get; set; }
+
+    /// <summary>How long a network attempt runs before a reset or timeout ends it.</summary>
+    public Distribution? FailedAttempt { get; set; }
+
+    public static TimingSettings Defaults() => new()
+    {
+        Schedule = new(0.2, 1),
+        ExecutorPull = new(2, 10),
+        Manifest = new(0.5, 3),
+        Extract = new(6, 30),
+        Step = new(0.3, 2),
+        Run = new(12, 90),
+        Push = new(5, 30),
+        FailedAttempt = new(3, 20),
+    };
+
+    internal void Validate(string prefix, List<string> errors)
+    {
+        Schedule?.Validate($"{prefix}.schedule", errors);
+        ExecutorPull?.Validate($"{prefix}.executorPull", errors);
+        Manifest?.Validate($"{prefix}.manifest", errors);
+        Extract?.Validate($"{prefix}.extract", errors);
+        Step?.Validate($"{prefix}.step", errors);
+        Run?.Validate($"{prefix}.run", errors);
+        Push?.Validate($"{prefix}.push", errors);
+        FailedAttempt?.Validate($"{prefix}.failedAttempt", errors);
+    }
+
+    /// <summary>This with every unset phase taken from <paramref name="fallback"/>.</summary>
+    public TimingSettings Over(TimingSettings fallback) => new()
+    {
+        Schedule = Schedule ?? fallback.Schedule,
+        ExecutorPull = ExecutorPull ?? fallback.ExecutorPull,
+        Manifest = Manifest ?? fallback.Manifest,
+        Extract = Extract ?? fallback.Extract,
+        Step = Step ?? fallback.Step,
+        Run = Run ?? fallback.Run,
+        Push = Push ?? fallback.Push,
+        FailedAttempt = FailedAttempt ?? fallback.FailedAttempt,
+    };
+}
+
+/// <summary>Fault probabilities. Reset and timeout rates apply per attempt; the others per pod.</summary>
+public sealed class FaultSettings
+{
+    public double? PullReset { get; set; }
+    public double? ExtractReset { get; set; }
+    public double? PushReset { get; set; }
+    public double? PullTimeout { get; set; }
+    public double? PushTimeout { get; set; }
+    public double? Unauthorized { get; set; }
+    public double? BaseImageNotFound { get; set; }
+    public double? RunFailure { get; set; }
+
+    /// <summary>Exit code of a failing RUN (Kaniko passes it through).</summary>
+    public int? RunExitCode { get; set; }
+
+    public double? OomKilled { get; set; }
+    public double? Evicted { get; set; }
+    public double? ExecutorImagePullBackOff { get; set; }
+    public double? NodeLost { get; set; }
+
+    internal void Validate(string prefix, List<string> errors)
+    {
+        void R(string name, double? value)
+        {
+            if (value is { } v)
+            {
+                Scenario.Rate(errors, $"{prefix}.{name}", v);
+            }
+        }
+        R("pullReset", PullReset);
+        R("extractReset", ExtractReset);
+        R("pushReset", PushReset);
+        R("pullTimeout", PullTimeout);
+        R("pushTimeout", PushTimeout);
+        R("unauthorized", Unauthorized);
+        R("baseImageNotFound", BaseImageNotFound);
+        R("runFailure", RunFailure);
+        R("oomKilled", OomKilled);
+        R("evicted", Evicted);
+        R("executorImagePullBackOff", ExecutorImagePullBackOff);
+        R("nodeLost", NodeLost);
+        if (RunExitCode is { } code && (code < 1 || code > 255))
+        {
+            errors.Add($"{prefix}.runExitCode must be between 1 and 255 (got {code})");
+        }
+    }
+
+    public FaultSettings Over(FaultSettings fallback) => new()
+    {
+        PullReset = PullReset ?? fallback.PullReset,
+        ExtractReset = ExtractReset ?? fallback.ExtractReset,
+        PushReset = PushReset ?? fallback.PushReset,
+        PullTimeout = PullTimeout ?? fallback.PullTimeout,
+        PushTimeout = PushTimeout ?? fallback.PushTimeout,
+        Unauthorized = Unauthorized ?? fallback.Unauthorized,
+        BaseImageNotFound = BaseImageNotFound ?? fallback.BaseImageNotFound,
+        RunFailure = RunFailure ?? fallback.RunFailure,
+        RunExitCode = RunExitCode ?? fallback.RunExitCode,
+        OomKilled = OomKilled ?? fallback.OomKilled,
+        Evicted = Evicted ?? fallback.Evicted,
+        ExecutorImagePullBackOff = ExecutorImagePullBackOff ?? fallback.ExecutorImagePullBackOff,
+        NodeLost = NodeLost ?? fallback.NodeLost,
+    };
+}
+
+public sealed class RegistrySettings
+{
+    public TimingSettings? Timings { get; set; }
+    public FaultSettings? Faults { get; set; }
+}
+
+public sealed class CacheSettings
+{
+    /// <summary>Probability that a RUN layer is found in the cache (with <c>--cache</c>).</summary>
+    public double HitRate { get; set; } = 0.5;
+}
+
+/// <summary>A Dockerfile as the simulated Kaniko sees it: a base image and the instructions after FROM.</summary>
+public sealed class DockerfileSettings
+{
+    /// <summary>Substring of <c>--context</c>, <c>--dockerfile</c> or a destination that selects this entry.</summary>
+    public string? Match { get; set; }
+
+    public string Base { get; set; } = "alpine:3.20";
+    public List<string> Steps { get; set; } = [];
+
+    /// <summary>Lines a RUN prints on stdout.</summary>
+    public List<string> RunOutput { get; set; } = [];
+
+    public static DockerfileSettings Default() => new()
+    {
+        Base = "alpine:3.20",
+        Steps =
+        [
+            "WORKDIR /app",
+            "COPY . /app",
+            "RUN apk add --no-cache ca-certificates && ./build.sh",
+            "ENV APP_ENV=production",
+            "CMD [\"/app/server\"]",
+        ],
+        RunOutput = ["fetch https://dl-cdn.alpinelinux.org/alpine/v3.20/main/x86_64/APKINDEX.tar.gz", "OK: 8 MiB in 16 packages"],
+    };
+
+    internal void Validate(string prefix, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(Base))
+        {
+            errors.Add($"{prefix}.base is required");
+        }
+        foreach (var step in Steps)
+        {
+            if (string.IsNullOrWhiteSpace(step) || step.TrimStart().StartsWith("FROM ", StringComparison.OrdinalIgnoreCase))
+            {
+                errors.Add($"{prefix}.steps: \"{step}\" is not an instruction after FROM (FROM goes in base)");
+            }
+        }
+    }
+}
+
+/// <summary>Faults of the API server itself.</summary>
+public sealed class ApiSettings
+{
+    /// <summary>Probability a resource request is answered 429 with Retry-After.</summary>
+    public double ThrottleRate { get; set; }
+
+    public int RetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>Probability a resource request is answered 500.</summary>
+    public double ErrorRate { get; set; }
+
+    /// <summary>Probability a resource request is delayed by <see cref="SlowMilliseconds"/>.</summary>
+    public double SlowRate { get; set; }
+
+    public int SlowMilliseconds { get; set; } = 500;
+
+    /// <summary>Probability a watch connection is dropped (aborted) after <see cref="DropAfterMilliseconds"/>.</summary>
+    public double DropWatchRate { get; set; }
+
+    /// <summary>Probability a followed log stream is dropped (aborted) after <see cref="DropAfterMilliseconds"/>.</summary>
+    public double DropLogRate { get; set; }
+
+    public int DropAfterMilliseconds { get; set; } = 1000;
+
+    /// <summary>Wall seconds between watch bookmarks (when the client allows them).</summary>
+    public double BookmarkIntervalSeconds { get; set; } = 30;
+
+    internal void Validate(List<string> errors)
+    {
+        Scenario.Rate(errors, "api.throttleRate", ThrottleRate);
+        Scenario.Rate(errors, "api.errorRate", ErrorRate);
+        Scenario.Rate(errors, "api.slowRate", SlowRate);
+        Scenario.Rate(errors, "api.dropWatchRate", DropWatchRate);
+        Scenario.Rate(errors, "api.dropLogRate", DropLogRate);
+        if (RetryAfterSeconds < 0 || SlowMilliseconds < 0 || DropAfterMilliseconds < 0)
+        {
+            errors.Add("api.retryAfterSeconds, api.slowMilliseconds and api.dropAfterMilliseconds must be 0 or more");
+        }
+        if (!(BookmarkIntervalSeconds > 0))
+        {
+            errors.Add($"api.bookmarkIntervalSeconds must be positive (got {BookmarkIntervalSeconds})");
+        }
+    }
+}

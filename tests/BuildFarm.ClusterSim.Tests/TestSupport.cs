@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using BuildFarm.ClusterSim.Hosting;
+using BuildFarm.ClusterSim.Scenarios;
+using k8s;
+using k8s.Models;
+
+namespace BuildFarm.ClusterSim.Tests;
+
+/// <summary>Starts simulators for tests and builds clients and Kaniko-like pods.</summary>
+internal static class Sim
+{
+    /// <summary>A fast scenario: a typical build takes well under a second of wall time.</summary>
+    public const string FastYaml = """
+        timeScale: 400
+        capacity: { nodes: 2, podsPerNode: 5 }
+        timings:
+          schedule:      { median: 0.1, p95: 0.2 }
+          executorPull:  { median: 1,   p95: 2 }
+          manifest:      { median: 0.5, p95: 1 }
+          extract:       { median: 5,   p95: 10 }
+          step:          { median: 0.3, p95: 1 }
+          run:           { median: 10,  p95: 20 }
+          push:          { median: 5,   p95: 10 }
+          failedAttempt: { median: 2,   p95: 4 }
+        """;
+
+    public static Scenario Fast(string extraYaml = "") => ScenarioLoader.Parse(FastYaml + "\n" + extraYaml, "test scenario");
+
+    public static Task<ClusterSimulator> StartAsync(Scenario? scenario = null, string? token = null, bool tls = false, long seed = 7) =>
+        ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = scenario ?? Fast(), Token = token, Tls = tls, Seed = seed });
+
+    /// <summary>A client built the way users build one: from the kubeconfig the simulator writes.</summary>
+    public static Kubernetes Client(ClusterSimulator sim)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"sim-{Guid.NewGuid():N}.kubeconfig");
+        sim.WriteKubeconfig(path);
+        try
+        {
+            return new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>A Kaniko pod with the args the farm passes.</summary>
+    public static V1Pod KanikoPod(string name, string[]? destinations = null, string? logFormat = null, IEnumerable<string>? extraArgs = null,
+        IDictionary<string, string>? labels = null)
+    {
+        var args = new List<string>
+        {
+            "--context=dir:///workspace",
+            "--dockerfile=Dockerfile",
+            "--log-timestamp",
+            "--push-retry=2",
+            "--image-fs-extract-retry=2",
+            "--image-download-retry=2",
+            "--digest-file=/dev/termination-log",
+        };
+        args.AddRange((destinations ?? ["registry.example.com/team/app:1"]).Select(d => $"--destination={d}"));
+        if (logFormat is not null)
+        {
+            args.Add($"--log-format={logFormat}");
+        }
+        args.AddRange(extraArgs ?? []);
+        return new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = name, Labels = labels ?? new Dictionary<string, string> { ["app"] = "buildfarm" } },
+            Spec = new V1PodSpec
+            {
+                RestartPolicy = "Never",
+                Containers =
+                [
+                    new V1Container { Name = "kaniko", Image = "gcr.io/kaniko-project/executor:v1.24.0", Args = args },
+                ],
+            },
+        };
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes (then fails naming <paramref name="what"/>).</summary>
+    public static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, Func<T?, bool> condition, string what, double seconds = 20)
+    {
+        var deadline = Stopwatch.StartNew();
+        T? last = default;
+        while (deadline.Elapsed < TimeSpan.FromSeconds(seconds))
+        {
+            last = await probe();
+            if (condition(last))
+            {
+                return last!;
+            }
+            await Task.Delay(20);
+        }
+        throw new TimeoutException($"timed out after {seconds}s waiting for {what}; last value: {last}");
+    }
+
+    public static Task<V1Pod> WaitForPhaseAsync(Kubernetes client, string name, params string[] phases) =>
+        EventuallyAsync(() => client.CoreV1.ReadNamespacedPodAsync(name, "default")!, p => p is not null && phases.Contains(p.Status?.Phase),
+            $"pod {name} to reach {string.Join("/", phases)}");
+
+    /// <summary>The repository root (the folder holding BuildFarm.sln), found by walking up from the test binaries.</summary>
+    public static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "BuildFarm.sln")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? throw new InvalidOperationException($"BuildFarm.sln not found above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>A real Kaniko run from ../shared/kaniko/runs (read in place), without its leading # comment line.</summary>
+    public static string[] RealRun(string file)
+    {
+        var path = Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "kaniko", "runs", file));
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"real Kaniko run {path} is missing: the shared test data must sit beside the repository (../shared/kaniko/runs)", path);
+        }
+        return File.ReadAllLines(path).Where(l => !l.StartsWith('#')).ToArray();
+    }
+}
