@@ -11,7 +11,15 @@ using Microsoft.Extensions.Logging;
 
 namespace BuildFarm.Worker.Tests;
 
+/// <summary>
+/// Runs alone: the Prometheus exporter listens to every meter named BuildFarm.Worker in the process, so workers of
+/// tests running in parallel would add their series to this scrape (one worker per process in production).
+/// </summary>
+[CollectionDefinition(nameof(MetricsRunsAlone), DisableParallelization = true)]
+public sealed class MetricsRunsAlone;
+
 /// <summary>The real worker host (Kestrel on 127.0.0.1:0, in-memory bus) scraped on /metrics and /healthz.</summary>
+[Collection(nameof(MetricsRunsAlone))]
 public sealed class MetricsEndpointTests
 {
     [Fact]
@@ -38,7 +46,7 @@ public sealed class MetricsEndpointTests
             Assert.Equal("Healthy", await http.GetStringAsync(new Uri("/healthz", UriKind.Relative)));
 
             await bus.Publish(WorkerHarness.Command("metrics-fail"));
-            await ScrapeUntilAsync(http, "buildfarm_builds_total{", "outcome=\"failed\"");
+            await ScrapeUntilAsync(http, "buildfarm_build_attempts_total{", "reason=\"connection_reset\"");
             sim.Reload(WorkerHarness.Scenario());
             var spec = WorkerHarness.Spec("registry.example.com/team/metrics:1");
             await bus.Publish(WorkerHarness.Command("metrics-ok", spec));
@@ -56,9 +64,10 @@ public sealed class MetricsEndpointTests
                 Assert.Contains($"# TYPE {name} histogram", text, StringComparison.Ordinal);
                 Assert.Contains($"{name}_bucket{{", text, StringComparison.Ordinal);
             }
+            var buildfarmLines = string.Join("\n", text.Split('\n').Where(l => l.StartsWith("buildfarm_", StringComparison.Ordinal) && !l.Contains("_bucket", StringComparison.Ordinal)));
             foreach (var name in new[] { "buildfarm_connection_resets_total", "buildfarm_build_attempts_total", "buildfarm_builds_total", "buildfarm_dedupe_hits_total", "buildfarm_kube_api_requests_total" })
             {
-                Assert.Contains($"# TYPE {name} counter", text, StringComparison.Ordinal);
+                Assert.True(text.Contains($"# TYPE {name} counter", StringComparison.Ordinal), $"{name} missing from:\n{buildfarmLines}");
             }
             Assert.Contains("# TYPE buildfarm_builds_in_flight gauge", text, StringComparison.Ordinal);
 
