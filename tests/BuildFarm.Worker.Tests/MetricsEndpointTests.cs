@@ -90,6 +90,36 @@ public sealed class MetricsEndpointTests
         }
     }
 
+    [Fact]
+    public async Task Healthz_RedisUnreachable_Unhealthy503()
+    {
+        await using var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = WorkerHarness.Scenario(), Seed = 7 });
+        var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-health-{Guid.NewGuid():N}.kubeconfig");
+        sim.WriteKubeconfig(kubeconfig);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        // Nothing listens on port 1.
+        builder.Configuration.AddInMemoryCollection(WorkerHarness.Settings(kubeconfig, new Dictionary<string, string?> { ["Redis:ConnectionString"] = "127.0.0.1:1,connectTimeout=200" }));
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.AddBuildFarmWorker();
+        await using var app = builder.Build();
+        app.MapBuildFarmWorkerEndpoints();
+        await app.StartAsync();
+        try
+        {
+            var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            using var http = new HttpClient { BaseAddress = address };
+            using var response = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal("Unhealthy", await response.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            await app.StopAsync();
+            File.Delete(kubeconfig);
+        }
+    }
+
     private static IEnumerable<string> Line(string text, string prefix) =>
         text.Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal));
 
