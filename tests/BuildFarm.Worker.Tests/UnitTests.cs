@@ -109,3 +109,43 @@ public sealed class WorkerOptionsTests
         Assert.False(running.IsRunning("b1"));
     }
 }
+
+public sealed class KubeApiResilienceTests
+{
+    [Theory]
+    [InlineData(429, true)]
+    [InlineData(500, true)]
+    [InlineData(503, true)]
+    [InlineData(504, true)]
+    [InlineData(409, false)]
+    [InlineData(422, false)]
+    [InlineData(403, false)]
+    [InlineData(404, false)]
+    [InlineData(200, false)]
+    public void ShouldRetry_ByStatusCode_Expected(int code, bool retry)
+    {
+        using var response = new HttpResponseMessage((System.Net.HttpStatusCode)code);
+        Assert.Equal(retry, BuildFarm.Worker.Pods.KubeApiResilienceHandler.ShouldRetry(Polly.Outcome.FromResult(response), CancellationToken.None));
+    }
+
+    [Fact]
+    public void ShouldRetry_ConnectionError_True_CallerCancelled_False()
+    {
+        Assert.True(BuildFarm.Worker.Pods.KubeApiResilienceHandler.ShouldRetry(Polly.Outcome.FromException<HttpResponseMessage>(new HttpRequestException("refused")), CancellationToken.None));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.False(BuildFarm.Worker.Pods.KubeApiResilienceHandler.ShouldRetry(Polly.Outcome.FromException<HttpResponseMessage>(new TaskCanceledException()), cancelled.Token));
+    }
+
+    [Fact]
+    public void RetryAfter_Seconds_Honoured_AndCapped()
+    {
+        using var response = new HttpResponseMessage(System.Net.HttpStatusCode.TooManyRequests);
+        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(3));
+        Assert.Equal(TimeSpan.FromSeconds(3), BuildFarm.Worker.Pods.KubeApiResilienceHandler.RetryAfter(response));
+        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromMinutes(5));
+        Assert.Equal(TimeSpan.FromSeconds(30), BuildFarm.Worker.Pods.KubeApiResilienceHandler.RetryAfter(response));
+        using var none = new HttpResponseMessage(System.Net.HttpStatusCode.InternalServerError);
+        Assert.Null(BuildFarm.Worker.Pods.KubeApiResilienceHandler.RetryAfter(none));
+    }
+}

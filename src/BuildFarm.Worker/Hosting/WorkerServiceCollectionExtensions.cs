@@ -120,6 +120,7 @@ public static class WorkerServiceCollectionExtensions
     private static void AddBuildFarmKubernetes(this IServiceCollection services)
     {
         services.AddTransient<KubeApiMetricsHandler>();
+        services.AddTransient<KubeApiResilienceHandler>();
         services.AddSingleton<IKubernetes>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<KubernetesOptions>>().Value;
@@ -127,7 +128,8 @@ public static class WorkerServiceCollectionExtensions
                 ? KubernetesClientConfiguration.InClusterConfig()
                 : KubernetesClientConfiguration.BuildConfigFromConfigFile(string.IsNullOrEmpty(options.KubeconfigPath) ? null : options.KubeconfigPath,
                     currentContext: string.IsNullOrEmpty(options.Context) ? null : options.Context);
-            return new Kubernetes(config, sp.GetRequiredService<KubeApiMetricsHandler>());
+            // Retries outside, metrics inside: every request that reaches the server is counted, retries included.
+            return new Kubernetes(config, sp.GetRequiredService<KubeApiResilienceHandler>(), sp.GetRequiredService<KubeApiMetricsHandler>());
         });
     }
 
