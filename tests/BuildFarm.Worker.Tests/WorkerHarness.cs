@@ -40,10 +40,12 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public const string Namespace = "buildfarm";
 
     private readonly string _kubeconfig;
+    private readonly bool _ownsSim;
 
-    private WorkerHarness(ClusterSimulator sim, IHost host, string kubeconfig)
+    private WorkerHarness(ClusterSimulator sim, bool ownsSim, IHost host, string kubeconfig)
     {
         Sim = sim;
+        _ownsSim = ownsSim;
         Host = host;
         _kubeconfig = kubeconfig;
         Bus = host.Services.GetRequiredService<ITestHarness>();
@@ -61,9 +63,10 @@ internal sealed class WorkerHarness : IAsyncDisposable
 
     public static Scenario Scenario(string extraYaml = "") => ScenarioLoader.Parse(FastYaml + "\n" + extraYaml, "worker test scenario");
 
-    public static async Task<WorkerHarness> StartAsync(string scenarioYaml = "", IDictionary<string, string?>? settings = null)
+    /// <summary>Starts a worker, on a new simulator or on <paramref name="sharedSim"/> (a second worker of the same cluster).</summary>
+    public static async Task<WorkerHarness> StartAsync(string scenarioYaml = "", IDictionary<string, string?>? settings = null, ClusterSimulator? sharedSim = null)
     {
-        var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = Scenario(scenarioYaml), Seed = 7 });
+        var sim = sharedSim ?? await ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = Scenario(scenarioYaml), Seed = 7 });
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-test-{Guid.NewGuid():N}.kubeconfig");
         sim.WriteKubeconfig(kubeconfig);
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -79,7 +82,7 @@ internal sealed class WorkerHarness : IAsyncDisposable
         });
         var host = builder.Build();
         await host.StartAsync();
-        return new WorkerHarness(sim, host, kubeconfig);
+        return new WorkerHarness(sim, sharedSim is null, host, kubeconfig);
     }
 
     /// <summary>Worker settings for tests: fast backoff and polling; <paramref name="overrides"/> win.</summary>
@@ -96,6 +99,7 @@ internal sealed class WorkerHarness : IAsyncDisposable
             ["Worker:WaitPollMax"] = "00:00:00.200",
             ["Worker:LeaseTtl"] = "00:00:10",
             ["Worker:LeaseRenewInterval"] = "00:00:02",
+            ["Worker:ShutdownGracePeriod"] = "00:00:00.100",
         };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
@@ -142,7 +146,10 @@ internal sealed class WorkerHarness : IAsyncDisposable
         await Host.StopAsync();
         Host.Dispose();
         Kubernetes.Dispose();
-        await Sim.DisposeAsync();
+        if (_ownsSim)
+        {
+            await Sim.DisposeAsync();
+        }
         File.Delete(_kubeconfig);
     }
 

@@ -73,6 +73,13 @@ public static class WorkerServiceCollectionExtensions
         services.AddSection<RedisOptions>(RedisOptions.SectionName, o => o.Validate());
         services.AddSection<KubernetesOptions>(KubernetesOptions.SectionName, o => o.Validate());
 
+        // Stopping: MassTransit waits ShutdownGracePeriod, then cancels ConsumeContext.CancellationToken; the runner then
+        // leaves the pod and leases alone and the unacknowledged message goes back to the queue.
+        services.AddOptions<MassTransitHostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
+        {
+            host.WaitUntilStarted = true;
+            host.ConsumerStopTimeout = worker.Value.ShutdownGracePeriod;
+        });
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<BuildFarmMetrics>();
         services.AddBuildFarmCoordination();

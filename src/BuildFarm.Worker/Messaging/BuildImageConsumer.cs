@@ -1,6 +1,8 @@
+using System.Net;
 using BuildFarm.Contracts;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Options;
+using k8s.Autorest;
 using MassTransit;
 using Microsoft.Extensions.Options;
 
@@ -45,6 +47,16 @@ public sealed class BuildImageConsumerDefinition : ConsumerDefinition<BuildImage
     {
         ArgumentNullException.ThrowIfNull(endpointConfigurator);
         endpointConfigurator.PrefetchCount = _slots;
+        // The Kubernetes API unreachable past the client's own retries, or the destination lock lost before success:
+        // try the whole message again later (idempotent: pods are adopted by name, leases are re-entrant).
+        // Everything else is a bug and faults the message.
+        endpointConfigurator.UseMessageRetry(r =>
+        {
+            r.Exponential(10, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(10));
+            r.Handle<HttpRequestException>();
+            r.Handle<HttpOperationException>(e => e.Response.StatusCode is HttpStatusCode.TooManyRequests || (int)e.Response.StatusCode >= 500);
+            r.Handle<LeaseLostException>();
+        });
         if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
             rabbit.SetQuorumQueue();

@@ -36,6 +36,10 @@ public sealed class WorkerOptions
 
     public TimeSpan WaitPollMax { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>On shutdown, how long running builds may go on before their messages are handed back (their pods keep running
+    /// and are adopted after redelivery).</summary>
+    public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Destination allow-list patterns passed to the spec validator (empty: any destination).</summary>
     public IList<string> AllowedDestinations { get; set; } = [];
 
@@ -78,6 +82,10 @@ public sealed class WorkerOptions
         if (DedupeCompletedTtl < TimeSpan.FromSeconds(1))
         {
             errors.Add($"Worker:DedupeCompletedTtl: {DedupeCompletedTtl} must be at least 1 second");
+        }
+        if (ShutdownGracePeriod < TimeSpan.Zero)
+        {
+            errors.Add($"Worker:ShutdownGracePeriod: {ShutdownGracePeriod} must not be negative");
         }
         if (WaitPollMin <= TimeSpan.Zero || WaitPollMax < WaitPollMin)
         {
