@@ -5,6 +5,7 @@ using BuildFarm.Worker.Options;
 using k8s.Autorest;
 using MassTransit;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace BuildFarm.Worker.Messaging;
 
@@ -47,7 +48,7 @@ public sealed class BuildImageConsumerDefinition : ConsumerDefinition<BuildImage
     {
         ArgumentNullException.ThrowIfNull(endpointConfigurator);
         endpointConfigurator.PrefetchCount = _slots;
-        // The Kubernetes API unreachable past the client's own retries, or the destination lock lost before success:
+        // Redis or the Kubernetes API unreachable past the client's own retries, or the destination lock lost before success:
         // try the whole message again later (idempotent: pods are adopted by name, leases are re-entrant).
         // Everything else is a bug and faults the message.
         endpointConfigurator.UseMessageRetry(r =>
@@ -56,6 +57,9 @@ public sealed class BuildImageConsumerDefinition : ConsumerDefinition<BuildImage
             r.Handle<HttpRequestException>();
             r.Handle<HttpOperationException>(e => e.Response.StatusCode is HttpStatusCode.TooManyRequests || (int)e.Response.StatusCode >= 500);
             r.Handle<LeaseLostException>();
+            // Redis unreachable: never build without locks; wait for it to come back.
+            r.Handle<RedisConnectionException>();
+            r.Handle<RedisTimeoutException>();
         });
         if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
