@@ -188,6 +188,31 @@ public sealed partial class BuildFlowTests
     }
 
     [Fact]
+    public async Task BuildImage_WithDeadline_BoundsThePodsActiveDeadlineSeconds()
+    {
+        await using var worker = await WorkerHarness.StartAsync("timings: { push: { median: 1000, p95: 1100 } }");
+        await worker.PublishAsync(WorkerHarness.Command("bounded") with { Deadline = DateTimeOffset.UtcNow.AddSeconds(100) });
+        await worker.Events.WaitAsync<BuildStarted>("bounded");
+
+        var pod = await worker.Kubernetes.CoreV1.ReadNamespacedPodAsync("bf-bounded-1", WorkerHarness.Namespace);
+        Assert.InRange(pod.Spec.ActiveDeadlineSeconds ?? 0, 90, 100);
+        // The simulator counts activeDeadlineSeconds in simulated time (400x): the kubelet ends the pod first.
+        var failed = Assert.IsType<BuildFailed>(await worker.Events.WaitEndAsync("bounded"));
+        Assert.Equal(FailureReasons.DeadlineExceeded, failed.Reason);
+        Assert.Equal(1, failed.Attempts);
+    }
+
+    [Fact]
+    public async Task FailedPod_IsDeletedByTheJanitor_AfterKeepFailedPodsFor()
+    {
+        await using var worker = await WorkerHarness.StartAsync("faults: { unauthorized: 1 }", new Dictionary<string, string?> { ["Worker:KeepFailedPodsFor"] = "00:00:01" });
+        await worker.PublishAsync(WorkerHarness.Command("expired"));
+        Assert.IsType<BuildFailed>(await worker.Events.WaitEndAsync("expired"));
+
+        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-expired-1"), "the janitor to delete the failed pod", seconds: 15);
+    }
+
+    [Fact]
     public async Task PodWatcher_DroppedWatches_Resyncs_AndBuildsStillFinish()
     {
         await using var worker = await WorkerHarness.StartAsync("""

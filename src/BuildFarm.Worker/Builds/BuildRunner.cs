@@ -349,6 +349,12 @@ public sealed class BuildRunner(
     {
         var command = state.Command;
         var pod = KanikoPodFactory.Create(command.Spec, command.BuildId, state.Attempt, _kaniko, state.BuildKey);
+        if (command.Deadline is { } deadline)
+        {
+            // The build's deadline also bounds the pod: the kubelet stops it even if this worker is gone.
+            var remaining = (long)Math.Ceiling(Math.Max(1, (deadline - time.GetUtcNow()).TotalSeconds));
+            pod.Spec.ActiveDeadlineSeconds = Math.Min(pod.Spec.ActiveDeadlineSeconds ?? long.MaxValue, remaining);
+        }
         var name = pod.Metadata.Name;
         var ns = _kaniko.Namespace;
         V1Pod created;
