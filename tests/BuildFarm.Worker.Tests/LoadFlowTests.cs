@@ -1,9 +1,10 @@
 using BuildFarm.Contracts;
+using Xunit.Abstractions;
 
 namespace BuildFarm.Worker.Tests;
 
 /// <summary>A small version of issue 4's load test 1: many builds with resets in every phase.</summary>
-public sealed class LoadFlowTests
+public sealed class LoadFlowTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task FortyBuildsWithResetsInEveryPhase_AllSucceed_OnePodPerAttempt_ResetsCounted()
@@ -33,5 +34,12 @@ public sealed class LoadFlowTests
         }
         Assert.True(resets > 0, "with 5% resets per phase some of 40 builds must have met resets");
         Assert.Equal(40 + retried, attemptsStarted);
+
+        // Issue 4's budget: at most 4 Kubernetes API requests per build besides the shared list + watch
+        // (here: create, log and delete per build; one more create and log per retry).
+        var requests = (await worker.StatsAsync()).Requests.Where(r => r.Resource.StartsWith("pods", StringComparison.Ordinal)).ToList();
+        var perBuild = requests.Where(r => r.Verb is not ("list" or "watch")).Sum(r => r.Count) / 40.0;
+        output.WriteLine($"40 builds, {attemptsStarted} attempts, {resets} resets absorbed by Kaniko's retries; {perBuild:0.00} API requests per build besides list/watch");
+        Assert.True(perBuild <= 4, $"{perBuild:0.00} API requests per build: {string.Join(", ", requests.Select(r => $"{r.Verb} {r.Resource} {r.Code}: {r.Count}"))}");
     }
 }
