@@ -176,15 +176,21 @@ public sealed partial class BuildFlowTests
     }
 
     [Fact]
-    public async Task BuildImage_DeadlinePasses_FailsDeadlineExceeded_AndDeletesPod()
+    public async Task BuildImage_DeadlinePassesWhileWaitingForTheDestinationLock_FailsDeadlineExceeded_WithoutPod()
     {
         await using var worker = await WorkerHarness.StartAsync("timings: { push: { median: 1000, p95: 1100 } }");
-        var command = WorkerHarness.Command("late") with { Deadline = DateTimeOffset.UtcNow.AddSeconds(1) };
-        await worker.PublishAsync(command);
+        var destination = "registry.example.com/team/busy:1";
+        await worker.PublishAsync(WorkerHarness.Command("holder", WorkerHarness.Spec(destination)));
+        await worker.Events.WaitAsync<BuildStarted>("holder");
+        var late = WorkerHarness.Command("late", WorkerHarness.Spec(destination) with { BuildArgs = new Dictionary<string, string> { ["V"] = "2" } })
+            with { Deadline = DateTimeOffset.UtcNow.AddSeconds(1) };
+        await worker.PublishAsync(late);
 
         var failed = Assert.IsType<BuildFailed>(await worker.Events.WaitEndAsync("late"));
         Assert.Equal(FailureReasons.DeadlineExceeded, failed.Reason);
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-late-1"), "the late build's pod to be deleted");
+        Assert.Equal(0, failed.Attempts);
+        Assert.Empty(await worker.PodsOfAsync("late"));
+        Assert.IsType<BuildSucceeded>(await worker.Events.WaitEndAsync("holder"));
     }
 
     [Fact]

@@ -138,6 +138,7 @@ public sealed class BuildRunner(
         {
             // Cancelled on request or past the deadline: end the build here.
             var cancelled = cancellation.IsCancellationRequested;
+            var attemptRunning = state.CurrentPod is not null;
             await DeletePodAsync(state.CurrentPod, CancellationToken.None).ConfigureAwait(false);
             if (claimed)
             {
@@ -145,14 +146,20 @@ public sealed class BuildRunner(
             }
             if (cancelled)
             {
-                metrics.RecordAttempt("cancelled", FailureReasons.Cancelled);
+                if (attemptRunning)
+                {
+                    metrics.RecordAttempt("cancelled", FailureReasons.Cancelled);
+                }
                 await events.PublishAsync(new BuildCancelled
                 {
                     BuildId = command.BuildId, BatchId = command.BatchId, RequestedBy = cancellation.RequestedBy, Attempts = state.Attempt, At = time.GetUtcNow(),
                 }, CancellationToken.None).ConfigureAwait(false);
                 return new BuildRunOutcome("cancelled", FailureReasons.Cancelled, null, state.Attempt);
             }
-            metrics.RecordAttempt("failed", FailureReasons.DeadlineExceeded);
+            if (attemptRunning)
+            {
+                metrics.RecordAttempt("failed", FailureReasons.DeadlineExceeded);
+            }
             await events.PublishAsync(new BuildFailed
             {
                 BuildId = command.BuildId, BatchId = command.BatchId, Reason = FailureReasons.DeadlineExceeded,
@@ -297,6 +304,7 @@ public sealed class BuildRunner(
                         throw new LeaseLostException($"build {command.BuildId}: the lock on {lease.Resource} was lost before success was published");
                     }
                 }
+                await dedupe.CompleteAsync(state.BuildKey, command.BuildId, digest, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
                 metrics.RecordAttempt("succeeded", "none");
                 await events.PublishAsync(new BuildSucceeded
                 {
@@ -307,9 +315,10 @@ public sealed class BuildRunner(
                     PhaseSeconds = PhaseSeconds(result.Analysis),
                     Attempts = attempt, Resets = resets, At = time.GetUtcNow(),
                 }, ct).ConfigureAwait(false);
+                // Deleted last: if anything above fails (Redis, the bus), the retried message adopts this succeeded
+                // pod and reports the same digest instead of building again.
                 await DeletePodAsync(state.CurrentPod, ct).ConfigureAwait(false);
                 state.CurrentPod = null;
-                await dedupe.CompleteAsync(state.BuildKey, command.BuildId, digest, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
                 return new BuildRunOutcome("succeeded", null, digest, attempt);
             }
 
