@@ -1,0 +1,535 @@
+using System.Net;
+using BuildFarm.Contracts;
+using BuildFarm.Coordination;
+using BuildFarm.Kaniko;
+using BuildFarm.Kaniko.Classification;
+using BuildFarm.Kaniko.Logs;
+using BuildFarm.Kaniko.Pods;
+using BuildFarm.Kaniko.Specs;
+using BuildFarm.Worker.Metrics;
+using BuildFarm.Worker.Options;
+using BuildFarm.Worker.Pods;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Options;
+
+namespace BuildFarm.Worker.Builds;
+
+/// <summary>How a build ended on this worker.</summary>
+/// <param name="Outcome"><c>succeeded</c>, <c>failed</c>, <c>cancelled</c> or <c>deduplicated</c>.</param>
+/// <param name="Reason">The failure reason when not succeeded.</param>
+/// <param name="Digest">The pushed digest when succeeded or deduplicated.</param>
+/// <param name="Attempts">Pods this build ran (0 when deduplicated or invalid).</param>
+public sealed record BuildRunOutcome(string Outcome, string? Reason, string? Digest, int Attempts);
+
+/// <summary>The destination lock was lost while the build ran: success is not published, the message goes back to the queue.</summary>
+public sealed class LeaseLostException(string message) : Exception(message);
+
+/// <summary>
+/// Runs one build, all attempts (DESIGN.md "Flow"): validate → dedupe → destination locks → registry slots →
+/// attempts (one pod each, shared watch, streamed log analysis, classification, backoff) → events and metrics.
+/// Testable without MassTransit: all I/O is behind <see cref="IKubernetes"/>, the coordination interfaces,
+/// <see cref="PodWatcher"/> and <see cref="IBuildEventPublisher"/>.
+/// </summary>
+public sealed class BuildRunner(
+    IKubernetes kubernetes,
+    PodWatcher watcher,
+    IBuildDedupe dedupe,
+    IDestinationLocks locks,
+    IRegistrySlots slots,
+    BuildFarmMetrics metrics,
+    IOptions<WorkerOptions> workerOptions,
+    IOptions<KanikoPodOptions> kanikoOptions,
+    TimeProvider time,
+    ILogger<BuildRunner> logger)
+{
+    private static readonly string[] StuckWaitingReasons =
+        ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError"];
+
+    private readonly WorkerOptions _options = workerOptions.Value;
+    private readonly KanikoPodOptions _kaniko = kanikoOptions.Value;
+
+    /// <summary>
+    /// Runs <paramref name="command"/> to its end and publishes its events. Returns normally when the build ended
+    /// (succeeded, failed, cancelled, deduplicated). Throws <see cref="OperationCanceledException"/> when
+    /// <paramref name="stopping"/> fires (worker shutdown: pods and leases are left for the redelivered message) and
+    /// <see cref="LeaseLostException"/> when the fencing check fails.
+    /// </summary>
+    public async Task<BuildRunOutcome> RunAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, CancellationToken stopping)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(cancellation);
+        var started = time.GetUtcNow();
+        if (command.SubmittedAt != default)
+        {
+            metrics.RecordQueueWait(started - command.SubmittedAt);
+        }
+        metrics.BuildStarted();
+        try
+        {
+            var outcome = await RunCoreAsync(command, events, cancellation, stopping).ConfigureAwait(false);
+            metrics.RecordBuild(outcome.Outcome, time.GetUtcNow() - started);
+            return outcome;
+        }
+        finally
+        {
+            metrics.BuildEnded();
+        }
+    }
+
+    private async Task<BuildRunOutcome> RunCoreAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, CancellationToken stopping)
+    {
+        var validation = BuildSpecValidator.Validate(command.Spec, new BuildSpecValidationOptions { AllowedDestinations = _options.AllowedDestinations });
+        if (!validation.IsValid)
+        {
+            var detail = "invalid build spec: " + string.Join("; ", validation.Errors);
+            await events.PublishAsync(new BuildFailed
+            {
+                BuildId = command.BuildId, BatchId = command.BatchId, Reason = FailureReasons.DockerfileInvalid, Detail = detail, Attempts = 0, At = time.GetUtcNow(),
+            }, stopping).ConfigureAwait(false);
+            return new BuildRunOutcome("failed", FailureReasons.DockerfileInvalid, null, 0);
+        }
+
+        var buildKey = BuildKey.Compute(command.Spec, _kaniko.ExecutorImage);
+        var destinations = command.Spec.Destinations.Select(d => d.Trim()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var registries = destinations.Select(d => ImageReference.Parse(d).RegistryHost).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+
+        using var deadline = command.Deadline is { } at
+            ? new CancellationTokenSource(Max(at - time.GetUtcNow(), TimeSpan.Zero), time)
+            : new CancellationTokenSource();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellation.Token, deadline.Token);
+        var ct = linked.Token;
+        var state = new RunState(command, buildKey, registries[0]);
+        var heldLocks = new List<Lease>();
+        var heldSlots = new List<Lease>();
+        var releaseLeases = true;
+        var claimed = false;
+        try
+        {
+            var claim = await ClaimOrWaitAsync(state, events, ct).ConfigureAwait(false);
+            if (claim is not null)
+            {
+                return claim;
+            }
+            claimed = true;
+            foreach (var destination in destinations)
+            {
+                heldLocks.Add(await AcquireAsync(() => locks.TryAcquireAsync(destination, command.BuildId, _options.LeaseTtl, ct), ct).ConfigureAwait(false));
+            }
+            foreach (var registry in registries)
+            {
+                heldSlots.Add(await AcquireAsync(() => slots.TryAcquireAsync(registry, command.BuildId, _options.RegistrySlotLimit, _options.LeaseTtl, ct), ct).ConfigureAwait(false));
+            }
+            using var renewStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var renewal = RenewLeasesAsync(state, heldLocks, heldSlots, renewStop.Token);
+            try
+            {
+                return await RunAttemptsAsync(state, events, heldLocks, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                await renewStop.CancelAsync().ConfigureAwait(false);
+                await renewal.ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested && (cancellation.IsCancellationRequested || deadline.IsCancellationRequested))
+        {
+            // Cancelled on request or past the deadline: end the build here.
+            var cancelled = cancellation.IsCancellationRequested;
+            var attemptRunning = state.CurrentPod is not null;
+            await DeletePodAsync(state.CurrentPod, CancellationToken.None).ConfigureAwait(false);
+            if (claimed)
+            {
+                await dedupe.AbandonAsync(buildKey, command.BuildId, CancellationToken.None).ConfigureAwait(false);
+            }
+            if (cancelled)
+            {
+                if (attemptRunning)
+                {
+                    metrics.RecordAttempt("cancelled", FailureReasons.Cancelled);
+                }
+                await events.PublishAsync(new BuildCancelled
+                {
+                    BuildId = command.BuildId, BatchId = command.BatchId, RequestedBy = cancellation.RequestedBy, Attempts = state.Attempt, At = time.GetUtcNow(),
+                }, CancellationToken.None).ConfigureAwait(false);
+                return new BuildRunOutcome("cancelled", FailureReasons.Cancelled, null, state.Attempt);
+            }
+            if (attemptRunning)
+            {
+                metrics.RecordAttempt("failed", FailureReasons.DeadlineExceeded);
+            }
+            await events.PublishAsync(new BuildFailed
+            {
+                BuildId = command.BuildId, BatchId = command.BatchId, Reason = FailureReasons.DeadlineExceeded,
+                Detail = $"the build's deadline {command.Deadline:O} passed", Attempts = state.Attempt, At = time.GetUtcNow(),
+            }, CancellationToken.None).ConfigureAwait(false);
+            return new BuildRunOutcome("failed", FailureReasons.DeadlineExceeded, null, state.Attempt);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // Shutdown: the message goes back to the queue; the redelivered build adopts the pod by name and takes
+            // its own (re-entrant) leases back. Releasing them here would let another build push the destination.
+            releaseLeases = false;
+            throw;
+        }
+        finally
+        {
+            if (releaseLeases)
+            {
+                foreach (var lease in heldLocks)
+                {
+                    await ReleaseAsync(lease, locks.ReleaseAsync).ConfigureAwait(false);
+                }
+                foreach (var lease in heldSlots)
+                {
+                    await ReleaseAsync(lease, slots.ReleaseAsync).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary>Null when this build holds the claim and must build; otherwise the deduplicated outcome.</summary>
+    private async Task<BuildRunOutcome?> ClaimOrWaitAsync(RunState state, IBuildEventPublisher events, CancellationToken ct)
+    {
+        var command = state.Command;
+        var claim = await dedupe.ClaimAsync(state.BuildKey, command.BuildId, _options.LeaseTtl, ct).ConfigureAwait(false);
+        if (claim.State == DedupeState.Claimed)
+        {
+            return null;
+        }
+        var kind = claim.State == DedupeState.InFlight ? "in_flight" : "completed";
+        var original = claim.BuildId;
+        var poll = _options.WaitPollMin;
+        while (claim.State == DedupeState.InFlight)
+        {
+            // The identical build runs elsewhere: poll its claim. When it succeeds the key turns Completed; when it
+            // fails or is cancelled the claim is dropped and the next ClaimAsync makes this build run itself.
+            await Task.Delay(poll, time, ct).ConfigureAwait(false);
+            poll = Min(poll * 2, _options.WaitPollMax);
+            claim = await dedupe.ClaimAsync(state.BuildKey, command.BuildId, _options.LeaseTtl, ct).ConfigureAwait(false);
+        }
+        if (claim.State == DedupeState.Claimed)
+        {
+            logger.LogInformation("build {Build}: identical build {Original} did not succeed; building", command.BuildId, original);
+            return null;
+        }
+        metrics.RecordDedupeHit(kind);
+        var now = time.GetUtcNow();
+        await events.PublishAsync(new BuildDeduplicated
+        {
+            BuildId = command.BuildId, BatchId = command.BatchId, OriginalBuildId = claim.BuildId, Kind = kind, Digest = claim.Digest, At = now,
+        }, ct).ConfigureAwait(false);
+        await events.PublishAsync(new BuildSucceeded
+        {
+            BuildId = command.BuildId, BatchId = command.BatchId, Digest = claim.Digest!,
+            Pushed = [.. command.Spec.Destinations.Select(d => $"{ImageReference.Parse(d.Trim()).Name}@{claim.Digest}")], Attempts = 0, At = now,
+        }, ct).ConfigureAwait(false);
+        return new BuildRunOutcome("deduplicated", null, claim.Digest, 0);
+    }
+
+    private async Task<Lease> AcquireAsync(Func<Task<Lease?>> tryAcquire, CancellationToken ct)
+    {
+        var poll = _options.WaitPollMin;
+        while (true)
+        {
+            if (await tryAcquire().ConfigureAwait(false) is { } lease)
+            {
+                return lease;
+            }
+            await Task.Delay(poll, time, ct).ConfigureAwait(false);
+            poll = Min(poll * 2, _options.WaitPollMax);
+        }
+    }
+
+    private async Task RenewLeasesAsync(RunState state, List<Lease> heldLocks, List<Lease> heldSlots, CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_options.LeaseRenewInterval, time, ct).ConfigureAwait(false);
+                if (!await dedupe.RenewAsync(state.BuildKey, state.Command.BuildId, _options.LeaseTtl, ct).ConfigureAwait(false))
+                {
+                    logger.LogWarning("build {Build}: dedupe claim lost", state.Command.BuildId);
+                }
+                foreach (var lease in heldLocks)
+                {
+                    if (!await locks.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false))
+                    {
+                        logger.LogWarning("build {Build}: lock on {Resource} lost", state.Command.BuildId, lease.Resource);
+                    }
+                }
+                foreach (var lease in heldSlots)
+                {
+                    if (!await slots.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false))
+                    {
+                        logger.LogWarning("build {Build}: registry slot on {Resource} lost", state.Command.BuildId, lease.Resource);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The build ended.
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A renewal error (Redis down) must not crash the build; the fencing check guards success.
+            logger.LogWarning(e, "build {Build}: lease renewal failed", state.Command.BuildId);
+        }
+    }
+
+    private async Task<BuildRunOutcome> RunAttemptsAsync(RunState state, IBuildEventPublisher events, List<Lease> destinationLocks, CancellationToken ct)
+    {
+        var command = state.Command;
+        var resets = 0;
+        for (var attempt = 1; ; attempt++)
+        {
+            state.Attempt = attempt;
+            var result = await RunAttemptAsync(state, events, ct).ConfigureAwait(false);
+            var classification = result.Classification;
+            if (result.Analysis is { } analysis)
+            {
+                resets += analysis.TotalResets;
+                metrics.RecordAnalysis(analysis, state.PushRegistry);
+            }
+            if (classification.Succeeded && classification.Digest is { } digest)
+            {
+                foreach (var lease in destinationLocks)
+                {
+                    if (!await locks.IsCurrentAsync(lease, ct).ConfigureAwait(false))
+                    {
+                        throw new LeaseLostException($"build {command.BuildId}: the lock on {lease.Resource} was lost before success was published");
+                    }
+                }
+                await dedupe.CompleteAsync(state.BuildKey, command.BuildId, digest, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
+                metrics.RecordAttempt("succeeded", "none");
+                await events.PublishAsync(new BuildSucceeded
+                {
+                    BuildId = command.BuildId, BatchId = command.BatchId, Digest = digest,
+                    Pushed = result.Analysis is { Pushed.Count: > 0 } a
+                        ? [.. a.Pushed.Select(p => $"{p.Image}@{p.Digest}")]
+                        : [.. command.Spec.Destinations.Select(d => $"{ImageReference.Parse(d.Trim()).Name}@{digest}")],
+                    PhaseSeconds = PhaseSeconds(result.Analysis),
+                    Attempts = attempt, Resets = resets, At = time.GetUtcNow(),
+                }, ct).ConfigureAwait(false);
+                // Deleted last: if anything above fails (Redis, the bus), the retried message adopts this succeeded
+                // pod and reports the same digest instead of building again.
+                await DeletePodAsync(state.CurrentPod, ct).ConfigureAwait(false);
+                state.CurrentPod = null;
+                return new BuildRunOutcome("succeeded", null, digest, attempt);
+            }
+
+            var reason = classification.Succeeded ? FailureReasons.Unknown : classification.Reason ?? FailureReasons.Unknown;
+            var detail = classification.Succeeded ? "the container exited 0 without reporting a digest" : classification.Detail;
+            var retry = !classification.Succeeded && classification.Transient && attempt < _options.MaxAttempts;
+            metrics.RecordAttempt("failed", reason);
+            var delay = retry ? RetryBackoff.Delay(attempt, _options.BackoffBase, _options.MaxBackoff, Random.Shared.NextDouble()) : TimeSpan.Zero;
+            var now = time.GetUtcNow();
+            await events.PublishAsync(new BuildAttemptFailed
+            {
+                BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Reason = reason,
+                Transient = FailureReasons.IsTransient(reason), RetryAt = retry ? now + delay : null, Detail = detail, At = now,
+            }, ct).ConfigureAwait(false);
+            if (result.Stuck)
+            {
+                // A pod that never started (image pull, config error) would wait forever: delete it now.
+                await DeletePodAsync(state.CurrentPod, ct).ConfigureAwait(false);
+            }
+            // The failed pod is kept for debugging; the PodWatcher's janitor deletes it after KeepFailedPodsFor.
+            state.CurrentPod = null;
+            if (!retry)
+            {
+                await dedupe.AbandonAsync(state.BuildKey, command.BuildId, ct).ConfigureAwait(false);
+                await events.PublishAsync(new BuildFailed
+                {
+                    BuildId = command.BuildId, BatchId = command.BatchId, Reason = reason, Detail = detail, Attempts = attempt, At = time.GetUtcNow(),
+                }, ct).ConfigureAwait(false);
+                return new BuildRunOutcome("failed", reason, null, attempt);
+            }
+            logger.LogInformation("build {Build}: attempt {Attempt} failed ({Reason}); retrying in {Delay}", command.BuildId, attempt, reason, delay);
+            await Task.Delay(delay, time, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<AttemptResult> RunAttemptAsync(RunState state, IBuildEventPublisher events, CancellationToken ct)
+    {
+        var command = state.Command;
+        var pod = KanikoPodFactory.Create(command.Spec, command.BuildId, state.Attempt, _kaniko, state.BuildKey);
+        if (command.Deadline is { } deadline)
+        {
+            // The build's deadline also bounds the pod: the kubelet stops it even if this worker is gone.
+            var remaining = (long)Math.Ceiling(Math.Max(1, (deadline - time.GetUtcNow()).TotalSeconds));
+            pod.Spec.ActiveDeadlineSeconds = Math.Min(pod.Spec.ActiveDeadlineSeconds ?? long.MaxValue, remaining);
+        }
+        var name = pod.Metadata.Name;
+        var ns = _kaniko.Namespace;
+        V1Pod created;
+        var adopted = false;
+        try
+        {
+            created = await kubernetes.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // A redelivered message (or a crashed worker's build): the attempt's pod already exists. Adopt it.
+            created = await kubernetes.CoreV1.ReadNamespacedPodAsync(name, ns, cancellationToken: ct).ConfigureAwait(false);
+            adopted = true;
+            logger.LogInformation("build {Build}: adopted existing pod {Pod}", command.BuildId, name);
+        }
+        state.CurrentPod = name;
+        var uid = created.Metadata.Uid;
+        await events.PublishAsync(new BuildStarted
+        {
+            BuildId = command.BuildId, BatchId = command.BatchId, Attempt = state.Attempt, Pod = name, At = time.GetUtcNow(),
+        }, ct).ConfigureAwait(false);
+
+        V1Pod running;
+        try
+        {
+            running = await watcher.WaitAsync(name, uid, p => IsStarted(p) || IsStuck(p), ct).ConfigureAwait(false);
+        }
+        catch (PodGoneException gone)
+        {
+            return Classify(gone.LastSeen, null, stuck: false);
+        }
+        if (!IsStarted(running))
+        {
+            return Classify(running, null, stuck: true);
+        }
+        var containerStarted = ContainerStartedAt(running);
+        if (!adopted && created.Metadata.CreationTimestamp is { } createdAt && containerStarted is { } startedAt)
+        {
+            metrics.RecordPodStartup(startedAt - new DateTimeOffset(DateTime.SpecifyKind(createdAt, DateTimeKind.Utc)));
+        }
+
+        var analyzerOptions = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = containerStarted };
+        var analysis = await StreamLogAsync(name, ns, analyzerOptions, follow: true, ct).ConfigureAwait(false);
+        V1Pod final;
+        try
+        {
+            final = await watcher.WaitAsync(name, uid, IsTerminated, ct).ConfigureAwait(false);
+        }
+        catch (PodGoneException gone)
+        {
+            final = gone.LastSeen;
+        }
+        // A dropped followed stream: read the whole log again now that the container has ended.
+        analysis ??= await StreamLogAsync(name, ns, analyzerOptions, follow: false, ct).ConfigureAwait(false);
+        return Classify(final, analysis, stuck: false);
+    }
+
+    /// <summary>Feeds the container's log, line by line as it arrives, to a fresh analyzer; null when the stream broke.</summary>
+    private async Task<KanikoLogAnalysis?> StreamLogAsync(string name, string ns, KanikoLogAnalyzerOptions options, bool follow, CancellationToken ct)
+    {
+        var analyzer = new KanikoLogAnalyzer(options);
+        try
+        {
+            using var response = await kubernetes.CoreV1.ReadNamespacedPodLogWithHttpMessagesAsync(name, ns,
+                container: KanikoPodFactory.ContainerName, follow: follow, timestamps: true, cancellationToken: ct).ConfigureAwait(false);
+            using var reader = new StreamReader(response.Body);
+            while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+            {
+                analyzer.AnalyzeLine(line);
+            }
+            return analyzer.Complete();
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or HttpOperationException && !ct.IsCancellationRequested)
+        {
+            logger.LogInformation("log stream of {Pod} broke ({Error})", name, e.Message);
+            return null;
+        }
+    }
+
+    private static AttemptResult Classify(V1Pod pod, KanikoLogAnalysis? analysis, bool stuck) =>
+        new(FailureClassifier.Classify(PodTermination.FromPod(pod, KanikoPodFactory.ContainerName), analysis), analysis, stuck);
+
+    private async Task DeletePodAsync(string? name, CancellationToken ct)
+    {
+        if (name is null)
+        {
+            return;
+        }
+        try
+        {
+            await kubernetes.CoreV1.DeleteNamespacedPodAsync(name, _kaniko.Namespace, gracePeriodSeconds: 0, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Already gone.
+        }
+        catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException)
+        {
+            logger.LogWarning("could not delete pod {Pod}: {Error}", name, e.Message);
+        }
+    }
+
+    private async Task ReleaseAsync(Lease lease, Func<Lease, CancellationToken, Task> release)
+    {
+        try
+        {
+            await release(lease, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "could not release {Resource}; it expires with its lease", lease.Resource);
+        }
+    }
+
+    internal static bool IsStarted(V1Pod pod) =>
+        pod.Status?.Phase is "Running" or "Succeeded" or "Failed"
+        || pod.Status?.ContainerStatuses?.Any(c => c.State?.Running is not null || c.State?.Terminated is not null) == true;
+
+    internal static bool IsTerminated(V1Pod pod) =>
+        pod.Status?.Phase is "Succeeded" or "Failed"
+        || pod.Status?.ContainerStatuses?.Any(c => c.Name == KanikoPodFactory.ContainerName && c.State?.Terminated is not null) == true;
+
+    private static bool IsStuck(V1Pod pod) =>
+        pod.Status?.ContainerStatuses?.Any(c => c.State?.Waiting?.Reason is { } r && StuckWaitingReasons.Contains(r)) == true;
+
+    private static DateTimeOffset? ContainerStartedAt(V1Pod pod)
+    {
+        var state = pod.Status?.ContainerStatuses?.FirstOrDefault(c => c.Name == KanikoPodFactory.ContainerName)?.State;
+        var started = state?.Running?.StartedAt ?? state?.Terminated?.StartedAt;
+        return started is { } s ? new DateTimeOffset(DateTime.SpecifyKind(s, DateTimeKind.Utc)) : null;
+    }
+
+    private static Dictionary<string, double> PhaseSeconds(KanikoLogAnalysis? analysis)
+    {
+        var seconds = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (analysis is null)
+        {
+            return seconds;
+        }
+        Add(KanikoPhase.Pull, analysis.Pull);
+        Add(KanikoPhase.Extract, analysis.Extract);
+        Add(KanikoPhase.Build, analysis.Build);
+        Add(KanikoPhase.Push, analysis.Push);
+        return seconds;
+
+        void Add(KanikoPhase phase, PhaseTiming timing)
+        {
+            if (timing.Seconds is { } s)
+            {
+                seconds[phase.ToWire()] = s;
+            }
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private sealed record AttemptResult(FailureClassification Classification, KanikoLogAnalysis? Analysis, bool Stuck);
+
+    private sealed class RunState(BuildImage command, string buildKey, string pushRegistry)
+    {
+        public BuildImage Command { get; } = command;
+        public string BuildKey { get; } = buildKey;
+        public string PushRegistry { get; } = pushRegistry;
+        public int Attempt { get; set; }
+        public string? CurrentPod { get; set; }
+    }
+}

@@ -1,0 +1,164 @@
+using BuildFarm.Coordination;
+using BuildFarm.Coordination.InMemory;
+using BuildFarm.Coordination.Redis;
+using BuildFarm.Kaniko.Pods;
+using BuildFarm.Worker.Builds;
+using BuildFarm.Worker.Messaging;
+using BuildFarm.Worker.Metrics;
+using BuildFarm.Worker.Options;
+using BuildFarm.Worker.Pods;
+using k8s;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using StackExchange.Redis;
+
+namespace BuildFarm.Worker.Hosting;
+
+/// <summary>The worker's composition: options, coordination, Kubernetes, the runner, MassTransit and metrics.</summary>
+public static class WorkerServiceCollectionExtensions
+{
+    /// <summary>Everything the worker needs, with the transport named by the <c>Bus</c> section (read at registration,
+    /// because MassTransit fixes the transport then).</summary>
+    public static IHostApplicationBuilder AddBuildFarmWorker(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddBuildFarmWorkerCore();
+        var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
+        builder.Services.AddMassTransit(x =>
+        {
+            x.AddBuildFarmConsumers();
+            if (bus.Transport == BusTransport.RabbitMq)
+            {
+                x.UsingRabbitMq((context, cfg) =>
+                {
+                    cfg.Host(bus.Host, bus.Port, bus.VirtualHost, h =>
+                    {
+                        h.Username(bus.Username);
+                        h.Password(bus.Password);
+                    });
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+            else
+            {
+                x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+            }
+        });
+        return builder;
+    }
+
+    /// <summary>The worker's consumers: BuildImage on a shared queue, CancelBuild on a per-instance temporary one.</summary>
+    public static void AddBuildFarmConsumers(this IBusRegistrationConfigurator bus)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        bus.AddConsumer<BuildImageConsumer, BuildImageConsumerDefinition>();
+        bus.AddConsumer<CancelBuildConsumer>().Endpoint(e =>
+        {
+            // One queue per worker instance, deleted when it stops: every worker sees every CancelBuild.
+            e.Name = $"buildfarm-cancel-{Guid.NewGuid():N}";
+            e.Temporary = true;
+        });
+    }
+
+    /// <summary>Everything but the bus: options (validated at start), coordination, Kubernetes, the pod watcher, the runner,
+    /// health checks and metrics. Tests add the bus with the MassTransit test harness and <see cref="AddBuildFarmConsumers"/>.</summary>
+    public static IServiceCollection AddBuildFarmWorkerCore(this IServiceCollection services)
+    {
+        services.AddSection<WorkerOptions>(WorkerOptions.SectionName, o => o.Validate());
+        services.AddSection<KanikoPodOptions>(KanikoPodOptions.SectionName, SectionValidators.Kaniko);
+        services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
+        services.AddSection<RedisOptions>(RedisOptions.SectionName, o => o.Validate());
+        services.AddSection<KubernetesOptions>(KubernetesOptions.SectionName, o => o.Validate());
+
+        // Stopping: MassTransit waits ShutdownGracePeriod, then cancels ConsumeContext.CancellationToken; the runner then
+        // leaves the pod and leases alone and the unacknowledged message goes back to the queue.
+        services.AddOptions<MassTransitHostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
+        {
+            host.WaitUntilStarted = true;
+            host.ConsumerStopTimeout = worker.Value.ShutdownGracePeriod;
+        });
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<BuildFarmMetrics>();
+        services.AddBuildFarmCoordination();
+        services.AddBuildFarmKubernetes();
+        services.AddSingleton<PodWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<PodWatcher>());
+        services.AddSingleton<RunningBuilds>();
+        services.AddSingleton<BuildRunner>();
+
+        services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName).AddPrometheusExporter());
+        return services;
+    }
+
+    private static void AddSection<T>(this IServiceCollection services, string section, Func<T, IReadOnlyList<string>> validate)
+        where T : class
+    {
+        services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(validate));
+    }
+
+    private static void AddBuildFarmCoordination(this IServiceCollection services)
+    {
+        services.AddSingleton<IConnectionMultiplexer>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<RedisOptions>>().Value;
+            var config = ConfigurationOptions.Parse(options.ConnectionString!);
+            config.AbortOnConnectFail = false;
+            return ConnectionMultiplexer.Connect(config);
+        });
+        services.AddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<RedisOptions>>().Value.KeyPrefix));
+        services.AddSingleton<IBuildDedupe>(sp => UseRedis(sp)
+            ? new RedisBuildDedupe(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
+            : new InMemoryBuildDedupe(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IDestinationLocks>(sp => UseRedis(sp)
+            ? new RedisDestinationLocks(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
+            : new InMemoryDestinationLocks(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IRegistrySlots>(sp => UseRedis(sp)
+            ? new RedisRegistrySlots(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
+            : new InMemoryRegistrySlots(sp.GetRequiredService<TimeProvider>()));
+    }
+
+    private static bool UseRedis(IServiceProvider sp) => sp.GetRequiredService<IOptions<RedisOptions>>().Value.UseRedis;
+
+    private static void AddBuildFarmKubernetes(this IServiceCollection services)
+    {
+        services.AddTransient<KubeApiMetricsHandler>();
+        services.AddTransient<KubeApiResilienceHandler>();
+        services.AddSingleton<IKubernetes>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<KubernetesOptions>>().Value;
+            var config = options.InCluster
+                ? KubernetesClientConfiguration.InClusterConfig()
+                : KubernetesClientConfiguration.BuildConfigFromConfigFile(string.IsNullOrEmpty(options.KubeconfigPath) ? null : options.KubeconfigPath,
+                    currentContext: string.IsNullOrEmpty(options.Context) ? null : options.Context);
+            // Retries outside, metrics inside: every request that reaches the server is counted, retries included.
+            return new Kubernetes(config, sp.GetRequiredService<KubeApiResilienceHandler>(), sp.GetRequiredService<KubeApiMetricsHandler>());
+        });
+    }
+
+    /// <summary>Ready only while Redis answers (when Redis is configured): without locks the worker must not build.</summary>
+    private sealed class RedisHealthCheck(IServiceProvider services, IOptions<RedisOptions> options) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            if (!options.Value.UseRedis)
+            {
+                return HealthCheckResult.Healthy("in-process coordination");
+            }
+            try
+            {
+                var redis = services.GetRequiredService<IConnectionMultiplexer>();
+                var latency = await redis.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+                return HealthCheckResult.Healthy($"redis ping {latency.TotalMilliseconds:0.0} ms");
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                return HealthCheckResult.Unhealthy("redis unreachable: " + e.Message);
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+namespace BuildFarm.Worker.Options;
+
+/// <summary>The <c>Worker</c> configuration section: concurrency, retries, leases and pod retention.</summary>
+public sealed class WorkerOptions
+{
+    public const string SectionName = "Worker";
+
+    /// <summary>Concurrent builds on this worker (consumer concurrency and prefetch).</summary>
+    public int Slots { get; set; } = 4;
+
+    /// <summary>Attempts per build, the first included; each attempt is a new pod.</summary>
+    public int MaxAttempts { get; set; } = 4;
+
+    /// <summary>Delay before the second attempt; doubles per attempt (with jitter) up to <see cref="MaxBackoff"/>.</summary>
+    public TimeSpan BackoffBase { get; set; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a failed attempt's pod is kept for debugging before the janitor deletes it. Succeeded pods are deleted at once.</summary>
+    public TimeSpan KeepFailedPodsFor { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Time to live of the dedupe claim, destination locks and registry slots; they expire this long after a worker dies.</summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often held leases are renewed; must be well under <see cref="LeaseTtl"/>.</summary>
+    public TimeSpan LeaseRenewInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Concurrent builds per destination registry host, across all workers.</summary>
+    public int RegistrySlotLimit { get; set; } = 20;
+
+    /// <summary>How long a succeeded build answers identical builds with its digest.</summary>
+    public TimeSpan DedupeCompletedTtl { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>First and longest wait between polls for a busy lock, a full registry or an identical build in flight.</summary>
+    public TimeSpan WaitPollMin { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan WaitPollMax { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>On shutdown, how long running builds may go on before their messages are handed back (their pods keep running
+    /// and are adopted after redelivery).</summary>
+    public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Destination allow-list patterns passed to the spec validator (empty: any destination).</summary>
+    public IList<string> AllowedDestinations { get; set; } = [];
+
+    /// <summary>Every problem with these options, each naming its setting.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Slots is < 1 or > 1000)
+        {
+            errors.Add($"Worker:Slots: {Slots} must be between 1 and 1000");
+        }
+        if (MaxAttempts is < 1 or > 20)
+        {
+            errors.Add($"Worker:MaxAttempts: {MaxAttempts} must be between 1 and 20");
+        }
+        if (BackoffBase < TimeSpan.Zero)
+        {
+            errors.Add($"Worker:BackoffBase: {BackoffBase} must not be negative");
+        }
+        if (MaxBackoff < BackoffBase)
+        {
+            errors.Add($"Worker:MaxBackoff: {MaxBackoff} must be at least BackoffBase ({BackoffBase})");
+        }
+        if (KeepFailedPodsFor < TimeSpan.Zero)
+        {
+            errors.Add($"Worker:KeepFailedPodsFor: {KeepFailedPodsFor} must not be negative");
+        }
+        if (LeaseTtl < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Worker:LeaseTtl: {LeaseTtl} must be at least 1 second");
+        }
+        if (LeaseRenewInterval <= TimeSpan.Zero || LeaseRenewInterval * 2 > LeaseTtl)
+        {
+            errors.Add($"Worker:LeaseRenewInterval: {LeaseRenewInterval} must be positive and at most half of LeaseTtl ({LeaseTtl})");
+        }
+        if (RegistrySlotLimit < 1)
+        {
+            errors.Add($"Worker:RegistrySlotLimit: {RegistrySlotLimit} must be at least 1");
+        }
+        if (DedupeCompletedTtl < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Worker:DedupeCompletedTtl: {DedupeCompletedTtl} must be at least 1 second");
+        }
+        if (ShutdownGracePeriod < TimeSpan.Zero)
+        {
+            errors.Add($"Worker:ShutdownGracePeriod: {ShutdownGracePeriod} must not be negative");
+        }
+        if (WaitPollMin <= TimeSpan.Zero || WaitPollMax < WaitPollMin)
+        {
+            errors.Add($"Worker:WaitPollMin/WaitPollMax: {WaitPollMin}/{WaitPollMax} must be positive and min ≤ max");
+        }
+        return errors;
+    }
+}

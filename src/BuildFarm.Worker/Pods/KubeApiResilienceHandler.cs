@@ -1,0 +1,67 @@
+using System.Net;
+using Polly;
+using Polly.Retry;
+
+namespace BuildFarm.Worker.Pods;
+
+/// <summary>
+/// Retries Kubernetes API requests through a Polly pipeline: 429 (honouring Retry-After), 500/502/503/504 and
+/// connection errors, with exponential backoff and jitter. Never 409 (AlreadyExists: the caller adopts), 422
+/// (invalid), 403 (forbidden or quota: waiting for capacity is the caller's decision) or 404.
+/// </summary>
+public sealed class KubeApiResilienceHandler : DelegatingHandler
+{
+    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+
+    public KubeApiResilienceHandler(TimeProvider time)
+    {
+        _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            {
+                MaxRetryAttempts = MaxRetries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(100),
+                MaxDelay = TimeSpan.FromSeconds(10),
+                ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context.CancellationToken)),
+                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
+                OnRetry = args =>
+                {
+                    args.Outcome.Result?.Dispose();
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+    }
+
+    /// <summary>Retries after the first try; past them the error reaches the caller.</summary>
+    public const int MaxRetries = 6;
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        await _pipeline.ExecuteAsync(
+            static async (state, ct) => await state.Handler.BaseSendAsync(state.Request, ct).ConfigureAwait(false),
+            (Handler: this, Request: request), cancellationToken).ConfigureAwait(false);
+
+    private Task<HttpResponseMessage> BaseSendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        base.SendAsync(request, cancellationToken);
+
+    /// <summary>True for the outcomes worth another try.</summary>
+    public static bool ShouldRetry(Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken) =>
+        outcome.Exception switch
+        {
+            HttpRequestException => true,
+            IOException => true,
+            TaskCanceledException => !cancellationToken.IsCancellationRequested,
+            null => outcome.Result?.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.InternalServerError
+                or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
+            _ => false,
+        };
+
+    /// <summary>The server's Retry-After (seconds or a date) when present, capped at 30 s; null takes the backoff.</summary>
+    public static TimeSpan? RetryAfter(HttpResponseMessage? response)
+    {
+        var header = response?.Headers.RetryAfter;
+        var delay = header?.Delta ?? (header?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+        return delay is { } d ? TimeSpan.FromTicks(Math.Clamp(d.Ticks, 0, TimeSpan.FromSeconds(30).Ticks)) : null;
+    }
+}

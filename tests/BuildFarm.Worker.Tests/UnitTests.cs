@@ -1,0 +1,151 @@
+using BuildFarm.Worker.Builds;
+using BuildFarm.Worker.Hosting;
+using BuildFarm.Worker.Metrics;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BuildFarm.Worker.Tests;
+
+public sealed class RetryBackoffTests
+{
+    [Theory]
+    [InlineData(1, 0.0, 1000)]
+    [InlineData(1, 0.999, 1999)]
+    [InlineData(2, 0.0, 2000)]
+    [InlineData(3, 0.5, 6000)]
+    [InlineData(6, 0.0, 30000)]   // 64 s capped at 60 s, half fixed
+    [InlineData(30, 0.0, 30000)]
+    public void Delay_ExponentialCappedWithEqualJitter_Expected(int attempt, double jitter, int expectedMilliseconds)
+    {
+        var delay = RetryBackoff.Delay(attempt, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(60), jitter);
+        Assert.Equal(expectedMilliseconds, delay.TotalMilliseconds, 0);
+    }
+
+    [Fact]
+    public void Delay_NeverBelowHalfNorAboveCap()
+    {
+        var random = new Random(3);
+        for (var attempt = 1; attempt <= 12; attempt++)
+        {
+            var exponential = Math.Min(2000 * Math.Pow(2, attempt - 1), 60000);
+            var delay = RetryBackoff.Delay(attempt, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(60), random.NextDouble()).TotalMilliseconds;
+            Assert.InRange(delay, exponential / 2, exponential);
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 0.5)]
+    [InlineData(1, 1.0)]
+    [InlineData(1, -0.1)]
+    public void Delay_BadArguments_Throw(int attempt, double jitter) =>
+        Assert.ThrowsAny<ArgumentOutOfRangeException>(() => RetryBackoff.Delay(attempt, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), jitter));
+}
+
+public sealed class KubeApiVerbTests
+{
+    [Theory]
+    [InlineData("POST", "https://k/api/v1/namespaces/b/pods", "create")]
+    [InlineData("DELETE", "https://k/api/v1/namespaces/b/pods/bf-x-1", "delete")]
+    [InlineData("GET", "https://k/api/v1/namespaces/b/pods/bf-x-1", "get")]
+    [InlineData("GET", "https://k/api/v1/namespaces/b/pods?labelSelector=a%3Db", "list")]
+    [InlineData("GET", "https://k/api/v1/namespaces/b/pods?watch=true&resourceVersion=5", "watch")]
+    [InlineData("GET", "https://k/api/v1/namespaces/b/pods/bf-x-1/log?follow=true&timestamps=true", "log")]
+    public void Verb_OfPodRequests_Expected(string method, string uri, string verb) =>
+        Assert.Equal(verb, KubeApiMetricsHandler.Verb(new HttpMethod(method), new Uri(uri)));
+}
+
+public sealed class WorkerOptionsTests
+{
+    [Theory]
+    [InlineData("Worker:Slots", "0", "Worker:Slots")]
+    [InlineData("Worker:MaxAttempts", "0", "Worker:MaxAttempts")]
+    [InlineData("Worker:LeaseRenewInterval", "00:00:20", "Worker:LeaseRenewInterval")]
+    [InlineData("Worker:MaxBackoff", "00:00:00.010", "Worker:MaxBackoff")]
+    [InlineData("Kaniko:ExecutorImage", "gcr.io/kaniko-project/executor:latest", "Kaniko:ExecutorImage")]
+    [InlineData("Bus:Transport", "Kafka", "Bus:Transport")]
+    [InlineData("Kubernetes:KubeconfigPath", "/nonexistent/kubeconfig", "Kubernetes:KubeconfigPath")]
+    public async Task Start_InvalidSetting_FailsNamingTheSetting(string key, string value, string named)
+    {
+        var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-options-{Guid.NewGuid():N}.kubeconfig");
+        // A valid kubeconfig (nothing listens there): only the setting under test is wrong.
+        await File.WriteAllTextAsync(kubeconfig, """
+            apiVersion: v1
+            kind: Config
+            clusters: [{ name: c, cluster: { server: "http://127.0.0.1:1" } }]
+            users: [{ name: u, user: { token: t } }]
+            contexts: [{ name: x, context: { cluster: c, user: u } }]
+            current-context: x
+            """);
+        try
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Logging.ClearProviders();
+            builder.Configuration.AddInMemoryCollection(WorkerHarness.Settings(kubeconfig, new Dictionary<string, string?> { [key] = value }));
+            builder.Services.AddBuildFarmWorkerCore();
+            using var host = builder.Build();
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
+            var messages = error is OptionsValidationException o ? string.Join("\n", o.Failures) : error.Message;
+            Assert.Contains(named, messages, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(kubeconfig);
+        }
+    }
+
+    [Fact]
+    public void RunningBuilds_CancelRunningBuild_TrueAndTokenFires_UnknownFalse()
+    {
+        var running = new RunningBuilds();
+        using (var build = running.Register("b1"))
+        {
+            Assert.True(running.Cancel("b1", "me"));
+            Assert.True(build.Token.IsCancellationRequested);
+            Assert.Equal("me", build.RequestedBy);
+            Assert.False(running.Cancel("b2", "me"));
+        }
+        Assert.False(running.IsRunning("b1"));
+    }
+}
+
+public sealed class KubeApiResilienceTests
+{
+    [Theory]
+    [InlineData(429, true)]
+    [InlineData(500, true)]
+    [InlineData(503, true)]
+    [InlineData(504, true)]
+    [InlineData(409, false)]
+    [InlineData(422, false)]
+    [InlineData(403, false)]
+    [InlineData(404, false)]
+    [InlineData(200, false)]
+    public void ShouldRetry_ByStatusCode_Expected(int code, bool retry)
+    {
+        using var response = new HttpResponseMessage((System.Net.HttpStatusCode)code);
+        Assert.Equal(retry, BuildFarm.Worker.Pods.KubeApiResilienceHandler.ShouldRetry(Polly.Outcome.FromResult(response), CancellationToken.None));
+    }
+
+    [Fact]
+    public void ShouldRetry_ConnectionError_True_CallerCancelled_False()
+    {
+        Assert.True(BuildFarm.Worker.Pods.KubeApiResilienceHandler.ShouldRetry(Polly.Outcome.FromException<HttpResponseMessage>(new HttpRequestException("refused")), CancellationToken.None));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.False(BuildFarm.Worker.Pods.KubeApiResilienceHandler.ShouldRetry(Polly.Outcome.FromException<HttpResponseMessage>(new TaskCanceledException()), cancelled.Token));
+    }
+
+    [Fact]
+    public void RetryAfter_Seconds_Honoured_AndCapped()
+    {
+        using var response = new HttpResponseMessage(System.Net.HttpStatusCode.TooManyRequests);
+        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(3));
+        Assert.Equal(TimeSpan.FromSeconds(3), BuildFarm.Worker.Pods.KubeApiResilienceHandler.RetryAfter(response));
+        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromMinutes(5));
+        Assert.Equal(TimeSpan.FromSeconds(30), BuildFarm.Worker.Pods.KubeApiResilienceHandler.RetryAfter(response));
+        using var none = new HttpResponseMessage(System.Net.HttpStatusCode.InternalServerError);
+        Assert.Null(BuildFarm.Worker.Pods.KubeApiResilienceHandler.RetryAfter(none));
+    }
+}
