@@ -25,7 +25,7 @@ fail() { echo "test.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 # ---------------------------------------------------------------------------------------------
 # Services. Each one the tests need is listed in $services; started ones are stopped on exit.
 # ---------------------------------------------------------------------------------------------
-services=(redis)     # rabbitmq and prometheus join as the worker and dashboards need them
+services=(redis rabbitmq)     # prometheus joins as the dashboards need it
 started_pids=()
 apt_updated=0
 
@@ -75,7 +75,52 @@ start_redis() {
   export BUILDFARM_TEST_REDIS="127.0.0.1:$port"
 }
 
+# RabbitMQ with the project's deploy/rabbitmq/rabbitmq.conf (consumer_timeout), a node of its own (name, ports,
+# mnesia, logs under $run_dir) so it never meets a system broker. Debian's rabbitmq-server runs as the rabbitmq
+# user when started as root, hence the chown. Exports BUILDFARM_TEST_RABBITMQ=amqp://guest:guest@127.0.0.1:PORT/.
+rabbitmq_dir=""; rabbitmq_started_epmd=0
+start_rabbitmq() {
+  command -v rabbitmq-server >/dev/null 2>&1 || apt_install rabbitmq-server
+  local port; port="$(free_port 35672)"
+  local d="$run_dir/services/rabbitmq"
+  mkdir -p "$d/mnesia" "$d/log"
+  cp deploy/rabbitmq/rabbitmq.conf "$d/"
+  echo "[]." >"$d/enabled_plugins"
+  if [ "$(id -u)" = "0" ]; then chown -R rabbitmq:rabbitmq "$d"; fi
+  pgrep -x epmd >/dev/null 2>&1 || rabbitmq_started_epmd=1
+  rabbitmq_dir="$d"
+  echo "== rabbitmq-server on 127.0.0.1:$port (node bftest-$port@localhost)"
+  env RABBITMQ_NODENAME="bftest-$port@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$port" \
+    RABBITMQ_DIST_PORT=$((port + 20000)) ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log" RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" RABBITMQ_PID_FILE="$d/pid" \
+    rabbitmq-server >"$d/out.log" 2>&1 &
+  started_pids+=($!)
+  wait_until "rabbitmq-server (logs: $d/out.log, $d/log)" 120 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port)"
+  # The build consumer holds its message for the whole build: the broker must run with the project's consumer_timeout.
+  local want got
+  want="$(sed -n 's/^consumer_timeout *= *\([0-9]*\).*/\1/p' deploy/rabbitmq/rabbitmq.conf)"
+  got="$(timeout 60 rabbitmqctl -q -n "bftest-$port@localhost" eval 'application:get_env(rabbit, consumer_timeout).' 2>&1)"
+  [ "$got" = "{ok,$want}" ] || fail "rabbitmq consumer_timeout is '$got', expected {ok,$want} from deploy/rabbitmq/rabbitmq.conf"
+  echo "   consumer_timeout in force: $want ms"
+  export BUILDFARM_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:$port/"
+}
+
+stop_rabbitmq() {
+  [ -n "$rabbitmq_dir" ] || return 0
+  local pid; pid="$(cat "$rabbitmq_dir/pid" 2>/dev/null)"
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  # epmd outlives the node; stop it only if it was not running before this script.
+  if [ "$rabbitmq_started_epmd" = "1" ]; then epmd -kill >/dev/null 2>&1 || true; fi
+}
+
 stop_services() {
+  stop_rabbitmq
   for pid in "${started_pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
