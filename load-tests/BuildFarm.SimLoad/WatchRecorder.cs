@@ -1,0 +1,97 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Text;
+
+namespace BuildFarm.SimLoad;
+
+/// <summary>One watch line as a watcher received it: the event's resourceVersion, when, and the pod name for ADDED.</summary>
+public readonly record struct Receipt(long ResourceVersion, long Timestamp, string? AddedName);
+
+/// <summary>An all-namespace pod watcher that records when each event arrived, without building strings per line.</summary>
+public sealed class WatchRecorder
+{
+    private static readonly byte[] s_rv = "\"resourceVersion\":\""u8.ToArray();
+    private static readonly byte[] s_name = "\"name\":\""u8.ToArray();
+    private static readonly byte[] s_added = "{\"type\":\"ADDED\""u8.ToArray();
+
+    public List<Receipt> Receipts { get; } = new(8192);
+
+    /// <summary>The highest resourceVersion received (read from other threads while the watch runs).</summary>
+    public long LastResourceVersion => Volatile.Read(ref _last);
+
+    private long _last;
+
+    public async Task RunAsync(HttpClient http, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        try
+        {
+            using var response = await http.GetAsync("/api/v1/pods?watch=true", HttpCompletionOption.ResponseHeadersRead, ct);
+            response.EnsureSuccessStatusCode();
+            var reader = PipeReader.Create(await response.Content.ReadAsStreamAsync(ct));
+            while (true)
+            {
+                var result = await reader.ReadAsync(ct);
+                var now = Stopwatch.GetTimestamp();
+                var buffer = result.Buffer;
+                while (TryLine(ref buffer, out var line))
+                {
+                    Record(line.IsSingleSegment ? line.FirstSpan : line.ToArray(), now);
+                }
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+            await reader.CompleteAsync();
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static bool TryLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
+    {
+        var end = buffer.PositionOf((byte)'\n');
+        if (end is null)
+        {
+            line = default;
+            return false;
+        }
+        line = buffer.Slice(0, end.Value);
+        buffer = buffer.Slice(buffer.GetPosition(1, end.Value));
+        return true;
+    }
+
+    private void Record(ReadOnlySpan<byte> line, long now)
+    {
+        var at = line.IndexOf(s_rv);
+        if (at < 0)
+        {
+            return;
+        }
+        var rest = line[(at + s_rv.Length)..];
+        if (!Utf8Parser.TryParse(rest, out long rv, out _))
+        {
+            return;
+        }
+        string? name = null;
+        if (line.StartsWith(s_added))
+        {
+            var n = line.IndexOf(s_name);
+            if (n >= 0)
+            {
+                var value = line[(n + s_name.Length)..];
+                name = Encoding.UTF8.GetString(value[..value.IndexOf((byte)'"')]);
+            }
+        }
+        Receipts.Add(new Receipt(rv, now, name));
+        if (rv > _last)
+        {
+            Volatile.Write(ref _last, rv);
+        }
+    }
+}
