@@ -52,13 +52,17 @@ public sealed class LoadRun
             }
         }, CancellationToken.None);
 
-        var watchers = Enumerable.Range(0, o.Watchers).Select(_ => new WatchRecorder()).ToList();
+        // Log followers start when their pod runs, as a real client does (kubectl logs -f on a waiting pod fails):
+        // the first watcher tells them; without watchers they poll.
+        var running = new ConcurrentDictionary<string, TaskCompletionSource>(StringComparer.Ordinal);
+        TaskCompletionSource Started(string name) => running.GetOrAdd(name, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var watchers = Enumerable.Range(0, o.Watchers).Select(i => new WatchRecorder { OnRunning = i == 0 ? n => Started(n).TrySetResult() : null }).ToList();
         var watchTasks = watchers.Select(w => Task.Run(() => w.RunAsync(http, stopWatchers.Token), CancellationToken.None)).ToList();
         await WaitForAsync(async () => (await Stats.ReadAsync(http, deadline)).Watches >= o.Watchers, TimeSpan.FromSeconds(30),
             "the watchers did not all connect within 30 s", deadline);
 
         var sent = new long[o.Pods];
-        var followTasks = Enumerable.Range(0, o.Followers).Select(i => Task.Run(() => FollowAsync(http, i, result, deadline), CancellationToken.None)).ToList();
+        var followTasks = Enumerable.Range(0, o.Followers).Select(i => Task.Run(() => FollowAsync(http, i, o.Watchers > 0 ? Started($"bench-{i}").Task : Task.CompletedTask, result, deadline), CancellationToken.None)).ToList();
         var createClock = Stopwatch.StartNew();
         var createErrors = new ConcurrentBag<string>();
         try
@@ -128,16 +132,17 @@ public sealed class LoadRun
     private static string PodJson(int i) =>
         $$$"""{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench-{{{i}}}"},"spec":{"restartPolicy":"Never","containers":[{"name":"kaniko","image":"gcr.io/kaniko-project/executor:v1.24.0","args":["--context=dir:///workspace","--destination=registry.example.com/app/{{{i}}}:1","--log-timestamp","--digest-file=/dev/termination-log"]}]}}""";
 
-    private static async Task FollowAsync(HttpClient http, int i, LoadResult result, CancellationToken ct)
+    private static async Task FollowAsync(HttpClient http, int i, Task started, LoadResult result, CancellationToken ct)
     {
+        await started.WaitAsync(ct);
         var buffer = new byte[16 * 1024];
         while (true)
         {
             using var r = await http.GetAsync($"/api/v1/namespaces/default/pods/bench-{i}/log?follow=true&timestamps=true", HttpCompletionOption.ResponseHeadersRead, ct);
             if (r.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound)
             {
-                // Not created or not started yet: the real kubectl logs -f fails the same way; retry shortly.
-                await Task.Delay(100, ct);
+                // Not created or not started yet (the real kubectl logs -f fails the same way): retry shortly.
+                await Task.Delay(200, ct);
                 continue;
             }
             r.EnsureSuccessStatusCode();

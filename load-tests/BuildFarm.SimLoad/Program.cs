@@ -26,6 +26,10 @@ await using var server = await SimServer.StartAsync(options, deadline.Token);
 var run = new LoadRun(options, server);
 var result = await run.RunAsync(deadline.Token);
 Console.WriteLine($"load average at end: {LoadRun.LoadAverage()}");
+using (var self = System.Diagnostics.Process.GetCurrentProcess())
+{
+    Console.WriteLine($"load generator: cpu {self.TotalProcessorTime.TotalSeconds:F1} s, peak RSS {self.PeakWorkingSet64 / (1024 * 1024)} MiB");
+}
 Console.WriteLine();
 Console.WriteLine(result.Table());
 return result.Complete ? 0 : 1;

@@ -15,6 +15,10 @@ public sealed class WatchRecorder
     private static readonly byte[] s_rv = "\"resourceVersion\":\""u8.ToArray();
     private static readonly byte[] s_name = "\"name\":\""u8.ToArray();
     private static readonly byte[] s_added = "{\"type\":\"ADDED\""u8.ToArray();
+    private static readonly byte[] s_running = "\"phase\":\"Running\""u8.ToArray();
+
+    /// <summary>Called with the pod name of every event that shows the pod Running (the log followers wait for it).</summary>
+    public Action<string>? OnRunning { get; init; }
 
     public List<Receipt> Receipts { get; } = new(8192);
 
@@ -53,6 +57,18 @@ public sealed class WatchRecorder
         }
     }
 
+    /// <summary>The first <c>"name"</c> of a pod line is metadata.name (metadata precedes spec and status).</summary>
+    private static string? Name(ReadOnlySpan<byte> line)
+    {
+        var n = line.IndexOf(s_name);
+        if (n < 0)
+        {
+            return null;
+        }
+        var value = line[(n + s_name.Length)..];
+        return Encoding.UTF8.GetString(value[..value.IndexOf((byte)'"')]);
+    }
+
     private static bool TryLine(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> line)
     {
         var end = buffer.PositionOf((byte)'\n');
@@ -78,17 +94,12 @@ public sealed class WatchRecorder
         {
             return;
         }
-        string? name = null;
-        if (line.StartsWith(s_added))
-        {
-            var n = line.IndexOf(s_name);
-            if (n >= 0)
-            {
-                var value = line[(n + s_name.Length)..];
-                name = Encoding.UTF8.GetString(value[..value.IndexOf((byte)'"')]);
-            }
-        }
+        var name = line.StartsWith(s_added) ? Name(line) : null;
         Receipts.Add(new Receipt(rv, now, name));
+        if (OnRunning is { } running && line.IndexOf(s_running) >= 0 && (name ?? Name(line)) is { } pod)
+        {
+            running(pod);
+        }
         if (rv > _last)
         {
             Volatile.Write(ref _last, rv);
