@@ -20,6 +20,9 @@ public sealed record LoadOptions
 
     public long Seed { get; init; } = 3;
 
+    /// <summary>Pods created, watched, logged and deleted before measuring, so that JIT compilation is out of the burst.</summary>
+    public int WarmupPods { get; init; } = 50;
+
     /// <summary>Run the simulator in this process (server memory then includes the clients).</summary>
     public bool InProcess { get; init; }
 
@@ -46,6 +49,7 @@ public sealed record LoadOptions
                 "--pods" => o with { Pods = Int(1, 20_000) },
                 "--watchers" => o with { Watchers = Int(0, 1_000) },
                 "--followers" => o with { Followers = Int(0, 20_000) },
+                "--warmup" => o with { WarmupPods = Int(0, 1_000) },
                 "--create-parallelism" => o with { CreateParallelism = Int(1, 512) },
                 "--timeout" => o with { TimeoutSeconds = Int(10, 3_600) },
                 "--seed" => o with { Seed = Int(0, int.MaxValue) },
@@ -53,7 +57,7 @@ public sealed record LoadOptions
                 "--in-process" => o with { InProcess = true },
                 "--out-of-process" => o with { InProcess = false },
                 "--serve" => o with { Serve = true },
-                _ => throw new ArgumentException($"unknown option '{arg}' (known: --pods, --watchers, --followers, --create-parallelism, --time-scale, --timeout, --seed, --in-process, --out-of-process)"),
+                _ => throw new ArgumentException($"unknown option '{arg}' (known: --pods, --watchers, --followers, --warmup, --create-parallelism, --time-scale, --timeout, --seed, --in-process, --out-of-process)"),
             };
         }
         if (o.Followers > o.Pods)
@@ -72,7 +76,7 @@ public sealed record LoadOptions
     public string ScenarioYaml()
     {
         const int perNode = 40;
-        var nodes = (Pods + perNode - 1) / perNode;
+        var nodes = (Pods + WarmupPods + perNode - 1) / perNode;
         return string.Create(CultureInfo.InvariantCulture, $"timeScale: {TimeScale}\ncapacity: {{ nodes: {nodes}, podsPerNode: {perNode} }}\n");
     }
 
@@ -80,6 +84,7 @@ public sealed record LoadOptions
     public IEnumerable<string> ServeArgs() =>
     [
         "--serve", "--pods", Pods.ToString(CultureInfo.InvariantCulture), "--followers", "0",
+        "--warmup", WarmupPods.ToString(CultureInfo.InvariantCulture),
         "--time-scale", TimeScale.ToString(CultureInfo.InvariantCulture),
         "--timeout", TimeoutSeconds.ToString(CultureInfo.InvariantCulture),
         "--seed", Seed.ToString(CultureInfo.InvariantCulture),

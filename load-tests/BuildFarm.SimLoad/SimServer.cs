@@ -104,7 +104,8 @@ public sealed class SimServer : IAsyncDisposable
         await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
             $"server: cpu {self.TotalProcessorTime.TotalSeconds:F1} s, GC pauses {GC.GetTotalPauseDuration().TotalMilliseconds:F0} ms " +
             $"(gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}), allocated {GC.GetTotalAllocatedBytes() / (1024 * 1024)} MiB, " +
-            $"thread pool work items {ThreadPool.CompletedWorkItemCount}, threads {self.Threads.Count}"));
+            $"thread pool work items {ThreadPool.CompletedWorkItemCount}, threads {self.Threads.Count}, " +
+            $"GC heap after last GC {GC.GetGCMemoryInfo().HeapSizeBytes / (1024 * 1024)} MiB"));
         return 0;
     }
 

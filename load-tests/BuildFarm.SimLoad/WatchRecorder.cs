@@ -15,10 +15,15 @@ public sealed class WatchRecorder
     private static readonly byte[] s_rv = "\"resourceVersion\":\""u8.ToArray();
     private static readonly byte[] s_name = "\"name\":\""u8.ToArray();
     private static readonly byte[] s_added = "{\"type\":\"ADDED\""u8.ToArray();
-    private static readonly byte[] s_running = "\"phase\":\"Running\""u8.ToArray();
 
-    /// <summary>Called with the pod name of every event that shows the pod Running (the log followers wait for it).</summary>
-    public Action<string>? OnRunning { get; init; }
+    private static readonly byte[] s_phase = "\"phase\":\""u8.ToArray();
+    private static readonly byte[] s_deleted = "{\"type\":\"DELETED\""u8.ToArray();
+
+    /// <summary>
+    /// Called with the pod name and status.phase of every event (phase "Deleted" for DELETED), so that the load
+    /// generator follows the pods without polling the server. Only one watcher needs it.
+    /// </summary>
+    public Action<string, string>? OnPhase { get; init; }
 
     public List<Receipt> Receipts { get; } = new(8192);
 
@@ -34,7 +39,8 @@ public sealed class WatchRecorder
         {
             using var response = await http.GetAsync("/api/v1/pods?watch=true", HttpCompletionOption.ResponseHeadersRead, ct);
             response.EnsureSuccessStatusCode();
-            var reader = PipeReader.Create(await response.Content.ReadAsStreamAsync(ct));
+            // Pod lines are about 4 KB: a 64 KB buffer takes several per read instead of several reads per line.
+            var reader = PipeReader.Create(await response.Content.ReadAsStreamAsync(ct), new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
             while (true)
             {
                 var result = await reader.ReadAsync(ct);
@@ -96,9 +102,14 @@ public sealed class WatchRecorder
         }
         var name = line.StartsWith(s_added) ? Name(line) : null;
         Receipts.Add(new Receipt(rv, now, name));
-        if (OnRunning is { } running && line.IndexOf(s_running) >= 0 && (name ?? Name(line)) is { } pod)
+        if (OnPhase is { } onPhase && (name ?? Name(line)) is { } pod)
         {
-            running(pod);
+            // The first "phase" of a pod line is status.phase (spec and conditions have none).
+            var p = line.IndexOf(s_phase);
+            var phase = line.StartsWith(s_deleted) ? "Deleted"
+                : p < 0 ? "Pending"
+                : Encoding.UTF8.GetString(line[(p + s_phase.Length)..][..line[(p + s_phase.Length)..].IndexOf((byte)'"')]);
+            onPhase(pod, phase);
         }
         if (rv > _last)
         {
