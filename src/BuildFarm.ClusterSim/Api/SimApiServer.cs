@@ -491,14 +491,12 @@ public sealed class SimApiServer : IDisposable
                     var available = true;
                     if (!reader.TryPeek(out _))
                     {
-                        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(lifetime.Token);
-                        if (wait < TimeSpan.FromDays(1))
-                        {
-                            waitCts.CancelAfter(wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
-                        }
+                        // A timed wait (bookmarks, injected drop) needs its own token; a plain watch waits on the watch's own.
+                        using var waitCts = wait < TimeSpan.FromDays(1) ? CancellationTokenSource.CreateLinkedTokenSource(lifetime.Token) : null;
+                        waitCts?.CancelAfter(wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
                         try
                         {
-                            available = await reader.WaitToReadAsync(waitCts.Token);
+                            available = await reader.WaitToReadAsync(waitCts?.Token ?? lifetime.Token);
                         }
                         catch (OperationCanceledException) when (!lifetime.IsCancellationRequested)
                         {

@@ -8,8 +8,6 @@ namespace BuildFarm.ClusterSim.Api;
 /// <summary>A change to a stored object, as a watch delivers it.</summary>
 public sealed class StoredEvent
 {
-    private string? _json;
-
     public StoredEvent(long resourceVersion, string type, string resource, IKubernetesObject<V1ObjectMeta> obj,
         IKubernetesObject<V1ObjectMeta>? previous)
     {
@@ -31,23 +29,42 @@ public sealed class StoredEvent
     public IKubernetesObject<V1ObjectMeta> Item { get; }
     public IKubernetesObject<V1ObjectMeta>? Previous { get; }
 
-    /// <summary>The object's wire JSON, serialised once for all watchers.</summary>
-    public string Json => _json ??= KubernetesJson.Serialize(Item);
-
+    private readonly Lock _serialise = new();
     private byte[]? _line;
 
-    /// <summary>The UTF-8 watch line <c>{"type":…,"object":…}\n</c> for <paramref name="type"/>, cached for the event's own type.</summary>
+    /// <summary>
+    /// The UTF-8 watch line <c>{"type":…,"object":…}\n</c> for <paramref name="type"/>. The object is serialised once for
+    /// all watchers and kept only as this event's own line (no UTF-16 copy); a line of another type (a MODIFIED seen as
+    /// ADDED or DELETED through a selector) is built from its bytes.
+    /// </summary>
     public byte[] WireLine(string type)
     {
-        if (type == Type && _line is { } cached)
+        var own = Volatile.Read(ref _line);
+        if (own is null)
         {
-            return cached;
+            // One watcher serialises; the others woken for the same event wait for it instead of repeating the work.
+            lock (_serialise)
+            {
+                own = _line ??= Line(Type, System.Text.Encoding.UTF8.GetBytes(KubernetesJson.Serialize(Item)));
+            }
         }
-        var line = System.Text.Encoding.UTF8.GetBytes($"{{\"type\":\"{type}\",\"object\":{Json}}}\n");
         if (type == Type)
         {
-            _line = line;
+            return own;
         }
+        var prefix = Prefix(Type);
+        return Line(type, own.AsSpan(prefix, own.Length - prefix - 2));
+    }
+
+    private static int Prefix(string type) => "{\"type\":\"".Length + type.Length + "\",\"object\":".Length;
+
+    private static byte[] Line(string type, ReadOnlySpan<byte> obj)
+    {
+        var line = new byte[Prefix(type) + obj.Length + 2];
+        var at = System.Text.Encoding.UTF8.GetBytes($"{{\"type\":\"{type}\",\"object\":", line);
+        obj.CopyTo(line.AsSpan(at));
+        line[^2] = (byte)'}';
+        line[^1] = (byte)'\n';
         return line;
     }
 }
