@@ -10,19 +10,7 @@ namespace BuildFarm.ClusterSim.Tests;
 internal static class Sim
 {
     /// <summary>A fast scenario: a typical build takes well under a second of wall time.</summary>
-    public const string FastYaml = """
-        timeScale: 400
-        capacity: { nodes: 2, podsPerNode: 5 }
-        timings:
-          schedule:      { median: 0.1, p95: 0.2 }
-          executorPull:  { median: 1,   p95: 2 }
-          manifest:      { median: 0.5, p95: 1 }
-          extract:       { median: 5,   p95: 10 }
-          step:          { median: 0.3, p95: 1 }
-          run:           { median: 10,  p95: 20 }
-          push:          { median: 5,   p95: 10 }
-          failedAttempt: { median: 2,   p95: 4 }
-        """;
+    public static readonly string FastYaml = ScenarioLoader.FastYaml() + "capacity: { nodes: 2, podsPerNode: 5 }\n";
 
     public static Scenario Fast(string extraYaml = "") => ScenarioLoader.Parse(FastYaml + "\n" + extraYaml, "test scenario");
 

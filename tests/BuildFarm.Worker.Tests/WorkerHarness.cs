@@ -23,19 +23,7 @@ namespace BuildFarm.Worker.Tests;
 internal sealed class WorkerHarness : IAsyncDisposable
 {
     /// <summary>A fast scenario: a typical build takes well under a second of wall time.</summary>
-    public const string FastYaml = """
-        timeScale: 400
-        capacity: { nodes: 4, podsPerNode: 10 }
-        timings:
-          schedule:      { median: 0.1, p95: 0.2 }
-          executorPull:  { median: 1,   p95: 2 }
-          manifest:      { median: 0.5, p95: 1 }
-          extract:       { median: 5,   p95: 10 }
-          step:          { median: 0.3, p95: 1 }
-          run:           { median: 10,  p95: 20 }
-          push:          { median: 5,   p95: 10 }
-          failedAttempt: { median: 2,   p95: 4 }
-        """;
+    public static readonly string FastYaml = ScenarioLoader.FastYaml() + "capacity: { nodes: 4, podsPerNode: 10 }\n";
 
     public const string Namespace = "buildfarm";
 

@@ -46,18 +46,20 @@ public static class ScenarioLoader
     }
 
     /// <summary>The scenario that ships with the simulator (scenarios/default.yaml).</summary>
-    public static Scenario Default()
-    {
-        using var stream = typeof(ScenarioLoader).Assembly.GetManifestResourceStream("BuildFarm.ClusterSim.scenarios.default.yaml")
-            ?? throw new InvalidOperationException("the default scenario is not embedded in BuildFarm.ClusterSim");
-        using var reader = new StreamReader(stream);
-        return Parse(reader.ReadToEnd(), "default.yaml");
-    }
+    public static Scenario Default() => Parse(DefaultYaml(), "default.yaml");
 
-    public static string DefaultYaml()
+    public static string DefaultYaml() => Embedded("default.yaml");
+
+    /// <summary>
+    /// scenarios/fast.yaml: a typical build in well under a second of wall time, no faults and no capacity
+    /// (append <c>capacity:</c> and <c>faults:</c>). For tests and quick demos.
+    /// </summary>
+    public static string FastYaml() => Embedded("fast.yaml");
+
+    private static string Embedded(string file)
     {
-        using var stream = typeof(ScenarioLoader).Assembly.GetManifestResourceStream("BuildFarm.ClusterSim.scenarios.default.yaml")
-            ?? throw new InvalidOperationException("the default scenario is not embedded in BuildFarm.ClusterSim");
+        using var stream = typeof(ScenarioLoader).Assembly.GetManifestResourceStream("BuildFarm.ClusterSim.scenarios." + file)
+            ?? throw new InvalidOperationException($"the scenario {file} is not embedded in BuildFarm.ClusterSim");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }
