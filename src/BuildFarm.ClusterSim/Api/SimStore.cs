@@ -132,6 +132,20 @@ public sealed class SimStore
 
     public static T Clone<T>(T obj) => KubernetesJson.Deserialize<T>(KubernetesJson.Serialize(obj));
 
+    /// <summary>
+    /// A new version of a stored pod: its own metadata (the resourceVersion changes), a deep copy of the spec and status
+    /// only where asked, the stored parts shared otherwise. Copying the whole pod through JSON on every status change
+    /// was most of the simulator's allocation under load.
+    /// </summary>
+    private static V1Pod CopyPod(V1Pod pod, bool status, bool spec) => new()
+    {
+        ApiVersion = pod.ApiVersion,
+        Kind = pod.Kind,
+        Metadata = Clone(pod.Metadata),
+        Spec = spec && pod.Spec is not null ? Clone(pod.Spec) : pod.Spec,
+        Status = status && pod.Status is not null ? Clone(pod.Status) : pod.Status,
+    };
+
     private static string Key(string ns, string name) => ns + "/" + name;
 
     private static string Rv(long v) => v.ToString(CultureInfo.InvariantCulture);
@@ -217,8 +231,12 @@ public sealed class SimStore
         }
     }
 
-    /// <summary>Applies <paramref name="mutate"/> to a copy of the pod and stores it (MODIFIED). Null when the pod is gone.</summary>
-    public V1Pod? UpdatePod(string ns, string name, Action<V1Pod> mutate)
+    /// <summary>
+    /// Applies <paramref name="mutate"/> to a copy of the pod and stores it (MODIFIED). Null when the pod is gone.
+    /// The copy has its own metadata and status; its spec is the stored one, shared, unless <paramref name="changesSpec"/>
+    /// says <paramref name="mutate"/> writes to it (a stored object is never changed: watchers serialise it later).
+    /// </summary>
+    public V1Pod? UpdatePod(string ns, string name, Action<V1Pod> mutate, bool changesSpec = false)
     {
         ArgumentNullException.ThrowIfNull(mutate);
         lock (_lock)
@@ -228,7 +246,7 @@ public sealed class SimStore
             {
                 return null;
             }
-            var next = Clone(current);
+            var next = CopyPod(current, status: true, spec: changesSpec);
             mutate(next);
             Commit(next.Metadata, "MODIFIED", "pods", next, current);
             _pods[key] = next;
@@ -247,7 +265,7 @@ public sealed class SimStore
                 return null;
             }
             _pods.Remove(key);
-            var gone = Clone(current);
+            var gone = CopyPod(current, status: false, spec: false);
             Commit(gone.Metadata, "DELETED", "pods", gone, current);
             return gone;
         }

@@ -368,7 +368,7 @@ public sealed class SimKubelet : IDisposable
         {
             p.Spec.NodeName = nodeName;
             p.Status.Conditions = [new V1PodCondition { Type = "PodScheduled", Status = "True", LastTransitionTime = now }];
-        });
+        }, changesSpec: true);
         if (pod is null)
         {
             return;
