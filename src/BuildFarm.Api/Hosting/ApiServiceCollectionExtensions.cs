@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using StackExchange.Redis;
 
 namespace BuildFarm.Api.Hosting;
 
@@ -74,8 +75,19 @@ public static class ApiServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiMetrics>();
         services.AddSection<BuildStatusStoreOptions>(BuildStatusStoreOptions.SectionName, o => o.Validate());
-        services.TryAddSingleton<IBuildStatusStore>(sp => new InMemoryBuildStatusStore(
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl));
+        // Redis when Status:RedisConnectionString is set (several API replicas share it), else in process (one host).
+        services.TryAddSingleton<IBuildStatusStore>(sp =>
+        {
+            var status = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
+            var time = sp.GetRequiredService<TimeProvider>();
+            if (!status.UseRedis)
+            {
+                return new InMemoryBuildStatusStore(time, status.RecordTtl);
+            }
+            var config = ConfigurationOptions.Parse(status.RedisConnectionString!);
+            config.AbortOnConnectFail = false;
+            return new RedisBuildStatusStore(ConnectionMultiplexer.Connect(config), status.KeyPrefix, status.RecordTtl, time);
+        });
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();

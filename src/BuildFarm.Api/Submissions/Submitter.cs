@@ -104,12 +104,13 @@ public sealed class Submitter(
         return new(SubmitStatus.Accepted, record);
     }
 
-    /// <summary>Submits a batch (a JSON batch converted, or a planned manifest); its <see cref="SubmitBatch.BatchId"/> is
-    /// replaced by the id this call reserves. Members without dependencies are stored <c>queued</c>, the others <c>waiting</c>.</summary>
+    /// <summary>Submits a batch (a JSON batch converted, or a planned manifest). <paramref name="plan"/> makes the batch for the
+    /// batch id this call reserves (build ids derive from it). Members without dependencies are stored <c>queued</c>, the
+    /// others <c>waiting</c>.</summary>
     public async Task<SubmitOutcome<BatchRecord>> SubmitBatchAsync(
-        SubmitBatch batch, string source, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+        Func<string, SubmitBatch> plan, string source, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(plan);
         var reservation = await ReserveAsync("batch", BuildIds.NewBatchId(), requestedBy, idempotencyKey, requestHash, cancellationToken);
         if (reservation.Conflict is { } conflict)
         {
@@ -121,7 +122,7 @@ public sealed class Submitter(
             return new(SubmitStatus.Replayed, earlier);
         }
         var now = time.GetUtcNow();
-        var message = batch with { BatchId = reservation.Id, RequestedBy = requestedBy, SubmittedAt = now };
+        var message = plan(reservation.Id) with { BatchId = reservation.Id, RequestedBy = requestedBy, SubmittedAt = now };
         var buildIds = message.Images.ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
         var record = new BatchRecord
         {
