@@ -5,14 +5,13 @@ using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
 using BuildFarm.Status;
-using BuildFarm.Status.Stores;
+using BuildFarm.Status.Hosting;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
-using StackExchange.Redis;
 
 namespace BuildFarm.Api.Hosting;
 
@@ -22,16 +21,21 @@ public static class ApiServiceCollectionExtensions
     /// <summary>
     /// Everything the API needs, with the bus named by the <c>Bus</c> section (InMemory or RabbitMq, read now because
     /// MassTransit fixes the transport at registration). <paramref name="configureBus"/> adds more consumers to the same
-    /// bus (e.g. <c>buildfarm demo</c> adds the worker's); the status projector and batch orchestrator are always added.
+    /// bus (e.g. <c>buildfarm demo</c> adds the worker's); the status projector and batch orchestrator are added unless
+    /// <c>Api:HostStatusConsumers</c> is false (they then run elsewhere, e.g. another API deployment).
     /// </summary>
     public static IHostApplicationBuilder AddBuildFarmApi(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator>? configureBus = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmApiCore();
         var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
+        var api = builder.Configuration.GetSection(ApiOptions.SectionName).Get<ApiOptions>() ?? new ApiOptions();
         builder.Services.AddMassTransit(x =>
         {
-            x.AddBuildFarmApiConsumers();
+            if (api.HostStatusConsumers)
+            {
+                x.AddBuildFarmApiConsumers();
+            }
             configureBus?.Invoke(x);
             x.ConfigureHealthCheckOptions(h =>
             {
@@ -60,10 +64,12 @@ public static class ApiServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>The consumers an API host runs besides serving HTTP: the status projector and the batch orchestrator.</summary>
+    /// <summary>The consumers an API host runs besides serving HTTP: the status projector (farm events → records) and the
+    /// batch orchestrator (SubmitBatch → BuildImage in dependency order), from BuildFarm.Status.</summary>
     public static void AddBuildFarmApiConsumers(this IBusRegistrationConfigurator bus)
     {
         ArgumentNullException.ThrowIfNull(bus);
+        bus.AddBuildFarmStatusConsumers();
     }
 
     /// <summary>Everything but the bus. Tests and hosts that compose their own MassTransit bus call this and
@@ -74,20 +80,8 @@ public static class ApiServiceCollectionExtensions
         services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiMetrics>();
-        services.AddSection<BuildStatusStoreOptions>(BuildStatusStoreOptions.SectionName, o => o.Validate());
         // Redis when Status:RedisConnectionString is set (several API replicas share it), else in process (one host).
-        services.TryAddSingleton<IBuildStatusStore>(sp =>
-        {
-            var status = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
-            var time = sp.GetRequiredService<TimeProvider>();
-            if (!status.UseRedis)
-            {
-                return new InMemoryBuildStatusStore(time, status.RecordTtl);
-            }
-            var config = ConfigurationOptions.Parse(status.RedisConnectionString!);
-            config.AbortOnConnectFail = false;
-            return new RedisBuildStatusStore(ConnectionMultiplexer.Connect(config), status.KeyPrefix, status.RecordTtl, time);
-        });
+        services.AddBuildFarmStatusStore();
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();
