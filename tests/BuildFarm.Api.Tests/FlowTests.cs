@@ -87,3 +87,23 @@ public sealed class FlowTests
 
     private static HashSet<string> Released(ApiFactory api) => [.. api.Published.Of<BuildImage>().Select(b => b.BuildId)];
 }
+
+public sealed class SchedulerHostingTests
+{
+    [Fact]
+    public async Task Scheduler_EnabledByConfig_RunsInTheApiHost_OtherwiseAbsent()
+    {
+        await using var with = new ApiFactory(new()
+        {
+            ["Scheduler:Enabled"] = "true",
+            ["Scheduler:ManifestYaml"] = "images:\n  - name: base\n    context: git://github.com/acme/m.git\n    destinations: [registry.example.com/acme/base:nightly]\n    schedule: \"0 3 * * *\"\n",
+        });
+        await using var without = new ApiFactory();
+
+        var running = with.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<BuildFarm.Manifests.Scheduling.ManifestScheduler>();
+        var absent = without.Services.GetService<BuildFarm.Manifests.Scheduling.ManifestScheduler>();
+
+        Assert.Single(running);
+        Assert.Null(absent);
+    }
+}

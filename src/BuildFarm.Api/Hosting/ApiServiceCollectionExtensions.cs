@@ -4,6 +4,7 @@ using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
+using BuildFarm.Manifests.Hosting;
 using BuildFarm.Status;
 using BuildFarm.Status.Hosting;
 using MassTransit;
@@ -28,6 +29,8 @@ public static class ApiServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmApiCore();
+        // Scheduled manifest rebuilds, when the Scheduler section says Enabled: true (publishes SubmitBatch on this bus).
+        builder.AddBuildFarmScheduler();
         var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
         var api = builder.Configuration.GetSection(ApiOptions.SectionName).Get<ApiOptions>() ?? new ApiOptions();
         builder.Services.AddMassTransit(x =>
