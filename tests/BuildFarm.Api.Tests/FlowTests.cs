@@ -85,6 +85,22 @@ public sealed class FlowTests
         Assert.Equal(FailureReasons.ConnectionReset, Assert.Single(retrying.Record!.Attempts).Reason);
     }
 
+    [Fact]
+    public async Task Cancel_WaitingBatchImage_EndsItCancelledWithoutAWorker()
+    {
+        await using var api = new ApiFactory(new() { ["Api:HostStatusConsumers"] = "true" });
+        var client = api.Client();
+        var batch = await client.SubmitBatchAsync(Samples.Batch());
+        var web = batch.Images.Single(i => i.Name == "web").BuildId;
+
+        await client.CancelBuildAsync(web);
+        await Samples.UntilAsync(() => client.GetBuildAsync(web).GetAwaiter().GetResult().State == BuildState.Cancelled, "web cancelled");
+
+        Assert.Equal(web, Assert.Single(api.Published.Of<CancelBuild>()).BuildId);
+        Assert.DoesNotContain(web, Released(api));
+        Assert.NotEqual(BuildState.Cancelled, (await client.GetBuildAsync(batch.Images.Single(i => i.Name == "base").BuildId)).State);
+    }
+
     private static HashSet<string> Released(ApiFactory api) => [.. api.Published.Of<BuildImage>().Select(b => b.BuildId)];
 }
 

@@ -269,7 +269,7 @@ public static class ApiEndpoints
         {
             return Problem(StatusCodes.Status409Conflict, "Build already ended", $"build '{id}' is already {record.State.ToWire()}; there is nothing to cancel");
         }
-        if (await submitter.CancelAsync(id, Caller(context.User)) is { } failure)
+        if (await submitter.CancelAsync(record, Caller(context.User)) is { } failure)
         {
             return Failed(context, SubmitStatus.Unavailable, failure, options.Value);
         }

@@ -64,6 +64,9 @@ public static class ApiServiceCollectionExtensions
                 x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
             }
         });
+        // The in-memory bus starts at once: wait for it, so that a host stopped right after starting never stops a bus
+        // half started. RabbitMQ is not waited for: the API starts (and /readyz says 503) while the broker is down.
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure(o => o.WaitUntilStarted = bus.Transport == BusTransport.InMemory);
         return builder;
     }
 

@@ -166,14 +166,28 @@ public sealed class Submitter(
         return new(SubmitStatus.Accepted, record);
     }
 
-    /// <summary>Publishes CancelBuild; null when the broker confirmed, else why not.</summary>
-    public async Task<string?> CancelAsync(string buildId, string requestedBy)
+    /// <summary>
+    /// Publishes CancelBuild (a worker running the build deletes its pod and ends it <c>cancelled</c>). A batch image still
+    /// <c>waiting</c> for its dependencies has no worker yet: the API also publishes its <c>BuildCancelled</c>, which the
+    /// projector records and the orchestrator follows (its dependents end as <c>dependency_failed</c>). Null when the
+    /// broker confirmed, else why not.
+    /// </summary>
+    public async Task<string?> CancelAsync(BuildRecord record, string requestedBy)
     {
-        var failure = await PublishAsync(new CancelBuild { BuildId = buildId, RequestedBy = requestedBy, RequestedAt = time.GetUtcNow() });
+        ArgumentNullException.ThrowIfNull(record);
+        var now = time.GetUtcNow();
+        var failure = await PublishAsync(new CancelBuild { BuildId = record.BuildId, RequestedBy = requestedBy, RequestedAt = now });
+        if (failure is null && record.State == BuildState.Waiting)
+        {
+            failure = await PublishAsync(new BuildCancelled
+            {
+                BuildId = record.BuildId, BatchId = record.BatchId, RequestedBy = requestedBy, Attempts = record.Attempts.Count, At = now,
+            });
+        }
         if (failure is null)
         {
             metrics.CancelPublished();
-            logger.LogInformation("Cancel of build {BuildId} requested by {RequestedBy}", buildId, requestedBy);
+            logger.LogInformation("Cancel of build {BuildId} ({State}) requested by {RequestedBy}", record.BuildId, record.State.ToWire(), requestedBy);
         }
         return failure;
     }
