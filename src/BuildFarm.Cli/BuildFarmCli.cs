@@ -19,6 +19,8 @@ public static class BuildFarmCli
         {
             kaniko,
             SimCommand.Create(io),
+            ManifestCommand.Create(io),
+            ScheduleCommand.Create(io),
         };
     }
 
