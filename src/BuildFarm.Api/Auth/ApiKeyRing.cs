@@ -1,0 +1,121 @@
+using System.Security.Cryptography;
+using System.Text;
+using BuildFarm.Api.Options;
+
+namespace BuildFarm.Api.Auth;
+
+/// <summary>A configured API key: its name (what the logs and records show) and scopes. The key itself is kept
+/// only as its SHA-256.</summary>
+public sealed record ApiKey(string Name, IReadOnlySet<string> Scopes);
+
+/// <summary>
+/// The API keys, loaded once at start from <c>Api:Keys:&lt;name&gt;:Key</c> / <c>:Scopes</c> and from
+/// <c>Api:KeysDirectory</c> (one file per key, named after it, e.g. a mounted Kubernetes Secret). Lookup compares the
+/// SHA-256 of the presented token with every key's hash using <see cref="CryptographicOperations.FixedTimeEquals"/>,
+/// without stopping at a match, so timing does not tell how much of a key was right.
+/// </summary>
+public sealed class ApiKeyRing
+{
+    private readonly List<(byte[] Hash, ApiKey Key)> _keys;
+
+    public ApiKeyRing(IReadOnlyList<(string Name, string Secret, IReadOnlySet<string> Scopes)> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        _keys = [.. keys.Select(k => (Hash(k.Secret), new ApiKey(k.Name, k.Scopes)))];
+    }
+
+    public int Count => _keys.Count;
+
+    public IEnumerable<string> Names => _keys.Select(k => k.Key.Name);
+
+    /// <summary>The key whose secret is <paramref name="token"/>, or null.</summary>
+    public ApiKey? Find(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        var presented = Hash(token);
+        ApiKey? found = null;
+        foreach (var (hash, key) in _keys)
+        {
+            if (CryptographicOperations.FixedTimeEquals(presented, hash))
+            {
+                found = key;
+            }
+        }
+        return found;
+    }
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+
+    /// <summary>Reads the keys from configuration and the keys directory. Throws naming the bad entry (never its secret).</summary>
+    public static ApiKeyRing Load(IConfiguration configuration, ApiOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(options);
+        var entries = new Dictionary<string, (string? Secret, IReadOnlySet<string>? Scopes)>(StringComparer.Ordinal);
+        foreach (var section in configuration.GetSection($"{ApiOptions.SectionName}:Keys").GetChildren())
+        {
+            var scopesSection = section.GetSection("Scopes");
+            var scopes = scopesSection.Value is not null
+                ? ParseScopes(scopesSection.Value, $"Api:Keys:{section.Key}:Scopes")
+                : scopesSection.GetChildren().Any()
+                    ? ParseScopes(string.Join(',', scopesSection.GetChildren().Select(c => c.Value)), $"Api:Keys:{section.Key}:Scopes")
+                    : null;
+            entries[section.Key] = (section["Key"], scopes);
+        }
+        if (!string.IsNullOrEmpty(options.KeysDirectory))
+        {
+            foreach (var file in Directory.EnumerateFiles(options.KeysDirectory).Order(StringComparer.Ordinal))
+            {
+                var name = Path.GetFileName(file);
+                // A Kubernetes Secret volume also holds ..data and ..<timestamp> entries: skip anything hidden.
+                if (name.StartsWith('.'))
+                {
+                    continue;
+                }
+                var secret = File.ReadAllText(file).Trim();
+                var scopes = entries.TryGetValue(name, out var existing) ? existing.Scopes : null;
+                entries[name] = (secret, scopes ?? ParseScopes(options.DefaultScopes, "Api:DefaultScopes"));
+            }
+        }
+        var keys = new List<(string, string, IReadOnlySet<string>)>();
+        foreach (var (name, (secret, scopes)) in entries)
+        {
+            if (string.IsNullOrWhiteSpace(secret))
+            {
+                throw new InvalidOperationException($"API key '{name}' has no key: set Api:Keys:{name}:Key or put a file '{name}' in Api:KeysDirectory");
+            }
+            if (secret.Length < 16)
+            {
+                throw new InvalidOperationException($"API key '{name}' is shorter than 16 characters; use a long random value");
+            }
+            if (scopes is null || scopes.Count == 0)
+            {
+                throw new InvalidOperationException($"API key '{name}' has no scopes: set Api:Keys:{name}:Scopes to some of {string.Join(", ", ApiScopes.All)}");
+            }
+            keys.Add((name, secret, scopes));
+        }
+        var ring = new ApiKeyRing(keys);
+        var duplicates = keys.GroupBy(k => k.Item2, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => string.Join(" and ", g.Select(k => k.Item1))).ToList();
+        if (duplicates.Count > 0)
+        {
+            throw new InvalidOperationException($"API keys {duplicates[0]} have the same key; each key must be unique");
+        }
+        return ring;
+    }
+
+    /// <summary>Parses <c>submit,read</c> (commas or spaces); throws naming an unknown scope.</summary>
+    public static IReadOnlySet<string> ParseScopes(string text, string setting)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var scopes = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var scope in text.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!ApiScopes.All.Contains(scope))
+            {
+                throw new InvalidOperationException($"{setting}: unknown scope '{scope}'; scopes are {string.Join(", ", ApiScopes.All)}");
+            }
+            scopes.Add(scope);
+        }
+        return scopes;
+    }
+}

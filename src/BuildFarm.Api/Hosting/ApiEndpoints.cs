@@ -1,0 +1,348 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text.Json;
+using BuildFarm.Api.Auth;
+using BuildFarm.Api.Events;
+using BuildFarm.Api.Metrics;
+using BuildFarm.Api.Options;
+using BuildFarm.Api.Submissions;
+using BuildFarm.Client;
+using BuildFarm.Contracts;
+using BuildFarm.Status;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace BuildFarm.Api.Hosting;
+
+/// <summary>The API's routes (docs/api.md): <c>/v1/builds</c>, <c>/v1/batches</c>, their event streams, health, metrics, OpenAPI.</summary>
+public static class ApiEndpoints
+{
+    public const string JsonMediaType = "application/json";
+    public const string YamlMediaType = "application/yaml";
+    private static readonly string[] YamlMediaTypes = [YamlMediaType, "application/x-yaml", "text/yaml", "text/x-yaml"];
+
+    public static WebApplication MapBuildFarmApi(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
+        var keys = app.Services.GetRequiredService<ApiKeyRing>();
+        if (options.DisableAuth)
+        {
+            app.Logger.LogCritical(
+                "AUTHENTICATION IS DISABLED (Api:DisableAuth=true): anyone who reaches this API can submit, read and cancel builds. Use this only for local development.");
+        }
+        else if (keys.Count == 0)
+        {
+            app.Logger.LogWarning("No API keys are configured (Api:Keys or Api:KeysDirectory): every /v1 request will be answered 401");
+        }
+        else
+        {
+            app.Logger.LogInformation("API keys loaded: {Names}", string.Join(", ", keys.Names));
+        }
+
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ApiServiceCollectionExtensions.ReadyTag) });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapOpenApi("/openapi/{documentName}.json");
+
+        var v1 = app.MapGroup("/v1");
+        v1.MapPost("/builds", SubmitBuildAsync).RequireAuthorization(ApiScopes.Submit)
+            .WithName("SubmitBuild").WithSummary("Submit one build")
+            .Accepts<SubmitBuildRequest>(JsonMediaType)
+            .Produces<BuildRecord>(StatusCodes.Status202Accepted).Produces<BuildRecord>(StatusCodes.Status200OK)
+            .ProducesValidationProblem().ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        v1.MapPost("/batches", SubmitBatchAsync).RequireAuthorization(ApiScopes.Submit)
+            .WithName("SubmitBatch").WithSummary("Submit a batch: a JSON list of images, or a manifest (application/yaml; query sha, only, changed)")
+            .Accepts<SubmitBatchRequest>(JsonMediaType, YamlMediaType)
+            .Produces<BatchStatus>(StatusCodes.Status202Accepted).Produces<BatchStatus>(StatusCodes.Status200OK)
+            .ProducesValidationProblem().ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        v1.MapGet("/builds/{id}", GetBuildAsync).RequireAuthorization(ApiScopes.Read)
+            .WithName("GetBuild").Produces<BuildRecord>().ProducesProblem(StatusCodes.Status404NotFound);
+        v1.MapGet("/builds", ListBuildsAsync).RequireAuthorization(ApiScopes.Read)
+            .WithName("ListBuilds").WithSummary("List builds, newest first, paged with continue")
+            .Produces<BuildPage>().ProducesValidationProblem();
+        v1.MapGet("/batches/{id}", GetBatchAsync).RequireAuthorization(ApiScopes.Read)
+            .WithName("GetBatch").Produces<BatchStatus>().ProducesProblem(StatusCodes.Status404NotFound);
+        v1.MapGet("/builds/{id}/events", StreamBuildAsync).RequireAuthorization(ApiScopes.Read)
+            .WithName("StreamBuildEvents").WithSummary("Server-Sent Events: the build's record, then each change, until it is final")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(StatusCodes.Status404NotFound);
+        v1.MapGet("/batches/{id}/events", StreamBatchAsync).RequireAuthorization(ApiScopes.Read)
+            .WithName("StreamBatchEvents").WithSummary("Server-Sent Events: the batch's records, then each change, until all are final")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(StatusCodes.Status404NotFound);
+        v1.MapDelete("/builds/{id}", CancelBuildAsync).RequireAuthorization(ApiScopes.Cancel)
+            .WithName("CancelBuild").WithSummary("Ask the farm to cancel a build")
+            .Produces<BuildRecord>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        return app;
+    }
+
+    private static string Caller(ClaimsPrincipal user) => user.Identity?.Name ?? ApiKeyAuthenticationHandler.AnonymousName;
+
+    private static async Task<IResult> SubmitBuildAsync(
+        HttpContext context, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (!IsMediaType(context.Request, JsonMediaType))
+        {
+            metrics.Rejected("unsupported_media_type");
+            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", $"send the build as {JsonMediaType}");
+        }
+        var (body, early) = await ReadBodyAsync(context, options.Value, metrics, cancellationToken);
+        if (early is not null)
+        {
+            return early;
+        }
+        if (Deserialize<SubmitBuildRequest>(body!.Bytes, metrics, out var request) is { } invalid)
+        {
+            return invalid;
+        }
+        var errors = SubmitValidator.Validate(request!, options.Value, time.GetUtcNow());
+        if (errors.Count > 0)
+        {
+            return ValidationFailed(errors, metrics);
+        }
+        var outcome = await submitter.SubmitBuildAsync(request!, Caller(context.User), IdempotencyKey(context), body.Hash, cancellationToken);
+        return outcome.Status switch
+        {
+            SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value),
+            SubmitStatus.Replayed => Results.Ok(outcome.Value),
+            _ => Failed(context, outcome.Status, outcome.Detail, options.Value),
+        };
+    }
+
+    private static async Task<IResult> SubmitBatchAsync(
+        HttpContext context, Submitter submitter, IBuildStatusStore store, IOptions<ApiOptions> options, ApiMetrics metrics, TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        var isYaml = YamlMediaTypes.Any(t => IsMediaType(context.Request, t));
+        if (!isYaml && !IsMediaType(context.Request, JsonMediaType))
+        {
+            metrics.Rejected("unsupported_media_type");
+            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                $"send a JSON batch as {JsonMediaType} or a manifest as {YamlMediaType}");
+        }
+        var (body, early) = await ReadBodyAsync(context, options.Value, metrics, cancellationToken);
+        if (early is not null)
+        {
+            return early;
+        }
+        SubmitBatch batch;
+        string source;
+        if (isYaml)
+        {
+            metrics.Rejected("unsupported_media_type");
+            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", "manifest submission is not available in this build");
+        }
+        else
+        {
+            if (Deserialize<SubmitBatchRequest>(body!.Bytes, metrics, out var request) is { } invalid)
+            {
+                return invalid;
+            }
+            batch = ToSubmitBatch(request!);
+            source = "json";
+        }
+        var errors = SubmitValidator.Validate(batch, options.Value, time.GetUtcNow());
+        if (errors.Count > 0)
+        {
+            return ValidationFailed(errors, metrics);
+        }
+        var outcome = await submitter.SubmitBatchAsync(batch, source, Caller(context.User), IdempotencyKey(context), body!.Hash, cancellationToken);
+        if (outcome.Value is { } record)
+        {
+            var status = BatchView.Create(record, await store.GetBatchBuildsAsync(record.BatchId, cancellationToken));
+            return outcome.Status == SubmitStatus.Accepted ? Results.Accepted($"/v1/batches/{record.BatchId}", status) : Results.Ok(status);
+        }
+        return Failed(context, outcome.Status, outcome.Detail, options.Value);
+    }
+
+    /// <summary>A JSON batch as the one message the orchestrator receives; build ids are chosen here.</summary>
+    internal static SubmitBatch ToSubmitBatch(SubmitBatchRequest request) => new()
+    {
+        BatchId = "",
+        Source = request.Source,
+        Deadline = request.Deadline,
+        Priority = request.Priority,
+        Images = [.. (request.Images ?? []).Select(i => i is null ? null! : new BatchImage
+        {
+            Name = i.Name,
+            BuildId = BuildIds.NewBuildId(),
+            Spec = i.Spec,
+            DependsOn = i.DependsOn ?? [],
+        })],
+    };
+
+    private static async Task<IResult> GetBuildAsync(string id, IBuildStatusStore store, CancellationToken cancellationToken) =>
+        await store.GetBuildAsync(id, cancellationToken) is { } record ? Results.Ok(record) : NotFound("build", id);
+
+    private static async Task<IResult> GetBatchAsync(string id, IBuildStatusStore store, CancellationToken cancellationToken)
+    {
+        if (await store.GetBatchAsync(id, cancellationToken) is not { } batch)
+        {
+            return NotFound("batch", id);
+        }
+        return Results.Ok(BatchView.Create(batch, await store.GetBatchBuildsAsync(id, cancellationToken)));
+    }
+
+    private static async Task<IResult> ListBuildsAsync(
+        IBuildStatusStore store, IOptions<ApiOptions> options, ApiMetrics metrics, CancellationToken cancellationToken,
+        string? state = null, string? batch = null, string? limit = null, [FromQuery(Name = "continue")] string? continueToken = null)
+    {
+        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        BuildState? parsedState = null;
+        if (state is not null)
+        {
+            if (BuildStates.TryParse(state, out var s))
+            {
+                parsedState = s;
+            }
+            else
+            {
+                errors["state"] = [$"'{state}' is not a state; states are {string.Join(", ", Enum.GetValues<BuildState>().Select(v => v.ToWire()))}"];
+            }
+        }
+        var pageSize = 100;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out pageSize) || pageSize < 1 || pageSize > options.Value.MaxPageSize))
+        {
+            errors["limit"] = [$"'{limit}' must be a whole number from 1 to {options.Value.MaxPageSize}"];
+        }
+        if (errors.Count > 0)
+        {
+            return ValidationFailed(errors, metrics);
+        }
+        var page = await store.ListBuildsAsync(new BuildQuery { State = parsedState, BatchId = batch, Limit = pageSize, Continue = continueToken }, cancellationToken);
+        return Results.Ok(page);
+    }
+
+    private static async Task<IResult> StreamBuildAsync(
+        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, CancellationToken cancellationToken)
+    {
+        if (await store.GetBuildAsync(id, cancellationToken) is null)
+        {
+            return NotFound("build", id);
+        }
+        await RunStreamAsync(() => streams.StreamBuildAsync(context, id, LastEventId(context), cancellationToken));
+        return Results.Empty;
+    }
+
+    private static async Task<IResult> StreamBatchAsync(
+        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, CancellationToken cancellationToken)
+    {
+        if (await store.GetBatchAsync(id, cancellationToken) is null)
+        {
+            return NotFound("batch", id);
+        }
+        await RunStreamAsync(() => streams.StreamBatchAsync(context, id, LastEventId(context), cancellationToken));
+        return Results.Empty;
+    }
+
+    private static async Task RunStreamAsync(Func<Task> stream)
+    {
+        try
+        {
+            await stream();
+        }
+        catch (OperationCanceledException)
+        {
+            // the client went away
+        }
+    }
+
+    private static async Task<IResult> CancelBuildAsync(
+        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+    {
+        if (await store.GetBuildAsync(id, cancellationToken) is not { } record)
+        {
+            return NotFound("build", id);
+        }
+        if (record.State.IsFinal())
+        {
+            return Problem(StatusCodes.Status409Conflict, "Build already ended", $"build '{id}' is already {record.State.ToWire()}; there is nothing to cancel");
+        }
+        if (await submitter.CancelAsync(id, Caller(context.User)) is { } failure)
+        {
+            return Failed(context, SubmitStatus.Unavailable, failure, options.Value);
+        }
+        return Results.Accepted($"/v1/builds/{id}", record);
+    }
+
+    private static long? LastEventId(HttpContext context) =>
+        long.TryParse(context.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+
+    private static string? IdempotencyKey(HttpContext context) =>
+        context.Request.Headers[BuildFarmClient.IdempotencyKeyHeader].ToString() is { Length: > 0 } key ? key : null;
+
+    private static bool IsMediaType(HttpRequest request, string mediaType) =>
+        request.ContentType is { } contentType
+        && contentType.Split(';')[0].Trim().Equals(mediaType, StringComparison.OrdinalIgnoreCase);
+
+    private static async Task<(RequestBody? Body, IResult? Early)> ReadBodyAsync(
+        HttpContext context, ApiOptions options, ApiMetrics metrics, CancellationToken cancellationToken)
+    {
+        if (IdempotencyKey(context) is { } key && (key.Length > 200 || key.Any(c => c is < '!' or > '~')))
+        {
+            return (null, ValidationFailed(new() { ["Idempotency-Key"] = ["must be 1-200 printable ASCII characters without spaces"] }, metrics));
+        }
+        var body = await RequestBody.ReadAsync(context.Request, options.MaxBodyBytes, cancellationToken);
+        if (body is null)
+        {
+            metrics.Rejected("too_large");
+            return (null, Problem(StatusCodes.Status413PayloadTooLarge, "Request body too large", $"the body exceeds the limit of {options.MaxBodyBytes} bytes (Api:MaxBodyBytes)"));
+        }
+        return (body, null);
+    }
+
+    private static IResult? Deserialize<T>(byte[] body, ApiMetrics metrics, out T? value)
+        where T : class
+    {
+        try
+        {
+            value = JsonSerializer.Deserialize<T>(body, BuildFarmJson.Options);
+        }
+        catch (JsonException e)
+        {
+            value = null;
+            var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.');
+            return ValidationFailed(new() { [field] = [JsonProblem(e)] }, metrics);
+        }
+        return value is null ? ValidationFailed(new() { ["body"] = ["is empty or null; send a JSON object"] }, metrics) : null;
+    }
+
+    private static string JsonProblem(JsonException e)
+    {
+        // System.Text.Json messages name the .NET type; keep the part people need.
+        var message = e.Message;
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+
+    private static IResult ValidationFailed(Dictionary<string, List<string>> errors, ApiMetrics metrics)
+    {
+        metrics.Rejected("validation");
+        return Results.ValidationProblem(
+            errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal),
+            detail: $"{errors.Count} field(s) are invalid; nothing was submitted",
+            title: "The request is invalid");
+    }
+
+    private static IResult Failed(HttpContext context, SubmitStatus status, string? detail, ApiOptions options)
+    {
+        if (status == SubmitStatus.IdempotencyConflict)
+        {
+            return Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused", detail);
+        }
+        context.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return Problem(StatusCodes.Status503ServiceUnavailable, "Message broker unavailable", $"{detail}; nothing was submitted, retry later");
+    }
+
+    private static IResult NotFound(string kind, string id) =>
+        Problem(StatusCodes.Status404NotFound, $"Unknown {kind}", $"no {kind} '{id}' (unknown, or its record expired)");
+
+    private static IResult Problem(int status, string title, string? detail) => Results.Problem(detail: detail, statusCode: status, title: title);
+}

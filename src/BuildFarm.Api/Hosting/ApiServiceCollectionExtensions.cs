@@ -1,0 +1,133 @@
+using BuildFarm.Api.Auth;
+using BuildFarm.Api.Events;
+using BuildFarm.Api.Metrics;
+using BuildFarm.Api.Options;
+using BuildFarm.Api.Submissions;
+using BuildFarm.Client;
+using BuildFarm.Status;
+using MassTransit;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+
+namespace BuildFarm.Api.Hosting;
+
+/// <summary>The API host's composition: options, API keys, the status store, the bus, OpenAPI, health and metrics.</summary>
+public static class ApiServiceCollectionExtensions
+{
+    /// <summary>
+    /// Everything the API needs, with the bus named by the <c>Bus</c> section (InMemory or RabbitMq, read now because
+    /// MassTransit fixes the transport at registration). <paramref name="configureBus"/> adds more consumers to the same
+    /// bus (e.g. <c>buildfarm demo</c> adds the worker's); the status projector and batch orchestrator are always added.
+    /// </summary>
+    public static IHostApplicationBuilder AddBuildFarmApi(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator>? configureBus = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddBuildFarmApiCore();
+        var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
+        builder.Services.AddMassTransit(x =>
+        {
+            x.AddBuildFarmApiConsumers();
+            configureBus?.Invoke(x);
+            x.ConfigureHealthCheckOptions(h =>
+            {
+                h.Name = "bus";
+                h.Tags.Add(ReadyTag);
+            });
+            if (bus.Transport == BusTransport.RabbitMq)
+            {
+                x.UsingRabbitMq((context, cfg) =>
+                {
+                    cfg.Host(bus.Host, bus.Port, bus.VirtualHost, h =>
+                    {
+                        h.Username(bus.Username);
+                        h.Password(bus.Password);
+                        // A submit answers 202 only once the broker has the command: publishes wait for the confirm.
+                        h.PublisherConfirmation = true;
+                    });
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+            else
+            {
+                x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+            }
+        });
+        return builder;
+    }
+
+    /// <summary>The consumers an API host runs besides serving HTTP: the status projector and the batch orchestrator.</summary>
+    public static void AddBuildFarmApiConsumers(this IBusRegistrationConfigurator bus)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+    }
+
+    /// <summary>Everything but the bus. Tests and hosts that compose their own MassTransit bus call this and
+    /// <see cref="AddBuildFarmApiConsumers"/>.</summary>
+    public static IServiceCollection AddBuildFarmApiCore(this IServiceCollection services)
+    {
+        services.AddSection<ApiOptions>(ApiOptions.SectionName, o => o.Validate());
+        services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ApiMetrics>();
+        services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
+        services.AddSingleton<Submitter>();
+        services.AddSingleton<EventStreams>();
+
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(o => BuildFarmJson.Configure(o.SerializerOptions));
+        services.AddOpenApi();
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        var policies = services.AddAuthorizationBuilder();
+        foreach (var scope in ApiScopes.All)
+        {
+            policies.AddPolicy(scope, p => p.RequireAuthenticatedUser().RequireClaim(ApiScopes.ClaimType, scope));
+        }
+
+        services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: [ReadyTag]);
+        services.AddOpenTelemetry().WithMetrics(m => m
+            .AddMeter(ApiMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>Health checks with this tag make up <c>/readyz</c>.</summary>
+    public const string ReadyTag = "ready";
+
+    private static void AddSection<T>(this IServiceCollection services, string section, Func<T, IReadOnlyList<string>> validate)
+        where T : class
+    {
+        services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(validate));
+    }
+
+    private sealed class SectionValidator<T>(Func<T, IReadOnlyList<string>> validate) : IValidateOptions<T>
+        where T : class
+    {
+        public ValidateOptionsResult Validate(string? name, T options) =>
+            validate(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+
+    /// <summary>Ready while the status store answers a read within 2 s.</summary>
+    private sealed class StoreHealthCheck(IBuildStatusStore store) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            try
+            {
+                await store.GetBuildAsync("readyz-probe", timeout.Token);
+                return HealthCheckResult.Healthy("status store answers");
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                return HealthCheckResult.Unhealthy("status store unreachable: " + e.Message);
+            }
+        }
+    }
+}

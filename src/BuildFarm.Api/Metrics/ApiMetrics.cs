@@ -1,0 +1,61 @@
+using System.Diagnostics.Metrics;
+
+namespace BuildFarm.Api.Metrics;
+
+/// <summary>
+/// The API's one <see cref="Meter"/> (<c>BuildFarm.Api</c>). Exported names (docs/api.md "Metrics"):
+/// <c>buildfarm_api_builds_submitted_total{kind}</c>, <c>buildfarm_api_batches_submitted_total{source}</c>,
+/// <c>buildfarm_api_requests_rejected_total{reason}</c>, <c>buildfarm_api_publish_failures_total{reason}</c>,
+/// <c>buildfarm_api_idempotent_replays_total</c>, <c>buildfarm_api_cancels_total</c>,
+/// <c>buildfarm_api_publish_duration_seconds</c>, <c>buildfarm_api_sse_streams</c>. Labels are low-cardinality.
+/// </summary>
+public sealed class ApiMetrics : IDisposable
+{
+    public const string MeterName = "BuildFarm.Api";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _builds;
+    private readonly Counter<long> _batches;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _publishFailures;
+    private readonly Counter<long> _replays;
+    private readonly Counter<long> _cancels;
+    private readonly Histogram<double> _publishDuration;
+    private readonly UpDownCounter<long> _sseStreams;
+
+    public ApiMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        _meter = meterFactory.Create(MeterName);
+        _builds = _meter.CreateCounter<long>("buildfarm.api.builds_submitted", description: "Builds accepted, by kind (single, batch)");
+        _batches = _meter.CreateCounter<long>("buildfarm.api.batches_submitted", description: "Batches accepted, by source (json, manifest)");
+        _rejected = _meter.CreateCounter<long>("buildfarm.api.requests_rejected", description: "Requests refused before anything was stored, by reason");
+        _publishFailures = _meter.CreateCounter<long>("buildfarm.api.publish_failures", description: "Publishes the broker did not confirm in time (the submit was rolled back, 503)");
+        _replays = _meter.CreateCounter<long>("buildfarm.api.idempotent_replays", description: "Submits answered from an earlier request with the same Idempotency-Key");
+        _cancels = _meter.CreateCounter<long>("buildfarm.api.cancels", description: "CancelBuild commands published");
+        _publishDuration = _meter.CreateHistogram<double>("buildfarm.api.publish.duration", "s", "Time for the broker to confirm a submit's publish");
+        _sseStreams = _meter.CreateUpDownCounter<long>("buildfarm.api.sse_streams", description: "Open Server-Sent Event streams");
+    }
+
+    public void BuildsSubmitted(string kind, int count) => _builds.Add(count, new KeyValuePair<string, object?>("kind", kind));
+
+    public void BatchSubmitted(string source) => _batches.Add(1, new KeyValuePair<string, object?>("source", source));
+
+    /// <summary>Reasons: <c>validation</c>, <c>too_large</c>, <c>no_key</c>, <c>unknown_key</c>, <c>missing_scope</c>, <c>idempotency_conflict</c>, <c>unsupported_media_type</c>.</summary>
+    public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    /// <summary>Reasons: <c>timeout</c>, <c>error</c>.</summary>
+    public void PublishFailed(string reason) => _publishFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void PublishConfirmed(TimeSpan elapsed) => _publishDuration.Record(elapsed.TotalSeconds);
+
+    public void IdempotentReplay() => _replays.Add(1);
+
+    public void CancelPublished() => _cancels.Add(1);
+
+    public void StreamOpened() => _sseStreams.Add(1);
+
+    public void StreamClosed() => _sseStreams.Add(-1);
+
+    public void Dispose() => _meter.Dispose();
+}

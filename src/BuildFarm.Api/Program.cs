@@ -1,0 +1,7 @@
+using BuildFarm.Api.Hosting;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddBuildFarmApi();
+var app = builder.Build();
+app.MapBuildFarmApi();
+await app.RunAsync();

@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using BuildFarm.Api.Metrics;
+using BuildFarm.Api.Options;
+using BuildFarm.Client;
+using BuildFarm.Contracts;
+using BuildFarm.Kaniko.Specs;
+using BuildFarm.Status;
+using MassTransit;
+using Microsoft.Extensions.Options;
+
+namespace BuildFarm.Api.Submissions;
+
+public enum SubmitStatus
+{
+    /// <summary>Stored and published (202).</summary>
+    Accepted,
+
+    /// <summary>An earlier request with the same Idempotency-Key and body: its build or batch (200), nothing published.</summary>
+    Replayed,
+
+    /// <summary>The broker did not confirm: the records just written were deleted (503).</summary>
+    Unavailable,
+
+    /// <summary>The Idempotency-Key was used for a different request (422).</summary>
+    IdempotencyConflict,
+}
+
+public sealed record SubmitOutcome<T>(SubmitStatus Status, T? Value, string? Detail = null)
+    where T : class;
+
+/// <summary>
+/// Stores a submit's records, then publishes its one command with the broker's confirm awaited (bounded by
+/// <see cref="ApiOptions.PublishTimeout"/>); when the publish fails the records are deleted again, so a submit is either
+/// stored and published or neither. An <c>Idempotency-Key</c> reserves the id of the first request in the status store
+/// (<see cref="IBuildStatusStore.GetOrSetIdempotencyAsync"/>); a retry gets that build or batch and publishes nothing.
+/// </summary>
+public sealed class Submitter(
+    IBuildStatusStore store,
+    IBus bus,
+    IOptions<ApiOptions> options,
+    IConfiguration configuration,
+    ApiMetrics metrics,
+    TimeProvider time,
+    ILogger<Submitter> logger)
+{
+    private readonly string _executorImage = options.Value.ExecutorImage
+        ?? configuration["Kaniko:ExecutorImage"]
+        ?? Kaniko.Pods.KanikoPodOptions.DefaultExecutorImage;
+
+    public async Task<SubmitOutcome<BuildRecord>> SubmitBuildAsync(
+        SubmitBuildRequest request, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var reservation = await ReserveAsync("build", BuildIds.NewBuildId(), requestedBy, idempotencyKey, requestHash, cancellationToken);
+        if (reservation.Conflict is { } conflict)
+        {
+            return new(SubmitStatus.IdempotencyConflict, null, conflict);
+        }
+        if (reservation.Replay && await store.GetBuildAsync(reservation.Id, cancellationToken) is { } earlier)
+        {
+            metrics.IdempotentReplay();
+            return new(SubmitStatus.Replayed, earlier);
+        }
+        var now = time.GetUtcNow();
+        var record = new BuildRecord
+        {
+            BuildId = reservation.Id,
+            Spec = request.Spec,
+            State = BuildState.Queued,
+            RequestedBy = requestedBy,
+            SubmittedAt = now,
+            UpdatedAt = now,
+            Version = 1,
+        };
+        if (!await store.CreateBuildAsync(record, cancellationToken))
+        {
+            // Only a concurrent retry with the same Idempotency-Key can have created this id: answer with its build.
+            return await store.GetBuildAsync(record.BuildId, cancellationToken) is { } concurrent
+                ? new(SubmitStatus.Replayed, concurrent)
+                : new(SubmitStatus.Unavailable, null, "the build record could not be created; retry");
+        }
+        var command = new BuildImage
+        {
+            BuildId = record.BuildId,
+            Spec = request.Spec,
+            Priority = request.Priority,
+            RequestedBy = requestedBy,
+            SubmittedAt = now,
+            Deadline = request.Deadline,
+        };
+        if (await PublishAsync(command) is { } failure)
+        {
+            await store.DeleteAsync(null, [record.BuildId], CancellationToken.None);
+            return new(SubmitStatus.Unavailable, null, failure);
+        }
+        // BuildQueued only informs; the command is out, so its failure does not undo the submit.
+        var queued = new BuildQueued { BuildId = record.BuildId, BuildKey = BuildKey.Compute(request.Spec, _executorImage), QueuedAt = now };
+        if (await PublishAsync(queued) is { } queuedFailure)
+        {
+            logger.LogWarning("Build {BuildId} was published but its BuildQueued event was not: {Failure}", record.BuildId, queuedFailure);
+        }
+        metrics.BuildsSubmitted("single", 1);
+        logger.LogInformation("Build {BuildId} submitted by {RequestedBy}", record.BuildId, requestedBy);
+        return new(SubmitStatus.Accepted, record);
+    }
+
+    /// <summary>Submits a batch (a JSON batch converted, or a planned manifest); its <see cref="SubmitBatch.BatchId"/> is
+    /// replaced by the id this call reserves. Members without dependencies are stored <c>queued</c>, the others <c>waiting</c>.</summary>
+    public async Task<SubmitOutcome<BatchRecord>> SubmitBatchAsync(
+        SubmitBatch batch, string source, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var reservation = await ReserveAsync("batch", BuildIds.NewBatchId(), requestedBy, idempotencyKey, requestHash, cancellationToken);
+        if (reservation.Conflict is { } conflict)
+        {
+            return new(SubmitStatus.IdempotencyConflict, null, conflict);
+        }
+        if (reservation.Replay && await store.GetBatchAsync(reservation.Id, cancellationToken) is { } earlier)
+        {
+            metrics.IdempotentReplay();
+            return new(SubmitStatus.Replayed, earlier);
+        }
+        var now = time.GetUtcNow();
+        var message = batch with { BatchId = reservation.Id, RequestedBy = requestedBy, SubmittedAt = now };
+        var buildIds = message.Images.ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
+        var record = new BatchRecord
+        {
+            BatchId = message.BatchId,
+            Source = message.Source,
+            RequestedBy = requestedBy,
+            SubmittedAt = now,
+            Members = [.. message.Images.Select(i => new BatchMember(i.Name, i.BuildId))],
+        };
+        var builds = message.Images.Select(i => new BuildRecord
+        {
+            BuildId = i.BuildId,
+            BatchId = message.BatchId,
+            Name = i.Name,
+            Spec = i.Spec,
+            State = i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting,
+            DependsOn = [.. i.DependsOn.Select(d => buildIds[d.Image])],
+            RequestedBy = requestedBy,
+            SubmittedAt = now,
+            UpdatedAt = now,
+            Version = 1,
+        }).ToList();
+        if (!await store.CreateBatchAsync(record, builds, cancellationToken))
+        {
+            return await store.GetBatchAsync(record.BatchId, cancellationToken) is { } concurrent
+                ? new(SubmitStatus.Replayed, concurrent)
+                : new(SubmitStatus.Unavailable, null, "the batch record could not be created; retry");
+        }
+        if (await PublishAsync(message) is { } failure)
+        {
+            await store.DeleteAsync(record.BatchId, [.. builds.Select(b => b.BuildId)], CancellationToken.None);
+            return new(SubmitStatus.Unavailable, null, failure);
+        }
+        metrics.BatchSubmitted(source);
+        metrics.BuildsSubmitted("batch", builds.Count);
+        logger.LogInformation("Batch {BatchId} of {Count} images submitted by {RequestedBy}", record.BatchId, builds.Count, requestedBy);
+        return new(SubmitStatus.Accepted, record);
+    }
+
+    /// <summary>Publishes CancelBuild; null when the broker confirmed, else why not.</summary>
+    public async Task<string?> CancelAsync(string buildId, string requestedBy)
+    {
+        var failure = await PublishAsync(new CancelBuild { BuildId = buildId, RequestedBy = requestedBy, RequestedAt = time.GetUtcNow() });
+        if (failure is null)
+        {
+            metrics.CancelPublished();
+            logger.LogInformation("Cancel of build {BuildId} requested by {RequestedBy}", buildId, requestedBy);
+        }
+        return failure;
+    }
+
+    private sealed record Reservation(string Id, bool Replay, string? Conflict);
+
+    private async Task<Reservation> ReserveAsync(
+        string kind, string newId, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+    {
+        if (idempotencyKey is null)
+        {
+            return new(newId, Replay: false, Conflict: null);
+        }
+        var value = $"{kind}|{requestHash}|{newId}";
+        var stored = await store.GetOrSetIdempotencyAsync("api:" + requestedBy, idempotencyKey, value, options.Value.IdempotencyTtl, cancellationToken);
+        if (stored == value)
+        {
+            return new(newId, Replay: false, Conflict: null);
+        }
+        var parts = stored.Split('|');
+        if (parts.Length != 3 || parts[0] != kind || parts[1] != requestHash)
+        {
+            metrics.Rejected("idempotency_conflict");
+            return new(newId, Replay: false, Conflict: "this Idempotency-Key was used for a different request; use a new key for a new request");
+        }
+        // The earlier request reserved this id. When its records are gone (its publish failed and was rolled back) the
+        // retry submits again under the same id.
+        return new(parts[2], Replay: true, Conflict: null);
+    }
+
+    private async Task<string?> PublishAsync<T>(T message)
+        where T : class
+    {
+        var timeout = options.Value.PublishTimeout;
+        var started = Stopwatch.GetTimestamp();
+        // Not the request's token: once a publish starts, only the timeout decides (a client that hangs up must not leave
+        // a published command without its records).
+        using var cts = new CancellationTokenSource(timeout, time);
+        try
+        {
+            await bus.Publish(message, cts.Token);
+            metrics.PublishConfirmed(Stopwatch.GetElapsedTime(started));
+            return null;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            metrics.PublishFailed("timeout");
+            logger.LogWarning("Publishing {MessageType} timed out after {Timeout}: the broker is unreachable or did not confirm", typeof(T).Name, timeout);
+            return $"the message broker did not confirm the publish within {timeout.TotalSeconds:0.#} s";
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            metrics.PublishFailed("error");
+            logger.LogWarning(e, "Publishing {MessageType} failed", typeof(T).Name);
+            return "the message broker refused the publish: " + e.Message;
+        }
+    }
+}
