@@ -19,6 +19,10 @@ public static class BuildFarmCli
         {
             kaniko,
             SimCommand.Create(io),
+            SubmitCommand.Create(io),
+            StatusCommand.Create(io),
+            CancelCommand.Create(io),
+            WatchCommand.Create(io),
         };
     }
 

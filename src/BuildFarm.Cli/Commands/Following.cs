@@ -18,7 +18,7 @@ internal static class Following
 
     public static Task<int> BuildAsync(BuildFarmClient client, BuildRecord build, CliIO io, bool json, CancellationToken cancellationToken)
     {
-        var progress = new BatchProgress([new BatchMember(build.Name ?? build.Spec.Destinations.FirstOrDefault() ?? build.BuildId, build.BuildId)]);
+        var progress = new BatchProgress([new BatchMember(build.Name ?? (build.Spec.Destinations.Count > 0 ? build.Spec.Destinations[0] : build.BuildId), build.BuildId)]);
         progress.Apply(build);
         return FollowAsync(client.StreamBuildEventsAsync(build.BuildId, CancellationToken.None), null, progress, $"build {build.BuildId}", io, json, cancellationToken);
     }

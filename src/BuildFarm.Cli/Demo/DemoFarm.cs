@@ -2,15 +2,17 @@ using System.Net;
 using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Worker.Metrics;
+using BuildFarm.Api.Hosting;
+using BuildFarm.Status;
+using BuildFarm.Status.Stores;
 using k8s;
-using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Metrics;
 
 namespace BuildFarm.Cli.Demo;
 
@@ -85,6 +87,9 @@ public sealed class DemoFarm : IAsyncDisposable
             var apiKey = "demo-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
             workers = new DemoWorkerPool(options.Workers, options.SlotsPerWorker);
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+            // Only the demo's own settings: no appsettings.json or environment variables leak in.
+            builder.Configuration.Sources.Clear();
+            builder.Configuration.AddInMemoryCollection(ApiSettings(apiKey));
             builder.Logging.ClearProviders();
             builder.WebHost.ConfigureKestrel(k =>
             {
@@ -92,15 +97,12 @@ public sealed class DemoFarm : IAsyncDisposable
                 k.Listen(IPAddress.Loopback, options.Port);
             });
             builder.Services.AddSingleton(workers);
+            builder.Services.AddSingleton<IBuildStatusStore>(sp => new InMemoryBuildStatusStore(sp.GetRequiredService<TimeProvider>()));
             builder.Services.AddSingleton<BuildFarmMetrics>();
-            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName).AddPrometheusExporter());
-            builder.Services.AddMassTransit(x =>
-            {
-                x.AddDemoWorkerConsumers(workers.TotalSlots);
-                x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
-            });
+            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName));
+            builder.AddBuildFarmApi(x => x.AddDemoWorkerConsumers(workers.TotalSlots));
             app = builder.Build();
-            app.MapPrometheusScrapingEndpoint("/metrics");
+            app.MapBuildFarmApi();
             // Workers first (their pod watches are up before any build), then the host with the bus and the API.
             await workers.StartAsync(kubeconfig, app.Services.GetRequiredService<BuildFarmMetrics>(), null, cancellationToken).ConfigureAwait(false);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -123,6 +125,15 @@ public sealed class DemoFarm : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>The API host's settings: in-memory bus, one generated key with every scope.</summary>
+    public static Dictionary<string, string?> ApiSettings(string apiKey) => new()
+    {
+        ["Bus:Transport"] = "InMemory",
+        ["Api:Keys:demo:Key"] = apiKey,
+        ["Api:Keys:demo:Scopes"] = "submit,read,cancel",
+        ["Api:SseHeartbeat"] = "00:00:02",
+    };
 
     /// <summary>The farm's pods still in the cluster (any phase).</summary>
     public async Task<IReadOnlyList<string>> PodsAsync(CancellationToken cancellationToken)
