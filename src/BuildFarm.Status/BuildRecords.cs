@@ -104,6 +104,24 @@ public sealed record BuildRecord
     /// <summary>Build ids this build waits for (batch dependencies).</summary>
     public IReadOnlyList<string> DependsOn { get; init; } = [];
 
+    /// <summary>
+    /// Batch builds: build arg name → the build id of the dependency whose pinned reference (<c>repo@sha256:…</c>) it
+    /// receives when the build is published. Written by the batch orchestrator from <c>SubmitBatch</c>.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> DependencyBuildArgs { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Batch builds: who ended the wait: the orchestrator's claim (the id of the message that released the build or
+    /// failed it as <c>dependency_failed</c>). Set once; it is what makes two orchestrators publish a build exactly once.
+    /// </summary>
+    public string? ReleasedBy { get; init; }
+
+    /// <summary>The <c>BuildImage</c> priority (0–9) the build is (or will be) published with.</summary>
+    public int Priority { get; init; }
+
+    /// <summary>When the whole build must have ended (the <c>BuildImage</c> deadline).</summary>
+    public DateTimeOffset? Deadline { get; init; }
+
     public string? RequestedBy { get; init; }
     public DateTimeOffset SubmittedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
