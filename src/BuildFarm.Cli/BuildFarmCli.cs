@@ -23,6 +23,7 @@ public static class BuildFarmCli
             StatusCommand.Create(io),
             CancelCommand.Create(io),
             WatchCommand.Create(io),
+            DemoCommand.Create(io),
         };
     }
 
