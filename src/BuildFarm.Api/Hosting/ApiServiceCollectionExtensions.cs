@@ -5,6 +5,7 @@ using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
 using BuildFarm.Status;
+using BuildFarm.Status.Stores;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -72,6 +73,9 @@ public static class ApiServiceCollectionExtensions
         services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiMetrics>();
+        services.AddSection<BuildStatusStoreOptions>(BuildStatusStoreOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton<IBuildStatusStore>(sp => new InMemoryBuildStatusStore(
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl));
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();
