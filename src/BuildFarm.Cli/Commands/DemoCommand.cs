@@ -126,7 +126,7 @@ public static class DemoCommand
                 return ExitCodes.BuildsFailed;
             }
             await io.Out.WriteLineAsync($"submitted batch {batch.BatchId}: {batch.Total} images (POST /v1/batches over loopback HTTP)");
-            var progress = new BatchProgress(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId)));
+            var progress = new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId)));
             var mode = terminal ? ProgressMode.Live : ProgressMode.Plain;
             var interrupted = false;
             try
@@ -194,7 +194,7 @@ public static class DemoCommand
         string.Join("   ", farm.Workers.Load().Select(w => string.Create(s_inv, $"{w.Name}: {w.Busy}/{w.Slots} busy, {w.Taken} taken")))
         + "   metrics " + farm.MetricsAddress;
 
-    private static string Totals(BatchProgress progress, TimeSpan wall)
+    private static string Totals(FollowedBuilds progress, TimeSpan wall)
     {
         var totals = ProgressView.Totals(ProgressView.SummaryRows(progress));
         return string.Create(s_inv,
@@ -202,7 +202,7 @@ public static class DemoCommand
     }
 
     /// <summary>After Ctrl+C: asks the API to cancel every build not final, then follows them to their end (10 s at most).</summary>
-    private static async Task CancelRemainingAsync(BuildFarmClient client, BatchProgress progress, CliIO io, CancellationToken cancellationToken)
+    private static async Task CancelRemainingAsync(BuildFarmClient client, FollowedBuilds progress, CliIO io, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(TimeSpan.FromSeconds(10));

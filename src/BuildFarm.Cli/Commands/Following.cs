@@ -14,16 +14,16 @@ internal static class Following
 
     public static Task<int> BatchAsync(BuildFarmClient client, BatchStatus batch, CliIO io, bool json, CancellationToken cancellationToken) =>
         FollowAsync(client.StreamBatchEventsAsync(batch.BatchId, CancellationToken.None), batch.BatchId,
-            new BatchProgress(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId))), $"batch {batch.BatchId}", io, json, cancellationToken);
+            new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId))), $"batch {batch.BatchId}", io, json, cancellationToken);
 
     public static Task<int> BuildAsync(BuildFarmClient client, BuildRecord build, CliIO io, bool json, CancellationToken cancellationToken)
     {
-        var progress = new BatchProgress([new BatchMember(build.Name ?? (build.Spec.Destinations.Count > 0 ? build.Spec.Destinations[0] : build.BuildId), build.BuildId)]);
+        var progress = new FollowedBuilds([new BatchMember(build.Name ?? (build.Spec.Destinations.Count > 0 ? build.Spec.Destinations[0] : build.BuildId), build.BuildId)]);
         progress.Apply(build);
         return FollowAsync(client.StreamBuildEventsAsync(build.BuildId, CancellationToken.None), null, progress, $"build {build.BuildId}", io, json, cancellationToken);
     }
 
-    private static async Task<int> FollowAsync(IAsyncEnumerable<BuildEvent> events, string? batchId, BatchProgress progress, string title, CliIO io, bool json,
+    private static async Task<int> FollowAsync(IAsyncEnumerable<BuildEvent> events, string? batchId, FollowedBuilds progress, string title, CliIO io, bool json,
         CancellationToken cancellationToken)
     {
         var console = CliConsole.Create(io);

@@ -3,8 +3,7 @@ using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Worker.Metrics;
 using BuildFarm.Api.Hosting;
-using BuildFarm.Status;
-using BuildFarm.Status.Stores;
+using BuildFarm.Status.Hosting;
 using k8s;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -97,10 +96,14 @@ public sealed class DemoFarm : IAsyncDisposable
                 k.Listen(IPAddress.Loopback, options.Port);
             });
             builder.Services.AddSingleton(workers);
-            builder.Services.AddSingleton<IBuildStatusStore>(sp => new InMemoryBuildStatusStore(sp.GetRequiredService<TimeProvider>()));
+            builder.Services.AddBuildFarmStatusStore();
             builder.Services.AddSingleton<BuildFarmMetrics>();
             builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName));
-            builder.AddBuildFarmApi(x => x.AddDemoWorkerConsumers(workers.TotalSlots));
+            builder.AddBuildFarmApi(x =>
+            {
+                x.AddBuildFarmStatusConsumers();
+                x.AddDemoWorkerConsumers(workers.TotalSlots);
+            });
             app = builder.Build();
             app.MapBuildFarmApi();
             // Workers first (their pod watches are up before any build), then the host with the bus and the API.

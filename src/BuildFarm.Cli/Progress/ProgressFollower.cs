@@ -17,7 +17,7 @@ public enum ProgressMode
     Quiet,
 }
 
-/// <summary>Follows builds through an event stream into a <see cref="BatchProgress"/> and shows them as they change.</summary>
+/// <summary>Follows builds through an event stream into a <see cref="FollowedBuilds"/> and shows them as they change.</summary>
 public static class ProgressFollower
 {
     /// <summary>
@@ -25,7 +25,7 @@ public static class ProgressFollower
     /// each change according to <paramref name="mode"/>. <paramref name="footer"/>, when given, adds a line under the live
     /// table (e.g. worker load). Cancelling <paramref name="cancellationToken"/> stops following (OperationCanceledException).
     /// </summary>
-    public static async Task FollowAsync(BatchProgress progress, IAsyncEnumerable<BuildEvent> events, ProgressMode mode, IAnsiConsole console,
+    public static async Task FollowAsync(FollowedBuilds progress, IAsyncEnumerable<BuildEvent> events, ProgressMode mode, IAnsiConsole console,
         TextWriter plain, string? title, Func<string>? footer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(progress);
@@ -61,13 +61,13 @@ public static class ProgressFollower
         await pump.ConfigureAwait(false);
     }
 
-    private static IRenderable Render(BatchProgress progress, string? title, Func<string>? footer)
+    private static IRenderable Render(FollowedBuilds progress, string? title, Func<string>? footer)
     {
         var table = ProgressView.Live(progress, DateTimeOffset.UtcNow, title);
         return footer is null ? table : ProgressView.WithFooter(table, footer());
     }
 
-    private static async Task PumpAsync(BatchProgress progress, IAsyncEnumerable<BuildEvent> events, TextWriter? plain, SemaphoreSlim writeLock,
+    private static async Task PumpAsync(FollowedBuilds progress, IAsyncEnumerable<BuildEvent> events, TextWriter? plain, SemaphoreSlim writeLock,
         CancellationToken cancellationToken)
     {
         await foreach (var e in events.WithCancellation(cancellationToken).ConfigureAwait(false))

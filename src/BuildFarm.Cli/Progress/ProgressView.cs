@@ -14,7 +14,7 @@ public static class ProgressView
     private static readonly CultureInfo s_inv = CultureInfo.InvariantCulture;
 
     /// <summary>The live table: image, state, attempt, elapsed, resets and what is going on.</summary>
-    public static Table Live(BatchProgress progress, DateTimeOffset now, string? title = null)
+    public static Table Live(FollowedBuilds progress, DateTimeOffset now, string? title = null)
     {
         ArgumentNullException.ThrowIfNull(progress);
         var table = new Table().Border(TableBorder.Rounded).BorderColor(Color.Grey);
@@ -53,7 +53,7 @@ public static class ProgressView
     /// The summary at the end: per image attempts, pull/extract/push seconds, resets and outcome, then totals and the
     /// <paramref name="wall"/> time. <paramref name="secondsNote"/> says what the phase seconds are (e.g. "simulated seconds").
     /// </summary>
-    public static Table Summary(BatchProgress progress, TimeSpan wall, string? secondsNote = null)
+    public static Table Summary(FollowedBuilds progress, TimeSpan wall, string? secondsNote = null)
     {
         ArgumentNullException.ThrowIfNull(progress);
         var table = new Table().Border(TableBorder.Rounded).BorderColor(Color.Grey);
@@ -106,7 +106,7 @@ public static class ProgressView
     }
 
     /// <summary>Per-image summary figures (also the JSON summary and the tests' view of the table).</summary>
-    public static IReadOnlyList<SummaryRow> SummaryRows(BatchProgress progress)
+    public static IReadOnlyList<SummaryRow> SummaryRows(FollowedBuilds progress)
     {
         ArgumentNullException.ThrowIfNull(progress);
         var byId = progress.Builds.ToDictionary(b => b.BuildId, StringComparer.Ordinal);
@@ -140,7 +140,7 @@ public static class ProgressView
     }
 
     /// <summary>"12 builds: 8 succeeded, 1 running, …" (only the states present).</summary>
-    public static string Counts(BatchProgress progress)
+    public static string Counts(FollowedBuilds progress)
     {
         ArgumentNullException.ThrowIfNull(progress);
         var parts = Enum.GetValues<BuildState>()
@@ -162,7 +162,7 @@ public static class ProgressView
         _ => Markup.Escape(state.ToString()),
     };
 
-    private static string Detail(BuildRecord r, BatchProgress progress, DateTimeOffset now) => r.State switch
+    private static string Detail(BuildRecord r, FollowedBuilds progress, DateTimeOffset now) => r.State switch
     {
         BuildState.Waiting when r.DependsOn.Count > 0 =>
             "after " + string.Join(", ", r.DependsOn.Select(progress.NameOf)),

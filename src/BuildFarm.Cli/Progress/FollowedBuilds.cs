@@ -6,7 +6,7 @@ namespace BuildFarm.Cli.Progress;
 /// The latest record of each build being followed (a batch's members or single builds), from a first read and then
 /// live changes. Older versions of a record are ignored, so reads and streams may overlap or arrive out of order.
 /// </summary>
-public sealed class BatchProgress
+public sealed class FollowedBuilds
 {
     private readonly Lock _lock = new();
     private readonly List<string> _order = [];
@@ -14,7 +14,7 @@ public sealed class BatchProgress
     private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
 
     /// <summary>Follows the builds named by <paramref name="members"/> (image name → build id), in that order.</summary>
-    public BatchProgress(IEnumerable<BatchMember> members)
+    public FollowedBuilds(IEnumerable<BatchMember> members)
     {
         ArgumentNullException.ThrowIfNull(members);
         foreach (var member in members)
