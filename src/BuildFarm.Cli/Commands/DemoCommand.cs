@@ -118,6 +118,7 @@ public static class DemoCommand
             }
             catch (OperationCanceledException) when (interrupt.Requested)
             {
+                await io.Out.WriteLineAsync("interrupted before the batch was submitted; stopping");
                 return ExitCodes.Interrupted;
             }
             catch (Exception e) when (ApiConnection.ToExit(e, farm.Address) is { } failure)
@@ -145,7 +146,9 @@ public static class DemoCommand
             }
             var pods = await farm.WaitForNoPodsAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
             var wall = clock.Elapsed;
-            console.Write(ProgressView.Summary(progress, wall, $"pull/extract/push: seconds from Kaniko's log timestamps, in simulated time ({scenario.TimeScale.ToString(s_inv)}x)"));
+            console.Write(ProgressView.Summary(progress, wall,
+                $"pull/extract/push: seconds measured from Kaniko's log timestamps, times the simulator's time scale ({scenario.TimeScale.ToString(s_inv)}x): cluster seconds",
+                scenario.TimeScale));
             var unintended = DemoScenario.Unintended(scenario, progress.Builds, MaxAttempts);
             var missing = progress.BuildIds.Count - progress.Builds.Count;
             await io.Out.WriteLineAsync(Totals(progress, wall));
@@ -208,22 +211,21 @@ public static class DemoCommand
         deadline.CancelAfter(TimeSpan.FromSeconds(10));
         try
         {
-            foreach (var id in progress.BuildIds)
+            await Parallel.ForEachAsync(progress.BuildIds, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = deadline.Token }, async (id, ct) =>
             {
-                var current = progress.Builds.FirstOrDefault(b => b.BuildId == id);
-                if (current is not null && current.State.IsFinal())
+                if (progress.Builds.FirstOrDefault(b => b.BuildId == id) is { } current && current.State.IsFinal())
                 {
-                    continue;
+                    return;
                 }
                 try
                 {
-                    progress.Apply(await client.CancelBuildAsync(id, deadline.Token));
+                    progress.Apply(await client.CancelBuildAsync(id, ct));
                 }
                 catch (BuildFarmApiException e) when (e.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
                 {
                     // Ended meanwhile.
                 }
-            }
+            });
             foreach (var id in progress.BuildIds)
             {
                 while (progress.Builds.FirstOrDefault(b => b.BuildId == id) is not { } b || !b.State.IsFinal())

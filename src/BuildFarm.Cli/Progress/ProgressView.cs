@@ -51,9 +51,10 @@ public static class ProgressView
 
     /// <summary>
     /// The summary at the end: per image attempts, pull/extract/push seconds, resets and outcome, then totals and the
-    /// <paramref name="wall"/> time. <paramref name="secondsNote"/> says what the phase seconds are (e.g. "simulated seconds").
+    /// <paramref name="wall"/> time. Phase seconds are multiplied by <paramref name="phaseScale"/> (the simulator's time
+    /// scale in the demo, 1 otherwise); <paramref name="secondsNote"/> says what they are, under the table.
     /// </summary>
-    public static Table Summary(FollowedBuilds progress, TimeSpan wall, string? secondsNote = null)
+    public static Table Summary(FollowedBuilds progress, TimeSpan wall, string? secondsNote = null, double phaseScale = 1)
     {
         ArgumentNullException.ThrowIfNull(progress);
         var table = new Table().Border(TableBorder.Rounded).BorderColor(Color.Grey);
@@ -65,7 +66,7 @@ public static class ProgressView
         table.AddColumn(new TableColumn("push s").RightAligned());
         table.AddColumn(new TableColumn("resets").RightAligned());
         table.AddColumn("reason / digest");
-        var rows = SummaryRows(progress);
+        var rows = SummaryRows(progress, phaseScale);
         foreach (var row in rows)
         {
             table.AddRow(
@@ -105,8 +106,8 @@ public static class ProgressView
         return $"{now.UtcDateTime.ToString("HH:mm:ss.fff", s_inv)} {name} {record.State.ToWire()}{attempt}{(detail.Length == 0 ? "" : " " + detail)}";
     }
 
-    /// <summary>Per-image summary figures (also the JSON summary and the tests' view of the table).</summary>
-    public static IReadOnlyList<SummaryRow> SummaryRows(FollowedBuilds progress)
+    /// <summary>Per-image summary figures, phase seconds multiplied by <paramref name="phaseScale"/>.</summary>
+    public static IReadOnlyList<SummaryRow> SummaryRows(FollowedBuilds progress, double phaseScale = 1)
     {
         ArgumentNullException.ThrowIfNull(progress);
         var byId = progress.Builds.ToDictionary(b => b.BuildId, StringComparer.Ordinal);
@@ -119,7 +120,8 @@ public static class ProgressView
                 rows.Add(new SummaryRow(name, id, null, 0, null, null, null, 0, null, null, ""));
                 continue;
             }
-            rows.Add(new SummaryRow(name, id, r.State, r.Attempts.Count, PhaseOf(r, "pull"), PhaseOf(r, "extract"), PhaseOf(r, "push"),
+            rows.Add(new SummaryRow(name, id, r.State, r.Attempts.Count, PhaseOf(r, "pull") * phaseScale, PhaseOf(r, "extract") * phaseScale,
+                PhaseOf(r, "push") * phaseScale,
                 r.Resets, r.Reason, r.Digest, PlainDetail(r)));
         }
         return rows;
