@@ -14,7 +14,7 @@ namespace BuildFarm.Api.Tests;
 
 /// <summary>
 /// The real API host (Program.cs) in a TestServer with the in-memory bus and store, three API keys and a publish
-/// recorder. Settings override or add configuration keys; a null value removes nothing (it sets the key to empty).
+/// recorder, without the status consumers unless a test turns them on. Settings override or add configuration keys.
 /// </summary>
 public sealed class ApiFactory : WebApplicationFactory<BuildFarmApiHost>
 {
@@ -36,6 +36,8 @@ public sealed class ApiFactory : WebApplicationFactory<BuildFarmApiHost>
             ["Api:Keys:ci:Scopes"] = "submit read",
             ["Bus:Transport"] = "InMemory",
             ["Api:SseHeartbeat"] = "00:00:01",
+            // The API surface alone: tests change records themselves. FlowTests turn the status consumers on.
+            ["Api:HostStatusConsumers"] = "false",
         };
         foreach (var (key, value) in settings ?? [])
         {

@@ -8,6 +8,7 @@ using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
 using BuildFarm.Contracts;
+using BuildFarm.Manifests.Planning;
 using BuildFarm.Status;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Mvc;
@@ -132,12 +133,14 @@ public static class ApiEndpoints
         {
             return early;
         }
-        SubmitBatch batch;
-        string source;
+        Func<string, SubmitBatch> plan;
         if (isYaml)
         {
-            metrics.Rejected("unsupported_media_type");
-            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", "manifest submission is not available in this build");
+            if (ManifestBatches.Plan(body!.Bytes, context.Request.Query, options.Value, time.GetUtcNow(), out var errors) is not { } manifestPlan)
+            {
+                return ValidationFailed(errors, metrics);
+            }
+            plan = manifestPlan;
         }
         else
         {
@@ -145,15 +148,15 @@ public static class ApiEndpoints
             {
                 return invalid;
             }
-            batch = ToSubmitBatch(request!);
-            source = "json";
+            plan = batchId => ToSubmitBatch(request!, batchId);
         }
-        var errors = SubmitValidator.Validate(batch, options.Value, time.GetUtcNow());
-        if (errors.Count > 0)
+        // Validate a trial plan; the submitter plans again under the batch id it reserves (build ids derive from it).
+        var trial = SubmitValidator.Validate(plan(BuildIds.NewBatchId()), options.Value, time.GetUtcNow());
+        if (trial.Count > 0)
         {
-            return ValidationFailed(errors, metrics);
+            return ValidationFailed(trial, metrics);
         }
-        var outcome = await submitter.SubmitBatchAsync(batch, source, Caller(context.User), IdempotencyKey(context), body!.Hash, cancellationToken);
+        var outcome = await submitter.SubmitBatchAsync(plan, isYaml ? "manifest" : "json", Caller(context.User), IdempotencyKey(context), body.Hash, cancellationToken);
         if (outcome.Value is { } record)
         {
             var status = BatchView.Create(record, await store.GetBatchBuildsAsync(record.BatchId, cancellationToken));
@@ -162,17 +165,18 @@ public static class ApiEndpoints
         return Failed(context, outcome.Status, outcome.Detail, options.Value);
     }
 
-    /// <summary>A JSON batch as the one message the orchestrator receives; build ids are chosen here.</summary>
-    internal static SubmitBatch ToSubmitBatch(SubmitBatchRequest request) => new()
+    /// <summary>A JSON batch as the one message the orchestrator receives; build ids derive from the batch id and image
+    /// name as for manifests (<see cref="ManifestPlanner.BuildId"/>).</summary>
+    internal static SubmitBatch ToSubmitBatch(SubmitBatchRequest request, string batchId) => new()
     {
-        BatchId = "",
+        BatchId = batchId,
         Source = request.Source,
         Deadline = request.Deadline,
         Priority = request.Priority,
         Images = [.. (request.Images ?? []).Select(i => i is null ? null! : new BatchImage
         {
             Name = i.Name,
-            BuildId = BuildIds.NewBuildId(),
+            BuildId = string.IsNullOrWhiteSpace(i.Name) ? BuildIds.NewBuildId() : ManifestPlanner.BuildId(batchId, i.Name),
             Spec = i.Spec,
             DependsOn = i.DependsOn ?? [],
         })],
@@ -265,7 +269,7 @@ public static class ApiEndpoints
         {
             return Problem(StatusCodes.Status409Conflict, "Build already ended", $"build '{id}' is already {record.State.ToWire()}; there is nothing to cancel");
         }
-        if (await submitter.CancelAsync(id, Caller(context.User)) is { } failure)
+        if (await submitter.CancelAsync(record, Caller(context.User)) is { } failure)
         {
             return Failed(context, SubmitStatus.Unavailable, failure, options.Value);
         }

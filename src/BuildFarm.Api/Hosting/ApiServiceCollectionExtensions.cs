@@ -4,8 +4,9 @@ using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
+using BuildFarm.Manifests.Hosting;
 using BuildFarm.Status;
-using BuildFarm.Status.Stores;
+using BuildFarm.Status.Hosting;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -21,16 +22,23 @@ public static class ApiServiceCollectionExtensions
     /// <summary>
     /// Everything the API needs, with the bus named by the <c>Bus</c> section (InMemory or RabbitMq, read now because
     /// MassTransit fixes the transport at registration). <paramref name="configureBus"/> adds more consumers to the same
-    /// bus (e.g. <c>buildfarm demo</c> adds the worker's); the status projector and batch orchestrator are always added.
+    /// bus (e.g. <c>buildfarm demo</c> adds the worker's); the status projector and batch orchestrator are added unless
+    /// <c>Api:HostStatusConsumers</c> is false (they then run elsewhere, e.g. another API deployment).
     /// </summary>
     public static IHostApplicationBuilder AddBuildFarmApi(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator>? configureBus = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmApiCore();
+        // Scheduled manifest rebuilds, when the Scheduler section says Enabled: true (publishes SubmitBatch on this bus).
+        builder.AddBuildFarmScheduler();
         var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
+        var api = builder.Configuration.GetSection(ApiOptions.SectionName).Get<ApiOptions>() ?? new ApiOptions();
         builder.Services.AddMassTransit(x =>
         {
-            x.AddBuildFarmApiConsumers();
+            if (api.HostStatusConsumers)
+            {
+                x.AddBuildFarmApiConsumers();
+            }
             configureBus?.Invoke(x);
             x.ConfigureHealthCheckOptions(h =>
             {
@@ -56,13 +64,18 @@ public static class ApiServiceCollectionExtensions
                 x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
             }
         });
+        // The in-memory bus starts at once: wait for it, so that a host stopped right after starting never stops a bus
+        // half started. RabbitMQ is not waited for: the API starts (and /readyz says 503) while the broker is down.
+        builder.Services.AddOptions<MassTransitHostOptions>().Configure(o => o.WaitUntilStarted = bus.Transport == BusTransport.InMemory);
         return builder;
     }
 
-    /// <summary>The consumers an API host runs besides serving HTTP: the status projector and the batch orchestrator.</summary>
+    /// <summary>The consumers an API host runs besides serving HTTP: the status projector (farm events → records) and the
+    /// batch orchestrator (SubmitBatch → BuildImage in dependency order), from BuildFarm.Status.</summary>
     public static void AddBuildFarmApiConsumers(this IBusRegistrationConfigurator bus)
     {
         ArgumentNullException.ThrowIfNull(bus);
+        bus.AddBuildFarmStatusConsumers();
     }
 
     /// <summary>Everything but the bus. Tests and hosts that compose their own MassTransit bus call this and
@@ -73,9 +86,8 @@ public static class ApiServiceCollectionExtensions
         services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiMetrics>();
-        services.AddSection<BuildStatusStoreOptions>(BuildStatusStoreOptions.SectionName, o => o.Validate());
-        services.TryAddSingleton<IBuildStatusStore>(sp => new InMemoryBuildStatusStore(
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl));
+        // Redis when Status:RedisConnectionString is set (several API replicas share it), else in process (one host).
+        services.AddBuildFarmStatusStore();
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();

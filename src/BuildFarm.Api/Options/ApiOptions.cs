@@ -16,6 +16,9 @@ public sealed class ApiOptions
     /// <summary>Scopes of a key from <see cref="KeysDirectory"/> that has no <c>Api:Keys:&lt;name&gt;:Scopes</c> entry.</summary>
     public string DefaultScopes { get; set; } = "read";
 
+    /// <summary>Run the status projector and the batch orchestrator consumers in this host (read at registration).</summary>
+    public bool HostStatusConsumers { get; set; } = true;
+
     /// <summary>Largest request body, in bytes (a JSON batch or a manifest).</summary>
     public long MaxBodyBytes { get; set; } = 1024 * 1024;
 

@@ -67,6 +67,8 @@ public sealed class Submitter(
             BuildId = reservation.Id,
             Spec = request.Spec,
             State = BuildState.Queued,
+            Priority = request.Priority,
+            Deadline = request.Deadline,
             RequestedBy = requestedBy,
             SubmittedAt = now,
             UpdatedAt = now,
@@ -104,12 +106,13 @@ public sealed class Submitter(
         return new(SubmitStatus.Accepted, record);
     }
 
-    /// <summary>Submits a batch (a JSON batch converted, or a planned manifest); its <see cref="SubmitBatch.BatchId"/> is
-    /// replaced by the id this call reserves. Members without dependencies are stored <c>queued</c>, the others <c>waiting</c>.</summary>
+    /// <summary>Submits a batch (a JSON batch converted, or a planned manifest). <paramref name="plan"/> makes the batch for the
+    /// batch id this call reserves (build ids derive from it). Members without dependencies are stored <c>queued</c>, the
+    /// others <c>waiting</c>.</summary>
     public async Task<SubmitOutcome<BatchRecord>> SubmitBatchAsync(
-        SubmitBatch batch, string source, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+        Func<string, SubmitBatch> plan, string source, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(plan);
         var reservation = await ReserveAsync("batch", BuildIds.NewBatchId(), requestedBy, idempotencyKey, requestHash, cancellationToken);
         if (reservation.Conflict is { } conflict)
         {
@@ -121,7 +124,7 @@ public sealed class Submitter(
             return new(SubmitStatus.Replayed, earlier);
         }
         var now = time.GetUtcNow();
-        var message = batch with { BatchId = reservation.Id, RequestedBy = requestedBy, SubmittedAt = now };
+        var message = plan(reservation.Id) with { BatchId = reservation.Id, RequestedBy = requestedBy, SubmittedAt = now };
         var buildIds = message.Images.ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
         var record = new BatchRecord
         {
@@ -139,6 +142,8 @@ public sealed class Submitter(
             Spec = i.Spec,
             State = i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting,
             DependsOn = [.. i.DependsOn.Select(d => buildIds[d.Image])],
+            Priority = message.Priority,
+            Deadline = message.Deadline,
             RequestedBy = requestedBy,
             SubmittedAt = now,
             UpdatedAt = now,
@@ -161,14 +166,28 @@ public sealed class Submitter(
         return new(SubmitStatus.Accepted, record);
     }
 
-    /// <summary>Publishes CancelBuild; null when the broker confirmed, else why not.</summary>
-    public async Task<string?> CancelAsync(string buildId, string requestedBy)
+    /// <summary>
+    /// Publishes CancelBuild (a worker running the build deletes its pod and ends it <c>cancelled</c>). A batch image still
+    /// <c>waiting</c> for its dependencies has no worker yet: the API also publishes its <c>BuildCancelled</c>, which the
+    /// projector records and the orchestrator follows (its dependents end as <c>dependency_failed</c>). Null when the
+    /// broker confirmed, else why not.
+    /// </summary>
+    public async Task<string?> CancelAsync(BuildRecord record, string requestedBy)
     {
-        var failure = await PublishAsync(new CancelBuild { BuildId = buildId, RequestedBy = requestedBy, RequestedAt = time.GetUtcNow() });
+        ArgumentNullException.ThrowIfNull(record);
+        var now = time.GetUtcNow();
+        var failure = await PublishAsync(new CancelBuild { BuildId = record.BuildId, RequestedBy = requestedBy, RequestedAt = now });
+        if (failure is null && record.State == BuildState.Waiting)
+        {
+            failure = await PublishAsync(new BuildCancelled
+            {
+                BuildId = record.BuildId, BatchId = record.BatchId, RequestedBy = requestedBy, Attempts = record.Attempts.Count, At = now,
+            });
+        }
         if (failure is null)
         {
             metrics.CancelPublished();
-            logger.LogInformation("Cancel of build {BuildId} requested by {RequestedBy}", buildId, requestedBy);
+            logger.LogInformation("Cancel of build {BuildId} ({State}) requested by {RequestedBy}", record.BuildId, record.State.ToWire(), requestedBy);
         }
         return failure;
     }

@@ -71,6 +71,13 @@ public static partial class ManifestParser
             reader.Error(null, "", YamlFieldReader.At(e.Start), $"not valid YAML: {detail}");
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's node builder can fail without a position; the event parser says where the text stops making sense.
+            var (at, detail) = FirstSyntaxProblem(yaml);
+            reader.Error(null, "", YamlFieldReader.At(at), $"not valid YAML: {detail}");
+            return null;
+        }
         if (stream.Documents.Count == 0 || YamlFieldReader.IsNull(stream.Documents[0].RootNode))
         {
             reader.Error(null, "images", new ManifestLocation(1, 1), "the manifest is empty; it needs an 'images:' list");
@@ -155,6 +162,28 @@ public static partial class ManifestParser
         return errors.Count == 0 ? new Manifest(source, images) : null;
     }
 
+    private static (Mark At, string Detail) FirstSyntaxProblem(string yaml)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        var last = Mark.Empty;
+        try
+        {
+            while (parser.MoveNext())
+            {
+                last = parser.Current!.End;
+            }
+        }
+        catch (YamlException e)
+        {
+            return (e.Start, e.Message);
+        }
+        catch (InvalidOperationException)
+        {
+            // Fall through: report where the last well-formed element ended.
+        }
+        return (last, "the structure breaks off after this point (an unclosed '{' or '[' ?)");
+    }
+
     private static RawFields? ReadDefaults(YamlFieldReader reader, YamlNode node)
     {
         if (YamlFieldReader.IsNull(node))
@@ -190,6 +219,7 @@ public static partial class ManifestParser
             reader.Error(null, $"images[{index}]", YamlFieldReader.At(node), $"must be a mapping with at least 'name', not {YamlFieldReader.Describe(node)}");
             return null;
         }
+        var errorsAtStart = reader.ErrorCount;
         // The name first, so that every other error can name the image.
         string? name = null;
         var raw = new RawFields { Start = YamlFieldReader.At(node) };
@@ -227,6 +257,7 @@ public static partial class ManifestParser
                 reader.UnknownKey(name, "", key, keyNode, YamlFieldReader.ImageKeys);
             }
         }
+        raw.ReadErrors = reader.ErrorCount - errorsAtStart;
         return raw.Name is null ? null : raw;
     }
 
@@ -435,7 +466,7 @@ public static partial class ManifestParser
             locations["buildArgs"] = defaults.BuildArgsLocation;
         }
 
-        var errorsBefore = reader.ErrorCount;
+        var errorsBefore = reader.ErrorCount - raw.ReadErrors;
         CheckTemplate(reader, name, "context", context, locations);
         CheckTemplate(reader, name, "cacheRepo", cacheRepo, locations);
         for (var i = 0; i < destinations.Count; i++)
@@ -673,6 +704,11 @@ public static partial class ManifestParser
         var owners = new Dictionary<string, (string Image, ManifestLocation Location)>(StringComparer.Ordinal);
         foreach (var image in images)
         {
+            if (!image.Spec.Destinations.All(d => ManifestTemplates.TryCheck(d, out _)) || !ManifestTemplates.TryCheck(image.Spec.Context, out _)
+                || !image.Spec.BuildArgs.Values.Concat(image.Spec.Labels.Values).Append(image.Spec.CacheRepo ?? "").All(v => ManifestTemplates.TryCheck(v, out _)))
+            {
+                continue; // already reported
+            }
             var expanded = ManifestPlanner.Expand(image, new TemplateValues(ManifestTemplates.PlaceholderSha, CheckTime, image.Name));
             for (var i = 0; i < expanded.Destinations.Count; i++)
             {

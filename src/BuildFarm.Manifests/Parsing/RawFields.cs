@@ -14,6 +14,9 @@ internal sealed record RawDependency(int Index, string Image, string? BuildArg, 
 internal sealed class RawFields
 {
     public ManifestLocation Start { get; set; }
+
+    /// <summary>Errors recorded while reading this entry: when any, the spec is not checked as a whole (it would only echo them).</summary>
+    public int ReadErrors { get; set; }
     public Located<string>? Name { get; set; }
     public Located<string>? Context { get; set; }
     public Located<string>? ContextSubPath { get; set; }

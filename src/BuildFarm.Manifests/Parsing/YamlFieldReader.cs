@@ -161,12 +161,12 @@ internal sealed class YamlFieldReader(List<ManifestError> errors)
             return null;
         }
         var entries = new List<RawEntry>();
-        foreach (var (key, _, value) in Entries(mapping, image, field))
+        foreach (var (key, keyNode, value) in Entries(mapping, image, field))
         {
             var entryField = $"{field}[{key}]";
             if (IsNull(value))
             {
-                Error(image, entryField, At(value), "value is null; write \"\" for an empty value");
+                Error(image, entryField, At(keyNode), "value is null; write \"\" for an empty value");
             }
             else if (String(value, image, entryField) is { } text)
             {

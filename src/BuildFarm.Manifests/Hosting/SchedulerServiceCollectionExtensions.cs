@@ -1,0 +1,67 @@
+using BuildFarm.Manifests.Scheduling;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace BuildFarm.Manifests.Hosting;
+
+/// <summary>Composition of the manifest scheduler. The host brings the MassTransit bus (it publishes through <c>IPublishEndpoint</c>).</summary>
+public static class SchedulerServiceCollectionExtensions
+{
+    /// <summary>Adds the scheduler when the <c>Scheduler</c> section says <c>Enabled: true</c> (the API host runs it by config).</summary>
+    public static IHostApplicationBuilder AddBuildFarmScheduler(this IHostApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var section = builder.Configuration.GetSection(ManifestSchedulerOptions.SectionName);
+        if (section.GetValue<bool>(nameof(ManifestSchedulerOptions.Enabled)))
+        {
+            builder.Services.AddBuildFarmScheduler();
+        }
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds the scheduler unconditionally: options from the <c>Scheduler</c> section (validated at start) then
+    /// <paramref name="configure"/>, the coordinator (Redis when a connection string is set, else in process; an
+    /// <see cref="IScheduleCoordinator"/> registered before wins) and <see cref="ManifestScheduler"/> as a hosted service.
+    /// </summary>
+    public static IServiceCollection AddBuildFarmScheduler(this IServiceCollection services, Action<ManifestSchedulerOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<ManifestSchedulerOptions>().BindConfiguration(ManifestSchedulerOptions.SectionName);
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+        options.ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ManifestSchedulerOptions>, SchedulerOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IScheduleCoordinator>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<ManifestSchedulerOptions>>().Value;
+            if (string.IsNullOrWhiteSpace(o.RedisConnectionString))
+            {
+                return new InMemoryScheduleCoordinator(sp.GetRequiredService<TimeProvider>());
+            }
+            var config = ConfigurationOptions.Parse(o.RedisConnectionString);
+            config.AbortOnConnectFail = false;
+            return new RedisScheduleCoordinator(ConnectionMultiplexer.Connect(config), o.KeyPrefix);
+        });
+        services.AddSingleton<ManifestScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<ManifestScheduler>());
+        return services;
+    }
+
+    /// <summary>Reports every problem of the section, by name, at start.</summary>
+    private sealed class SchedulerOptionsValidator : IValidateOptions<ManifestSchedulerOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, ManifestSchedulerOptions options)
+        {
+            var errors = options.Validate();
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
+}
