@@ -29,6 +29,8 @@ public sealed class ManifestScheduler : BackgroundService
     private readonly List<ScheduleFired> _fired = [];
     private readonly Lock _firedLock = new();
     private bool _leading;
+    private long _lastPollTicks = DateTimeOffset.MinValue.UtcTicks;
+    private long _waitingSinceTicks = DateTimeOffset.MinValue.UtcTicks;
 
     public ManifestScheduler(
         IScheduleCoordinator coordinator, IServiceScopeFactory scopes, TimeProvider time, IOptions<ManifestSchedulerOptions> options, ILogger<ManifestScheduler> logger)
@@ -47,6 +49,12 @@ public sealed class ManifestScheduler : BackgroundService
     public string InstanceId { get; }
 
     public Manifest Manifest { get; }
+
+    /// <summary>The time of this instance's last completed poll (<see cref="DateTimeOffset.MinValue"/> before the first).</summary>
+    public DateTimeOffset LastPoll => new(Interlocked.Read(ref _lastPollTicks), TimeSpan.Zero);
+
+    /// <summary>When the service last went to sleep until its next poll (its timer is set by then); tests on fake time wait for it.</summary>
+    public DateTimeOffset WaitingSince => new(Interlocked.Read(ref _waitingSinceTicks), TimeSpan.Zero);
 
     /// <summary>True while this instance holds the leader lease (as of its last poll).</summary>
     public bool IsLeading => Volatile.Read(ref _leading);
@@ -101,7 +109,9 @@ public sealed class ManifestScheduler : BackgroundService
                     Volatile.Write(ref _leading, false);
                     _logger.LogWarning(e, "Scheduler {Instance}: poll failed; retrying in {Interval}", InstanceId, _options.PollInterval);
                 }
-                await Task.Delay(NextWake(), _time, stoppingToken);
+                var delay = Task.Delay(NextWake(), _time, stoppingToken);
+                Interlocked.Exchange(ref _waitingSinceTicks, _time.GetUtcNow().UtcTicks);
+                await delay;
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -127,6 +137,19 @@ public sealed class ManifestScheduler : BackgroundService
 
     /// <summary>One poll: renew or take the lease, and if leading, handle every schedule. Public so tests can drive it.</summary>
     public async Task PollAsync(CancellationToken cancellationToken)
+    {
+        var started = _time.GetUtcNow();
+        try
+        {
+            await PollCoreAsync(cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _lastPollTicks, started.UtcTicks);
+        }
+    }
+
+    private async Task PollCoreAsync(CancellationToken cancellationToken)
     {
         var leading = await _coordinator.TryLeadAsync(InstanceId, _options.LeaseTtl, cancellationToken);
         if (leading != IsLeading)
