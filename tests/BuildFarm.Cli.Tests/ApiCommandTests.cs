@@ -167,3 +167,73 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
         Assert.Contains("destinations", result.Error, StringComparison.Ordinal);
     }
 }
+
+[Collection(DemoFarmGroup.Name)]
+public sealed class ManifestSubmitTests(DemoFarmFixture farm) : IDisposable
+{
+    private const string Sha = "4f2a9c1e0b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("bf-manifest-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Manifest(string prefix)
+    {
+        var path = Path.Combine(_dir, "buildfarm.yaml");
+        File.WriteAllText(path, $$"""
+            defaults:
+              context: git://github.com/acme/mono.git#refs/heads/main
+              destinations:
+                - registry.example.com/{{prefix}}/{name}:{short_sha}
+            images:
+              - name: base
+                contextSubPath: images/base
+              - name: app
+                contextSubPath: services/app
+                dependsOn:
+                  - { image: base, buildArg: BASE_IMAGE }
+              - name: tool
+                contextSubPath: tools/tool
+            """);
+        return path;
+    }
+
+    [Fact]
+    public async Task SubmitManifestWait_DependentGetsThePinnedBase_ExitsZero()
+    {
+        var prefix = DemoFarmFixture.Unique("mani");
+
+        var result = await CliRunner.RunAsync(farm.With("submit", "--manifest", Manifest(prefix), "--sha", Sha, "--wait", "--output", "json"));
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Out);
+        var builds = JsonDocument.Parse(result.Out).RootElement.GetProperty("builds").EnumerateArray().ToDictionary(b => b.GetProperty("name").GetString()!);
+        Assert.Equal(["app", "base", "tool"], builds.Keys.Order(StringComparer.Ordinal));
+        Assert.All(builds.Values, b => Assert.Equal("succeeded", b.GetProperty("state").GetString()));
+        Assert.Equal($"registry.example.com/{prefix}/base:{Sha[..12]}", builds["base"].GetProperty("spec").GetProperty("destinations")[0].GetString());
+    }
+
+    [Fact]
+    public async Task SubmitManifestOnly_TakesTheImageAndItsBase()
+    {
+        var result = await CliRunner.RunAsync(farm.With("submit", "--manifest", Manifest(DemoFarmFixture.Unique("only")), "--sha", Sha, "--only", "app",
+            "--output", "json"));
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Out);
+        var batch = JsonDocument.Parse(result.Out).RootElement;
+        Assert.Equal(2, batch.GetProperty("total").GetInt32());
+        Assert.Equal(["app", "base"], batch.GetProperty("images").EnumerateArray().Select(i => i.GetProperty("name").GetString()).Order(StringComparer.Ordinal));
+        await farm.WaitDoneAsync(batch.GetProperty("batchId").GetString()!);
+    }
+
+    [Fact]
+    public async Task SubmitManifest_UnknownDependency_ExitsTwoNamingIt()
+    {
+        var path = Path.Combine(_dir, "bad.yaml");
+        await File.WriteAllTextAsync(path, "images:\n  - name: app\n    context: s3://b/c.tar.gz\n    destinations: [registry.example.com/t/app:1]\n    dependsOn: [nope]\n");
+
+        var result = await CliRunner.RunAsync(farm.With("submit", "--manifest", path));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("nope", result.Error, StringComparison.Ordinal);
+    }
+}

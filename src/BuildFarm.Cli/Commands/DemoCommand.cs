@@ -110,11 +110,23 @@ public static class DemoCommand
             console.Write(Header(farm, options, scenarioName));
             using var http = new HttpClient { BaseAddress = farm.Address, Timeout = Timeout.InfiniteTimeSpan };
             var client = new BuildFarmClient(http, farm.ApiKey);
-            var request = DemoBatch.Create(SampleManifests.Monorepo(), images, DemoBatch.Sha(options.Seed), DateTimeOffset.UtcNow);
+            var sha = DemoBatch.Sha(options.Seed);
             BatchStatus batch;
+            string how;
             try
             {
-                batch = await client.SubmitBatchAsync(request, null, interrupt.Token);
+                if (images is null)
+                {
+                    // The sample manifest itself: the API parses and plans it (the path of `buildfarm submit --manifest`).
+                    batch = await client.SubmitManifestAsync(SampleManifests.MonorepoYaml(), new ManifestSubmitOptions { Sha = sha }, null, interrupt.Token);
+                    how = "the sample manifest as YAML";
+                }
+                else
+                {
+                    // Trimmed or extended: expanded here and sent as a JSON batch.
+                    batch = await client.SubmitBatchAsync(DemoBatch.Create(SampleManifests.Monorepo(), images, sha, DateTimeOffset.UtcNow), null, interrupt.Token);
+                    how = "a JSON batch made from the sample manifest";
+                }
             }
             catch (OperationCanceledException) when (interrupt.Requested)
             {
@@ -126,7 +138,7 @@ public static class DemoCommand
                 await io.Error.WriteLineAsync($"buildfarm demo: the API refused the sample batch: {failure.Message}");
                 return ExitCodes.BuildsFailed;
             }
-            await io.Out.WriteLineAsync($"submitted batch {batch.BatchId}: {batch.Total} images (POST /v1/batches over loopback HTTP)");
+            await io.Out.WriteLineAsync($"submitted batch {batch.BatchId}: {batch.Total} images at commit {sha[..12]} ({how}, POST /v1/batches over loopback HTTP)");
             var progress = new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId)));
             var mode = terminal ? ProgressMode.Live : ProgressMode.Plain;
             var interrupted = false;

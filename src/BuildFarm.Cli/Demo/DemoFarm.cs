@@ -3,7 +3,6 @@ using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Worker.Metrics;
 using BuildFarm.Api.Hosting;
-using BuildFarm.Status.Hosting;
 using k8s;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -96,14 +95,11 @@ public sealed class DemoFarm : IAsyncDisposable
                 k.Listen(IPAddress.Loopback, options.Port);
             });
             builder.Services.AddSingleton(workers);
-            builder.Services.AddBuildFarmStatusStore();
             builder.Services.AddSingleton<BuildFarmMetrics>();
             builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName));
-            builder.AddBuildFarmApi(x =>
-            {
-                x.AddBuildFarmStatusConsumers();
-                x.AddDemoWorkerConsumers(workers.TotalSlots);
-            });
+            // The API host also runs the status projector and the batch orchestrator (Api:HostStatusConsumers, on by default)
+            // with the in-process status store (no Status:RedisConnectionString); the workers' queue joins the same bus.
+            builder.AddBuildFarmApi(x => x.AddDemoWorkerConsumers(workers.TotalSlots));
             app = builder.Build();
             app.MapBuildFarmApi();
             // Workers first (their pod watches are up before any build), then the host with the bus and the API.
