@@ -159,7 +159,7 @@ public static class DemoCommand
             var pods = await farm.WaitForNoPodsAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
             var wall = clock.Elapsed;
             console.Write(ProgressView.Summary(progress, wall,
-                $"pull/extract/push: seconds measured from Kaniko's log timestamps, times the simulator's time scale ({scenario.TimeScale.ToString(s_inv)}x): cluster seconds",
+                $"pull/extract/push: cluster seconds (Kaniko's log timestamps x the time scale, {scenario.TimeScale.ToString(s_inv)})",
                 scenario.TimeScale));
             var unintended = DemoScenario.Unintended(scenario, progress.Builds, MaxAttempts);
             var missing = progress.BuildIds.Count - progress.Builds.Count;
@@ -213,7 +213,7 @@ public static class DemoCommand
     {
         var totals = ProgressView.Totals(ProgressView.SummaryRows(progress));
         return string.Create(s_inv,
-            $"{progress.Total} builds in {wall.TotalSeconds:0.0}s: {totals.Succeeded} succeeded, {totals.Failed} failed, {totals.Cancelled} cancelled; {totals.Attempts} attempts (pods), {totals.Resets} connection resets");
+            $"{progress.Total} builds in {wall.TotalSeconds:0.0}s: {totals.Succeeded} succeeded, {totals.Failed} failed, {totals.Cancelled} cancelled; {totals.Attempts} attempts (pods), {totals.Resets} connection reset{(totals.Resets == 1 ? "" : "s")}");
     }
 
     /// <summary>After Ctrl+C: asks the API to cancel every build not final, then follows them to their end (10 s at most).</summary>
