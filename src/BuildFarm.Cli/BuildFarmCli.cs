@@ -24,6 +24,8 @@ public static class BuildFarmCli
             CancelCommand.Create(io),
             WatchCommand.Create(io),
             DemoCommand.Create(io),
+            ManifestCommand.Create(io),
+            ScheduleCommand.Create(io),
         };
     }
 

@@ -482,6 +482,8 @@ public static partial class ManifestParser
             CheckTemplate(reader, name, $"labels[{key}]", value, locations);
         }
 
+        // The whole spec is checked only when its parts read cleanly (otherwise it would echo those errors).
+        var specCheckable = reader.ErrorCount == errorsBefore;
         var dependencies = CheckDependencies(reader, raw, name, buildArgs, named, defaults);
         if (raw.DependsOn is not null)
         {
@@ -524,7 +526,7 @@ public static partial class ManifestParser
             Location = raw.Start,
             FieldLocations = locations,
         };
-        if (reader.ErrorCount == errorsBefore)
+        if (specCheckable)
         {
             // The spec as a batch would send it, with a stand-in revision: every problem BuildSpecValidator sees.
             var expanded = ManifestPlanner.Expand(image, new TemplateValues(ManifestTemplates.PlaceholderSha, CheckTime, name));
