@@ -19,6 +19,11 @@ public static class BuildFarmCli
         {
             kaniko,
             SimCommand.Create(io),
+            SubmitCommand.Create(io),
+            StatusCommand.Create(io),
+            CancelCommand.Create(io),
+            WatchCommand.Create(io),
+            DemoCommand.Create(io),
             ManifestCommand.Create(io),
             ScheduleCommand.Create(io),
         };

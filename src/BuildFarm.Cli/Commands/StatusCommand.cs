@@ -1,0 +1,139 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using BuildFarm.Cli.Progress;
+using BuildFarm.Client;
+using BuildFarm.Status;
+using Spectre.Console;
+
+namespace BuildFarm.Cli.Commands;
+
+/// <summary><c>buildfarm status ID</c>: a build's or a batch's state.</summary>
+public static class StatusCommand
+{
+    private static readonly CultureInfo s_inv = CultureInfo.InvariantCulture;
+
+    public static Command Create(CliIO io)
+    {
+        ArgumentNullException.ThrowIfNull(io);
+        var connection = new ApiConnection();
+        var id = new Argument<string>("ID") { Description = "A build id or a batch id." };
+        var command = new Command("status", "Show a build (state, attempts with reasons, phase seconds, resets, digest) or a batch (per-image state).") { id };
+        connection.AddTo(command);
+        command.SetAction((parse, cancellationToken) => connection.RunAsync(parse, io, "status", async client =>
+        {
+            var key = parse.GetValue(id)!;
+            var json = connection.Json(parse);
+            BuildRecord? build = null;
+            try
+            {
+                build = await client.GetBuildAsync(key, cancellationToken);
+            }
+            catch (BuildFarmApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                // Not a build: try a batch.
+            }
+            if (build is not null)
+            {
+                if (json)
+                {
+                    await io.Out.WriteLineAsync(JsonSerializer.Serialize(build, BuildFarmJson.Options));
+                }
+                else
+                {
+                    CliConsole.Create(io).Write(BuildView(build));
+                }
+                return ExitCodes.Ok;
+            }
+            BatchStatus batch;
+            try
+            {
+                batch = await client.GetBatchAsync(key, cancellationToken);
+            }
+            catch (BuildFarmApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+            {
+                await io.Error.WriteLineAsync($"buildfarm status: no build or batch '{key}'");
+                return ExitCodes.NotFound;
+            }
+            if (json)
+            {
+                await io.Out.WriteLineAsync(JsonSerializer.Serialize(batch, BuildFarmJson.Options));
+            }
+            else
+            {
+                var counts = string.Join(", ", batch.Counts.Where(c => c.Value > 0).Select(c => $"{c.Value} {c.Key}"));
+                await io.Out.WriteLineAsync($"batch {batch.BatchId}: {batch.Total} images ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
+                CliConsole.Create(io).Write(BatchTable(batch));
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>A batch's images: name, build id, state, attempt, reason or digest.</summary>
+    internal static Table BatchTable(BatchStatus batch)
+    {
+        var table = new Table().Border(TableBorder.Rounded).BorderColor(Color.Grey);
+        table.AddColumn("image");
+        table.AddColumn("build");
+        table.AddColumn("state");
+        table.AddColumn(new TableColumn("attempt").RightAligned());
+        table.AddColumn("reason / digest");
+        foreach (var i in batch.Images)
+        {
+            table.AddRow(
+                new Text(i.Name),
+                new Text(i.BuildId),
+                new Markup(ProgressView.StateMarkup(i.State)),
+                new Text(i.Attempt == 0 ? "" : i.Attempt.ToString(s_inv)),
+                new Text(i.Reason ?? i.Digest ?? ""));
+        }
+        return table;
+    }
+
+    /// <summary>A build: its fields, then one line per attempt.</summary>
+    internal static Rows BuildView(BuildRecord b)
+    {
+        var fields = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
+        void Field(string name, string? value)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                fields.AddRow(new Text(name), new Text(value));
+            }
+        }
+        Field("build", b.BuildId);
+        Field("batch", b.BatchId);
+        Field("image", b.Name);
+        fields.AddRow(new Text("state"), new Markup(ProgressView.StateMarkup(b.State)));
+        Field("reason", b.Reason);
+        Field("detail", b.Detail);
+        Field("destinations", string.Join(", ", b.Spec.Destinations));
+        Field("digest", b.Digest);
+        Field("pushed", string.Join(", ", b.Pushed));
+        Field("deduplicated from", b.DeduplicatedFrom);
+        Field("phases (s)", string.Join(", ", b.PhaseSeconds.Select(p => $"{p.Key} {p.Value.ToString("0.0", s_inv)}")));
+        Field("resets", b.Resets == 0 ? null : b.Resets.ToString(s_inv));
+        Field("submitted", b.SubmittedAt.ToString("u", s_inv));
+        Field("started", b.StartedAt?.ToString("u", s_inv));
+        Field("ended", b.EndedAt?.ToString("u", s_inv));
+        if (b.Attempts.Count == 0)
+        {
+            return new Rows(fields);
+        }
+        var attempts = new Table().Border(TableBorder.Rounded).BorderColor(Color.Grey);
+        attempts.AddColumn(new TableColumn("attempt").RightAligned());
+        attempts.AddColumn("pod");
+        attempts.AddColumn(new TableColumn("seconds").RightAligned());
+        attempts.AddColumn("reason");
+        attempts.AddColumn("detail");
+        foreach (var a in b.Attempts)
+        {
+            var seconds = a.StartedAt is { } s && a.EndedAt is { } e ? (e - s).TotalSeconds.ToString("0.0", s_inv) : "";
+            attempts.AddRow(new Text(a.Attempt.ToString(s_inv)), new Text(a.Pod ?? ""), new Text(seconds),
+                new Text(a.Reason ?? (a.EndedAt is null ? "running" : "ok")), new Text(a.Detail ?? ""));
+        }
+        return new Rows(fields, attempts);
+    }
+}

@@ -1,0 +1,125 @@
+using System.Globalization;
+using BuildFarm.ClusterSim.Scenarios;
+using BuildFarm.Contracts;
+using BuildFarm.Status;
+
+namespace BuildFarm.Cli.Demo;
+
+/// <summary>
+/// The demo's default scenario and what "every build ended as the scenario intends" means (docs/demo.md).
+/// </summary>
+public static class DemoScenario
+{
+    /// <summary>Simulated seconds per wall second in the default demo: a typical build takes about half a second.</summary>
+    public const double TimeScale = 60;
+
+    /// <summary>
+    /// The default: the simulator's fast timings (scenarios/fast.yaml) at <see cref="TimeScale"/>, 4 nodes of 10 pod slots,
+    /// and connection resets during pull and push that Kaniko's own retries absorb (so the resets column shows the farm's
+    /// most common transient failure while every build still succeeds).
+    /// </summary>
+    public static string DefaultYaml() =>
+        ScenarioLoader.FastYaml().Replace("timeScale: 400", "timeScale: " + TimeScale.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+        + "capacity: { nodes: 4, podsPerNode: 10 }\n"
+        + "faults: { pullReset: 0.05, pushReset: 0.1 }\n";
+
+    public static Scenario Default() => ScenarioLoader.Parse(DefaultYaml(), "demo scenario");
+
+    /// <summary>
+    /// The builds that did NOT end as <paramref name="scenario"/> intends, each with why; empty when all did.
+    /// A build ends as intended when it succeeded; or failed permanently with a reason the scenario's faults produce
+    /// (<c>unauthorized</c>, <c>base_image_not_found</c>, <c>step_failed</c>, <c>oom_killed</c>); or failed with a transient
+    /// reason the scenario injects after using all <paramref name="maxAttempts"/> attempts; or ended as
+    /// <c>dependency_failed</c> because one of its dependencies failed. Anything else (still running, cancelled, a reason
+    /// no fault of the scenario produces such as <c>unknown</c> or <c>deadline_exceeded</c>) is not intended.
+    /// </summary>
+    public static IReadOnlyList<string> Unintended(Scenario scenario, IReadOnlyList<BuildRecord> builds, int maxAttempts)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(builds);
+        var byId = builds.ToDictionary(b => b.BuildId, StringComparer.Ordinal);
+        var problems = new List<string>();
+        foreach (var b in builds)
+        {
+            var name = b.Name ?? b.BuildId;
+            switch (b.State)
+            {
+                case BuildState.Succeeded:
+                    break;
+                case BuildState.Cancelled:
+                    problems.Add($"{name}: cancelled");
+                    break;
+                case BuildState.Failed:
+                    var reason = b.Reason ?? FailureReasons.Unknown;
+                    if (reason == FailureReasons.DependencyFailed)
+                    {
+                        if (!b.DependsOn.Any(d => byId.TryGetValue(d, out var dep) && dep.State == BuildState.Failed))
+                        {
+                            problems.Add($"{name}: dependency_failed, but none of its dependencies failed");
+                        }
+                    }
+                    else if (PermanentFaults(scenario).Contains(reason))
+                    {
+                        break;
+                    }
+                    else if (TransientFaults(scenario).Contains(reason))
+                    {
+                        if (b.Attempts.Count < maxAttempts)
+                        {
+                            problems.Add($"{name}: failed with the transient reason {reason} after {b.Attempts.Count} of {maxAttempts} attempts");
+                        }
+                    }
+                    else
+                    {
+                        problems.Add($"{name}: failed with {reason}, which no fault of the scenario produces" + (b.Detail is { } d ? $" ({d})" : ""));
+                    }
+                    break;
+                default:
+                    problems.Add($"{name}: did not end (state {b.State.ToWire()})");
+                    break;
+            }
+        }
+        return problems;
+    }
+
+    /// <summary>Permanent failure reasons the scenario's faults produce.</summary>
+    public static IReadOnlySet<string> PermanentFaults(Scenario scenario)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        Add(set, scenario, f => f.Unauthorized, FailureReasons.Unauthorized);
+        Add(set, scenario, f => f.BaseImageNotFound, FailureReasons.BaseImageNotFound);
+        Add(set, scenario, f => f.RunFailure, FailureReasons.StepFailed);
+        Add(set, scenario, f => f.OomKilled, FailureReasons.OomKilled);
+        return set;
+    }
+
+    /// <summary>Transient failure reasons the scenario's faults produce (final only once every attempt failed).</summary>
+    public static IReadOnlySet<string> TransientFaults(Scenario scenario)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        Add(set, scenario, f => f.PullReset, FailureReasons.ConnectionReset);
+        Add(set, scenario, f => f.ExtractReset, FailureReasons.ConnectionReset);
+        Add(set, scenario, f => f.PushReset, FailureReasons.ConnectionReset);
+        Add(set, scenario, f => f.PullTimeout, FailureReasons.NetworkError);
+        Add(set, scenario, f => f.PushTimeout, FailureReasons.NetworkError);
+        Add(set, scenario, f => f.Evicted, FailureReasons.PodEvicted);
+        Add(set, scenario, f => f.NodeLost, FailureReasons.NodeLost);
+        Add(set, scenario, f => f.ExecutorImagePullBackOff, FailureReasons.RegistryUnavailable);
+        if (scenario.Api.ErrorRate > 0 || scenario.Api.ThrottleRate > 0 || scenario.Api.DropWatchRate > 0 || scenario.Api.DropLogRate > 0)
+        {
+            set.Add(FailureReasons.KubeApiUnavailable);
+            set.Add(FailureReasons.NetworkError);
+        }
+        return set;
+    }
+
+    private static void Add(HashSet<string> set, Scenario scenario, Func<FaultSettings, double?> rate, string reason)
+    {
+        if (rate(scenario.Faults) > 0 || scenario.Registries.Values.Any(r => r.Faults is { } f && rate(f) > 0))
+        {
+            set.Add(reason);
+        }
+    }
+}
