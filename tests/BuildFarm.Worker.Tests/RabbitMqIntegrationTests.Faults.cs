@@ -109,6 +109,11 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
             ["Worker:Slots"] = "40",
             ["Worker:RegistrySlotLimit"] = "40",
             ["Worker:MaxAttempts"] = "6",
+            // Kaniko's own retries absorb most resets; without push retries a reset in the push fails the attempt, so
+            // the worker's retries (a new pod) are exercised too.
+            ["Kaniko:PushRetry"] = "0",
+            ["Kaniko:ImageFsExtractRetry"] = "1",
+            ["Kaniko:ImageDownloadRetry"] = "1",
         });
         using var meters = new MeterRecorder(worker.Host.Services.GetRequiredService<IMeterFactory>());
         await using var client = await RabbitClient.StartAsync();
@@ -133,9 +138,11 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         }
         output.WriteLine($"200 builds over RabbitMQ in {stats.TotalSeconds:0.0} s: {attempts} attempts, {retried} retried, {resets} resets");
         Assert.True(resets > 0, "with 5% resets per phase some of 200 builds must have met resets");
+        Assert.True(retried > 0, "with 5% push resets and no push retries some attempts must have failed and been retried");
         // The same counts in the worker's metrics: every attempt, the failed ones by reason, and every reset.
         Assert.Equal(200, meters.Sum("buildfarm.build_attempts", "outcome=succeeded"));
         Assert.Equal(retried, meters.Sum("buildfarm.build_attempts", "outcome=failed"));
+        Assert.Equal(retried, meters.Sum("buildfarm.build_attempts", "outcome=failed", "reason=connection_reset"));
         Assert.Equal(resets, meters.Sum("buildfarm.connection_resets"));
         Assert.Equal(200, meters.Sum("buildfarm.builds", "outcome=succeeded"));
         Assert.DoesNotContain(meters.Keys("buildfarm.connection_resets"), k => k.Contains("registry=unknown", StringComparison.Ordinal));
@@ -277,6 +284,58 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         }
         Assert.All(ids.Skip(6).SelectMany(id => client.Events.Of<BuildStarted>(id)), s => Assert.True(s.At >= restarted, $"{s.BuildId} started while Redis was down"));
         await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+    }
+
+    [Fact]
+    public async Task RabbitMq_KubernetesApiDown_MessageRequeuedThroughTheBroker_NotFailed_BuiltWhenTheApiReturns()
+    {
+        var port = TestPorts.Free();
+        var options = new ClusterSimulatorOptions { Scenario = WorkerHarness.Scenario(), Seed = 7, Port = port };
+        var gone = await ClusterSimulator.StartAsync(options);
+        await gone.DisposeAsync(); // the kubeconfig keeps its address; nothing listens there now
+        await using var worker = await RabbitWorker.StartAsync(gone, $"bfrabbittest:{Guid.NewGuid():N}:", new Dictionary<string, string?>
+        {
+            ["Kubernetes:MaxRetries"] = "1",
+            ["Kubernetes:RetryBaseDelay"] = "00:00:00.050",
+            ["Worker:UnavailableRetries"] = "1",
+            ["Worker:UnavailableRetryDelay"] = "00:00:00.100",
+            ["Worker:UnavailableRetryMaxDelay"] = "00:00:00.200",
+        });
+        var requeues = new RequeueObserver();
+        using var observing = worker.Host.Services.GetRequiredService<MassTransit.IBus>().ConnectConsumeMessageObserver(requeues);
+        await using var client = await RabbitClient.StartAsync();
+        var id = Unique("apidown");
+        await client.PublishAsync(WorkerHarness.Command(id));
+
+        // The BuildImage comes back from the broker with the requeue header, again and again while the API is down.
+        await WorkerHarness.EventuallyAsync(() => Task.FromResult(requeues.Highest(id) >= 2), "the BuildImage requeued through the broker twice");
+        Assert.Empty(client.Events.For(id));
+
+        await using var back = await ClusterSimulator.StartAsync(options);
+        var succeeded = Assert.IsType<BuildSucceeded>(await client.Events.WaitEndAsync(id, seconds: 60));
+        Assert.Equal(1, succeeded.Attempts);
+        Assert.DoesNotContain(client.Events.For(id), e => e is BuildFailed or BuildAttemptFailed);
+        Assert.Equal([$"bf-{id}-1"], (await StatsAsync(back)).Pods.Select(p => p.Name).Where(n => n.StartsWith($"bf-{id}-", StringComparison.Ordinal)));
+        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+    }
+
+    /// <summary>Records the BuildFarm-Requeued header of every BuildImage the worker consumes.</summary>
+    private sealed class RequeueObserver : MassTransit.IConsumeMessageObserver<BuildImage>
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _highest = new(StringComparer.Ordinal);
+
+        public int Highest(string buildId) => _highest.GetValueOrDefault(buildId);
+
+        public Task PreConsume(MassTransit.ConsumeContext<BuildImage> context)
+        {
+            var requeued = context.Headers.Get<int>(Messaging.BuildImageConsumer.RequeuedHeader) ?? 0;
+            _highest.AddOrUpdate(context.Message.BuildId, requeued, (_, old) => Math.Max(old, requeued));
+            return Task.CompletedTask;
+        }
+
+        public Task PostConsume(MassTransit.ConsumeContext<BuildImage> context) => Task.CompletedTask;
+
+        public Task ConsumeFault(MassTransit.ConsumeContext<BuildImage> context, Exception exception) => Task.CompletedTask;
     }
 
     private static Dictionary<string, string?> ProcessSettings(string kubeconfig, string redisPrefix)
