@@ -123,6 +123,31 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task Redelivered_AfterItsOwnSuccess_ReportsSucceededAgain_NotDeduplicatedAgainstItself_NoNewPod()
+    {
+        await using var worker = await WorkerHarness.StartAsync();
+        var command = WorkerHarness.Command("done");
+        var runner = worker.Host.Services.GetRequiredService<BuildRunner>();
+        var first = new ListPublisher();
+        using (var cancellation = new RunningBuilds().Register(command.BuildId))
+        {
+            Assert.Equal("succeeded", (await runner.RunAsync(command, first, cancellation, CancellationToken.None)).Outcome);
+        }
+        var digest = Assert.Single(first.Messages.OfType<BuildSucceeded>()).Digest;
+
+        // The worker died after completing (pod deleted) but before the ack: the message comes again.
+        var again = new ListPublisher();
+        using var second = new RunningBuilds().Register(command.BuildId);
+        var outcome = await runner.RunAsync(command, again, second, CancellationToken.None, redelivered: true);
+
+        Assert.Equal("succeeded", outcome.Outcome);
+        Assert.Equal(digest, Assert.Single(again.Messages.OfType<BuildSucceeded>()).Digest);
+        Assert.Empty(again.Messages.OfType<BuildDeduplicated>());
+        Assert.Empty(again.Messages.OfType<BuildStarted>());
+        Assert.Equal(["bf-done-1"], await worker.PodsOfAsync("done"));
+    }
+
+    [Fact]
     public async Task KubernetesApiUnreachable_MessageRequeued_NotFailed_BuildsWhenTheApiReturns()
     {
         var port = TestPorts.Free();

@@ -215,6 +215,17 @@ public sealed class BuildRunner(
         {
             return null;
         }
+        if (claim.State == DedupeState.Completed && claim.BuildId == command.BuildId)
+        {
+            // This very build already succeeded (its worker died after completing, before the ack): report it again,
+            // not as a duplicate of itself, and build nothing.
+            await events.PublishAsync(new BuildSucceeded
+            {
+                BuildId = command.BuildId, BatchId = command.BatchId, Digest = claim.Digest!,
+                Pushed = [.. command.Spec.Destinations.Select(d => $"{ImageReference.Parse(d.Trim()).Name}@{claim.Digest}")], At = time.GetUtcNow(),
+            }, ct).ConfigureAwait(false);
+            return new BuildRunOutcome("succeeded", null, claim.Digest, 0);
+        }
         var kind = claim.State == DedupeState.InFlight ? "in_flight" : "completed";
         var original = claim.BuildId;
         var poll = _options.WaitPollMin;
