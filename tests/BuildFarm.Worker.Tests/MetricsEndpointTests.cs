@@ -75,6 +75,11 @@ public sealed class MetricsEndpointTests
             Assert.Contains(Line(text, "buildfarm_build_attempts_total{"), l => l.Contains("outcome=\"failed\"", StringComparison.Ordinal) && l.Contains("reason=\"connection_reset\"", StringComparison.Ordinal));
             Assert.Contains(Line(text, "buildfarm_build_attempts_total{"), l => l.Contains("outcome=\"succeeded\"", StringComparison.Ordinal));
             Assert.Contains(Line(text, "buildfarm_kaniko_push_duration_seconds_count{"), l => l.Contains("registry=\"registry.example.com\"", StringComparison.Ordinal));
+            // Pull durations carry the base image's registry from the log ("Retrieving image … from registry X"), not "unknown".
+            var pulls = Line(text, "buildfarm_kaniko_pull_duration_seconds_count{").ToList();
+            Assert.NotEmpty(pulls);
+            Assert.All(pulls, l => Assert.Matches("registry=\"[a-z0-9.-]+\\.[a-z]+(:[0-9]+)?\"", l));
+            Assert.DoesNotContain(pulls, l => l.Contains("registry=\"unknown\"", StringComparison.Ordinal));
             Assert.Contains(Line(text, "buildfarm_kube_api_requests_total{"), l => l.Contains("verb=\"create\"", StringComparison.Ordinal) && l.Contains("code=\"201\"", StringComparison.Ordinal));
             Assert.Contains(Line(text, "buildfarm_kube_api_requests_total{"), l => l.Contains("verb=\"watch\"", StringComparison.Ordinal));
             Assert.Contains(Line(text, "buildfarm_kube_api_requests_total{"), l => l.Contains("verb=\"log\"", StringComparison.Ordinal));

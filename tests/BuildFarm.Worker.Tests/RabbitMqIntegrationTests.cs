@@ -22,7 +22,7 @@ namespace BuildFarm.Worker.Tests;
 /// "client") publishes BuildImage and records every event on a temporary queue of its own. The tests share the broker's
 /// build queue, so they sit in one class (xunit runs a class's tests one after another); build ids are unique per run.
 /// </summary>
-public sealed class RabbitMqIntegrationTests
+public sealed partial class RabbitMqIntegrationTests
 {
     private const string BuildQueue = "buildfarm-build-image";
 
@@ -157,7 +157,7 @@ public sealed class RabbitMqIntegrationTests
 
         public IHost Host { get; }
 
-        public static async Task<RabbitWorker> StartAsync(ClusterSimulator sim, string redisPrefix)
+        public static async Task<RabbitWorker> StartAsync(ClusterSimulator sim, string redisPrefix, IDictionary<string, string?>? overrides = null)
         {
             var broker = Broker();
             var userInfo = broker.UserInfo.Split(':', 2);
@@ -165,7 +165,7 @@ public sealed class RabbitMqIntegrationTests
             sim.WriteKubeconfig(kubeconfig);
             var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
-            builder.Configuration.AddInMemoryCollection(WorkerHarness.Settings(kubeconfig, new Dictionary<string, string?>
+            var settings = new Dictionary<string, string?>
             {
                 ["Bus:Transport"] = "RabbitMq",
                 ["Bus:Host"] = broker.Host,
@@ -174,7 +174,12 @@ public sealed class RabbitMqIntegrationTests
                 ["Bus:Password"] = userInfo.Length > 1 ? Uri.UnescapeDataString(userInfo[1]) : "",
                 ["Redis:ConnectionString"] = Redis(),
                 ["Redis:KeyPrefix"] = redisPrefix,
-            }));
+            };
+            foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+            {
+                settings[key] = value;
+            }
+            builder.Configuration.AddInMemoryCollection(WorkerHarness.Settings(kubeconfig, settings));
             builder.AddBuildFarmWorker();
             var host = builder.Build();
             await host.StartAsync();

@@ -66,6 +66,12 @@ public sealed class WorkerOptionsTests
     [InlineData("Kaniko:ExecutorImage", "gcr.io/kaniko-project/executor:latest", "Kaniko:ExecutorImage")]
     [InlineData("Bus:Transport", "Kafka", "Bus:Transport")]
     [InlineData("Kubernetes:KubeconfigPath", "/nonexistent/kubeconfig", "Kubernetes:KubeconfigPath")]
+    [InlineData("Kubernetes:MaxRetries", "-1", "Kubernetes:MaxRetries")]
+    [InlineData("Kubernetes:RetryBaseDelay", "00:00:00", "Kubernetes:RetryBaseDelay")]
+    [InlineData("Worker:UnavailableRetries", "-1", "Worker:UnavailableRetries")]
+    [InlineData("Worker:UnavailableRetryMaxDelay", "00:00:00.001", "Worker:UnavailableRetryDelay/UnavailableRetryMaxDelay")]
+    [InlineData("Worker:CancelMarkerTtl", "00:00:00", "Worker:CancelMarkerTtl")]
+    [InlineData("Worker:RedisProbeInterval", "00:00:00", "Worker:RedisProbeInterval")]
     public async Task Start_InvalidSetting_FailsNamingTheSetting(string key, string value, string named)
     {
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-options-{Guid.NewGuid():N}.kubeconfig");
@@ -148,4 +154,59 @@ public sealed class KubeApiResilienceTests
         using var none = new HttpResponseMessage(System.Net.HttpStatusCode.InternalServerError);
         Assert.Null(BuildFarm.Worker.Pods.KubeApiResilienceHandler.RetryAfter(none));
     }
+}
+
+public sealed class UnavailableErrorTests
+{
+    public static TheoryData<Exception, bool> Errors() => new()
+    {
+        { new BuildFarm.Worker.Builds.LeaseLostException("lost"), true },
+        { new StackExchange.Redis.RedisConnectionException(StackExchange.Redis.ConnectionFailureType.UnableToConnect, StackExchange.Redis.CommandFlags.None, "down", null, StackExchange.Redis.CommandStatus.Unknown), true },
+        { new StackExchange.Redis.RedisTimeoutException(StackExchange.Redis.CommandFlags.None, "slow", StackExchange.Redis.CommandStatus.Sent), true },
+        { new HttpRequestException("refused"), true },
+        { Http(System.Net.HttpStatusCode.TooManyRequests), true },
+        { Http(System.Net.HttpStatusCode.ServiceUnavailable), true },
+        { new TaskCanceledException("timeout", new TimeoutException()), true },
+        { Http(System.Net.HttpStatusCode.Forbidden), false },
+        { Http(System.Net.HttpStatusCode.UnprocessableEntity), false },
+        { new TaskCanceledException("stopping"), false },
+        { new InvalidOperationException("a bug"), false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Errors))]
+    public void IsUnavailable_InfrastructureErrorsOnly(Exception error, bool unavailable) =>
+        Assert.Equal(unavailable, BuildFarm.Worker.Messaging.BuildImageConsumer.IsUnavailable(error));
+
+    private static k8s.Autorest.HttpOperationException Http(System.Net.HttpStatusCode code) => new($"status {(int)code}")
+    {
+        Response = new k8s.Autorest.HttpResponseMessageWrapper(new HttpResponseMessage(code), ""),
+    };
+}
+
+public sealed class WorkerPreflightTests
+{
+    private static readonly BuildFarm.Contracts.BuildSpec Spec = WorkerHarness.Spec();
+
+    [Theory]
+    [InlineData("FROM alpine:3.19\nWORKDIR /workspace\n", "filesystem_conflict")]
+    [InlineData("FROM alpine:3.19\nFROBNICATE x\n", "dockerfile_invalid")]
+    public void Reject_ErrorFindings_ReasonAndCodes(string dockerfile, string reason)
+    {
+        var rejection = BuildFarm.Worker.Builds.WorkerPreflight.Reject(dockerfile, Spec);
+
+        Assert.NotNull(rejection);
+        Assert.Equal(reason, rejection.Reason);
+        Assert.StartsWith("Dockerfile preflight: BFK", rejection.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reject_OnlyWarnings_Null() =>
+        Assert.Null(BuildFarm.Worker.Builds.WorkerPreflight.Reject("FROM alpine:latest\nRUN echo hi\n", Spec));
+
+    [Theory]
+    [InlineData("s3://ctx-bucket/app.tar.gz")]
+    [InlineData("git://github.com/acme/app.git#main")]
+    public void DockerfilePath_NotADirContext_Null(string context) =>
+        Assert.Null(BuildFarm.Worker.Builds.WorkerPreflight.DockerfilePath(Spec with { Context = context }));
 }

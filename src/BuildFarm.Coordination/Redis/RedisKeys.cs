@@ -12,4 +12,5 @@ public sealed class RedisKeys(string prefix)
     public string LockFence(string destination) => $"{Prefix}lock:{{{destination}}}:fence";
     public string Slots(string registry) => $"{Prefix}slots:{{{registry}}}";
     public string Dedupe(string buildKey) => $"{Prefix}dedupe:{{{buildKey}}}";
+    public string Cancel(string buildId) => $"{Prefix}cancel:{{{buildId}}}";
 }

@@ -77,6 +77,12 @@ public sealed record KanikoLogAnalysis
     /// <summary>Final images pushed to the build's destinations, in log order.</summary>
     public IReadOnlyList<PushedImage> Pushed { get; init; } = [];
 
+    /// <summary>
+    /// The registry host the first base image was retrieved from (<c>Retrieving image … from registry X</c>, also
+    /// "registry mirror X" and "mapped registry X"), lower-cased; null when the log does not say. Not part of the JSON contract.
+    /// </summary>
+    public string? BaseRegistry { get; init; }
+
     /// <summary>The final error line (with any continuation lines joined), or null.</summary>
     public string? Error { get; init; }
 

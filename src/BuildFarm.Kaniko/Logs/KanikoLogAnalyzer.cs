@@ -75,6 +75,7 @@ public sealed partial class KanikoLogAnalyzer
     private int _slotBeforeTentative;
     private bool _inInstruction;
     private bool _tentativePull;
+    private string? _baseRegistry;
 
     private int _cacheHits;
     private int _cacheMisses;
@@ -274,6 +275,7 @@ public sealed partial class KanikoLogAnalyzer
                 if (m.StartsWith("Retrieving image ", StringComparison.OrdinalIgnoreCase))
                 {
                     // "… from registry X", "… from registry mirror X", "… from mapped registry X".
+                    _baseRegistry ??= RegistryOf(m);
                     if (confirmedNow)
                     {
                         SetSlot(SlotPull);
@@ -847,6 +849,27 @@ public sealed partial class KanikoLogAnalyzer
         }
     }
 
+    /// <summary>The host after the last " registry " (or "registry mirror "), trimmed; null when absent.</summary>
+    private static string? RegistryOf(ReadOnlySpan<char> m)
+    {
+        var at = m.LastIndexOf(" registry ", StringComparison.OrdinalIgnoreCase);
+        if (at < 0)
+        {
+            return null;
+        }
+        var rest = m[(at + " registry ".Length)..].Trim();
+        if (rest.StartsWith("mirror ", StringComparison.OrdinalIgnoreCase))
+        {
+            rest = rest["mirror ".Length..].Trim();
+        }
+        var end = rest.IndexOfAny(' ', '"');
+        if (end >= 0)
+        {
+            rest = rest[..end];
+        }
+        return rest.IsEmpty ? null : rest.ToString().ToLowerInvariant();
+    }
+
     private static bool IsInstructionEcho(ReadOnlySpan<char> m)
     {
         if (m.Length < 3 || !char.IsAsciiLetterUpper(m[0]))
@@ -1034,6 +1057,7 @@ public sealed partial class KanikoLogAnalyzer
             CacheHits = _cacheHits,
             CacheMisses = _cacheMisses,
             Pushed = [.. _pushed],
+            BaseRegistry = _baseRegistry,
             Error = error,
             StepExitCode = exitCode,
             FirstTimestamp = first,

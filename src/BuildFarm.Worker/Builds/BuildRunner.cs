@@ -38,6 +38,7 @@ public sealed class BuildRunner(
     IBuildDedupe dedupe,
     IDestinationLocks locks,
     IRegistrySlots slots,
+    ICancelRequests cancelRequests,
     BuildFarmMetrics metrics,
     IOptions<WorkerOptions> workerOptions,
     IOptions<KanikoPodOptions> kanikoOptions,
@@ -54,9 +55,11 @@ public sealed class BuildRunner(
     /// Runs <paramref name="command"/> to its end and publishes its events. Returns normally when the build ended
     /// (succeeded, failed, cancelled, deduplicated). Throws <see cref="OperationCanceledException"/> when
     /// <paramref name="stopping"/> fires (worker shutdown: pods and leases are left for the redelivered message) and
-    /// <see cref="LeaseLostException"/> when the fencing check fails.
+    /// <see cref="LeaseLostException"/> when the fencing check fails. <paramref name="redelivered"/>: the message was seen
+    /// before (a crashed or stopped worker, a retry): the attempts continue from the newest existing attempt pod.
     /// </summary>
-    public async Task<BuildRunOutcome> RunAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, CancellationToken stopping)
+    public async Task<BuildRunOutcome> RunAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, CancellationToken stopping,
+        bool redelivered = false)
     {
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(events);
@@ -69,7 +72,7 @@ public sealed class BuildRunner(
         metrics.BuildStarted();
         try
         {
-            var outcome = await RunCoreAsync(command, events, cancellation, stopping).ConfigureAwait(false);
+            var outcome = await RunCoreAsync(command, events, cancellation, redelivered, stopping).ConfigureAwait(false);
             metrics.RecordBuild(outcome.Outcome, time.GetUtcNow() - started);
             return outcome;
         }
@@ -79,7 +82,8 @@ public sealed class BuildRunner(
         }
     }
 
-    private async Task<BuildRunOutcome> RunCoreAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, CancellationToken stopping)
+    private async Task<BuildRunOutcome> RunCoreAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, bool redelivered,
+        CancellationToken stopping)
     {
         var validation = BuildSpecValidator.Validate(command.Spec, new BuildSpecValidationOptions { AllowedDestinations = _options.AllowedDestinations });
         if (!validation.IsValid)
@@ -90,6 +94,15 @@ public sealed class BuildRunner(
                 BuildId = command.BuildId, BatchId = command.BatchId, Reason = FailureReasons.DockerfileInvalid, Detail = detail, Attempts = 0, At = time.GetUtcNow(),
             }, stopping).ConfigureAwait(false);
             return new BuildRunOutcome("failed", FailureReasons.DockerfileInvalid, null, 0);
+        }
+        if (await WorkerPreflight.CheckAsync(command.Spec, stopping).ConfigureAwait(false) is { } rejection)
+        {
+            // A Dockerfile the worker can read (dir:// context) that would break Kaniko or is invalid: no pod, no retry.
+            await events.PublishAsync(new BuildFailed
+            {
+                BuildId = command.BuildId, BatchId = command.BatchId, Reason = rejection.Reason, Detail = rejection.Detail, Attempts = 0, At = time.GetUtcNow(),
+            }, stopping).ConfigureAwait(false);
+            return new BuildRunOutcome("failed", rejection.Reason, null, 0);
         }
 
         var buildKey = BuildKey.Compute(command.Spec, _kaniko.ExecutorImage);
@@ -108,6 +121,8 @@ public sealed class BuildRunner(
         var claimed = false;
         try
         {
+            // A CancelBuild that arrived while the build was still queued left a marker.
+            await ThrowIfCancelRequestedAsync(command.BuildId, cancellation, ct).ConfigureAwait(false);
             var claim = await ClaimOrWaitAsync(state, events, ct).ConfigureAwait(false);
             if (claim is not null)
             {
@@ -126,7 +141,8 @@ public sealed class BuildRunner(
             var renewal = RenewLeasesAsync(state, heldLocks, heldSlots, renewStop.Token);
             try
             {
-                return await RunAttemptsAsync(state, events, heldLocks, ct).ConfigureAwait(false);
+                var firstAttempt = redelivered ? await NewestAttemptAsync(command.BuildId, ct).ConfigureAwait(false) : 1;
+                return await RunAttemptsAsync(state, events, heldLocks, cancellation, firstAttempt, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -199,6 +215,17 @@ public sealed class BuildRunner(
         {
             return null;
         }
+        if (claim.State == DedupeState.Completed && claim.BuildId == command.BuildId)
+        {
+            // This very build already succeeded (its worker died after completing, before the ack): report it again,
+            // not as a duplicate of itself, and build nothing.
+            await events.PublishAsync(new BuildSucceeded
+            {
+                BuildId = command.BuildId, BatchId = command.BatchId, Digest = claim.Digest!,
+                Pushed = [.. command.Spec.Destinations.Select(d => $"{ImageReference.Parse(d.Trim()).Name}@{claim.Digest}")], At = time.GetUtcNow(),
+            }, ct).ConfigureAwait(false);
+            return new BuildRunOutcome("succeeded", null, claim.Digest, 0);
+        }
         var kind = claim.State == DedupeState.InFlight ? "in_flight" : "completed";
         var original = claim.BuildId;
         var poll = _options.WaitPollMin;
@@ -245,9 +272,9 @@ public sealed class BuildRunner(
 
     private async Task RenewLeasesAsync(RunState state, List<Lease> heldLocks, List<Lease> heldSlots, CancellationToken ct)
     {
-        try
+        while (!ct.IsCancellationRequested)
         {
-            while (true)
+            try
             {
                 await Task.Delay(_options.LeaseRenewInterval, time, ct).ConfigureAwait(false);
                 if (!await dedupe.RenewAsync(state.BuildKey, state.Command.BuildId, _options.LeaseTtl, ct).ConfigureAwait(false))
@@ -269,23 +296,25 @@ public sealed class BuildRunner(
                     }
                 }
             }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // The build ended.
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // A renewal error (Redis down) must not crash the build; the fencing check guards success.
-            logger.LogWarning(e, "build {Build}: lease renewal failed", state.Command.BuildId);
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // The build ended.
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A renewal error (Redis down) must not crash the build, and renewal goes on (Redis may return before the
+                // leases expire). Success is only published after the fencing check, which fails if a lock was lost.
+                logger.LogWarning("build {Build}: lease renewal failed: {Error}", state.Command.BuildId, e.Message);
+            }
         }
     }
 
-    private async Task<BuildRunOutcome> RunAttemptsAsync(RunState state, IBuildEventPublisher events, List<Lease> destinationLocks, CancellationToken ct)
+    private async Task<BuildRunOutcome> RunAttemptsAsync(RunState state, IBuildEventPublisher events, List<Lease> destinationLocks,
+        BuildCancellation cancellation, int firstAttempt, CancellationToken ct)
     {
         var command = state.Command;
         var resets = 0;
-        for (var attempt = 1; ; attempt++)
+        for (var attempt = firstAttempt; ; attempt++)
         {
             state.Attempt = attempt;
             var result = await RunAttemptAsync(state, events, ct).ConfigureAwait(false);
@@ -351,7 +380,50 @@ public sealed class BuildRunner(
             }
             logger.LogInformation("build {Build}: attempt {Attempt} failed ({Reason}); retrying in {Delay}", command.BuildId, attempt, reason, delay);
             await Task.Delay(delay, time, ct).ConfigureAwait(false);
+            await ThrowIfCancelRequestedAsync(command.BuildId, cancellation, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Cancels the build (through the usual cancellation path) when a CancelBuild left a marker for it.</summary>
+    private async Task ThrowIfCancelRequestedAsync(string buildId, BuildCancellation cancellation, CancellationToken ct)
+    {
+        if (await cancelRequests.FindAsync(buildId, ct).ConfigureAwait(false) is { } request)
+        {
+            cancellation.Cancel(request.RequestedBy);
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>
+    /// The newest attempt whose pod exists for a redelivered build (one list request by the build-id label), or 1: the
+    /// attempts continue there (adopting that pod by name) instead of walking from 1 through finished attempts.
+    /// </summary>
+    private async Task<int> NewestAttemptAsync(string buildId, CancellationToken ct)
+    {
+        var pods = await kubernetes.CoreV1.ListNamespacedPodAsync(_kaniko.Namespace,
+            labelSelector: $"{KanikoPodLabels.BuildId}={KanikoPodNames.LabelValue(buildId)}", cancellationToken: ct).ConfigureAwait(false);
+        var newest = 1;
+        foreach (var pod in pods.Items)
+        {
+            var annotations = pod.Metadata?.Annotations;
+            var labels = pod.Metadata?.Labels;
+            // The label may be a shortened value: the annotation holds the full build id. Debug pods are not attempts.
+            if ((annotations?.TryGetValue(KanikoPodLabels.BuildId, out var id) == true && id != buildId)
+                || labels?.ContainsKey(KanikoPodLabels.Debug) == true)
+            {
+                continue;
+            }
+            if (labels?.TryGetValue(KanikoPodLabels.Attempt, out var text) == true
+                && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var attempt))
+            {
+                newest = Math.Max(newest, attempt);
+            }
+        }
+        if (newest > 1)
+        {
+            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod", buildId, newest);
+        }
+        return newest;
     }
 
     private async Task<AttemptResult> RunAttemptAsync(RunState state, IBuildEventPublisher events, CancellationToken ct)

@@ -55,7 +55,12 @@ public static class WorkerServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(bus);
         bus.AddConsumer<BuildImageConsumer, BuildImageConsumerDefinition>();
-        bus.AddConsumer<CancelBuildConsumer>().Endpoint(e =>
+        // Recording the cancel marker needs Redis: retry a while rather than lose the cancel.
+        bus.AddConsumer<CancelBuildConsumer>((_, c) => c.UseMessageRetry(r =>
+        {
+            r.Exponential(10, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
+            r.Handle<RedisException>();
+        })).Endpoint(e =>
         {
             // One queue per worker instance, deleted when it stops: every worker sees every CancelBuild.
             e.Name = $"buildfarm-cancel-{Guid.NewGuid():N}";
@@ -86,6 +91,8 @@ public static class WorkerServiceCollectionExtensions
         services.AddBuildFarmKubernetes();
         services.AddSingleton<PodWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<PodWatcher>());
+        services.AddSingleton<CoordinationGate>();
+        services.AddHostedService(sp => sp.GetRequiredService<CoordinationGate>());
         services.AddSingleton<RunningBuilds>();
         services.AddSingleton<BuildRunner>();
 
@@ -120,6 +127,9 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IRegistrySlots>(sp => UseRedis(sp)
             ? new RedisRegistrySlots(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryRegistrySlots(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
+            ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
+            : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));
     }
 
     private static bool UseRedis(IServiceProvider sp) => sp.GetRequiredService<IOptions<RedisOptions>>().Value.UseRedis;
@@ -140,25 +150,16 @@ public static class WorkerServiceCollectionExtensions
         });
     }
 
-    /// <summary>Ready only while Redis answers (when Redis is configured): without locks the worker must not build.</summary>
-    private sealed class RedisHealthCheck(IServiceProvider services, IOptions<RedisOptions> options) : IHealthCheck
+    /// <summary>Ready only while the coordination gate is open (Redis answers, when configured): without locks the worker must not build.</summary>
+    private sealed class RedisHealthCheck(CoordinationGate gate, IOptions<RedisOptions> options) : IHealthCheck
     {
-        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
             if (!options.Value.UseRedis)
             {
-                return HealthCheckResult.Healthy("in-process coordination");
+                return Task.FromResult(HealthCheckResult.Healthy("in-process coordination"));
             }
-            try
-            {
-                var redis = services.GetRequiredService<IConnectionMultiplexer>();
-                var latency = await redis.GetDatabase().PingAsync().WaitAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
-                return HealthCheckResult.Healthy($"redis ping {latency.TotalMilliseconds:0.0} ms");
-            }
-            catch (Exception e) when (e is RedisException or TimeoutException)
-            {
-                return HealthCheckResult.Unhealthy("redis unreachable: " + e.Message);
-            }
+            return Task.FromResult(gate.IsOpen ? HealthCheckResult.Healthy("redis answers") : HealthCheckResult.Unhealthy(gate.LastError));
         }
     }
 }

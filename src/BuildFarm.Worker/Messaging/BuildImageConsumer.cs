@@ -1,6 +1,8 @@
 using System.Net;
 using BuildFarm.Contracts;
+using BuildFarm.Coordination;
 using BuildFarm.Worker.Builds;
+using BuildFarm.Worker.Hosting;
 using BuildFarm.Worker.Options;
 using k8s.Autorest;
 using MassTransit;
@@ -13,15 +15,68 @@ namespace BuildFarm.Worker.Messaging;
 /// Runs one build per message and HOLDS the message for the whole build (all attempts): the message is acked when
 /// the build has ended, so a worker takes only as many builds as it has slots and a crashed worker's builds come back
 /// by redelivery. On shutdown the build's token fires and the message is handed back without deleting its pod.
+/// Before each run the build waits at the <see cref="CoordinationGate"/> (closed while Redis is unreachable).
+/// Infrastructure unavailable (Redis or the Kubernetes API past the client's own retries, or the destination lock lost
+/// before success): the build is tried again here up to <see cref="WorkerOptions.UnavailableRetries"/> times with growing
+/// delays, then the message is put back at the tail of the build queue (a copy sent to the queue, then this delivery
+/// acked) — never failed. Every retry is idempotent: pods are adopted by name, leases are re-entrant.
 /// </summary>
-public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running) : IConsumer<BuildImage>
+public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running, CoordinationGate gate, IOptions<WorkerOptions> options,
+    TimeProvider time, ILogger<BuildImageConsumer> logger) : IConsumer<BuildImage>
 {
+    /// <summary>Header on a requeued BuildImage: how many times it was put back in the queue.</summary>
+    public const string RequeuedHeader = "BuildFarm-Requeued";
+
     public async Task Consume(ConsumeContext<BuildImage> context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        using var cancellation = running.Register(context.Message.BuildId);
-        await runner.RunAsync(context.Message, new ConsumeContextEventPublisher(context), cancellation, context.CancellationToken).ConfigureAwait(false);
+        var message = context.Message;
+        var stopping = context.CancellationToken;
+        var requeued = context.Headers.Get<int>(RequeuedHeader) ?? 0;
+        // Seen before (broker redelivery after a crash or hand-back, or a requeue): continue from the newest attempt's pod.
+        var redelivered = context.ReceiveContext.Redelivered || requeued > 0;
+        var settings = options.Value;
+        using var cancellation = running.Register(message.BuildId);
+        var events = new ConsumeContextEventPublisher(context);
+        for (var retry = 0; ; retry++)
+        {
+            await gate.WaitOpenAsync(stopping).ConfigureAwait(false);
+            try
+            {
+                await runner.RunAsync(message, events, cancellation, stopping, redelivered || retry > 0).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (IsUnavailable(e) && !stopping.IsCancellationRequested)
+            {
+                if (e is RedisException)
+                {
+                    gate.ReportUnavailable(e);
+                }
+                var delay = RetryBackoff.Delay(retry + 1, settings.UnavailableRetryDelay, settings.UnavailableRetryMaxDelay, Random.Shared.NextDouble());
+                if (retry >= settings.UnavailableRetries)
+                {
+                    logger.LogWarning("build {Build}: {Error}; retried {Retries} times here, back to the queue in {Delay}", message.BuildId, e.Message, retry, delay);
+                    await Task.Delay(delay, time, stopping).ConfigureAwait(false);
+                    var queue = await context.GetSendEndpoint(context.ReceiveContext.InputAddress).ConfigureAwait(false);
+                    await queue.Send(message, s => s.Headers.Set(RequeuedHeader, requeued + 1), stopping).ConfigureAwait(false);
+                    return;
+                }
+                logger.LogInformation("build {Build}: {Error}; trying again in {Delay}", message.BuildId, e.Message, delay);
+                await Task.Delay(delay, time, stopping).ConfigureAwait(false);
+            }
+        }
     }
+
+    /// <summary>Errors that mean "the infrastructure is unavailable, try later", not "the build failed".</summary>
+    public static bool IsUnavailable(Exception error) => error switch
+    {
+        LeaseLostException => true,
+        RedisConnectionException or RedisTimeoutException => true,
+        HttpRequestException => true,
+        HttpOperationException h => h.Response.StatusCode is HttpStatusCode.TooManyRequests || (int)h.Response.StatusCode >= 500,
+        TaskCanceledException { InnerException: TimeoutException } => true,
+        _ => false,
+    };
 
     private sealed class ConsumeContextEventPublisher(ConsumeContext context) : IBuildEventPublisher
     {
@@ -48,19 +103,8 @@ public sealed class BuildImageConsumerDefinition : ConsumerDefinition<BuildImage
     {
         ArgumentNullException.ThrowIfNull(endpointConfigurator);
         endpointConfigurator.PrefetchCount = _slots;
-        // Redis or the Kubernetes API unreachable past the client's own retries, or the destination lock lost before success:
-        // try the whole message again later (idempotent: pods are adopted by name, leases are re-entrant).
-        // Everything else is a bug and faults the message.
-        endpointConfigurator.UseMessageRetry(r =>
-        {
-            r.Exponential(10, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(10));
-            r.Handle<HttpRequestException>();
-            r.Handle<HttpOperationException>(e => e.Response.StatusCode is HttpStatusCode.TooManyRequests || (int)e.Response.StatusCode >= 500);
-            r.Handle<LeaseLostException>();
-            // Redis unreachable: never build without locks; wait for it to come back.
-            r.Handle<RedisConnectionException>();
-            r.Handle<RedisTimeoutException>();
-        });
+        // No message retry filter: the consumer retries infrastructure errors itself and requeues past its budget
+        // (see BuildImageConsumer); anything else is a bug and faults the message.
         if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
             rabbit.SetQuorumQueue();
@@ -71,16 +115,20 @@ public sealed class BuildImageConsumerDefinition : ConsumerDefinition<BuildImage
 /// <summary>
 /// Cancels a build if it runs on this worker. Every worker gets every CancelBuild: the consumer sits on a
 /// per-instance temporary endpoint (see AddBuildFarmWorker), so the fan-out reaches the worker holding the build.
+/// It also records the cancel as a marker (Redis, with Worker:CancelMarkerTtl) so that a build still queued — on no
+/// worker yet — ends cancelled, without a pod, when a worker takes it.
 /// </summary>
-public sealed class CancelBuildConsumer(RunningBuilds running, ILogger<CancelBuildConsumer> logger) : IConsumer<CancelBuild>
+public sealed class CancelBuildConsumer(RunningBuilds running, ICancelRequests requests, IOptions<WorkerOptions> options, ILogger<CancelBuildConsumer> logger)
+    : IConsumer<CancelBuild>
 {
-    public Task Consume(ConsumeContext<CancelBuild> context)
+    public async Task Consume(ConsumeContext<CancelBuild> context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (running.Cancel(context.Message.BuildId, context.Message.RequestedBy))
+        var message = context.Message;
+        if (running.Cancel(message.BuildId, message.RequestedBy))
         {
-            logger.LogInformation("build {Build}: cancelled by {RequestedBy}", context.Message.BuildId, context.Message.RequestedBy);
+            logger.LogInformation("build {Build}: cancelled by {RequestedBy}", message.BuildId, message.RequestedBy);
         }
-        return Task.CompletedTask;
+        await requests.RequestAsync(message.BuildId, message.RequestedBy, options.Value.CancelMarkerTtl, context.CancellationToken).ConfigureAwait(false);
     }
 }

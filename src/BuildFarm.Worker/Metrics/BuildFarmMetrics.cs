@@ -14,7 +14,7 @@ public sealed class BuildFarmMetrics : IDisposable
 {
     public const string MeterName = "BuildFarm.Worker";
 
-    /// <summary>The registry label when it is not known (the base image's registry is not in the analysis).</summary>
+    /// <summary>The registry label when it is not known (the log never said where the base image came from).</summary>
     public const string UnknownRegistry = "unknown";
 
     private readonly Meter _meter;
@@ -55,9 +55,11 @@ public sealed class BuildFarmMetrics : IDisposable
     public void RecordAnalysis(KanikoLogAnalysis analysis, string pushRegistry)
     {
         ArgumentNullException.ThrowIfNull(analysis);
+        // Pull and extract talk to the base image's registry (from "Retrieving image … from registry X").
+        var pullRegistry = analysis.BaseRegistry ?? UnknownRegistry;
         if (analysis.Pull.Seconds is { } pull)
         {
-            _pull.Record(pull, new KeyValuePair<string, object?>("registry", UnknownRegistry));
+            _pull.Record(pull, new KeyValuePair<string, object?>("registry", pullRegistry));
         }
         if (analysis.Extract.Seconds is { } extract)
         {
@@ -71,7 +73,7 @@ public sealed class BuildFarmMetrics : IDisposable
         {
             if (count > 0)
             {
-                var registry = phase == KanikoPhase.Push ? pushRegistry : UnknownRegistry;
+                var registry = phase == KanikoPhase.Push ? pushRegistry : pullRegistry;
                 _resets.Add(count, new("phase", phase.ToWire()), new("registry", registry));
             }
         }

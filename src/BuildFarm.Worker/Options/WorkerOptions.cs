@@ -40,6 +40,22 @@ public sealed class WorkerOptions
     /// and are adopted after redelivery).</summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a CancelBuild is remembered for a build no worker runs yet (still queued).</summary>
+    public TimeSpan CancelMarkerTtl { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>When Redis or the Kubernetes API is unreachable (past the client's own retries): how many times the build is
+    /// tried again in this worker before its message is put back at the tail of the queue.</summary>
+    public int UnavailableRetries { get; set; } = 5;
+
+    /// <summary>Wait before the first such retry; doubles per retry up to <see cref="UnavailableRetryMaxDelay"/>. The
+    /// message is also requeued after this delay.</summary>
+    public TimeSpan UnavailableRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan UnavailableRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often Redis is pinged; while it does not answer the worker takes no new builds and is not ready.</summary>
+    public TimeSpan RedisProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Destination allow-list patterns passed to the spec validator (empty: any destination).</summary>
     public IList<string> AllowedDestinations { get; set; } = [];
 
@@ -90,6 +106,22 @@ public sealed class WorkerOptions
         if (WaitPollMin <= TimeSpan.Zero || WaitPollMax < WaitPollMin)
         {
             errors.Add($"Worker:WaitPollMin/WaitPollMax: {WaitPollMin}/{WaitPollMax} must be positive and min ≤ max");
+        }
+        if (CancelMarkerTtl < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Worker:CancelMarkerTtl: {CancelMarkerTtl} must be at least 1 second");
+        }
+        if (UnavailableRetries is < 0 or > 100)
+        {
+            errors.Add($"Worker:UnavailableRetries: {UnavailableRetries} must be between 0 and 100");
+        }
+        if (UnavailableRetryDelay <= TimeSpan.Zero || UnavailableRetryMaxDelay < UnavailableRetryDelay)
+        {
+            errors.Add($"Worker:UnavailableRetryDelay/UnavailableRetryMaxDelay: {UnavailableRetryDelay}/{UnavailableRetryMaxDelay} must be positive and delay ≤ max");
+        }
+        if (RedisProbeInterval <= TimeSpan.Zero)
+        {
+            errors.Add($"Worker:RedisProbeInterval: {RedisProbeInterval} must be positive");
         }
         return errors;
     }

@@ -1,4 +1,6 @@
 using System.Net;
+using BuildFarm.Worker.Options;
+using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
 
@@ -13,15 +15,16 @@ public sealed class KubeApiResilienceHandler : DelegatingHandler
 {
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
 
-    public KubeApiResilienceHandler(TimeProvider time)
+    public KubeApiResilienceHandler(TimeProvider time, IOptions<KubernetesOptions> options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
-                MaxRetryAttempts = MaxRetries,
+                MaxRetryAttempts = options.Value.MaxRetries,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(100),
+                Delay = options.Value.RetryBaseDelay,
                 MaxDelay = TimeSpan.FromSeconds(10),
                 ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context.CancellationToken)),
                 DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
@@ -33,9 +36,6 @@ public sealed class KubeApiResilienceHandler : DelegatingHandler
             })
             .Build();
     }
-
-    /// <summary>Retries after the first try; past them the error reaches the caller.</summary>
-    public const int MaxRetries = 6;
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         await _pipeline.ExecuteAsync(

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace BuildFarm.Worker.Tests;
+
+/// <summary>
+/// The real worker host (buildfarm-worker.dll, copied beside the tests by the project reference) run with <c>dotnet</c> as
+/// a child process, configured only by environment variables — as a deployment would run it. Killed with SIGKILL by
+/// <see cref="KillAsync"/>; killed in any case when disposed.
+/// </summary>
+internal sealed class WorkerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private WorkerProcess(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Everything the process wrote so far (for failure messages).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <param name="settings">Configuration keys as in appsettings (<c>Worker:Slots</c>); passed as <c>Worker__Slots</c>.</param>
+    public static WorkerProcess Start(IReadOnlyDictionary<string, string?> settings)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "buildfarm-worker.dll");
+        if (!File.Exists(dll))
+        {
+            throw new FileNotFoundException($"the worker host {dll} is missing: build tests/BuildFarm.Worker.Tests (it references src/BuildFarm.Worker)", dll);
+        }
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = AppContext.BaseDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in settings)
+        {
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value ?? "";
+        }
+        return new WorkerProcess(Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start"));
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, nothing is acked, released or deleted.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+}
