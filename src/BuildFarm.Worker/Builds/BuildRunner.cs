@@ -454,7 +454,9 @@ public sealed class BuildRunner(
         }
         try
         {
-            await kubernetes.CoreV1.DeleteNamespacedPodAsync(name, _kaniko.Namespace, gracePeriodSeconds: 0, cancellationToken: ct).ConfigureAwait(false);
+            var deleted = await kubernetes.CoreV1.DeleteNamespacedPodAsync(name, _kaniko.Namespace, gracePeriodSeconds: 0, cancellationToken: ct).ConfigureAwait(false);
+            // This build never waits for the pod again: the watcher keeps no copy of it.
+            watcher.Release(name, deleted?.Metadata?.Uid);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
