@@ -5,8 +5,8 @@ namespace BuildFarm.WorkerLoad;
 /// <summary>Command-line options of the worker load generator; every bad value is an error naming the option.</summary>
 public sealed record LoadOptions
 {
-    /// <summary>Builds published at once for the throughput figure (builds/s through one worker).</summary>
-    public int Builds { get; init; } = 2000;
+    /// <summary>Builds published at once, over which the Kubernetes API requests, Redis round trips and CPU per build are counted.</summary>
+    public int Builds { get; init; } = 1000;
 
     /// <summary>Offered rate for the latency figure, builds per second (open loop: publishing never waits for the worker).</summary>
     public double Rate { get; init; } = 100;
@@ -23,7 +23,7 @@ public sealed record LoadOptions
     public int RawMessages { get; init; } = 10_000;
 
     /// <summary>Warm-up messages and builds before anything is measured (JIT, connection pools).</summary>
-    public int Warmup { get; init; } = 300;
+    public int Warmup { get; init; } = 500;
 
     /// <summary>Worker:Slots of the worker, and the baseline consumer's prefetch and concurrency.</summary>
     public int Slots { get; init; } = 16;

@@ -11,6 +11,9 @@ public sealed class Results(LoadOptions options)
 
     public double RawMessagesPerSecond { get; set; }
     public double BuildsPerSecond { get; set; }
+
+    /// <summary>Builds/s over the memory phase (many chunks); NaN when it did not run.</summary>
+    public double SustainedBuildsPerSecond { get; set; } = double.NaN;
     public double LatencyP50 { get; set; }
     public double LatencyP99 { get; set; }
     public double LatencyMax { get; set; }
@@ -31,7 +34,10 @@ public sealed class Results(LoadOptions options)
     public IReadOnlyList<(int Builds, Mem Mem)> MemorySamples { get; set; } = [];
     public List<string> Notes { get; } = [];
 
-    public double Ratio => BuildsPerSecond / RawMessagesPerSecond;
+    /// <summary>The sustained figure when the memory phase ran, else the burst.</summary>
+    public double Throughput => double.IsNaN(SustainedBuildsPerSecond) ? BuildsPerSecond : SustainedBuildsPerSecond;
+
+    public double Ratio => Throughput / RawMessagesPerSecond;
 
     /// <summary>Least-squares slope in KiB per 1,000 builds of the samples after the first chunk (the first chunk fills caches).</summary>
     public static double SlopeKibPer1000(IReadOnlyList<(int Builds, long Bytes)> samples)
@@ -54,7 +60,8 @@ public sealed class Results(LoadOptions options)
         var rows = new List<(string Figure, string Value, string Target, string Result)>
         {
             ("raw MassTransit publish->consume", $"{RawMessagesPerSecond:F0} msgs/s", "", ""),
-            ("builds through one worker", $"{BuildsPerSecond:F0} builds/s", "", ""),
+            ("builds through one worker, sustained", double.IsNaN(SustainedBuildsPerSecond) ? "(no memory phase)" : $"{SustainedBuildsPerSecond:F0} builds/s over the memory phase", "", ""),
+            ("  in the burst", $"{BuildsPerSecond:F0} builds/s ({options.Builds} published at once)", "", ""),
             ("ratio builds/s / raw msgs/s", $"{Ratio:F2}", ">= 0.5", Verdict(Ratio >= 0.5)),
             ($"publish -> pod created at {OfferedRate:F0}/s offered", $"p50 {LatencyP50:F1} ms, p99 {LatencyP99:F1} ms (max {LatencyMax:F0})", "p99 < 50 ms", Verdict(LatencyP99 < 50)),
             ("  publish -> end event received", $"p50 {EndToEndP50:F1} ms, p99 {EndToEndP99:F1} ms", "", ""),

@@ -57,6 +57,15 @@ public sealed class PodWatcher : BackgroundService
     /// <summary>How many watch requests were opened (one per list, plus one per clean watch timeout).</summary>
     public int WatchesOpened => Volatile.Read(ref _watchesOpened);
 
+    /// <summary>What the watcher holds: cached pods, tombstones of deleted pods, released pods whose deletion is still to come.</summary>
+    internal (int Pods, int Tombstones, int Released) CacheSizes()
+    {
+        lock (_gate)
+        {
+            return (_pods.Count, _tombstones.Count, _released.Count);
+        }
+    }
+
     /// <summary>
     /// Waits until pod <paramref name="name"/> with <paramref name="uid"/> satisfies <paramref name="condition"/>, and returns it.
     /// Throws <see cref="PodGoneException"/> when the pod is deleted first (unless its final state satisfies the condition).
