@@ -62,7 +62,7 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --d
 redis_pid=$!
 wait_until "redis-server" 30 bash -c "[ \"\$(redis-cli -h 127.0.0.1 -p $redis_port ping)\" = PONG ]"
 
-rabbit_port="$(free_port 45672)"
+rabbit_port="$(free_port 36672)"
 rabbit_dir="$run_dir/rabbitmq"
 mkdir -p "$rabbit_dir/mnesia" "$rabbit_dir/log"
 cp deploy/rabbitmq/rabbitmq.conf "$rabbit_dir/"
