@@ -194,14 +194,9 @@ public sealed class BuildRunner(
         {
             if (releaseLeases)
             {
-                foreach (var lease in heldLocks)
-                {
-                    await ReleaseAsync(lease, locks.ReleaseAsync).ConfigureAwait(false);
-                }
-                foreach (var lease in heldSlots)
-                {
-                    await ReleaseAsync(lease, slots.ReleaseAsync).ConfigureAwait(false);
-                }
+                // All at once: the Redis client pipelines them into one round trip.
+                await Task.WhenAll(heldLocks.Select(lease => ReleaseAsync(lease, locks.ReleaseAsync))
+                    .Concat(heldSlots.Select(lease => ReleaseAsync(lease, slots.ReleaseAsync)))).ConfigureAwait(false);
             }
         }
     }
@@ -453,11 +448,37 @@ public sealed class BuildRunner(
         }
         state.CurrentPod = name;
         var uid = created.Metadata.Uid;
-        await events.PublishAsync(new BuildStarted
+        // Published while the pod starts (one broker round trip less on every build's path); it settles before the
+        // attempt's outcome is known to anyone, so no later event of this build can overtake it.
+        var startedEvent = events.PublishAsync(new BuildStarted
         {
             BuildId = command.BuildId, BatchId = command.BatchId, Attempt = state.Attempt, Pod = name, At = time.GetUtcNow(),
-        }, ct).ConfigureAwait(false);
+        }, ct);
+        AttemptResult result;
+        try
+        {
+            result = await FollowAttemptAsync(command, name, ns, uid, created, adopted, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            try
+            {
+                await startedEvent.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The attempt's own error is the one to report.
+            }
+            throw;
+        }
+        await startedEvent.ConfigureAwait(false);
+        return result;
+    }
 
+    /// <summary>An attempt after its pod exists: wait for the container, stream the log, wait for the end, classify.</summary>
+    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, string name, string ns, string? uid, V1Pod created, bool adopted,
+        CancellationToken ct)
+    {
         V1Pod running;
         try
         {
@@ -526,7 +547,9 @@ public sealed class BuildRunner(
         }
         try
         {
-            await kubernetes.CoreV1.DeleteNamespacedPodAsync(name, _kaniko.Namespace, gracePeriodSeconds: 0, cancellationToken: ct).ConfigureAwait(false);
+            var deleted = await kubernetes.CoreV1.DeleteNamespacedPodAsync(name, _kaniko.Namespace, gracePeriodSeconds: 0, cancellationToken: ct).ConfigureAwait(false);
+            // This build never waits for the pod again: the watcher keeps no copy of it.
+            watcher.Release(name, deleted?.Metadata?.Uid);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {

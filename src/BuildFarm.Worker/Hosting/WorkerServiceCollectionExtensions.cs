@@ -29,6 +29,9 @@ public static class WorkerServiceCollectionExtensions
         var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
         builder.Services.AddMassTransit(x =>
         {
+            // MassTransit 8.5 otherwise reports usage to its vendor over HTTPS at start (a warning with a stack trace
+            // where the cluster has no egress).
+            x.DisableUsageTelemetry();
             x.AddBuildFarmConsumers();
             if (bus.Transport == BusTransport.RabbitMq)
             {

@@ -36,6 +36,7 @@ public sealed class PodWatcher : BackgroundService
     private readonly Dictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (V1Pod Pod, DateTimeOffset At)> _tombstones = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Waiter>> _waiters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _released = new(StringComparer.Ordinal);
     private int _resyncs;
     private int _watchesOpened;
 
@@ -55,6 +56,15 @@ public sealed class PodWatcher : BackgroundService
 
     /// <summary>How many watch requests were opened (one per list, plus one per clean watch timeout).</summary>
     public int WatchesOpened => Volatile.Read(ref _watchesOpened);
+
+    /// <summary>What the watcher holds: cached pods, tombstones of deleted pods, released pods whose deletion is still to come.</summary>
+    internal (int Pods, int Tombstones, int Released) CacheSizes()
+    {
+        lock (_gate)
+        {
+            return (_pods.Count, _tombstones.Count, _released.Count);
+        }
+    }
 
     /// <summary>
     /// Waits until pod <paramref name="name"/> with <paramref name="uid"/> satisfies <paramref name="condition"/>, and returns it.
@@ -100,6 +110,34 @@ public sealed class PodWatcher : BackgroundService
                         _waiters.Remove(name);
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The build that owned the pod with <paramref name="uid"/> deleted it (pod <paramref name="name"/>) and will not wait for it again: its last
+    /// updates are not cached and its deletion leaves no tombstone. Without this every finished build's pod would stay in
+    /// memory for the tombstone lifetime (at 100 builds/s, 30,000 pods).
+    /// </summary>
+    public void Release(string name, string? uid)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (string.IsNullOrEmpty(uid))
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            if (_tombstones.TryGetValue(name, out var gone) && gone.Pod.Metadata?.Uid == uid)
+            {
+                // Its deletion was seen before the delete request returned.
+                _tombstones.Remove(name);
+                return;
+            }
+            _released[uid] = _time.GetUtcNow();
+            if (_pods.TryGetValue(name, out var cached) && cached.Metadata?.Uid == uid)
+            {
+                _pods.Remove(name);
             }
         }
     }
@@ -204,8 +242,11 @@ public sealed class PodWatcher : BackgroundService
     private void UpdateLocked(V1Pod pod)
     {
         var name = pod.Metadata.Name;
-        _pods[name] = pod;
-        _tombstones.Remove(name);
+        if (pod.Metadata.Uid is not { } uid || !_released.ContainsKey(uid))
+        {
+            _pods[name] = pod;
+            _tombstones.Remove(name);
+        }
         if (!_waiters.TryGetValue(name, out var waiters))
         {
             return;
@@ -220,8 +261,19 @@ public sealed class PodWatcher : BackgroundService
     private void DeleteLocked(V1Pod pod, DateTimeOffset now)
     {
         var name = pod.Metadata.Name;
-        _pods.Remove(name);
-        _tombstones[name] = (pod, now);
+        if (pod.Metadata.Uid is { } uid && _released.Remove(uid))
+        {
+            // Deleted by its own build, which is done with it: no tombstone (and no cached copy of a newer pod of that name to drop).
+            if (_pods.TryGetValue(name, out var cached) && cached.Metadata?.Uid == uid)
+            {
+                _pods.Remove(name);
+            }
+        }
+        else
+        {
+            _pods.Remove(name);
+            _tombstones[name] = (pod, now);
+        }
         if (!_waiters.TryGetValue(name, out var waiters))
         {
             return;
@@ -245,6 +297,11 @@ public sealed class PodWatcher : BackgroundService
         foreach (var old in _tombstones.Where(t => now - t.Value.At > TombstoneLifetime).Select(t => t.Key).ToList())
         {
             _tombstones.Remove(old);
+        }
+        // A released pod whose deletion never showed (a relist after it vanished) is forgotten too.
+        foreach (var old in _released.Where(r => now - r.Value > TombstoneLifetime).Select(r => r.Key).ToList())
+        {
+            _released.Remove(old);
         }
     }
 

@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using BuildFarm.Contracts;
+using BuildFarm.Worker.Hosting;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+using StackExchange.Redis.Profiling;
+
+namespace BuildFarm.WorkerLoad;
+
+/// <summary>
+/// The process under measurement: this program started again with <c>--child worker</c> (the worker host composed exactly
+/// as src/BuildFarm.Worker/Program.cs composes it, with server GC like buildfarm-worker) or <c>--child raw</c> (a bare
+/// MassTransit bus with a trivial BuildImage handler). It answers one-line commands on stdin (<c>MEM</c>, <c>COUNT</c>,
+/// <c>REDIS-START</c>, <c>REDIS-STOP</c>) on stdout; logs go to stderr. It stops when stdin closes.
+/// </summary>
+public static class Child
+{
+    public static async Task<int> RunAsync(LoadOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var services = Services.FromEnvironment();
+        return options.Child == "raw" ? await RunRawAsync(options, services) : await RunWorkerAsync(options, services);
+    }
+
+    private static async Task<int> RunWorkerAsync(LoadOptions options, Services services)
+    {
+        var builder = WebApplication.CreateSlimBuilder([]);
+        var settings = services.WorkerSettings(options.RedisPrefix ?? throw new ArgumentException("--redis-prefix is required"));
+        settings["Kubernetes:KubeconfigPath"] = options.Kubeconfig ?? throw new ArgumentException("--kubeconfig is required");
+        settings["Kaniko:Namespace"] = "buildfarm";
+        settings["Worker:Slots"] = options.Slots.ToString(CultureInfo.InvariantCulture);
+        settings["Urls"] = "http://127.0.0.1:0";
+        settings["Logging:LogLevel:Default"] = "Information";
+        settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning";
+        settings["Logging:LogLevel:MassTransit"] = "Warning";
+        settings["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning";
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.AddBuildFarmWorker();
+        var app = builder.Build();
+        app.MapBuildFarmWorkerEndpoints();
+        await app.StartAsync();
+
+        var redis = app.Services.GetRequiredService<IConnectionMultiplexer>();
+        ProfilingSession? session = null;
+        redis.RegisterProfiler(() => Volatile.Read(ref session));
+        await ServeCommandsAsync(command =>
+        {
+            switch (command)
+            {
+                case "REDIS-START":
+                    Volatile.Write(ref session, new ProfilingSession());
+                    return "OK";
+                case "REDIS-STOP":
+                    var finished = Interlocked.Exchange(ref session, null);
+                    var commands = finished?.FinishProfiling().ToList() ?? [];
+                    // One entry per command sent (a script call is one command, whatever it does inside).
+                    return "REDIS " + commands.Count.ToString(CultureInfo.InvariantCulture) + " " + string.Join(",",
+                        commands.GroupBy(c => c.Command, StringComparer.OrdinalIgnoreCase).OrderByDescending(g => g.Count())
+                            .Select(g => $"{g.Key.ToLowerInvariant()}={g.Count().ToString(CultureInfo.InvariantCulture)}"));
+                default:
+                    return null;
+            }
+        });
+        await app.StopAsync();
+        await app.DisposeAsync();
+        return 0;
+    }
+
+    private static async Task<int> RunRawAsync(LoadOptions options, Services services)
+    {
+        var queue = options.Queue ?? throw new ArgumentException("--queue is required");
+        long count = 0;
+        long lastTicks = 0;
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host(services.RabbitHost, (ushort)services.RabbitPort, "/", h =>
+            {
+                h.Username(services.RabbitUser);
+                h.Password(services.RabbitPassword);
+            });
+            cfg.ReceiveEndpoint(queue, e =>
+            {
+                // The worker's endpoint settings: a durable quorum queue, prefetch = concurrency = slots.
+                e.PrefetchCount = options.Slots;
+                e.ConcurrentMessageLimit = options.Slots;
+                e.SetQuorumQueue();
+                e.Handler<BuildImage>(_ =>
+                {
+                    Interlocked.Increment(ref count);
+                    Volatile.Write(ref lastTicks, DateTimeOffset.UtcNow.UtcTicks);
+                    return Task.CompletedTask;
+                });
+            });
+        });
+        await bus.StartAsync();
+        await ServeCommandsAsync(command => command == "COUNT"
+            ? string.Create(CultureInfo.InvariantCulture, $"COUNT {Interlocked.Read(ref count)} {Volatile.Read(ref lastTicks)}")
+            : null);
+        await bus.StopAsync();
+        return 0;
+    }
+
+    /// <summary>Prints READY, then answers commands until stdin closes. MEM is common to both modes.</summary>
+    private static async Task ServeCommandsAsync(Func<string, string?> handle)
+    {
+        Console.WriteLine("READY");
+        Console.Out.Flush();
+        while (await Console.In.ReadLineAsync() is { } line)
+        {
+            var answer = line == "MEM" ? Memory() : handle(line) ?? $"ERROR unknown command '{line}'";
+            Console.WriteLine(answer);
+            Console.Out.Flush();
+        }
+    }
+
+    /// <summary>RSS as it is, then the managed heap after a full blocking compacting collection, and the process's totals.</summary>
+    private static string Memory()
+    {
+        using var self = Process.GetCurrentProcess();
+        var rss = self.WorkingSet64;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        var heap = GC.GetTotalMemory(forceFullCollection: false);
+        self.Refresh();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"MEM {rss} {heap} {self.WorkingSet64} {GC.GetTotalAllocatedBytes()} {self.TotalProcessorTime.TotalMilliseconds:F0} {GC.GetTotalPauseDuration().TotalMilliseconds:F0} {self.Threads.Count} {(System.Runtime.GCSettings.IsServerGC ? 1 : 0)}");
+    }
+}
+
+/// <summary>A child process seen from the load generator: start it, send commands, read answers, stop it.</summary>
+public sealed class ChildProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    private ChildProcess(Process process) => _process = process;
+
+    public int Id => _process.Id;
+
+    public static async Task<ChildProcess> StartAsync(IEnumerable<string> args, bool serverGc, CancellationToken ct)
+    {
+        var start = new ProcessStartInfo
+        {
+            FileName = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell this program's path to start a child"),
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet")
+        {
+            start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        }
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        // buildfarm-worker is a Web SDK app, which runs with server GC: the child runs the same way.
+        start.Environment["DOTNET_gcServer"] = serverGc ? "1" : "0";
+        var process = Process.Start(start) ?? throw new InvalidOperationException("the child process did not start");
+        var child = new ChildProcess(process);
+        using var startup = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        startup.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            while (await process.StandardOutput.ReadLineAsync(startup.Token) is { } line)
+            {
+                if (line == "READY")
+                {
+                    return child;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        var exited = process.HasExited;
+        await child.DisposeAsync();
+        throw new InvalidOperationException(exited
+            ? "the child process exited before it was ready (its error is above)"
+            : "the child process was not ready within 60 s");
+    }
+
+    /// <summary>Sends one command line and returns the answer line.</summary>
+    public async Task<string> AskAsync(string command, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await _process.StandardInput.WriteLineAsync(command);
+            await _process.StandardInput.FlushAsync(ct);
+            var answer = await _process.StandardOutput.ReadLineAsync(ct)
+                ?? throw new InvalidOperationException($"the child process ended while answering {command}");
+            return answer.StartsWith("ERROR", StringComparison.Ordinal) ? throw new InvalidOperationException(answer) : answer;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            _process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await _process.WaitForExitAsync(wait.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        _process.Dispose();
+        _gate.Dispose();
+    }
+}

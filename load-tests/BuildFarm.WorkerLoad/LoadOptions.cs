@@ -1,0 +1,94 @@
+using System.Globalization;
+
+namespace BuildFarm.WorkerLoad;
+
+/// <summary>Command-line options of the worker load generator; every bad value is an error naming the option.</summary>
+public sealed record LoadOptions
+{
+    /// <summary>Builds published at once, over which the Kubernetes API requests, Redis round trips and CPU per build are counted.</summary>
+    public int Builds { get; init; } = 1000;
+
+    /// <summary>Offered rate for the latency figure, builds per second (open loop: publishing never waits for the worker).</summary>
+    public double Rate { get; init; } = 100;
+
+    /// <summary>How long the latency phase offers <see cref="Rate"/>.</summary>
+    public int LatencySeconds { get; init; } = 20;
+
+    /// <summary>Builds for the memory figure, in chunks of <see cref="MemoryChunk"/> with a sample after each.</summary>
+    public int MemoryBuilds { get; init; } = 10_000;
+
+    public int MemoryChunk { get; init; } = 1000;
+
+    /// <summary>Messages for the raw MassTransit baseline.</summary>
+    public int RawMessages { get; init; } = 10_000;
+
+    /// <summary>Warm-up messages and builds before anything is measured (JIT, connection pools).</summary>
+    public int Warmup { get; init; } = 500;
+
+    /// <summary>Worker:Slots of the worker, and the baseline consumer's prefetch and concurrency.</summary>
+    public int Slots { get; init; } = 16;
+
+    /// <summary>Publishes in flight at once (publisher confirms outstanding).</summary>
+    public int PublishParallelism { get; init; } = 128;
+
+    /// <summary>Hard limit for the whole run, in seconds.</summary>
+    public int TimeoutSeconds { get; init; } = 900;
+
+    /// <summary>Child mode: <c>worker</c> or <c>raw</c>; null in the load generator itself.</summary>
+    public string? Child { get; init; }
+
+    public string? Queue { get; init; }
+    public string? Kubeconfig { get; init; }
+    public string? RedisPrefix { get; init; }
+
+    public static LoadOptions Parse(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var o = new LoadOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{arg} needs a value");
+            int Int(int min, int max)
+            {
+                var text = Value();
+                return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+                    ? v
+                    : throw new ArgumentException($"{arg}: '{text}' is not a whole number from {min} to {max}");
+            }
+            o = arg switch
+            {
+                "--builds" => o with { Builds = Int(1, 1_000_000) },
+                "--rate" => o with { Rate = Double(arg, Value(), 0.1, 100_000) },
+                "--latency-seconds" => o with { LatencySeconds = Int(1, 3_600) },
+                "--memory-builds" => o with { MemoryBuilds = Int(0, 1_000_000) },
+                "--memory-chunk" => o with { MemoryChunk = Int(10, 1_000_000) },
+                "--raw-messages" => o with { RawMessages = Int(1, 10_000_000) },
+                "--warmup" => o with { Warmup = Int(0, 100_000) },
+                "--slots" => o with { Slots = Int(1, 1_000) },
+                "--publish-parallelism" => o with { PublishParallelism = Int(1, 10_000) },
+                "--timeout" => o with { TimeoutSeconds = Int(10, 86_400) },
+                "--child" => o with { Child = Value() },
+                "--queue" => o with { Queue = Value() },
+                "--kubeconfig" => o with { Kubeconfig = Value() },
+                "--redis-prefix" => o with { RedisPrefix = Value() },
+                _ => throw new ArgumentException($"unknown option '{arg}' (known: --builds, --rate, --latency-seconds, --memory-builds, " +
+                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --timeout)"),
+            };
+        }
+        if (o.Child is not (null or "worker" or "raw"))
+        {
+            throw new ArgumentException($"--child: '{o.Child}' is not 'worker' or 'raw'");
+        }
+        if (o.MemoryBuilds > 0 && o.MemoryBuilds < 3 * o.MemoryChunk)
+        {
+            throw new ArgumentException($"--memory-builds ({o.MemoryBuilds}) must be 0 or at least three chunks of --memory-chunk ({o.MemoryChunk}) for a slope");
+        }
+        return o;
+    }
+
+    private static double Double(string arg, string text, double min, double max) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+            ? v
+            : throw new ArgumentException($"{arg}: '{text}' is not a number from {min} to {max}");
+}

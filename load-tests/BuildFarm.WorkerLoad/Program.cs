@@ -1,0 +1,62 @@
+using BuildFarm.WorkerLoad;
+
+// Load generator for the worker (issue 4 "Performance"): the raw MassTransit baseline, then one worker in a child process
+// against the real RabbitMQ and Redis (BUILDFARM_TEST_RABBITMQ, BUILDFARM_TEST_REDIS) and the cluster simulator (in this
+// process, over HTTP, instant pods). Bounded by --timeout. See load-tests/README.md.
+LoadOptions options;
+Services services;
+try
+{
+    options = LoadOptions.Parse(args);
+    services = Services.FromEnvironment();
+}
+catch (ArgumentException e)
+{
+    await Console.Error.WriteLineAsync($"workerload: {e.Message}");
+    return 2;
+}
+if (options.Child is not null)
+{
+    return await Child.RunAsync(options);
+}
+
+using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.TimeoutSeconds));
+Console.WriteLine($"workerload: baseline {options.RawMessages} msgs; {options.Builds} builds at once; {options.Rate} builds/s for {options.LatencySeconds} s; " +
+    $"{options.MemoryBuilds} builds for memory; Worker:Slots {options.Slots}; warm-up {options.Warmup}; limit {options.TimeoutSeconds} s");
+Console.WriteLine($"broker {services.RabbitHost}:{services.RabbitPort}, redis {services.Redis}; {Environment.ProcessorCount} cores");
+Console.WriteLine($"load average at start: {LoadAverage()}");
+Results results;
+try
+{
+    results = await new LoadRun(options, services).RunAsync(deadline.Token);
+}
+catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+{
+    await Console.Error.WriteLineAsync($"workerload: the run did not finish within --timeout {options.TimeoutSeconds} s");
+    return 1;
+}
+catch (InvalidOperationException e)
+{
+    await Console.Error.WriteLineAsync($"workerload: {e.Message}");
+    return 1;
+}
+Console.WriteLine($"load average at end: {LoadAverage()}");
+using (var self = System.Diagnostics.Process.GetCurrentProcess())
+{
+    Console.WriteLine($"load generator (with the simulator): cpu {self.TotalProcessorTime.TotalSeconds:F1} s, peak RSS {self.PeakWorkingSet64 / (1024 * 1024)} MiB");
+}
+Console.WriteLine();
+Console.WriteLine(results.Table());
+return results.Failed == 0 ? 0 : 1;
+
+static string LoadAverage()
+{
+    try
+    {
+        return File.ReadAllText("/proc/loadavg").Trim();
+    }
+    catch (IOException)
+    {
+        return "unknown";
+    }
+}

@@ -1,0 +1,107 @@
+using System.Globalization;
+using System.Text;
+
+namespace BuildFarm.WorkerLoad;
+
+/// <summary>The figures of one run and the results table (issue 4's targets, PASS or MISS).</summary>
+public sealed class Results(LoadOptions options)
+{
+    /// <summary>"Flat" memory: the least-squares slope of the heap after a full GC stays under this, per 1,000 builds.</summary>
+    public const double FlatHeapKibPer1000 = 100;
+
+    public double RawMessagesPerSecond { get; set; }
+    public double BuildsPerSecond { get; set; }
+
+    /// <summary>Builds/s over the memory phase (many chunks); NaN when it did not run.</summary>
+    public double SustainedBuildsPerSecond { get; set; } = double.NaN;
+    public double LatencyP50 { get; set; }
+    public double LatencyP99 { get; set; }
+    public double LatencyMax { get; set; }
+    public double EndToEndP50 { get; set; }
+    public double EndToEndP99 { get; set; }
+    public double OfferedRate { get; set; }
+    public double ApiPerBuild { get; set; }
+    public string ApiBreakdown { get; set; } = "";
+    public double RedisPerBuild { get; set; }
+    public string RedisBreakdown { get; set; } = "";
+    public double RedisServerPerBuild { get; set; }
+    public double WorkerCpuMsPerBuild { get; set; }
+    public double WorkerAllocatedPerBuild { get; set; }
+    public int WorkerProcessId { get; set; }
+    public int Failed { get; set; }
+    public int UnknownEvents { get; set; }
+    public string SimRequests { get; set; } = "";
+    public IReadOnlyList<(int Builds, Mem Mem)> MemorySamples { get; set; } = [];
+    public List<string> Notes { get; } = [];
+
+    /// <summary>The sustained figure when the memory phase ran, else the burst.</summary>
+    public double Throughput => double.IsNaN(SustainedBuildsPerSecond) ? BuildsPerSecond : SustainedBuildsPerSecond;
+
+    public double Ratio => Throughput / RawMessagesPerSecond;
+
+    /// <summary>Least-squares slope in KiB per 1,000 builds of the samples after the first chunk (the first chunk fills caches).</summary>
+    public static double SlopeKibPer1000(IReadOnlyList<(int Builds, long Bytes)> samples)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        var points = samples.Skip(1).ToList();
+        if (points.Count < 2)
+        {
+            return double.NaN;
+        }
+        var mx = points.Average(p => (double)p.Builds);
+        var my = points.Average(p => (double)p.Bytes);
+        var sxy = points.Sum(p => (p.Builds - mx) * (p.Bytes - my));
+        var sxx = points.Sum(p => (p.Builds - mx) * (p.Builds - mx));
+        return sxy / sxx * 1000 / 1024;
+    }
+
+    public string Table()
+    {
+        var rows = new List<(string Figure, string Value, string Target, string Result)>
+        {
+            ("raw MassTransit publish->consume", $"{RawMessagesPerSecond:F0} msgs/s", "", ""),
+            ("builds through one worker, sustained", double.IsNaN(SustainedBuildsPerSecond) ? "(no memory phase)" : $"{SustainedBuildsPerSecond:F0} builds/s over the memory phase", "", ""),
+            ("  in the burst", $"{BuildsPerSecond:F0} builds/s ({options.Builds} published at once)", "", ""),
+            ("ratio builds/s / raw msgs/s", $"{Ratio:F2}", ">= 0.5", Verdict(Ratio >= 0.5)),
+            ($"publish -> pod created at {OfferedRate:F0}/s offered", $"p50 {LatencyP50:F1} ms, p99 {LatencyP99:F1} ms (max {LatencyMax:F0})", "p99 < 50 ms", Verdict(LatencyP99 < 50)),
+            ("  publish -> end event received", $"p50 {EndToEndP50:F1} ms, p99 {EndToEndP99:F1} ms", "", ""),
+            ("Kubernetes API requests per build", $"{ApiPerBuild:F2} ({ApiBreakdown})", "<= 4 (besides the watch)", Verdict(ApiPerBuild <= 4)),
+            ("Redis round trips per build", $"{RedisPerBuild:F2} ({RedisBreakdown})", "<= 8", Verdict(RedisPerBuild <= 8)),
+            ("  Redis commands executed per build", $"{RedisServerPerBuild:F1} (server side, incl. inside scripts)", "", ""),
+            ("worker CPU per build", $"{WorkerCpuMsPerBuild:F2} ms, allocated {WorkerAllocatedPerBuild / 1024:F0} KiB", "", ""),
+        };
+        if (MemorySamples.Count > 0)
+        {
+            var heap = SlopeKibPer1000([.. MemorySamples.Select(s => (s.Builds, s.Mem.Heap))]);
+            var rss = SlopeKibPer1000([.. MemorySamples.Select(s => (s.Builds, s.Mem.Rss))]);
+            var first = MemorySamples[1].Mem;
+            var last = MemorySamples[^1].Mem;
+            rows.Add(($"worker memory over {MemorySamples[^1].Builds} builds", string.Create(CultureInfo.InvariantCulture,
+                $"heap after GC {first.Heap / 1048576.0:F1} -> {last.Heap / 1048576.0:F1} MiB, slope {heap:F0} KiB/1000 builds"),
+                $"flat (< {FlatHeapKibPer1000:F0} KiB/1000)", Verdict(heap < FlatHeapKibPer1000)));
+            rows.Add(("  worker RSS", string.Create(CultureInfo.InvariantCulture,
+                $"{first.Rss / 1048576.0:F1} -> {last.Rss / 1048576.0:F1} MiB, slope {rss:F0} KiB/1000 builds ({(last.ServerGc ? "server" : "workstation")} GC)"), "", ""));
+        }
+        var width = rows.Max(r => r.Figure.Length);
+        var valueWidth = rows.Max(r => r.Value.Length);
+        var targetWidth = rows.Max(r => r.Target.Length);
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{"figure".PadRight(width)} | {"value".PadRight(valueWidth)} | {"target".PadRight(targetWidth)} | result");
+        sb.AppendLine(new string('-', width + valueWidth + targetWidth + 15));
+        foreach (var (figure, value, target, result) in rows)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"{figure.PadRight(width)} | {value.PadRight(valueWidth)} | {target.PadRight(targetWidth)} | {result}");
+        }
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"worker: one child process (pid {WorkerProcessId}), Worker:Slots {options.Slots}; " +
+            $"builds not succeeded: {Failed}; events for unknown builds: {UnknownEvents}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"simulator pod requests in the whole run (besides list/watch): {SimRequests}");
+        foreach (var note in Notes)
+        {
+            sb.AppendLine("note: " + note);
+        }
+        return sb.ToString();
+    }
+
+    private static string Verdict(bool pass) => pass ? "PASS" : "MISS";
+}
