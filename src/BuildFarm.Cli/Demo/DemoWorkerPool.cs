@@ -213,7 +213,7 @@ public sealed class DemoWorker : IAsyncDisposable
         Slots = slots;
         _host = host;
         Running = host.Services.GetRequiredService<RunningBuilds>();
-        Consumer = new BuildImageConsumer(host.Services.GetRequiredService<BuildRunner>(), Running);
+        Consumer = ActivatorUtilities.CreateInstance<BuildImageConsumer>(host.Services);
     }
 
     public string Name { get; }
