@@ -103,9 +103,12 @@ public static class ScheduleCommand
             await io.Out.WriteLineAsync($"buildfarm schedule: instance {scheduler.InstanceId}, {string.Join(", ", loaded.Scheduled.Select(i => $"{i.Name} '{i.Schedule}'"))} (UTC), "
                 + $"missed: {parse.GetValue(missed)}, coordination: {(options.RedisConnectionString is null ? "in process (run one instance only)" : "redis " + options.RedisConnectionString)}, "
                 + $"publishing to amqp://{amqp.Host}:{amqp.Port}{amqp.VirtualHost}. Ctrl+C stops.");
+            // Ctrl+C reaches either the command line's token or the host's console lifetime (which then only signals stopping).
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(
+                cancellationToken, host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
             try
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
+                await Task.Delay(Timeout.Infinite, stopping.Token);
             }
             catch (OperationCanceledException)
             {
