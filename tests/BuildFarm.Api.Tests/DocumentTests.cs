@@ -20,6 +20,8 @@ public sealed class DocumentTests
         Assert.Contains("SubmitBatchRequest", schemas);
         Assert.Contains("BuildRecord", schemas);
         Assert.Contains("BatchStatus", schemas);
+        var scheme = document.RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey");
+        Assert.Equal("bearer", scheme.GetProperty("scheme").GetString());
     }
 
     [Fact]

@@ -67,7 +67,7 @@ public static class ApiEndpoints
         v1.MapGet("/builds/{id}", GetBuildAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBuild").Produces<BuildRecord>().ProducesProblem(StatusCodes.Status404NotFound);
         v1.MapGet("/builds", ListBuildsAsync).RequireAuthorization(ApiScopes.Read)
-            .WithName("ListBuilds").WithSummary("List builds, newest first, paged with continue")
+            .WithName("ListBuilds").WithSummary("List builds in submit order (oldest first), paged with continue")
             .Produces<BuildPage>().ProducesValidationProblem();
         v1.MapGet("/batches/{id}", GetBatchAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBatch").Produces<BatchStatus>().ProducesProblem(StatusCodes.Status404NotFound);
@@ -252,7 +252,7 @@ public static class ApiEndpoints
         {
             await stream();
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or IOException)
         {
             // the client went away
         }

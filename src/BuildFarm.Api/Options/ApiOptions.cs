@@ -49,6 +49,9 @@ public sealed class ApiOptions
     /// <c>Kaniko:ExecutorImage</c> when set there.</summary>
     public string? ExecutorImage { get; set; }
 
+    /// <summary>The largest page the status stores serve.</summary>
+    public const int MaxStorePage = 1000;
+
     public BuildSpecValidationOptions SpecValidation() => new()
     {
         AllowedDestinations = AllowedDestinations,
@@ -73,6 +76,10 @@ public sealed class ApiOptions
         Positive(nameof(MaxBuildArgs), MaxBuildArgs);
         Positive(nameof(MaxBuildArgValueBytes), MaxBuildArgValueBytes);
         Positive(nameof(MaxPageSize), MaxPageSize);
+        if (MaxPageSize > MaxStorePage)
+        {
+            errors.Add($"Api:MaxPageSize: {MaxPageSize} exceeds the status store's largest page ({MaxStorePage})");
+        }
         Positive(nameof(PublishTimeout), PublishTimeout.TotalSeconds);
         Positive(nameof(RetryAfter), RetryAfter.TotalSeconds);
         Positive(nameof(IdempotencyTtl), IdempotencyTtl.TotalSeconds);
