@@ -143,6 +143,18 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
     }
 
     [Fact]
+    public async Task Metrics_AfterABatch_ExportsTheWorkersInstruments()
+    {
+        await farm.WaitDoneAsync((await farm.SubmitBatchAsync(DemoFarmFixture.Unique("metrics"), 2)).BatchId);
+        using var http = new HttpClient();
+
+        var text = await http.GetStringAsync(farm.Farm.MetricsAddress);
+
+        Assert.Matches("buildfarm_builds_total\\{[^}]*outcome=\"succeeded\"[^}]*\\} [1-9]", text);
+        Assert.Contains("buildfarm_kaniko_push_duration_seconds_bucket", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Submit_UnreachableApi_ExitsThree()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
