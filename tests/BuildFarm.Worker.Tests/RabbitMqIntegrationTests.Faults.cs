@@ -20,11 +20,12 @@ namespace BuildFarm.Worker.Tests;
 /// </summary>
 public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
 {
-    /// <summary>Short leases so that a killed worker's lock and slot expire within the test.</summary>
+    /// <summary>Short leases so that a killed worker's lock and slot expire within the test (long enough that a worker
+    /// slowed down by a loaded machine still renews them in time).</summary>
     private static readonly Dictionary<string, string?> ShortLeases = new()
     {
-        ["Worker:LeaseTtl"] = "00:00:02",
-        ["Worker:LeaseRenewInterval"] = "00:00:00.500",
+        ["Worker:LeaseTtl"] = "00:00:05",
+        ["Worker:LeaseRenewInterval"] = "00:00:01",
     };
 
     [Fact]
@@ -58,7 +59,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
             }
             var killedAt = DateTimeOffset.UtcNow;
 
-            // The killed worker's lock and registry slot are still held, and expire with their leases (LeaseTtl 2 s).
+            // The killed worker's lock and registry slot are still held, and expire with their leases (LeaseTtl 5 s).
             var redis = await ConnectionMultiplexer.ConnectAsync(Redis());
             await using (redis)
             {
@@ -68,10 +69,10 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
                 Assert.Null(await locks.TryAcquireAsync(destination, "probe", TimeSpan.FromSeconds(1), CancellationToken.None));
                 Assert.Equal(1, await slots.CountAsync("registry.example.com", CancellationToken.None));
                 await WorkerHarness.EventuallyAsync(async () => await slots.CountAsync("registry.example.com", CancellationToken.None) == 0,
-                    "the dead worker's registry slot to expire", seconds: 10);
+                    "the dead worker's registry slot to expire", seconds: 15);
                 var probe = await locks.TryAcquireAsync(destination, "probe", TimeSpan.FromSeconds(1), CancellationToken.None);
                 Assert.NotNull(probe);
-                Assert.True(DateTimeOffset.UtcNow - killedAt < TimeSpan.FromSeconds(10));
+                Assert.True(DateTimeOffset.UtcNow - killedAt < TimeSpan.FromSeconds(15));
                 await locks.ReleaseAsync(probe, CancellationToken.None);
             }
             Assert.DoesNotContain(client.Events.For(id), e => e is BuildSucceeded or BuildFailed or BuildCancelled);
