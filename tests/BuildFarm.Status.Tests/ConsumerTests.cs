@@ -242,7 +242,9 @@ public abstract class ConsumerTests
         await harness.Bus.Publish(new BuildStarted { BuildId = id, Attempt = 1, Pod = $"bf-{id}-1", At = Records.T0 });
         await harness.Bus.Publish(new BuildSucceeded { BuildId = id, Digest = BaseDigest, Attempts = 1, At = Records.T0.AddSeconds(5) });
 
-        await Eventually.TrueAsync(async () => (await store.GetBuildAsync(id, CancellationToken.None))?.State == BuildState.Succeeded, "the record to succeed");
+        // The two events may be applied in either order (concurrent consumers): wait for both.
+        await Eventually.TrueAsync(async () => await store.GetBuildAsync(id, CancellationToken.None) is { State: BuildState.Succeeded, Attempts.Count: 1 },
+            "the record to succeed with its attempt");
         var record = await store.GetBuildAsync(id, CancellationToken.None);
         Assert.Equal(($"bf-{id}-1", BaseDigest), (record!.Attempts[0].Pod, record.Digest));
     }
