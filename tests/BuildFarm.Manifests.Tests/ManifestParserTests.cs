@@ -296,6 +296,17 @@ public sealed class ManifestParserTests
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("@daily", 0)]
+    [InlineData("15 */6 * * *", 15)]
+    public void Parse_ValidSchedule_IsParsedAsUtcCron(string cron, int minute)
+    {
+        var manifest = ManifestParser.Parse($"images:\n  - name: a\n    context: {Context}\n    destinations: [r.example.com/a:1]\n    schedule: \"{cron}\"\n");
+
+        var next = manifest["a"].ScheduleExpression!.GetNextOccurrence(new DateTimeOffset(2026, 11, 29, 1, 0, 0, TimeSpan.Zero), TimeZoneInfo.Utc);
+        Assert.Equal(minute, next!.Value.Minute);
+    }
+
     [Fact]
     public void Parse_DependencyBuildArgCollidingWithExplicitBuildArg_IsRejected()
     {
