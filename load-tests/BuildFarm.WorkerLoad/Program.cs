@@ -35,7 +35,7 @@ catch (OperationCanceledException) when (deadline.IsCancellationRequested)
     await Console.Error.WriteLineAsync($"workerload: the run did not finish within --timeout {options.TimeoutSeconds} s");
     return 1;
 }
-catch (InvalidOperationException e)
+catch (Exception e) when (e is InvalidOperationException or RabbitMQ.Client.Exceptions.BrokerUnreachableException or StackExchange.Redis.RedisConnectionException)
 {
     await Console.Error.WriteLineAsync($"workerload: {e.Message}");
     return 1;
