@@ -31,9 +31,10 @@ public sealed class DemoCommandTests : IDisposable
     public async Task Demo_EveryRunFails_ExitsZeroAsTheScenarioIntends()
     {
         var scenario = Path.Combine(_dir, "fail.yaml");
-        // Every RUN step fails: the base fails as step_failed, its dependents end as dependency_failed without building.
+        // Every RUN step that runs fails: the base fails as step_failed, its dependents end as dependency_failed without
+        // building. Cache hits are off: the sample builds with --cache, and a RUN layer found in the cache never runs.
         await File.WriteAllTextAsync(scenario, DemoScenario.DefaultYaml()
-            .Replace("faults: { pullReset: 0.05, pushReset: 0.1 }", "faults: { runFailure: 1 }", StringComparison.Ordinal));
+            .Replace("faults: { pullReset: 0.05, pushReset: 0.1 }", "faults: { runFailure: 1 }\ncache: { hitRate: 0 }", StringComparison.Ordinal));
 
         var result = await CliRunner.RunAsync("demo", "--images", "3", "--scenario", scenario);
 
