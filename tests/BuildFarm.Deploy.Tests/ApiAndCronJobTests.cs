@@ -1,6 +1,7 @@
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Options;
 using BuildFarm.Cli;
+using BuildFarm.Messaging;
 using BuildFarm.Status.Stores;
 using Microsoft.Extensions.Configuration;
 

@@ -1,4 +1,5 @@
 using BuildFarm.Kaniko.Pods;
+using BuildFarm.Messaging;
 using BuildFarm.Worker.Hosting;
 using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Options;

@@ -5,6 +5,7 @@ using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
 using BuildFarm.Manifests.Hosting;
+using BuildFarm.Messaging;
 using BuildFarm.Status;
 using BuildFarm.Status.Hosting;
 using MassTransit;
@@ -32,7 +33,7 @@ public static class ApiServiceCollectionExtensions
         builder.Services.AddBuildFarmApiCore();
         // Scheduled manifest rebuilds, when the Scheduler section says Enabled: true (publishes SubmitBatch on this bus).
         builder.AddBuildFarmScheduler();
-        var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
+        var bus = builder.Configuration.GetBusOptions();
         var api = builder.Configuration.GetSection(ApiOptions.SectionName).Get<ApiOptions>() ?? new ApiOptions();
         builder.Services.AddMassTransit(x =>
         {
@@ -46,24 +47,7 @@ public static class ApiServiceCollectionExtensions
                 h.Name = "bus";
                 h.Tags.Add(ReadyTag);
             });
-            if (bus.Transport == BusTransport.RabbitMq)
-            {
-                x.UsingRabbitMq((context, cfg) =>
-                {
-                    cfg.Host(bus.Host, bus.Port, bus.VirtualHost, h =>
-                    {
-                        h.Username(bus.Username);
-                        h.Password(bus.Password);
-                        // A submit answers 202 only once the broker has the command: publishes wait for the confirm.
-                        h.PublisherConfirmation = true;
-                    });
-                    cfg.ConfigureEndpoints(context);
-                });
-            }
-            else
-            {
-                x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
-            }
+            x.UsingBuildFarmTransport(bus);
         });
         // The in-memory bus starts at once: wait for it, so that a host stopped right after starting never stops a bus
         // half started. RabbitMQ is not waited for: the API starts (and /readyz says 503) while the broker is down.

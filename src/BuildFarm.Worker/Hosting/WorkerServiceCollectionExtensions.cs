@@ -2,6 +2,7 @@ using BuildFarm.Coordination;
 using BuildFarm.Coordination.InMemory;
 using BuildFarm.Coordination.Redis;
 using BuildFarm.Kaniko.Pods;
+using BuildFarm.Messaging;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Metrics;
@@ -26,29 +27,11 @@ public static class WorkerServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmWorkerCore();
-        var bus = builder.Configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
+        var bus = builder.Configuration.GetBusOptions();
         builder.Services.AddMassTransit(x =>
         {
-            // MassTransit 8.5 otherwise reports usage to its vendor over HTTPS at start (a warning with a stack trace
-            // where the cluster has no egress).
-            x.DisableUsageTelemetry();
             x.AddBuildFarmConsumers();
-            if (bus.Transport == BusTransport.RabbitMq)
-            {
-                x.UsingRabbitMq((context, cfg) =>
-                {
-                    cfg.Host(bus.Host, bus.Port, bus.VirtualHost, h =>
-                    {
-                        h.Username(bus.Username);
-                        h.Password(bus.Password);
-                    });
-                    cfg.ConfigureEndpoints(context);
-                });
-            }
-            else
-            {
-                x.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
-            }
+            x.UsingBuildFarmTransport(bus);
         });
         return builder;
     }

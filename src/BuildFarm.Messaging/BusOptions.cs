@@ -1,14 +1,14 @@
-namespace BuildFarm.Api.Options;
+namespace BuildFarm.Messaging;
 
 public enum BusTransport
 {
-    /// <summary>MassTransit's in-memory transport: demo and tests; nothing leaves the process.</summary>
+    /// <summary>MassTransit's in-memory transport: demo and unit tests, nothing survives the process.</summary>
     InMemory,
 
     RabbitMq,
 }
 
-/// <summary>The <c>Bus</c> section, the same shape as the worker's: the message transport the API publishes to.</summary>
+/// <summary>The <c>Bus</c> configuration section: the message transport, the same for the worker, the API and the demo.</summary>
 public sealed class BusOptions
 {
     public const string SectionName = "Bus";
@@ -19,7 +19,7 @@ public sealed class BusOptions
     public string VirtualHost { get; set; } = "/";
     public string Username { get; set; } = "guest";
 
-    /// <summary>From the environment (<c>Bus__Password</c>) or a mounted file in production.</summary>
+    /// <summary>From the environment (<c>Bus__Password</c>) or a mounted file, never from appsettings.json in production.</summary>
     public string Password { get; set; } = "guest";
 
     public IReadOnlyList<string> Validate()
