@@ -13,6 +13,9 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 run_dir="$root/.load-run"
+# One run at a time: a second run would delete the first one's server state under its feet (and leave its servers).
+exec 9>"$root/.load-run.lock"
+flock -n 9 || { echo "run-worker-load.sh: another run is in progress (lock $root/.load-run.lock)" >&2; exit 1; }
 rm -rf "$run_dir"
 mkdir -p "$run_dir"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -78,6 +81,9 @@ env RABBITMQ_NODENAME="bfload-$rabbit_port@localhost" RABBITMQ_NODE_IP_ADDRESS=1
 wait_until "rabbitmq-server (logs: $rabbit_dir)" 120 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$rabbit_port)"
 wait_until "rabbitmq-server to accept AMQP" 60 rabbitmqctl -q -n "bfload-$rabbit_port@localhost" await_startup
 
+# The generator reports CPU per build of every process on the machine, these two included.
+export BUILDFARM_LOAD_REDIS_PID="$redis_pid"
+export BUILDFARM_LOAD_BROKER_PID="$(cat "$rabbit_dir/pid" 2>/dev/null)"
 export BUILDFARM_TEST_REDIS="127.0.0.1:$redis_port"
 export BUILDFARM_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:$rabbit_port/"
 echo "== dotnet run -c Release --project load-tests/BuildFarm.WorkerLoad -- $*"

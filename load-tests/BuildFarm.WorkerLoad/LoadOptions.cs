@@ -22,8 +22,11 @@ public sealed record LoadOptions
     /// <summary>Messages for the raw MassTransit baseline.</summary>
     public int RawMessages { get; init; } = 10_000;
 
-    /// <summary>Warm-up messages and builds before anything is measured (JIT, connection pools).</summary>
-    public int Warmup { get; init; } = 500;
+    /// <summary>
+    /// Warm-up messages and builds before anything is measured (connection pools, and the tiered JIT: with 500 the
+    /// worker was still compiling through the latency phase, whose p99 then measured the JIT).
+    /// </summary>
+    public int Warmup { get; init; } = 3000;
 
     /// <summary>Worker:Slots of the worker, and the baseline consumer's prefetch and concurrency.</summary>
     public int Slots { get; init; } = 16;

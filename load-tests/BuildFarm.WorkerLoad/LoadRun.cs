@@ -44,7 +44,7 @@ public sealed class LoadRun(LoadOptions options, Services services)
         try
         {
             Console.WriteLine($"[{Now()}] baseline: {options.RawMessages} BuildImage messages through a trivial consumer");
-            results.RawMessagesPerSecond = await RawBaselineAsync(bus, ct);
+            results.RawMessagesPerSecond = await RawBaselineAsync(bus, results, ct);
             Console.WriteLine($"[{Now()}]   {results.RawMessagesPerSecond:F0} msgs/s");
 
             await using var worker = await ChildProcess.StartAsync(
@@ -95,6 +95,9 @@ public sealed class LoadRun(LoadOptions options, Services services)
                 Console.WriteLine($"[{Now()}] memory: {options.MemoryBuilds} builds in chunks of {options.MemoryChunk}");
                 var samples = new List<(int Builds, Mem Mem)> { (0, Mem.Parse(await worker.AskAsync("MEM", ct))) };
                 var busy = TimeSpan.Zero;
+                // CPU from the second chunk on (the first still pays for tiered JIT); the samples' forced GCs count too.
+                var meter = Meter(("worker child", worker.Id));
+                Dictionary<string, double>? cpuBefore = null;
                 for (var done = 0; done < options.MemoryBuilds;)
                 {
                     var chunk = Math.Min(options.MemoryChunk, options.MemoryBuilds - done);
@@ -104,9 +107,19 @@ public sealed class LoadRun(LoadOptions options, Services services)
                     done += chunk;
                     var mem = Mem.Parse(await worker.AskAsync("MEM", ct));
                     samples.Add((done, mem));
+                    if (cpuBefore is null)
+                    {
+                        cpuBefore = meter.Snapshot();
+                        results.BuildCpuBuilds = -done;
+                    }
                     Console.WriteLine($"[{Now()}]   {done,6} builds: RSS {mem.Rss / 1048576.0:F1} MiB, heap after full GC {mem.Heap / 1048576.0:F2} MiB, {r.PerSecond:F0} builds/s");
                 }
                 results.MemorySamples = samples;
+                results.BuildCpuBuilds += options.MemoryBuilds;
+                if (cpuBefore is not null && results.BuildCpuBuilds > 0)
+                {
+                    results.BuildCpu = meter.PerUnit(cpuBefore, meter.Snapshot(), results.BuildCpuBuilds);
+                }
                 // Sustained: every build of the memory phase over the time spent building (the samples' pauses left out).
                 results.SustainedBuildsPerSecond = options.MemoryBuilds / busy.TotalSeconds;
             }
@@ -190,7 +203,14 @@ public sealed class LoadRun(LoadOptions options, Services services)
 
     private string NextId(string kind) => $"wl-{_run}-{kind}-{Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture)}";
 
-    private async Task<double> RawBaselineAsync(IBusControl bus, CancellationToken ct)
+    /// <summary>The broker, Redis (when run-worker-load.sh gave their pids), <paramref name="child"/> and this process.</summary>
+    private static CpuMeter Meter((string Name, int Pid) child)
+    {
+        var (broker, redis) = CpuMeter.ServerPidsFromEnvironment();
+        return new CpuMeter([("rabbitmq (beam.smp)", broker), ("redis-server", redis), child, ("generator + simulator", Environment.ProcessId)]);
+    }
+
+    private async Task<double> RawBaselineAsync(IBusControl bus, Results results, CancellationToken ct)
     {
         var queue = $"bfload-raw-{_run}";
         try
@@ -199,9 +219,12 @@ public sealed class LoadRun(LoadOptions options, Services services)
             using var gate = new SemaphoreSlim(options.PublishParallelism);
             await PublishAllAsync(bus, gate, Enumerable.Range(0, options.Warmup).Select(_ => Command(NextId("rawwarm"))), ct);
             await WaitCountAsync(raw, options.Warmup, ct);
+            var meter = Meter(("raw consumer child", raw.Id));
+            var cpuBefore = meter.Snapshot();
             var first = DateTimeOffset.UtcNow.UtcTicks;
             await PublishAllAsync(bus, gate, Enumerable.Range(0, options.RawMessages).Select(_ => Command(NextId("raw"))), ct);
             var last = await WaitCountAsync(raw, options.Warmup + options.RawMessages, ct);
+            results.RawCpu = meter.PerUnit(cpuBefore, meter.Snapshot(), options.RawMessages);
             return options.RawMessages / TimeSpan.FromTicks(last - first).TotalSeconds;
         }
         finally

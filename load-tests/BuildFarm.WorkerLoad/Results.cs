@@ -32,6 +32,15 @@ public sealed class Results(LoadOptions options)
     public int UnknownEvents { get; set; }
     public string SimRequests { get; set; } = "";
     public IReadOnlyList<(int Builds, Mem Mem)> MemorySamples { get; set; } = [];
+
+    /// <summary>CPU ms per raw message by process over the baseline.</summary>
+    public IReadOnlyList<(string Name, double MsPerUnit)> RawCpu { get; set; } = [];
+
+    /// <summary>CPU ms per build by process over the memory phase after its first chunk.</summary>
+    public IReadOnlyList<(string Name, double MsPerUnit)> BuildCpu { get; set; } = [];
+
+    /// <summary>How many builds <see cref="BuildCpu"/> covers.</summary>
+    public int BuildCpuBuilds { get; set; }
     public List<string> Notes { get; } = [];
 
     /// <summary>The sustained figure when the memory phase ran, else the burst.</summary>
@@ -93,6 +102,8 @@ public sealed class Results(LoadOptions options)
             sb.AppendLine(CultureInfo.InvariantCulture, $"{figure.PadRight(width)} | {value.PadRight(valueWidth)} | {target.PadRight(targetWidth)} | {result}");
         }
         sb.AppendLine();
+        AppendCpu(sb, "raw message", RawCpu);
+        AppendCpu(sb, "build", BuildCpu);
         sb.AppendLine(CultureInfo.InvariantCulture, $"worker: one child process (pid {WorkerProcessId}), Worker:Slots {options.Slots}; " +
             $"builds not succeeded: {Failed}; events for unknown builds: {UnknownEvents}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"simulator pod requests in the whole run (besides list/watch): {SimRequests}");
@@ -101,6 +112,22 @@ public sealed class Results(LoadOptions options)
             sb.AppendLine("note: " + note);
         }
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// CPU per unit by process, and the ceiling it sets: every process shares this machine's cores, so the units/s can
+    /// not exceed cores × 1000 / (total CPU ms per unit).
+    /// </summary>
+    private static void AppendCpu(StringBuilder sb, string unit, IReadOnlyList<(string Name, double MsPerUnit)> cpu)
+    {
+        if (cpu.Count == 0)
+        {
+            return;
+        }
+        var total = cpu.Sum(c => c.MsPerUnit);
+        var cores = Environment.ProcessorCount;
+        sb.AppendLine(CultureInfo.InvariantCulture, $"CPU per {unit}: {string.Join(", ", cpu.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Name} {c.MsPerUnit:F2} ms")))}; " +
+            $"total {total:F2} ms, so at most {cores * 1000 / total:F0} {unit}s/s on {cores} cores with everything on this machine");
     }
 
     private static string Verdict(bool pass) => pass ? "PASS" : "MISS";

@@ -16,6 +16,10 @@ public interface IDestinationLocks
     /// <summary>The fencing check before success is published: true only while this exact lease is the current one.</summary>
     Task<bool> IsCurrentAsync(Lease lease, CancellationToken cancellationToken);
 
-    /// <summary>Releases the lock if this lease still holds it; a no-op otherwise.</summary>
-    Task ReleaseAsync(Lease lease, CancellationToken cancellationToken);
+    /// <summary>
+    /// Releases the lock if this lease still holds it: true when it did. False when the lease was no longer the current
+    /// one (expired and taken, or re-granted), and then nothing is released. This is also the fencing check before
+    /// success is published, in the same round trip: a build's push is over by then, so the lock has done its work.
+    /// </summary>
+    Task<bool> ReleaseAsync(Lease lease, CancellationToken cancellationToken);
 }

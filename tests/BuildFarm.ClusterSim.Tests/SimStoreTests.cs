@@ -18,6 +18,34 @@ public sealed class SimStoreTests
     };
 
     [Fact]
+    public void RecordEvent_PastTheEventLimit_TrimsOldestWrittenFirst_KeepsOneWrittenAgainLately()
+    {
+        var store = Store();
+        var pod = store.CreatePod(Pod());
+        store.RecordEvent(pod, "Normal", "Pulling", "the first event, repeated later");
+        for (var i = 1; i < 50_000; i++)
+        {
+            store.RecordEvent(pod, "Normal", "Started", $"event {i}");
+        }
+        // Written again: now the newest, although it was created first.
+        var repeated = store.RecordEvent(pod, "Normal", "Pulling", "the first event, repeated later");
+
+        store.RecordEvent(pod, "Normal", "Started", "event 50000");
+
+        var (items, _) = store.ListEvents(null);
+        Assert.Equal(45_000, items.Count);
+        var messages = items.Select(e => e.Message).ToHashSet(StringComparer.Ordinal);
+        Assert.Contains("the first event, repeated later", messages);
+        Assert.Equal(2, items.Single(e => e.Message == "the first event, repeated later").Count);
+        // The 5,001 oldest by last write went: events 1 … 5001; 5002 and the newest stayed.
+        Assert.DoesNotContain("event 1", messages);
+        Assert.DoesNotContain("event 5001", messages);
+        Assert.Contains("event 5002", messages);
+        Assert.Contains("event 50000", messages);
+        Assert.Equal(repeated.Metadata.Name, items.Single(e => e.Reason == "Pulling").Metadata.Name);
+    }
+
+    [Fact]
     public void UpdatePod_StatusChange_LeavesTheStoredVersionAsItWas()
     {
         var store = Store();

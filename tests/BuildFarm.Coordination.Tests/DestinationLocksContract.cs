@@ -37,6 +37,8 @@ public abstract class DestinationLocksContract
         Assert.False(await locks.IsCurrentAsync(first, CancellationToken.None));
         Assert.True(await locks.IsCurrentAsync(again, CancellationToken.None));
         Assert.False(await locks.RenewAsync(first, Long, CancellationToken.None));
+        Assert.False(await locks.ReleaseAsync(first, CancellationToken.None));
+        Assert.True(await locks.IsCurrentAsync(again, CancellationToken.None));
     }
 
     [Fact]
@@ -45,11 +47,11 @@ public abstract class DestinationLocksContract
         var (locks, _) = Create();
         var first = await locks.TryAcquireAsync("reg.example/app:1", "build-a", Long, CancellationToken.None);
         Assert.NotNull(first);
-        await locks.ReleaseAsync(first, CancellationToken.None);
+        Assert.True(await locks.ReleaseAsync(first, CancellationToken.None));
 
         var second = await locks.TryAcquireAsync("reg.example/app:1", "build-b", Long, CancellationToken.None);
         Assert.NotNull(second);
-        await locks.ReleaseAsync(first, CancellationToken.None);
+        Assert.False(await locks.ReleaseAsync(first, CancellationToken.None));
 
         Assert.True(await locks.IsCurrentAsync(second, CancellationToken.None));
         Assert.True(second.FencingToken > first.FencingToken);
@@ -69,6 +71,9 @@ public abstract class DestinationLocksContract
         Assert.False(await locks.IsCurrentAsync(dead, CancellationToken.None));
         Assert.False(await locks.RenewAsync(dead, Long, CancellationToken.None));
         Assert.True(next!.FencingToken > dead.FencingToken);
+        // The dead holder's release is its fencing check: it fails and leaves the new holder's lock alone.
+        Assert.False(await locks.ReleaseAsync(dead, CancellationToken.None));
+        Assert.True(await locks.IsCurrentAsync(next, CancellationToken.None));
     }
 
     [Fact]

@@ -148,6 +148,38 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task LockTakenOverWhileBuilding_SuccessNotPublished_LeaseLost_NewHolderKeepsLockAndPodStays()
+    {
+        await using var worker = await WorkerHarness.StartAsync();
+        var locks = worker.Host.Services.GetRequiredService<IDestinationLocks>();
+        var runner = worker.Host.Services.GetRequiredService<BuildRunner>();
+        var command = WorkerHarness.Command("fenced");
+        Lease? takeover = null;
+        // While the pod runs, a redelivered copy of the message takes the lock back (same holder, newer fencing token).
+        var events = new ListPublisher
+        {
+            OnPublish = async m =>
+            {
+                if (m is BuildStarted)
+                {
+                    takeover = await locks.TryAcquireAsync(command.Spec.Destinations[0], command.BuildId, TimeSpan.FromMinutes(1), CancellationToken.None);
+                }
+            },
+        };
+        using var cancellation = new RunningBuilds().Register(command.BuildId);
+
+        await Assert.ThrowsAsync<LeaseLostException>(() => runner.RunAsync(command, events, cancellation, CancellationToken.None));
+
+        Assert.NotNull(takeover);
+        Assert.Empty(events.Messages.OfType<BuildSucceeded>());
+        // The stale lease's release (the fencing check) left the newer holder's lock alone.
+        Assert.True(await locks.IsCurrentAsync(takeover, CancellationToken.None));
+        // The succeeded pod stays for the message that holds the lock now to adopt.
+        Assert.Equal(["bf-fenced-1"], await worker.PodsOfAsync("fenced"));
+        Assert.False(await worker.PodGoneAsync("bf-fenced-1"));
+    }
+
+    [Fact]
     public async Task KubernetesApiUnreachable_MessageRequeued_NotFailed_BuildsWhenTheApiReturns()
     {
         var port = TestPorts.Free();
@@ -235,14 +267,20 @@ public sealed class FaultTests
             }
         }
 
-        public Task PublishAsync<T>(T message, CancellationToken cancellationToken)
+        /// <summary>Runs before a message is recorded (a test's way to act at a precise point of a build).</summary>
+        public Func<object, Task>? OnPublish { get; init; }
+
+        public async Task PublishAsync<T>(T message, CancellationToken cancellationToken)
             where T : class
         {
+            if (OnPublish is { } onPublish)
+            {
+                await onPublish(message);
+            }
             lock (_messages)
             {
                 _messages.Add(message);
             }
-            return Task.CompletedTask;
         }
     }
 }

@@ -97,6 +97,10 @@ public sealed class SimStore
     private readonly Dictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Corev1Event> _events = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Uid, string Reason, string Message), string> _eventKeys = [];
+
+    // Every event write in commit order (key, the version it got), so that trimming takes the oldest without sorting.
+    // An entry whose event was written again later is stale and skipped.
+    private readonly Queue<(string Key, long Version)> _eventOrder = new();
     private readonly LinkedList<StoredEvent> _history = new();
     private readonly List<StoreWatch> _watches = [];
     private readonly Func<DateTimeOffset> _now;
@@ -287,7 +291,9 @@ public sealed class SimStore
                 next.Count = (next.Count ?? 1) + 1;
                 next.LastTimestamp = now;
                 Commit(next.Metadata, "MODIFIED", "events", next, existing);
-                _events[Key(next.Metadata.NamespaceProperty, next.Metadata.Name)] = next;
+                var key = Key(next.Metadata.NamespaceProperty, next.Metadata.Name);
+                _events[key] = next;
+                _eventOrder.Enqueue((key, _resourceVersion));
                 return next;
             }
             var ev = new Corev1Event
@@ -326,8 +332,10 @@ public sealed class SimStore
                 ev.InvolvedObject.FieldPath = $"spec.containers{{{cs[0].Name}}}";
             }
             Commit(ev.Metadata, "ADDED", "events", ev, null);
-            _events[Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name)] = ev;
-            _eventKeys[(pod.Metadata.Uid, reason, message)] = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
+            var added = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
+            _events[added] = ev;
+            _eventKeys[(pod.Metadata.Uid, reason, message)] = added;
+            _eventOrder.Enqueue((added, _resourceVersion));
             TrimEvents();
             return ev;
         }
@@ -336,18 +344,32 @@ public sealed class SimStore
     private void TrimEvents()
     {
         const int limit = 50_000;
-        if (_events.Count <= limit)
+        if (_events.Count > limit)
         {
-            return;
+            // A tenth below the limit at once, oldest first, straight from the commit-order queue: no sort (sorting
+            // 50,000 events under the store lock stalled every request for tens of milliseconds each time).
+            while (_events.Count > limit * 9 / 10 && _eventOrder.TryDequeue(out var oldest))
+            {
+                if (IsCurrent(oldest) && _events.Remove(oldest.Key, out var old))
+                {
+                    _eventKeys.Remove((old.InvolvedObject.Uid, old.Reason, old.Message));
+                }
+            }
         }
-        // Trim a tenth below the limit at once: sorting 50,000 events on every new one (as a trim to exactly the limit
-        // did) made a long run crawl once the limit was reached (about 10,000 pods).
-        foreach (var old in _events.Values.OrderBy(e => long.Parse(e.Metadata.ResourceVersion, CultureInfo.InvariantCulture)).Take(_events.Count - limit * 9 / 10).ToList())
+        if (_eventOrder.Count > 2 * limit)
         {
-            _events.Remove(Key(old.Metadata.NamespaceProperty, old.Metadata.Name));
-            _eventKeys.Remove((old.InvolvedObject.Uid, old.Reason, old.Message));
+            // Events written again and again (a repeating reason) leave stale entries behind: drop them.
+            var current = _eventOrder.Where(IsCurrent).ToList();
+            _eventOrder.Clear();
+            foreach (var entry in current)
+            {
+                _eventOrder.Enqueue(entry);
+            }
         }
     }
+
+    private bool IsCurrent((string Key, long Version) entry) =>
+        _events.TryGetValue(entry.Key, out var ev) && ev.Metadata.ResourceVersion == Rv(entry.Version);
 
     private void Commit(V1ObjectMeta meta, string type, string resource, IKubernetesObject<V1ObjectMeta> obj,
         IKubernetesObject<V1ObjectMeta>? previous)

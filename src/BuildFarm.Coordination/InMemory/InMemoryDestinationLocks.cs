@@ -52,18 +52,14 @@ public sealed class InMemoryDestinationLocks(TimeProvider time) : IDestinationLo
         }
     }
 
-    public Task ReleaseAsync(Lease lease, CancellationToken cancellationToken)
+    public Task<bool> ReleaseAsync(Lease lease, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lease);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            if (IsCurrent(lease, time.GetUtcNow()))
-            {
-                _locks.Remove(lease.Resource);
-            }
+            return Task.FromResult(IsCurrent(lease, time.GetUtcNow()) && _locks.Remove(lease.Resource));
         }
-        return Task.CompletedTask;
     }
 
     private bool IsCurrent(Lease lease, DateTimeOffset now) =>

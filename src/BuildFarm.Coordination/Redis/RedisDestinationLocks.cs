@@ -70,11 +70,12 @@ public sealed class RedisDestinationLocks(IConnectionMultiplexer redis, RedisKey
         return current == Value(lease);
     }
 
-    public async Task ReleaseAsync(Lease lease, CancellationToken cancellationToken)
+    public async Task<bool> ReleaseAsync(Lease lease, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lease);
         cancellationToken.ThrowIfCancellationRequested();
-        await Db.ScriptEvaluateAsync(ReleaseScript, [keys.Lock(lease.Resource)], [Value(lease)]);
+        var result = await Db.ScriptEvaluateAsync(ReleaseScript, [keys.Lock(lease.Resource)], [Value(lease)]);
+        return (long)result == 1;
     }
 
     private static string Value(Lease lease) =>

@@ -121,9 +121,14 @@ public sealed class BuildRunner(
         var claimed = false;
         try
         {
-            // A CancelBuild that arrived while the build was still queued left a marker.
-            await ThrowIfCancelRequestedAsync(command.BuildId, cancellation, ct).ConfigureAwait(false);
-            var claim = await ClaimOrWaitAsync(state, events, ct).ConfigureAwait(false);
+            // A CancelBuild that arrived while the build was still queued left a marker. Looked up together with the
+            // dedupe claim: the client pipelines the two into one round trip.
+            var marker = cancelRequests.FindAsync(command.BuildId, ct);
+            var firstClaim = dedupe.ClaimAsync(buildKey, command.BuildId, _options.LeaseTtl, ct);
+            await Task.WhenAll(marker, firstClaim).ConfigureAwait(false);
+            claimed = firstClaim.Result.State == DedupeState.Claimed;
+            CancelIfRequested(marker.Result, cancellation, ct);
+            var claim = await ClaimOrWaitAsync(state, events, firstClaim.Result, ct).ConfigureAwait(false);
             if (claim is not null)
             {
                 return claim;
@@ -202,10 +207,9 @@ public sealed class BuildRunner(
     }
 
     /// <summary>Null when this build holds the claim and must build; otherwise the deduplicated outcome.</summary>
-    private async Task<BuildRunOutcome?> ClaimOrWaitAsync(RunState state, IBuildEventPublisher events, CancellationToken ct)
+    private async Task<BuildRunOutcome?> ClaimOrWaitAsync(RunState state, IBuildEventPublisher events, DedupeClaim claim, CancellationToken ct)
     {
         var command = state.Command;
-        var claim = await dedupe.ClaimAsync(state.BuildKey, command.BuildId, _options.LeaseTtl, ct).ConfigureAwait(false);
         if (claim.State == DedupeState.Claimed)
         {
             return null;
@@ -276,9 +280,16 @@ public sealed class BuildRunner(
                 {
                     logger.LogWarning("build {Build}: dedupe claim lost", state.Command.BuildId);
                 }
-                foreach (var lease in heldLocks)
+                // The attempts release the locks as their fencing check, while this loop may run: it works on a copy,
+                // and a lock released meanwhile is not reported as lost.
+                Lease[] current;
+                lock (heldLocks)
                 {
-                    if (!await locks.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false))
+                    current = [.. heldLocks];
+                }
+                foreach (var lease in current)
+                {
+                    if (!await locks.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false) && Holds(heldLocks, lease))
                     {
                         logger.LogWarning("build {Build}: lock on {Resource} lost", state.Command.BuildId, lease.Resource);
                     }
@@ -321,9 +332,11 @@ public sealed class BuildRunner(
             }
             if (classification.Succeeded && classification.Digest is { } digest)
             {
-                foreach (var lease in destinationLocks)
+                // The fencing check is the lock's release: the push is over, and one round trip does both. A lock
+                // released here is not released again when the build ends.
+                while (TakeLast(destinationLocks) is { } lease)
                 {
-                    if (!await locks.IsCurrentAsync(lease, ct).ConfigureAwait(false))
+                    if (!await locks.ReleaseAsync(lease, ct).ConfigureAwait(false))
                     {
                         throw new LeaseLostException($"build {command.BuildId}: the lock on {lease.Resource} was lost before success was published");
                     }
@@ -380,9 +393,12 @@ public sealed class BuildRunner(
     }
 
     /// <summary>Cancels the build (through the usual cancellation path) when a CancelBuild left a marker for it.</summary>
-    private async Task ThrowIfCancelRequestedAsync(string buildId, BuildCancellation cancellation, CancellationToken ct)
+    private async Task ThrowIfCancelRequestedAsync(string buildId, BuildCancellation cancellation, CancellationToken ct) =>
+        CancelIfRequested(await cancelRequests.FindAsync(buildId, ct).ConfigureAwait(false), cancellation, ct);
+
+    private static void CancelIfRequested(CancelRequest? request, BuildCancellation cancellation, CancellationToken ct)
     {
-        if (await cancelRequests.FindAsync(buildId, ct).ConfigureAwait(false) is { } request)
+        if (request is not null)
         {
             cancellation.Cancel(request.RequestedBy);
             ct.ThrowIfCancellationRequested();
@@ -610,6 +626,28 @@ public sealed class BuildRunner(
             {
                 seconds[phase.ToWire()] = s;
             }
+        }
+    }
+
+    private static Lease? TakeLast(List<Lease> leases)
+    {
+        lock (leases)
+        {
+            if (leases.Count == 0)
+            {
+                return null;
+            }
+            var last = leases[^1];
+            leases.RemoveAt(leases.Count - 1);
+            return last;
+        }
+    }
+
+    private static bool Holds(List<Lease> leases, Lease lease)
+    {
+        lock (leases)
+        {
+            return leases.Contains(lease);
         }
     }
 
