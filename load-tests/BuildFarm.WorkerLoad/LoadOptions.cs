@@ -37,6 +37,9 @@ public sealed record LoadOptions
     /// <summary>Hard limit for the whole run, in seconds.</summary>
     public int TimeoutSeconds { get; init; } = 900;
 
+    /// <summary>The worker child's GC: <c>server</c> (as <c>buildfarm-worker</c> ships) or <c>workstation</c>.</summary>
+    public string WorkerGc { get; init; } = "server";
+
     /// <summary>Child mode: <c>worker</c> or <c>raw</c>; null in the load generator itself.</summary>
     public string? Child { get; init; }
 
@@ -71,13 +74,18 @@ public sealed record LoadOptions
                 "--slots" => o with { Slots = Int(1, 1_000) },
                 "--publish-parallelism" => o with { PublishParallelism = Int(1, 10_000) },
                 "--timeout" => o with { TimeoutSeconds = Int(10, 86_400) },
+                "--worker-gc" => o with { WorkerGc = Value() },
                 "--child" => o with { Child = Value() },
                 "--queue" => o with { Queue = Value() },
                 "--kubeconfig" => o with { Kubeconfig = Value() },
                 "--redis-prefix" => o with { RedisPrefix = Value() },
                 _ => throw new ArgumentException($"unknown option '{arg}' (known: --builds, --rate, --latency-seconds, --memory-builds, " +
-                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --timeout)"),
+                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --timeout)"),
             };
+        }
+        if (o.WorkerGc is not ("server" or "workstation"))
+        {
+            throw new ArgumentException($"--worker-gc: '{o.WorkerGc}' is not 'server' or 'workstation'");
         }
         if (o.Child is not (null or "worker" or "raw"))
         {

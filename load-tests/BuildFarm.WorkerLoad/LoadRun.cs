@@ -48,7 +48,7 @@ public sealed class LoadRun(LoadOptions options, Services services)
             Console.WriteLine($"[{Now()}]   {results.RawMessagesPerSecond:F0} msgs/s");
 
             await using var worker = await ChildProcess.StartAsync(
-                ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:"], serverGc: true, ct);
+                ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:"], serverGc: options.WorkerGc == "server", ct);
             results.WorkerProcessId = worker.Id;
             Console.WriteLine($"[{Now()}] worker child pid {worker.Id}; warm-up: {options.Warmup} builds");
             if (options.Warmup > 0)

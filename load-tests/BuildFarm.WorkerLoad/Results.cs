@@ -90,6 +90,9 @@ public sealed class Results(LoadOptions options)
                 $"flat (< {FlatHeapKibPer1000:F0} KiB/1000)", Verdict(heap < FlatHeapKibPer1000)));
             rows.Add(("  worker RSS", string.Create(CultureInfo.InvariantCulture,
                 $"{first.Rss / 1048576.0:F1} -> {last.Rss / 1048576.0:F1} MiB, slope {rss:F0} KiB/1000 builds ({(last.ServerGc ? "server" : "workstation")} GC)"), "", ""));
+            var builds = MemorySamples[^1].Builds - MemorySamples[1].Builds;
+            rows.Add(("  worker GC pauses", string.Create(CultureInfo.InvariantCulture,
+                $"{(last.GcPauseMs - first.GcPauseMs) * 1000 / builds:F0} ms per 1000 builds (incl. the samples' forced collections)"), "", ""));
         }
         var width = rows.Max(r => r.Figure.Length);
         var valueWidth = rows.Max(r => r.Value.Length);
