@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
+using BuildFarm.ClusterSim.Hosting;
+using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Contracts;
 using BuildFarm.Worker.Hosting;
 using MassTransit;
@@ -15,8 +17,8 @@ namespace BuildFarm.WorkerLoad;
 
 /// <summary>
 /// The process under measurement: this program started again with <c>--child worker</c> (the worker host composed exactly
-/// as src/BuildFarm.Worker/Program.cs composes it, with server GC like buildfarm-worker) or <c>--child raw</c> (a bare
-/// MassTransit bus with a trivial BuildImage handler). It answers one-line commands on stdin (<c>MEM</c>, <c>COUNT</c>,
+/// as src/BuildFarm.Worker/Program.cs composes it, with server GC like buildfarm-worker), <c>--child raw</c> (a bare
+/// MassTransit bus with a trivial BuildImage handler) or <c>--child sim</c> (the cluster simulator). It answers one-line commands on stdin (<c>MEM</c>, <c>COUNT</c>,
 /// <c>REDIS-START</c>, <c>REDIS-STOP</c>) on stdout; logs go to stderr. It stops when stdin closes.
 /// </summary>
 public static class Child
@@ -25,7 +27,29 @@ public static class Child
     {
         ArgumentNullException.ThrowIfNull(options);
         var services = Services.FromEnvironment();
-        return options.Child == "raw" ? await RunRawAsync(options, services) : await RunWorkerAsync(options, services);
+        return options.Child switch
+        {
+            "raw" => await RunRawAsync(options, services),
+            "sim" => await RunSimAsync(options),
+            _ => await RunWorkerAsync(options, services),
+        };
+    }
+
+    /// <summary>
+    /// The cluster simulator with the instant scenario, in a process of its own (as a Kubernetes API server is):
+    /// writes the kubeconfig to --kubeconfig and answers <c>ADDR</c> with its address.
+    /// </summary>
+    private static async Task<int> RunSimAsync(LoadOptions options)
+    {
+        var kubeconfig = options.Kubeconfig ?? throw new ArgumentException("--kubeconfig is required");
+        await using var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions
+        {
+            Scenario = ScenarioLoader.Load(Path.Combine(AppContext.BaseDirectory, "instant.yaml")),
+            Seed = 11,
+        }, CancellationToken.None);
+        sim.WriteKubeconfig(kubeconfig);
+        await ServeCommandsAsync(command => command == "ADDR" ? "ADDR " + sim.Address : null);
+        return 0;
     }
 
     private static async Task<int> RunWorkerAsync(LoadOptions options, Services services)

@@ -40,7 +40,10 @@ public sealed record LoadOptions
     /// <summary>The worker child's GC: <c>server</c> (as <c>buildfarm-worker</c> ships) or <c>workstation</c>.</summary>
     public string WorkerGc { get; init; } = "server";
 
-    /// <summary>Child mode: <c>worker</c> or <c>raw</c>; null in the load generator itself.</summary>
+    /// <summary>Runs the simulator in the generator's own process instead of a child of its own.</summary>
+    public bool SimInProcess { get; init; }
+
+    /// <summary>Child mode: <c>worker</c>, <c>raw</c> or <c>sim</c>; null in the load generator itself.</summary>
     public string? Child { get; init; }
 
     public string? Queue { get; init; }
@@ -75,21 +78,22 @@ public sealed record LoadOptions
                 "--publish-parallelism" => o with { PublishParallelism = Int(1, 10_000) },
                 "--timeout" => o with { TimeoutSeconds = Int(10, 86_400) },
                 "--worker-gc" => o with { WorkerGc = Value() },
+                "--sim-in-process" => o with { SimInProcess = true },
                 "--child" => o with { Child = Value() },
                 "--queue" => o with { Queue = Value() },
                 "--kubeconfig" => o with { Kubeconfig = Value() },
                 "--redis-prefix" => o with { RedisPrefix = Value() },
                 _ => throw new ArgumentException($"unknown option '{arg}' (known: --builds, --rate, --latency-seconds, --memory-builds, " +
-                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --timeout)"),
+                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --sim-in-process, --timeout)"),
             };
         }
         if (o.WorkerGc is not ("server" or "workstation"))
         {
             throw new ArgumentException($"--worker-gc: '{o.WorkerGc}' is not 'server' or 'workstation'");
         }
-        if (o.Child is not (null or "worker" or "raw"))
+        if (o.Child is not (null or "worker" or "raw" or "sim"))
         {
-            throw new ArgumentException($"--child: '{o.Child}' is not 'worker' or 'raw'");
+            throw new ArgumentException($"--child: '{o.Child}' is not 'worker', 'raw' or 'sim'");
         }
         if (o.MemoryBuilds > 0 && o.MemoryBuilds < 3 * o.MemoryChunk)
         {

@@ -29,14 +29,8 @@ public sealed class LoadRun(LoadOptions options, Services services)
     {
         var results = new Results(options);
         await CheckBrokerAsync(ct);
-        var scenarioPath = Path.Combine(AppContext.BaseDirectory, "instant.yaml");
-        await using var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions
-        {
-            Scenario = ScenarioLoader.Load(scenarioPath),
-            Seed = 11,
-        }, ct);
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"workerload-{_run}.kubeconfig");
-        sim.WriteKubeconfig(kubeconfig);
+        await using var sim = await SimulatorAsync(kubeconfig, ct);
         using var http = new HttpClient { BaseAddress = sim.Address };
         using var redis = await ConnectionMultiplexer.ConnectAsync(services.Redis + ",allowAdmin=true");
         var bus = CreateBus();
@@ -203,11 +197,55 @@ public sealed class LoadRun(LoadOptions options, Services services)
 
     private string NextId(string kind) => $"wl-{_run}-{kind}-{Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture)}";
 
-    /// <summary>The broker, Redis (when run-worker-load.sh gave their pids), <paramref name="child"/> and this process.</summary>
-    private static CpuMeter Meter((string Name, int Pid) child)
+    private int _simulatorPid;
+
+    /// <summary>The broker, Redis (when run-worker-load.sh gave their pids), <paramref name="child"/>, the simulator and this process.</summary>
+    private CpuMeter Meter((string Name, int Pid) child)
     {
         var (broker, redis) = CpuMeter.ServerPidsFromEnvironment();
-        return new CpuMeter([("rabbitmq (beam.smp)", broker), ("redis-server", redis), child, ("generator + simulator", Environment.ProcessId)]);
+        return _simulatorPid == 0
+            ? new CpuMeter([("rabbitmq (beam.smp)", broker), ("redis-server", redis), child, ("generator + simulator", Environment.ProcessId)])
+            : new CpuMeter([("rabbitmq (beam.smp)", broker), ("redis-server", redis), child, ("simulator child", _simulatorPid), ("generator", Environment.ProcessId)]);
+    }
+
+    /// <summary>
+    /// The simulator with instant pods: in a child process of its own (workstation GC, like `buildfarm sim`), so that
+    /// its CPU is counted apart from the generator's and the two do not share a thread pool; in this process with
+    /// --sim-in-process.
+    /// </summary>
+    private async Task<SimulatorHandle> SimulatorAsync(string kubeconfig, CancellationToken ct)
+    {
+        if (options.SimInProcess)
+        {
+            var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions
+            {
+                Scenario = ScenarioLoader.Load(Path.Combine(AppContext.BaseDirectory, "instant.yaml")),
+                Seed = 11,
+            }, ct);
+            sim.WriteKubeconfig(kubeconfig);
+            return new SimulatorHandle(sim.Address, sim, null);
+        }
+        var child = await ChildProcess.StartAsync(["--child", "sim", "--kubeconfig", kubeconfig], serverGc: false, ct);
+        _simulatorPid = child.Id;
+        var answer = await child.AskAsync("ADDR", ct);
+        return new SimulatorHandle(new Uri(answer["ADDR ".Length..]), null, child);
+    }
+
+    private sealed class SimulatorHandle(Uri address, ClusterSimulator? inProcess, ChildProcess? child) : IAsyncDisposable
+    {
+        public Uri Address { get; } = address;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (inProcess is not null)
+            {
+                await inProcess.DisposeAsync();
+            }
+            if (child is not null)
+            {
+                await child.DisposeAsync();
+            }
+        }
     }
 
     private async Task<double> RawBaselineAsync(IBusControl bus, Results results, CancellationToken ct)

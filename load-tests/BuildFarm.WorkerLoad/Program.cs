@@ -43,7 +43,7 @@ catch (Exception e) when (e is InvalidOperationException or RabbitMQ.Client.Exce
 Console.WriteLine($"load average at end: {LoadAverage()}");
 using (var self = System.Diagnostics.Process.GetCurrentProcess())
 {
-    Console.WriteLine($"load generator (with the simulator): cpu {self.TotalProcessorTime.TotalSeconds:F1} s, peak RSS {self.PeakWorkingSet64 / (1024 * 1024)} MiB");
+    Console.WriteLine($"load generator{(options.SimInProcess ? " (with the simulator)" : "")}: cpu {self.TotalProcessorTime.TotalSeconds:F1} s, peak RSS {self.PeakWorkingSet64 / (1024 * 1024)} MiB");
 }
 Console.WriteLine();
 Console.WriteLine(results.Table());
