@@ -11,8 +11,11 @@ public sealed record LoadOptions
     /// <summary>Offered rate for the latency figure, builds per second (open loop: publishing never waits for the worker).</summary>
     public double Rate { get; init; } = 100;
 
-    /// <summary>How long the latency phase offers <see cref="Rate"/>.</summary>
+    /// <summary>How long the latency phase offers <see cref="Rate"/> and measures.</summary>
     public int LatencySeconds { get; init; } = 20;
+
+    /// <summary>Seconds at <see cref="Rate"/> before the measured ones (the burst before is still settling).</summary>
+    public int RampSeconds { get; init; } = 5;
 
     /// <summary>Builds for the memory figure, in chunks of <see cref="MemoryChunk"/> with a sample after each.</summary>
     public int MemoryBuilds { get; init; } = 10_000;
@@ -70,6 +73,7 @@ public sealed record LoadOptions
                 "--builds" => o with { Builds = Int(1, 1_000_000) },
                 "--rate" => o with { Rate = Double(arg, Value(), 0.1, 100_000) },
                 "--latency-seconds" => o with { LatencySeconds = Int(1, 3_600) },
+                "--ramp-seconds" => o with { RampSeconds = Int(0, 3_600) },
                 "--memory-builds" => o with { MemoryBuilds = Int(0, 1_000_000) },
                 "--memory-chunk" => o with { MemoryChunk = Int(10, 1_000_000) },
                 "--raw-messages" => o with { RawMessages = Int(1, 10_000_000) },
@@ -83,7 +87,7 @@ public sealed record LoadOptions
                 "--queue" => o with { Queue = Value() },
                 "--kubeconfig" => o with { Kubeconfig = Value() },
                 "--redis-prefix" => o with { RedisPrefix = Value() },
-                _ => throw new ArgumentException($"unknown option '{arg}' (known: --builds, --rate, --latency-seconds, --memory-builds, " +
+                _ => throw new ArgumentException($"unknown option '{arg}' (known: --builds, --rate, --latency-seconds, --ramp-seconds, --memory-builds, " +
                     "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --sim-in-process, --timeout)"),
             };
         }

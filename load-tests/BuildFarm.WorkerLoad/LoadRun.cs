@@ -73,7 +73,7 @@ public sealed class LoadRun(LoadOptions options, Services services)
             results.WorkerAllocatedPerBuild = (memAfter.Allocated - memBefore.Allocated) / (double)options.Builds;
             Console.WriteLine($"[{Now()}]   {burst.PerSecond:F0} builds/s, {results.ApiPerBuild:F2} API requests and {results.RedisPerBuild:F2} Redis commands per build");
 
-            Console.WriteLine($"[{Now()}] latency: {options.Rate} builds/s offered for {options.LatencySeconds} s");
+            Console.WriteLine($"[{Now()}] latency: {options.Rate} builds/s offered for {options.RampSeconds} s (ramp) + {options.LatencySeconds} s (measured)");
             var latency = await OpenLoopAsync(bus, ct);
             results.LatencyP50 = latency.P50;
             results.LatencyP99 = latency.P99;
@@ -348,7 +348,10 @@ public sealed class LoadRun(LoadOptions options, Services services)
     /// <summary>Open loop: build i is published at start + i/rate whatever the worker does; latency = BuildStarted.At − publish.</summary>
     private async Task<LatencyResult> OpenLoopAsync(IBusControl bus, CancellationToken ct)
     {
-        var count = (int)Math.Round(options.Rate * options.LatencySeconds);
+        // The first --ramp-seconds run at the same rate but are not measured: the worker and the simulator are still
+        // settling from the burst before (pods being deleted, its garbage collected), which is not the steady state.
+        var ramp = (int)Math.Round(options.Rate * options.RampSeconds);
+        var count = ramp + (int)Math.Round(options.Rate * options.LatencySeconds);
         var phase = new LoadPhase(count);
         var ids = Enumerable.Range(0, count).Select(_ => NextId("lat")).ToList();
         var tracks = ids.Select(id => _tracker.Track(id, phase)).ToList();
@@ -369,7 +372,19 @@ public sealed class LoadRun(LoadOptions options, Services services)
         var offered = count / clock.Elapsed.TotalSeconds;
         await Task.WhenAll(tasks);
         await phase.Done.WaitAsync(ct);
+        var all = tracks;
+        tracks = tracks[ramp..];
         var created = tracks.Where(t => t.PodCreatedTicks > 0).Select(t => TimeSpan.FromTicks(t.PodCreatedTicks - t.PublishedTicks).TotalMilliseconds).Order().ToList();
+        // Where the slow ones are: per second of the phase, the worst and how many took over 50 ms (a stall shows as a
+        // cluster in one second; a steady tail spreads over all of them).
+        var start = all[0].PublishedTicks;
+        foreach (var second in all.Where(t => t.PodCreatedTicks > 0)
+                     .GroupBy(t => (int)TimeSpan.FromTicks(t.PublishedTicks - start).TotalSeconds).OrderBy(g => g.Key))
+        {
+            var ms = second.Select(t => TimeSpan.FromTicks(t.PodCreatedTicks - t.PublishedTicks).TotalMilliseconds).ToList();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{Now()}]     second {second.Key,3}{(second.Key < options.RampSeconds ? " (ramp, not measured)" : "")}: {ms.Count} builds, max {ms.Max(),6:F1} ms, over 50 ms: {ms.Count(x => x > 50)}"));
+        }
         var ended = tracks.Select(t => TimeSpan.FromTicks(t.EndSeenTicks - t.PublishedTicks).TotalMilliseconds).Order().ToList();
         var failed = tracks.Count(t => t.Outcome != "succeeded");
         if (created.Count < count)

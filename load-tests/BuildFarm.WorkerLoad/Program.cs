@@ -21,7 +21,7 @@ if (options.Child is not null)
 }
 
 using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.TimeoutSeconds));
-Console.WriteLine($"workerload: baseline {options.RawMessages} msgs; {options.Builds} builds at once; {options.Rate} builds/s for {options.LatencySeconds} s; " +
+Console.WriteLine($"workerload: baseline {options.RawMessages} msgs; {options.Builds} builds at once; {options.Rate} builds/s for {options.RampSeconds} + {options.LatencySeconds} s; " +
     $"{options.MemoryBuilds} builds for memory; Worker:Slots {options.Slots}, {options.WorkerGc} GC; warm-up {options.Warmup}; limit {options.TimeoutSeconds} s");
 Console.WriteLine($"broker {services.RabbitHost}:{services.RabbitPort}, redis {services.Redis}; {Environment.ProcessorCount} cores");
 Console.WriteLine($"load average at start: {LoadAverage()}");
