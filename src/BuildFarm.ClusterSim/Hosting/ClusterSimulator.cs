@@ -40,6 +40,13 @@ public sealed record ClusterSimulatorOptions
     public bool Tls { get; init; }
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// True (the default): the store's fan-out step writes each change to every free watch connection itself. False:
+    /// every change goes through each watcher's own loop (one wake-up per watcher and change, the simulator's earlier
+    /// behaviour), kept to compare the two under load.
+    /// </summary>
+    public bool DirectWatchWrites { get; init; } = true;
 }
 
 /// <summary>
@@ -103,6 +110,11 @@ public sealed class ClusterSimulator : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
+        // The fan-out step writes each watch line to every free watcher at once; the socket send follows on Kestrel's
+        // I/O queue. The default 64 KiB of unsent bytes per connection (16 pod lines) is reached whenever the sends
+        // lag a burst of changes, and then every watcher falls back to its own loop. 1 MiB per connection keeps a burst
+        // on the direct path; a client that stops reading is still held back at that bound.
+        builder.WebHost.UseSockets(s => s.MaxWriteBufferSize = 1024 * 1024);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -120,6 +132,7 @@ public sealed class ClusterSimulator : IAsyncDisposable
             (s, yaml) => sim!.Reload(s), options.Token, options.Seed)
         {
             CurrentScenarioYaml = options.ScenarioYaml,
+            DirectWatchWrites = options.DirectWatchWrites,
         };
         app.Run(server.HandleAsync);
         await app.StartAsync(cancellationToken);
