@@ -143,6 +143,41 @@ public sealed class WatchFanOutTests
     }
 
     [Fact]
+    public async Task CloseAsync_DuringAFanOutWrite_WaitsForItAndNoWriteFollows()
+    {
+        var store = Store();
+        using var entered = new ManualResetEventSlim();
+        using var proceed = new ManualResetEventSlim();
+        var writes = 0;
+        var (watch, _) = store.Subscribe("pods", store.ResourceVersion);
+        watch.AttachDirectWriter(_ =>
+        {
+            Interlocked.Increment(ref writes);
+            entered.Set();
+            proceed.Wait(TimeSpan.FromSeconds(10));
+            return ValueTask.CompletedTask;
+        });
+
+        var committing = Task.Run(() => store.CreatePod(Pod("a")));
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(10)), "the fan-out step did not write");
+        var closing = watch.CloseAsync();
+        Assert.False(closing.IsCompleted, "closed while the fan-out step was still writing");
+        proceed.Set();
+        Assert.Null(await closing.WaitAsync(TimeSpan.FromSeconds(10)));
+        await committing.WaitAsync(TimeSpan.FromSeconds(10));
+
+        store.CreatePod(Pod("b"));
+        var other = new Recorder();
+        var (witness, _) = store.Subscribe("pods", store.ResourceVersion);
+        witness.AttachDirectWriter(other.Write);
+        store.CreatePod(Pod("c"));
+        await WaitUntilAsync(() => other.Versions.Count == 1, "a later change reaches another watcher");
+        Assert.Equal(1, Volatile.Read(ref writes));
+        watch.Dispose();
+        witness.Dispose();
+    }
+
+    [Fact]
     public void LatencyHistogram_Samples_PercentilesAreBucketBoundsAndMaxIsExact()
     {
         var h = new LatencyHistogram();

@@ -200,6 +200,7 @@ public sealed class StoreWatch : IDisposable
                 _handover = pending.AsTask();
                 _owner = Owner.HandedOver;
                 Wake();
+                _released?.TrySetResult();
             }
             else
             {
@@ -416,30 +417,37 @@ public sealed class SimStore
     public V1Pod CreatePod(V1Pod pod)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        lock (_lock)
+        try
         {
-            var ns = pod.Metadata.NamespaceProperty;
-            var key = Key(ns, pod.Metadata.Name);
-            if (_pods.ContainsKey(key))
+            lock (_lock)
             {
-                throw SimApiException.AlreadyExists("pods", pod.Metadata.Name);
-            }
-            if (PodQuota > 0)
-            {
-                var used = _pods.Values.Count(p => p.Metadata.NamespaceProperty == ns && p.Status?.Phase is not ("Succeeded" or "Failed"));
-                if (used >= PodQuota)
+                var ns = pod.Metadata.NamespaceProperty;
+                var key = Key(ns, pod.Metadata.Name);
+                if (_pods.ContainsKey(key))
                 {
-                    throw new SimApiException(403, "Forbidden",
-                        $"pods \"{pod.Metadata.Name}\" is forbidden: exceeded quota: pod-quota, requested: pods=1, used: pods={used}, limited: pods={PodQuota}",
-                        new V1StatusDetails { Name = pod.Metadata.Name, Kind = "pods" });
+                    throw SimApiException.AlreadyExists("pods", pod.Metadata.Name);
                 }
+                if (PodQuota > 0)
+                {
+                    var used = _pods.Values.Count(p => p.Metadata.NamespaceProperty == ns && p.Status?.Phase is not ("Succeeded" or "Failed"));
+                    if (used >= PodQuota)
+                    {
+                        throw new SimApiException(403, "Forbidden",
+                            $"pods \"{pod.Metadata.Name}\" is forbidden: exceeded quota: pod-quota, requested: pods=1, used: pods={used}, limited: pods={PodQuota}",
+                            new V1StatusDetails { Name = pod.Metadata.Name, Kind = "pods" });
+                    }
+                }
+                pod.Metadata.Uid = NewUid();
+                pod.Metadata.CreationTimestamp = Truncate(_now());
+                pod.Metadata.Generation = 1;
+                Commit(pod.Metadata, "ADDED", "pods", pod, null);
+                _pods[key] = pod;
+                return pod;
             }
-            pod.Metadata.Uid = NewUid();
-            pod.Metadata.CreationTimestamp = Truncate(_now());
-            pod.Metadata.Generation = 1;
-            Commit(pod.Metadata, "ADDED", "pods", pod, null);
-            _pods[key] = pod;
-            return pod;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
@@ -502,35 +510,49 @@ public sealed class SimStore
     public V1Pod? UpdatePod(string ns, string name, Action<V1Pod> mutate, bool changesSpec = false)
     {
         ArgumentNullException.ThrowIfNull(mutate);
-        lock (_lock)
+        try
         {
-            var key = Key(ns, name);
-            if (!_pods.TryGetValue(key, out var current))
+            lock (_lock)
             {
-                return null;
+                var key = Key(ns, name);
+                if (!_pods.TryGetValue(key, out var current))
+                {
+                    return null;
+                }
+                var next = CopyPod(current, status: true, spec: changesSpec);
+                mutate(next);
+                Commit(next.Metadata, "MODIFIED", "pods", next, current);
+                _pods[key] = next;
+                return next;
             }
-            var next = CopyPod(current, status: true, spec: changesSpec);
-            mutate(next);
-            Commit(next.Metadata, "MODIFIED", "pods", next, current);
-            _pods[key] = next;
-            return next;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
     /// <summary>Removes the pod (DELETED). Null when it was not there.</summary>
     public V1Pod? RemovePod(string ns, string name, string? uid = null)
     {
-        lock (_lock)
+        try
         {
-            var key = Key(ns, name);
-            if (!_pods.TryGetValue(key, out var current) || (uid is not null && current.Metadata.Uid != uid))
+            lock (_lock)
             {
-                return null;
+                var key = Key(ns, name);
+                if (!_pods.TryGetValue(key, out var current) || (uid is not null && current.Metadata.Uid != uid))
+                {
+                    return null;
+                }
+                _pods.Remove(key);
+                var gone = CopyPod(current, status: false, spec: false);
+                Commit(gone.Metadata, "DELETED", "pods", gone, current);
+                return gone;
             }
-            _pods.Remove(key);
-            var gone = CopyPod(current, status: false, spec: false);
-            Commit(gone.Metadata, "DELETED", "pods", gone, current);
-            return gone;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
@@ -539,60 +561,67 @@ public sealed class SimStore
         string? host = null)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        lock (_lock)
+        try
         {
-            var now = Truncate(_now());
-            var existing = _eventKeys.TryGetValue((pod.Metadata.Uid, reason, message), out var existingKey)
-                ? _events.GetValueOrDefault(existingKey) : null;
-            if (existing is not null)
+            lock (_lock)
             {
-                var next = Clone(existing);
-                next.Count = (next.Count ?? 1) + 1;
-                next.LastTimestamp = now;
-                Commit(next.Metadata, "MODIFIED", "events", next, existing);
-                _events[Key(next.Metadata.NamespaceProperty, next.Metadata.Name)] = next;
-                return next;
-            }
-            var ev = new Corev1Event
-            {
-                ApiVersion = "v1",
-                Kind = "Event",
-                Metadata = new V1ObjectMeta
+                var now = Truncate(_now());
+                var existing = _eventKeys.TryGetValue((pod.Metadata.Uid, reason, message), out var existingKey)
+                    ? _events.GetValueOrDefault(existingKey) : null;
+                if (existing is not null)
                 {
-                    Name = string.Create(CultureInfo.InvariantCulture, $"{pod.Metadata.Name}.{_resourceVersion + 1:x16}"),
-                    NamespaceProperty = pod.Metadata.NamespaceProperty,
-                    Uid = NewUid(),
-                    CreationTimestamp = now,
-                },
-                InvolvedObject = new V1ObjectReference
+                    var next = Clone(existing);
+                    next.Count = (next.Count ?? 1) + 1;
+                    next.LastTimestamp = now;
+                    Commit(next.Metadata, "MODIFIED", "events", next, existing);
+                    _events[Key(next.Metadata.NamespaceProperty, next.Metadata.Name)] = next;
+                    return next;
+                }
+                var ev = new Corev1Event
                 {
                     ApiVersion = "v1",
-                    Kind = "Pod",
-                    Name = pod.Metadata.Name,
-                    NamespaceProperty = pod.Metadata.NamespaceProperty,
-                    Uid = pod.Metadata.Uid,
-                    ResourceVersion = pod.Metadata.ResourceVersion,
-                    FieldPath = reason is "Scheduled" or "FailedScheduling" or "Evicted" ? null : "spec.containers{kaniko}",
-                },
-                Reason = reason,
-                Message = message,
-                Type = type,
-                Count = 1,
-                FirstTimestamp = now,
-                LastTimestamp = now,
-                Source = new V1EventSource { Component = component, Host = host },
-                ReportingComponent = component,
-                ReportingInstance = host ?? string.Empty,
-            };
-            if (ev.InvolvedObject.FieldPath is not null && pod.Spec?.Containers is { Count: > 0 } cs)
-            {
-                ev.InvolvedObject.FieldPath = $"spec.containers{{{cs[0].Name}}}";
+                    Kind = "Event",
+                    Metadata = new V1ObjectMeta
+                    {
+                        Name = string.Create(CultureInfo.InvariantCulture, $"{pod.Metadata.Name}.{_resourceVersion + 1:x16}"),
+                        NamespaceProperty = pod.Metadata.NamespaceProperty,
+                        Uid = NewUid(),
+                        CreationTimestamp = now,
+                    },
+                    InvolvedObject = new V1ObjectReference
+                    {
+                        ApiVersion = "v1",
+                        Kind = "Pod",
+                        Name = pod.Metadata.Name,
+                        NamespaceProperty = pod.Metadata.NamespaceProperty,
+                        Uid = pod.Metadata.Uid,
+                        ResourceVersion = pod.Metadata.ResourceVersion,
+                        FieldPath = reason is "Scheduled" or "FailedScheduling" or "Evicted" ? null : "spec.containers{kaniko}",
+                    },
+                    Reason = reason,
+                    Message = message,
+                    Type = type,
+                    Count = 1,
+                    FirstTimestamp = now,
+                    LastTimestamp = now,
+                    Source = new V1EventSource { Component = component, Host = host },
+                    ReportingComponent = component,
+                    ReportingInstance = host ?? string.Empty,
+                };
+                if (ev.InvolvedObject.FieldPath is not null && pod.Spec?.Containers is { Count: > 0 } cs)
+                {
+                    ev.InvolvedObject.FieldPath = $"spec.containers{{{cs[0].Name}}}";
+                }
+                Commit(ev.Metadata, "ADDED", "events", ev, null);
+                _events[Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name)] = ev;
+                _eventKeys[(pod.Metadata.Uid, reason, message)] = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
+                TrimEvents();
+                return ev;
             }
-            Commit(ev.Metadata, "ADDED", "events", ev, null);
-            _events[Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name)] = ev;
-            _eventKeys[(pod.Metadata.Uid, reason, message)] = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
-            TrimEvents();
-            return ev;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
@@ -624,6 +653,23 @@ public sealed class SimStore
         {
             // The fan-out thread writes it to the watchers, outside this lock; the array is never changed, only replaced.
             _fanOut.Post(ev, _watches);
+            t_committed = ev;
+        }
+    }
+
+    [ThreadStatic]
+    private static StoredEvent? t_committed;
+
+    /// <summary>
+    /// After the lock: the committing thread serialises the change's wire line (once, shared by every watcher) unless the
+    /// fan-out thread got to it first, so that the one fan-out thread spends its time writing, not serialising.
+    /// </summary>
+    private static void PrepareCommitted()
+    {
+        if (t_committed is { } ev)
+        {
+            t_committed = null;
+            ev.WireLine(ev.Type);
         }
     }
 

@@ -4,19 +4,22 @@ namespace BuildFarm.ClusterSim.Api;
 /// The store's fan-out step: one dedicated thread takes committed changes in commit order and offers each to every
 /// watch that was registered when it was committed (<see cref="StoreWatch.Offer"/>: written to the connection at once
 /// when it is free, queued for the watcher's loop otherwise). Up to <see cref="MaxBatch"/> changes that arrive
-/// together go to one watcher with one flush. The thread is an ordinary OS thread, not a thread-pool item, so it does not wait behind the
-/// server's queued work, and it does not hold the store's lock while it writes. It starts with the first change that
-/// has a watcher and ends after a few idle seconds.
+/// together go to one watcher with one flush. The thread is an ordinary OS thread, not a thread-pool item, so it does
+/// not wait behind the server's queued work, and it does not hold the store's lock while it writes. It starts with the
+/// first change that has a watcher and ends after a few idle seconds. (Writing from the committing threads instead,
+/// whoever commits drains, measured no better under load: one run, p99 201 ms at load average 12.)
 /// </summary>
 internal sealed class WatchFanOut
 {
     private static readonly TimeSpan s_idle = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Changes written to one watcher before moving to the next: a few, so that a backlog costs fewer flushes, but not
-    /// many, since the last watcher gets a change only after every other watcher got the whole batch.
+    /// Changes written to one watcher before moving to the next. Normally a batch is the one change just committed; when
+    /// changes arrive faster than they go out (a create burst) the backlog goes out in batches of up to this many, one
+    /// flush (one socket send) per watcher each, so that the fan-out catches up. Not more, since the last watcher gets a
+    /// change only after every other watcher got the whole batch.
     /// </summary>
-    private const int MaxBatch = 8;
+    private const int MaxBatch = 32;
 
     private readonly object _gate = new();
     private readonly Queue<(StoredEvent Event, StoreWatch[] Watches)> _pending = new();
