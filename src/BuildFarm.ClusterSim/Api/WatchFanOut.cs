@@ -7,7 +7,8 @@ namespace BuildFarm.ClusterSim.Api;
 /// together go to one watcher with one flush. The thread is an ordinary OS thread, not a thread-pool item, so it does
 /// not wait behind the server's queued work, and it does not hold the store's lock while it writes. It starts with the
 /// first change that has a watcher and ends after a few idle seconds. (Writing from the committing threads instead,
-/// whoever commits drains, measured no better under load: one run, p99 201 ms at load average 12.)
+/// whoever commits drains, measured no better under load: one run, p99 201 ms at load average 12. Two fan-out threads,
+/// each serving half of the watches, drifted apart by up to 200 ms: one run, p99 193 ms.)
 /// </summary>
 internal sealed class WatchFanOut
 {
