@@ -29,6 +29,20 @@ public sealed record LoadOptions
     /// <summary>Child mode: host the simulator, print its address, stop when stdin closes.</summary>
     public bool Serve { get; init; }
 
+    /// <summary>Environment variables for the server child only (<c>--server-env NAME=VALUE</c>, e.g. GC settings).</summary>
+    public IReadOnlyList<string> ServerEnvironment { get; init; } = [];
+
+    /// <summary>Run the watchers in a process of their own instead of beside the creators and log followers.</summary>
+    public bool WatchersProcess { get; init; }
+
+    /// <summary>Child mode for <see cref="WatchersProcess"/>: the server address and the file to write the receipts to.</summary>
+    public string? WatchChild { get; init; }
+
+    public string? ReceiptsFile { get; init; }
+
+    /// <summary>Server option: <c>direct</c> (default) = the fan-out step writes to the watchers; <c>loop</c> = each watcher's own loop does.</summary>
+    public string WatchWrites { get; init; } = "direct";
+
     public static LoadOptions Parse(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -57,7 +71,11 @@ public sealed record LoadOptions
                 "--in-process" => o with { InProcess = true },
                 "--out-of-process" => o with { InProcess = false },
                 "--serve" => o with { Serve = true },
-                _ => throw new ArgumentException($"unknown option '{arg}' (known: --pods, --watchers, --followers, --warmup, --create-parallelism, --time-scale, --timeout, --seed, --in-process, --out-of-process)"),
+                "--watchers-process" => o with { WatchersProcess = true },
+                "--server-env" => o with { ServerEnvironment = [.. o.ServerEnvironment, Value() is var kv && kv.Contains('=', StringComparison.Ordinal) && kv[0] != '=' ? kv : throw new ArgumentException($"{arg}: '{kv}' is not NAME=VALUE")] },
+                "--watch-child" => o with { WatchChild = Value(), ReceiptsFile = Value() },
+                "--watch-writes" => o with { WatchWrites = Value() is "direct" or "loop" ? args[i] : throw new ArgumentException($"{arg}: '{args[i]}' is neither direct nor loop") },
+                _ => throw new ArgumentException($"unknown option '{arg}' (known: --pods, --watchers, --followers, --warmup, --create-parallelism, --time-scale, --timeout, --seed, --in-process, --out-of-process, --watch-writes, --watchers-process, --server-env)"),
             };
         }
         if (o.Followers > o.Pods)
@@ -88,5 +106,6 @@ public sealed record LoadOptions
         "--time-scale", TimeScale.ToString(CultureInfo.InvariantCulture),
         "--timeout", TimeoutSeconds.ToString(CultureInfo.InvariantCulture),
         "--seed", Seed.ToString(CultureInfo.InvariantCulture),
+        "--watch-writes", WatchWrites,
     ];
 }

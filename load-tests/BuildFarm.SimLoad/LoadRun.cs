@@ -67,7 +67,8 @@ public sealed class LoadRun
             }
         }
         await WarmUpAsync(http, o.WarmupPods, deadline);
-        var watchers = Enumerable.Range(0, o.Watchers).Select(i => new WatchRecorder { OnPhase = i == 0 ? OnPhase : null }).ToList();
+        await using var remote = o.WatchersProcess && o.Watchers > 0 ? RemoteWatchers.Start(o, _server.Address, OnPhase) : null;
+        var watchers = remote is not null ? [] : Enumerable.Range(0, o.Watchers).Select(i => new WatchRecorder { OnPhase = i == 0 ? OnPhase : null }).ToList();
         var watchTasks = watchers.Select(w => Task.Run(() => w.RunAsync(http, stopWatchers.Token), CancellationToken.None)).ToList();
         await WaitForAsync(async () => (await Stats.ReadAsync(http, deadline)).Watches >= o.Watchers, TimeSpan.FromSeconds(30),
             "the watchers did not all connect within 30 s", deadline);
@@ -116,8 +117,8 @@ public sealed class LoadRun
             long previous = -1;
             await WaitForAsync(() =>
             {
-                var min = watchers.Count == 0 ? 0 : watchers.Min(w => w.LastResourceVersion);
-                var max = watchers.Count == 0 ? 0 : watchers.Max(w => w.LastResourceVersion);
+                var min = remote?.Min ?? (watchers.Count == 0 ? 0 : watchers.Min(w => w.LastResourceVersion));
+                var max = remote?.Max ?? (watchers.Count == 0 ? 0 : watchers.Max(w => w.LastResourceVersion));
                 var settled = min == max && min == previous;
                 previous = min;
                 return Task.FromResult(settled);
@@ -134,6 +135,7 @@ public sealed class LoadRun
             result.PeakConcurrentPods = final.Peak;
             result.TerminalPods = final.Terminal;
             result.Phases = string.Concat(final.Phases.Where(ch => !char.IsWhiteSpace(ch)));
+            result.ServerDelivery = final.Delivery;
         }
         catch (Exception e) when (e is OperationCanceledException or HttpRequestException)
         {
@@ -142,6 +144,10 @@ public sealed class LoadRun
         result.ServerHwmKb = _server.StatusKb("VmHWM");
         await stopWatchers.CancelAsync();
         await Task.WhenAll(watchTasks);
+        if (remote is not null)
+        {
+            watchers = await remote.StopAsync();
+        }
         await stopSampler.CancelAsync();
         await sampler;
         result.Analyse(watchers, sent);
@@ -251,6 +257,9 @@ public sealed class LoadResult
     public double[] FanOut { get; private set; } = [];
     public double[] CreateToDelivery { get; private set; } = [];
     public long Deliveries { get; private set; }
+
+    /// <summary>The server's own watch delivery figures from <c>/_sim/stats</c> (null for a server without them).</summary>
+    public ServerDelivery? ServerDelivery { get; set; }
     public int DistinctEvents { get; private set; }
 
     public bool Complete => Notes.Count == 0 && CreateErrors == 0;
@@ -311,6 +320,16 @@ public sealed class LoadResult
         Row("watch deliveries", string.Create(c, $"{Deliveries} ({DistinctEvents} events x {o.Watchers} watchers = {(long)DistinctEvents * o.Watchers})"),
             Deliveries == (long)DistinctEvents * o.Watchers ? "all delivered" : "SOME MISSING");
         Row("watch fan-out delay", Ms(FanOut), double.IsNaN(fanP99) ? "" : fanP99 < 50 ? "PASS (p99 < 50 ms)" : "MISS (p99 < 50 ms)");
+        if (ServerDelivery is { } d)
+        {
+            Row("server: fan-out spread (flush)", d.Spread);
+            Row("server: commit->flush", d.CommitToFlush);
+            Row("server: written by", string.Create(c, $"fan-out step {d.Direct}, watcher loop {d.Queued}"));
+        }
+        else
+        {
+            Row("server: fan-out spread (flush)", "not reported by this server");
+        }
         Row("create-to-watch (POST sent->ADDED)", Ms(CreateToDelivery));
         Row("log followers completed", string.Create(c, $"{FollowersCompleted} of {o.Followers}"), FollowersCompleted == o.Followers ? "" : "INCOMPLETE");
         Row("log lines delivered", string.Create(c, $"{LogLines} ({LogBytes / 1024} KiB)"));

@@ -36,6 +36,7 @@ public sealed class SimServer : IAsyncDisposable
             {
                 Scenario = ScenarioLoader.Parse(options.ScenarioYaml()),
                 Seed = options.Seed,
+            DirectWatchWrites = options.WatchWrites == "direct",
             }, ct);
             return new SimServer(sim.Address, null, sim);
         }
@@ -53,6 +54,11 @@ public sealed class SimServer : IAsyncDisposable
         foreach (var a in options.ServeArgs())
         {
             start.ArgumentList.Add(a);
+        }
+        foreach (var kv in options.ServerEnvironment)
+        {
+            var eq = kv.IndexOf('=', StringComparison.Ordinal);
+            start.Environment[kv[..eq]] = kv[(eq + 1)..];
         }
         var child = Process.Start(start) ?? throw new InvalidOperationException("the server process did not start");
         using var startup = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -89,6 +95,7 @@ public sealed class SimServer : IAsyncDisposable
         {
             Scenario = ScenarioLoader.Parse(options.ScenarioYaml()),
             Seed = options.Seed,
+            DirectWatchWrites = options.WatchWrites == "direct",
         });
         Console.WriteLine($"ADDRESS {sim.Address}");
         Console.Out.Flush();
@@ -102,7 +109,7 @@ public sealed class SimServer : IAsyncDisposable
         await Task.WhenAny(stdinClosed, Task.Delay(TimeSpan.FromSeconds(options.TimeoutSeconds + 60)));
         using var self = Process.GetCurrentProcess();
         await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-            $"server: cpu {self.TotalProcessorTime.TotalSeconds:F1} s, GC pauses {GC.GetTotalPauseDuration().TotalMilliseconds:F0} ms " +
+            $"server: cpu {self.TotalProcessorTime.TotalSeconds:F1} s, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC ({System.Runtime.GCSettings.LatencyMode}), GC pauses {GC.GetTotalPauseDuration().TotalMilliseconds:F0} ms " +
             $"(gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}), allocated {GC.GetTotalAllocatedBytes() / (1024 * 1024)} MiB, " +
             $"thread pool work items {ThreadPool.CompletedWorkItemCount}, threads {self.Threads.Count}, " +
             $"GC heap after last GC {GC.GetGCMemoryInfo().HeapSizeBytes / (1024 * 1024)} MiB"));

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -470,82 +469,64 @@ public sealed class SimApiServer : IDisposable
             var dropAt = drop ? DateTimeOffset.UtcNow.AddMilliseconds(api.DropAfterMilliseconds) : DateTimeOffset.MaxValue;
             var bookmarkEvery = TimeSpan.FromSeconds(api.BookmarkIntervalSeconds);
             var nextBookmark = DateTimeOffset.UtcNow + bookmarkEvery;
-            var first = true;
-            var reader = watch.Events.Reader;
-            var sb = new StringBuilder();
-            var pending = false;
-            void Flush(StringBuilder text)
+            var connection = new WatchConnection(context.Response.BodyWriter, watch, ns, labels, fields, _clock, _stats.WatchDelivery,
+                lastRv, lifetime.Token)
             {
-                if (text.Length > 0)
-                {
-                    context.Response.BodyWriter.Write(Encoding.UTF8.GetBytes(text.ToString()));
-                    text.Clear();
-                    pending = true;
-                }
+                Table = table,
+                IncludeObject = includeObject,
+            };
+            if (!table && DirectWatchWrites)
+            {
+                // New changes are written by the store's fan-out step while this connection is free; this loop takes
+                // the replay, the changes that queued up while the connection was busy, bookmarks and the injected drop.
+                watch.AttachDirectWriter(connection.WriteDirect);
             }
+            var drained = new List<StoredEvent>();
             try
             {
                 while (!lifetime.IsCancellationRequested)
                 {
                     var wait = Min(dropAt, bookmarks ? nextBookmark : DateTimeOffset.MaxValue) - DateTimeOffset.UtcNow;
-                    var available = true;
-                    if (!reader.TryPeek(out _))
+                    if (wait > TimeSpan.Zero)
                     {
-                        // A timed wait (bookmarks, injected drop) needs its own token; a plain watch waits on the watch's own.
-                        using var waitCts = wait < TimeSpan.FromDays(1) ? CancellationTokenSource.CreateLinkedTokenSource(lifetime.Token) : null;
-                        waitCts?.CancelAfter(wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
-                        try
-                        {
-                            available = await reader.WaitToReadAsync(waitCts?.Token ?? lifetime.Token);
-                        }
-                        catch (OperationCanceledException) when (!lifetime.IsCancellationRequested)
-                        {
-                            available = false;
-                        }
-                        if (!available && reader.Completion.IsCompleted)
-                        {
-                            break;
-                        }
+                        await watch.WaitAsync(wait < TimeSpan.FromDays(1) ? wait : Timeout.InfiniteTimeSpan, lifetime.Token);
                     }
-                    while (reader.TryRead(out var ev))
+                    if (watch.Fault is { } fault)
                     {
-                        lastRv = Math.Max(lastRv, ev.ResourceVersion);
-                        var type = Filter(ev, ns, labels, fields);
-                        if (type is null)
-                        {
-                            continue;
-                        }
-                        if (table)
-                        {
-                            sb.Append("{\"type\":\"").Append(type).Append("\",\"object\":");
-                            sb.Append(PodTable.Table([(V1Pod)ev.Item], _clock.Now, includeObject, first, ev.Item.Metadata.ResourceVersion).ToJsonString());
-                            sb.Append("}\n");
-                            first = false;
-                        }
-                        else
-                        {
-                            Flush(sb);
-                            context.Response.BodyWriter.Write(ev.WireLine(type));
-                            pending = true;
-                        }
+                        throw new IOException("writing to the watch connection failed: " + fault.Message, fault);
                     }
-                    var now = DateTimeOffset.UtcNow;
-                    if (bookmarks && now >= nextBookmark)
+                    if (!watch.TryAcquire(out var handover))
                     {
-                        var kind = resource == "pods" ? "Pod" : "Event";
-                        sb.Append(CultureInfo.InvariantCulture,
-                            $"{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{kind}\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{lastRv}\",\"creationTimestamp\":null}}}}}}\n");
-                        nextBookmark = now + bookmarkEvery;
+                        // The fan-out step is writing to this connection right now; it wakes this loop when done.
+                        await watch.WaitAsync(TimeSpan.FromMilliseconds(100), lifetime.Token);
+                        continue;
                     }
-                    Flush(sb);
-                    if (pending)
+                    if (handover is not null)
                     {
-                        await context.Response.BodyWriter.FlushAsync(lifetime.Token);
-                        pending = false;
+                        await handover;
                     }
-                    if (now >= dropAt)
+                    do
                     {
-                        context.Abort();
+                        drained.Clear();
+                        watch.TryDrain(drained);
+                        foreach (var ev in drained)
+                        {
+                            connection.Write(ev);
+                        }
+                        var now = DateTimeOffset.UtcNow;
+                        if (bookmarks && now >= nextBookmark)
+                        {
+                            var kind = resource == "pods" ? "Pod" : "Event";
+                            connection.WriteRaw(string.Create(CultureInfo.InvariantCulture,
+                                $"{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{kind}\",\"apiVersion\":\"v1\",\"metadata\":{{\"resourceVersion\":\"{connection.LastResourceVersion}\",\"creationTimestamp\":null}}}}}}\n"));
+                            nextBookmark = now + bookmarkEvery;
+                        }
+                        await connection.FlushAsync();
+                    }
+                    while (!watch.TryRelease());
+                    if (DateTimeOffset.UtcNow >= dropAt)
+                    {
+                        await DropAsync(watch, context);
                         return;
                     }
                 }
@@ -554,27 +535,27 @@ public sealed class SimApiServer : IDisposable
             {
                 // timeoutSeconds reached: the watch ends normally.
             }
+            finally
+            {
+                // No direct write may touch the response once this returns.
+                if (await watch.CloseAsync() is { } pending)
+                {
+                    await pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+            }
         }
+    }
+
+    private static async Task DropAsync(StoreWatch watch, HttpContext context)
+    {
+        if (await watch.CloseAsync() is { } pending)
+        {
+            await pending.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        context.Abort();
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
-
-    private static string? Filter(StoredEvent ev, string? ns, LabelSelector labels, FieldSelector fields)
-    {
-        bool Match(IKubernetesObject<V1ObjectMeta>? o) =>
-            o is not null && (ns is null || o.Metadata.NamespaceProperty == ns) && labels.Matches(o.Metadata.Labels) && fields.Matches(o);
-        var now = Match(ev.Item);
-        switch (ev.Type)
-        {
-            case "MODIFIED":
-                var before = Match(ev.Previous);
-                return now && before ? "MODIFIED" : now ? "ADDED" : before ? "DELETED" : null;
-            case "DELETED":
-                return Match(ev.Previous) || now ? "DELETED" : null;
-            default:
-                return now ? ev.Type : null;
-        }
-    }
 
     private async Task LogAsync(HttpContext context, string ns, string name)
     {
@@ -740,6 +721,9 @@ public sealed class SimApiServer : IDisposable
                 throw new SimApiException(404, "NotFound", "unknown simulator endpoint: use GET /_sim/stats, GET|POST /_sim/scenario, POST /_sim/compact", new V1StatusDetails());
         }
     }
+
+    /// <summary>Whether the store's fan-out step may write changes to watch connections itself (see <see cref="ClusterSimulatorOptions.DirectWatchWrites"/>).</summary>
+    public bool DirectWatchWrites { get; init; } = true;
 
     /// <summary>The YAML of the scenario in force, when it came from a file or a POST.</summary>
     public string? CurrentScenarioYaml { get; set; }

@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Threading.Channels;
+using System.Diagnostics;
 using k8s;
 using k8s.Models;
 
@@ -28,6 +28,21 @@ public sealed class StoredEvent
 
     public IKubernetesObject<V1ObjectMeta> Item { get; }
     public IKubernetesObject<V1ObjectMeta>? Previous { get; }
+
+    /// <summary>When the store committed the change (a Stopwatch timestamp); 0 for a synthetic ADDED of the current state.</summary>
+    public long CommittedAt { get; init; }
+
+    private long _firstFlushed;
+
+    /// <summary>
+    /// Notes that the line was flushed to a watcher at <paramref name="now"/> (a Stopwatch timestamp) and returns when
+    /// it was first flushed to any watcher (<paramref name="now"/> for the first).
+    /// </summary>
+    public long Flushed(long now)
+    {
+        var first = Interlocked.CompareExchange(ref _firstFlushed, now, 0);
+        return first == 0 ? now : first;
+    }
 
     private readonly Lock _serialise = new();
     private byte[]? _line;
@@ -69,19 +84,267 @@ public sealed class StoredEvent
     }
 }
 
-/// <summary>A registered watch: receives every committed change after its starting version.</summary>
+/// <summary>
+/// A registered watch: receives every committed change after its starting version. Changes reach the watcher's
+/// connection one of two ways. When the HTTP layer has attached a direct writer (<see cref="AttachDirectWriter"/>) and the connection is free,
+/// the store's fan-out step writes the change itself, to every such watcher one after the other, so that all of them get
+/// it at about the same moment (no wake-up of one task per watcher, each queued behind the rest of the server's work).
+/// Otherwise (a replay, the Table form, the connection busy with an earlier write or a flush that did not complete at
+/// once: a slow client) the change waits in this watch's queue for the watcher's own loop, which keeps the order.
+/// </summary>
 public sealed class StoreWatch : IDisposable
 {
-    private readonly SimStore _store;
+    private enum Owner
+    {
+        None,
+        FanOut,
+        Loop,
+        HandedOver,
+    }
 
-    internal StoreWatch(SimStore store, string resource)
+    private readonly SimStore _store;
+    private readonly Lock _gate = new();
+    private readonly Queue<StoredEvent> _queue = new();
+    private Owner _owner;
+    private Func<IReadOnlyList<StoredEvent>, ValueTask>? _direct;
+    private Task? _handover;
+    private TaskCompletionSource? _wake;
+    private bool _signalled;
+    private bool _loopWaiting;
+    private bool _closed;
+    private TaskCompletionSource? _released;
+    private Exception? _fault;
+
+    internal StoreWatch(SimStore store, string resource, long replayedUpTo)
     {
         _store = store;
         Resource = resource;
+        ReplayedUpTo = replayedUpTo;
     }
 
     public string Resource { get; }
-    public Channel<StoredEvent> Events { get; } = Channel.CreateUnbounded<StoredEvent>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>The store's version when the watch began: events up to it are a replay (history or current state).</summary>
+    public long ReplayedUpTo { get; }
+
+    /// <summary>Changes waiting for the watcher's loop.</summary>
+    public int Queued
+    {
+        get { lock (_gate) { return _queue.Count; } }
+    }
+
+    /// <summary>Set when a direct write threw (the connection is unusable): the loop ends the watch.</summary>
+    public Exception? Fault
+    {
+        get { lock (_gate) { return _fault; } }
+    }
+
+    /// <summary>
+    /// Lets the fan-out step write changes straight to the connection: <paramref name="writer"/> writes the changes it
+    /// is given (filtering them as the watch asks) and flushes; a flush that does not complete at once is returned
+    /// pending and the watcher's loop finishes it (see <see cref="TryAcquire"/>). Called at most once, before the loop starts.
+    /// </summary>
+    public void AttachDirectWriter(Func<IReadOnlyList<StoredEvent>, ValueTask> writer)
+    {
+        lock (_gate)
+        {
+            _direct = writer;
+        }
+    }
+
+    internal void Enqueue(StoredEvent ev)
+    {
+        lock (_gate)
+        {
+            _queue.Enqueue(ev);
+            Wake();
+        }
+    }
+
+    /// <summary>The fan-out step: writes <paramref name="batch"/> directly when the connection is free, queues it otherwise.</summary>
+    internal void Offer(IReadOnlyList<StoredEvent> batch)
+    {
+        Func<IReadOnlyList<StoredEvent>, ValueTask> direct;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            if (_direct is null || _owner != Owner.None || _queue.Count > 0)
+            {
+                foreach (var ev in batch)
+                {
+                    _queue.Enqueue(ev);
+                }
+                Wake();
+                return;
+            }
+            _owner = Owner.FanOut;
+            direct = _direct;
+        }
+        ValueTask pending;
+        try
+        {
+            pending = direct(batch);
+        }
+        catch (Exception e)
+        {
+            pending = ValueTask.FromException(e);
+        }
+        lock (_gate)
+        {
+            if (!pending.IsCompleted)
+            {
+                // A slow client: its loop finishes the flush and takes what queues up meanwhile; the others go on.
+                _handover = pending.AsTask();
+                _owner = Owner.HandedOver;
+                Wake();
+                _released?.TrySetResult();
+            }
+            else
+            {
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    _fault = pending.AsTask().Exception?.GetBaseException() ?? new OperationCanceledException("the watch write was cancelled");
+                    _signalled = true;
+                }
+                _owner = Owner.None;
+                if (_queue.Count > 0 || _loopWaiting || _fault is not null)
+                {
+                    _loopWaiting = false;
+                    Wake();
+                }
+                _released?.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>Wakes the loop (under <see cref="_gate"/>).</summary>
+    private void Wake()
+    {
+        _signalled = true;
+        var wake = _wake;
+        _wake = null;
+        wake?.TrySetResult();
+    }
+
+    /// <summary>
+    /// The loop's wait: true when there is something to do (queued changes, a flush handed over, a fault), false when
+    /// <paramref name="timeout"/> passed first. Throws when <paramref name="ct"/> is cancelled.
+    /// </summary>
+    public async ValueTask<bool> WaitAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        Task wait;
+        lock (_gate)
+        {
+            if (_signalled || _queue.Count > 0 || _owner == Owner.HandedOver)
+            {
+                _signalled = false;
+                return true;
+            }
+            _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            wait = _wake.Task;
+        }
+        try
+        {
+            await wait.WaitAsync(timeout, ct);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        lock (_gate)
+        {
+            _signalled = false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Takes the connection for the loop: false while the fan-out step is writing (the loop is woken when it is done).
+    /// <paramref name="handover"/> is the fan-out's pending flush, which the loop must await before writing.
+    /// </summary>
+    public bool TryAcquire(out Task? handover)
+    {
+        lock (_gate)
+        {
+            handover = null;
+            if (_owner == Owner.FanOut)
+            {
+                _loopWaiting = true;
+                return false;
+            }
+            handover = _handover;
+            _handover = null;
+            _owner = Owner.Loop;
+            return true;
+        }
+    }
+
+    /// <summary>Takes every queued change (the loop holds the connection).</summary>
+    public bool TryDrain(List<StoredEvent> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        lock (_gate)
+        {
+            if (_queue.Count == 0)
+            {
+                return false;
+            }
+            while (_queue.TryDequeue(out var ev))
+            {
+                into.Add(ev);
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Gives the connection back to the fan-out step; false (still held) when changes queued up meanwhile.</summary>
+    public bool TryRelease()
+    {
+        lock (_gate)
+        {
+            if (_queue.Count > 0)
+            {
+                return false;
+            }
+            _owner = Owner.None;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Ends direct writes: waits until a write of the fan-out step in progress is done and returns its flush if handed
+    /// over and not yet awaited. After it the connection is the caller's alone.
+    /// </summary>
+    public async Task<Task?> CloseAsync()
+    {
+        Task? wait = null;
+        Task? handover;
+        lock (_gate)
+        {
+            _closed = true;
+            _direct = null;
+            if (_owner == Owner.FanOut)
+            {
+                _released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _released.Task;
+            }
+            handover = _handover;
+            _handover = null;
+        }
+        if (wait is not null)
+        {
+            await wait;
+            lock (_gate)
+            {
+                handover = _handover;
+                _handover = null;
+            }
+        }
+        return handover;
+    }
 
     public void Dispose() => _store.Unsubscribe(this);
 }
@@ -102,7 +365,8 @@ public sealed class SimStore
     // An entry whose event was written again later is stale and skipped.
     private readonly Queue<(string Key, long Version)> _eventOrder = new();
     private readonly LinkedList<StoredEvent> _history = new();
-    private readonly List<StoreWatch> _watches = [];
+    private StoreWatch[] _watches = [];
+    private readonly WatchFanOut _fanOut = new();
     private readonly Func<DateTimeOffset> _now;
     private long _resourceVersion = 1;
     private long _oldestAvailable = 1;
@@ -131,7 +395,7 @@ public sealed class SimStore
 
     public int WatchCount
     {
-        get { lock (_lock) { return _watches.Count; } }
+        get { lock (_lock) { return _watches.Length; } }
     }
 
     public static T Clone<T>(T obj) => KubernetesJson.Deserialize<T>(KubernetesJson.Serialize(obj));
@@ -157,30 +421,37 @@ public sealed class SimStore
     public V1Pod CreatePod(V1Pod pod)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        lock (_lock)
+        try
         {
-            var ns = pod.Metadata.NamespaceProperty;
-            var key = Key(ns, pod.Metadata.Name);
-            if (_pods.ContainsKey(key))
+            lock (_lock)
             {
-                throw SimApiException.AlreadyExists("pods", pod.Metadata.Name);
-            }
-            if (PodQuota > 0)
-            {
-                var used = _pods.Values.Count(p => p.Metadata.NamespaceProperty == ns && p.Status?.Phase is not ("Succeeded" or "Failed"));
-                if (used >= PodQuota)
+                var ns = pod.Metadata.NamespaceProperty;
+                var key = Key(ns, pod.Metadata.Name);
+                if (_pods.ContainsKey(key))
                 {
-                    throw new SimApiException(403, "Forbidden",
-                        $"pods \"{pod.Metadata.Name}\" is forbidden: exceeded quota: pod-quota, requested: pods=1, used: pods={used}, limited: pods={PodQuota}",
-                        new V1StatusDetails { Name = pod.Metadata.Name, Kind = "pods" });
+                    throw SimApiException.AlreadyExists("pods", pod.Metadata.Name);
                 }
+                if (PodQuota > 0)
+                {
+                    var used = _pods.Values.Count(p => p.Metadata.NamespaceProperty == ns && p.Status?.Phase is not ("Succeeded" or "Failed"));
+                    if (used >= PodQuota)
+                    {
+                        throw new SimApiException(403, "Forbidden",
+                            $"pods \"{pod.Metadata.Name}\" is forbidden: exceeded quota: pod-quota, requested: pods=1, used: pods={used}, limited: pods={PodQuota}",
+                            new V1StatusDetails { Name = pod.Metadata.Name, Kind = "pods" });
+                    }
+                }
+                pod.Metadata.Uid = NewUid();
+                pod.Metadata.CreationTimestamp = Truncate(_now());
+                pod.Metadata.Generation = 1;
+                Commit(pod.Metadata, "ADDED", "pods", pod, null);
+                _pods[key] = pod;
+                return pod;
             }
-            pod.Metadata.Uid = NewUid();
-            pod.Metadata.CreationTimestamp = Truncate(_now());
-            pod.Metadata.Generation = 1;
-            Commit(pod.Metadata, "ADDED", "pods", pod, null);
-            _pods[key] = pod;
-            return pod;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
@@ -243,35 +514,49 @@ public sealed class SimStore
     public V1Pod? UpdatePod(string ns, string name, Action<V1Pod> mutate, bool changesSpec = false)
     {
         ArgumentNullException.ThrowIfNull(mutate);
-        lock (_lock)
+        try
         {
-            var key = Key(ns, name);
-            if (!_pods.TryGetValue(key, out var current))
+            lock (_lock)
             {
-                return null;
+                var key = Key(ns, name);
+                if (!_pods.TryGetValue(key, out var current))
+                {
+                    return null;
+                }
+                var next = CopyPod(current, status: true, spec: changesSpec);
+                mutate(next);
+                Commit(next.Metadata, "MODIFIED", "pods", next, current);
+                _pods[key] = next;
+                return next;
             }
-            var next = CopyPod(current, status: true, spec: changesSpec);
-            mutate(next);
-            Commit(next.Metadata, "MODIFIED", "pods", next, current);
-            _pods[key] = next;
-            return next;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
     /// <summary>Removes the pod (DELETED). Null when it was not there.</summary>
     public V1Pod? RemovePod(string ns, string name, string? uid = null)
     {
-        lock (_lock)
+        try
         {
-            var key = Key(ns, name);
-            if (!_pods.TryGetValue(key, out var current) || (uid is not null && current.Metadata.Uid != uid))
+            lock (_lock)
             {
-                return null;
+                var key = Key(ns, name);
+                if (!_pods.TryGetValue(key, out var current) || (uid is not null && current.Metadata.Uid != uid))
+                {
+                    return null;
+                }
+                _pods.Remove(key);
+                var gone = CopyPod(current, status: false, spec: false);
+                Commit(gone.Metadata, "DELETED", "pods", gone, current);
+                return gone;
             }
-            _pods.Remove(key);
-            var gone = CopyPod(current, status: false, spec: false);
-            Commit(gone.Metadata, "DELETED", "pods", gone, current);
-            return gone;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
@@ -280,64 +565,71 @@ public sealed class SimStore
         string? host = null)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        lock (_lock)
+        try
         {
-            var now = Truncate(_now());
-            var existing = _eventKeys.TryGetValue((pod.Metadata.Uid, reason, message), out var existingKey)
-                ? _events.GetValueOrDefault(existingKey) : null;
-            if (existing is not null)
+            lock (_lock)
             {
-                var next = Clone(existing);
-                next.Count = (next.Count ?? 1) + 1;
-                next.LastTimestamp = now;
-                Commit(next.Metadata, "MODIFIED", "events", next, existing);
-                var key = Key(next.Metadata.NamespaceProperty, next.Metadata.Name);
-                _events[key] = next;
-                _eventOrder.Enqueue((key, _resourceVersion));
-                return next;
-            }
-            var ev = new Corev1Event
-            {
-                ApiVersion = "v1",
-                Kind = "Event",
-                Metadata = new V1ObjectMeta
+                var now = Truncate(_now());
+                var existing = _eventKeys.TryGetValue((pod.Metadata.Uid, reason, message), out var existingKey)
+                    ? _events.GetValueOrDefault(existingKey) : null;
+                if (existing is not null)
                 {
-                    Name = string.Create(CultureInfo.InvariantCulture, $"{pod.Metadata.Name}.{_resourceVersion + 1:x16}"),
-                    NamespaceProperty = pod.Metadata.NamespaceProperty,
-                    Uid = NewUid(),
-                    CreationTimestamp = now,
-                },
-                InvolvedObject = new V1ObjectReference
+                    var next = Clone(existing);
+                    next.Count = (next.Count ?? 1) + 1;
+                    next.LastTimestamp = now;
+                    Commit(next.Metadata, "MODIFIED", "events", next, existing);
+                    var key = Key(next.Metadata.NamespaceProperty, next.Metadata.Name);
+                    _events[key] = next;
+                    _eventOrder.Enqueue((key, _resourceVersion));
+                    return next;
+                }
+                var ev = new Corev1Event
                 {
                     ApiVersion = "v1",
-                    Kind = "Pod",
-                    Name = pod.Metadata.Name,
-                    NamespaceProperty = pod.Metadata.NamespaceProperty,
-                    Uid = pod.Metadata.Uid,
-                    ResourceVersion = pod.Metadata.ResourceVersion,
-                    FieldPath = reason is "Scheduled" or "FailedScheduling" or "Evicted" ? null : "spec.containers{kaniko}",
-                },
-                Reason = reason,
-                Message = message,
-                Type = type,
-                Count = 1,
-                FirstTimestamp = now,
-                LastTimestamp = now,
-                Source = new V1EventSource { Component = component, Host = host },
-                ReportingComponent = component,
-                ReportingInstance = host ?? string.Empty,
-            };
-            if (ev.InvolvedObject.FieldPath is not null && pod.Spec?.Containers is { Count: > 0 } cs)
-            {
-                ev.InvolvedObject.FieldPath = $"spec.containers{{{cs[0].Name}}}";
+                    Kind = "Event",
+                    Metadata = new V1ObjectMeta
+                    {
+                        Name = string.Create(CultureInfo.InvariantCulture, $"{pod.Metadata.Name}.{_resourceVersion + 1:x16}"),
+                        NamespaceProperty = pod.Metadata.NamespaceProperty,
+                        Uid = NewUid(),
+                        CreationTimestamp = now,
+                    },
+                    InvolvedObject = new V1ObjectReference
+                    {
+                        ApiVersion = "v1",
+                        Kind = "Pod",
+                        Name = pod.Metadata.Name,
+                        NamespaceProperty = pod.Metadata.NamespaceProperty,
+                        Uid = pod.Metadata.Uid,
+                        ResourceVersion = pod.Metadata.ResourceVersion,
+                        FieldPath = reason is "Scheduled" or "FailedScheduling" or "Evicted" ? null : "spec.containers{kaniko}",
+                    },
+                    Reason = reason,
+                    Message = message,
+                    Type = type,
+                    Count = 1,
+                    FirstTimestamp = now,
+                    LastTimestamp = now,
+                    Source = new V1EventSource { Component = component, Host = host },
+                    ReportingComponent = component,
+                    ReportingInstance = host ?? string.Empty,
+                };
+                if (ev.InvolvedObject.FieldPath is not null && pod.Spec?.Containers is { Count: > 0 } cs)
+                {
+                    ev.InvolvedObject.FieldPath = $"spec.containers{{{cs[0].Name}}}";
+                }
+                Commit(ev.Metadata, "ADDED", "events", ev, null);
+                var added = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
+                _events[added] = ev;
+                _eventKeys[(pod.Metadata.Uid, reason, message)] = added;
+                _eventOrder.Enqueue((added, _resourceVersion));
+                TrimEvents();
+                return ev;
             }
-            Commit(ev.Metadata, "ADDED", "events", ev, null);
-            var added = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
-            _events[added] = ev;
-            _eventKeys[(pod.Metadata.Uid, reason, message)] = added;
-            _eventOrder.Enqueue((added, _resourceVersion));
-            TrimEvents();
-            return ev;
+        }
+        finally
+        {
+            PrepareCommitted();
         }
     }
 
@@ -376,15 +668,30 @@ public sealed class SimStore
     {
         var rv = ++_resourceVersion;
         meta.ResourceVersion = Rv(rv);
-        var ev = new StoredEvent(rv, type, resource, obj, previous);
+        var ev = new StoredEvent(rv, type, resource, obj, previous) { CommittedAt = Stopwatch.GetTimestamp() };
         _history.AddLast(ev);
         TrimHistory();
-        foreach (var w in _watches)
+        if (_watches.Length > 0)
         {
-            if (w.Resource == resource)
-            {
-                w.Events.Writer.TryWrite(ev);
-            }
+            // The fan-out thread writes it to the watchers, outside this lock; the array is never changed, only replaced.
+            _fanOut.Post(ev, _watches);
+            t_committed = ev;
+        }
+    }
+
+    [ThreadStatic]
+    private static StoredEvent? t_committed;
+
+    /// <summary>
+    /// After the lock: the committing thread serialises the change's wire line (once, shared by every watcher) unless the
+    /// fan-out thread got to it first, so that the one fan-out thread spends its time writing, not serialising.
+    /// </summary>
+    private static void PrepareCommitted()
+    {
+        if (t_committed is { } ev)
+        {
+            t_committed = null;
+            ev.WireLine(ev.Type);
         }
     }
 
@@ -417,13 +724,13 @@ public sealed class SimStore
     {
         lock (_lock)
         {
-            var watch = new StoreWatch(this, resource);
+            var watch = new StoreWatch(this, resource, _resourceVersion);
             if (fromVersion is null)
             {
                 IEnumerable<IKubernetesObject<V1ObjectMeta>> current = resource == "pods" ? _pods.Values : _events.Values;
                 foreach (var obj in current.OrderBy(o => long.Parse(o.Metadata.ResourceVersion, CultureInfo.InvariantCulture)))
                 {
-                    watch.Events.Writer.TryWrite(new StoredEvent(long.Parse(obj.Metadata.ResourceVersion, CultureInfo.InvariantCulture), "ADDED", resource, obj, null));
+                    watch.Enqueue(new StoredEvent(long.Parse(obj.Metadata.ResourceVersion, CultureInfo.InvariantCulture), "ADDED", resource, obj, null));
                 }
             }
             else
@@ -431,18 +738,17 @@ public sealed class SimStore
                 var from = fromVersion.Value;
                 if (from < _oldestAvailable)
                 {
-                    watch.Events.Writer.TryComplete();
                     throw SimApiException.Expired(string.Create(CultureInfo.InvariantCulture, $"too old resource version: {from} ({_oldestAvailable})"));
                 }
                 foreach (var ev in _history)
                 {
                     if (ev.ResourceVersion > from && ev.Resource == resource)
                     {
-                        watch.Events.Writer.TryWrite(ev);
+                        watch.Enqueue(ev);
                     }
                 }
             }
-            _watches.Add(watch);
+            _watches = [.. _watches, watch];
             return (watch, _resourceVersion);
         }
     }
@@ -451,8 +757,7 @@ public sealed class SimStore
     {
         lock (_lock)
         {
-            _watches.Remove(watch);
-            watch.Events.Writer.TryComplete();
+            _watches = [.. _watches.Where(w => w != watch)];
         }
     }
 }

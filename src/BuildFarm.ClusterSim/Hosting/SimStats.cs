@@ -10,6 +10,9 @@ public sealed record SimStatsSnapshot
     public required int RunningPods { get; init; }
     public required int PeakConcurrentPods { get; init; }
     public required int Watches { get; init; }
+
+    /// <summary>How fast the watch events reached the watchers' connections (measured in the server).</summary>
+    public required WatchDeliverySnapshot WatchDelivery { get; init; }
     public required string ResourceVersion { get; init; }
     public required IReadOnlyDictionary<string, RegistryConcurrency> Registries { get; init; }
     public required IReadOnlyList<PodRecord> Pods { get; init; }
@@ -45,6 +48,9 @@ public sealed class SimStats
     private readonly Dictionary<string, PodRecord> _pods = new(StringComparer.Ordinal);
     private int _running;
     private int _peak;
+
+    /// <summary>Watch delivery timings (thread-safe on their own).</summary>
+    public WatchDeliveryStats WatchDelivery { get; } = new();
 
     public void CountRequest(string verb, string resource, int code)
     {
@@ -121,6 +127,7 @@ public sealed class SimStats
                 RunningPods = _running,
                 PeakConcurrentPods = _peak,
                 Watches = watches,
+                WatchDelivery = WatchDelivery.Snapshot(),
                 ResourceVersion = resourceVersion,
                 Registries = _registries.ToDictionary(kv => kv.Key, kv => new RegistryConcurrency(kv.Value.Peak, kv.Value.History.ToList()), StringComparer.OrdinalIgnoreCase),
                 Pods = _pods.Values.OrderBy(p => p.Start ?? DateTimeOffset.MaxValue).ThenBy(p => p.Name, StringComparer.Ordinal).ToList(),
