@@ -12,6 +12,9 @@ public sealed record LoadOptions
     /// <summary>Concurrent create requests.</summary>
     public int CreateParallelism { get; init; } = 32;
 
+    /// <summary>Pods created per second at most (0: as fast as <see cref="CreateParallelism"/> POSTs allow).</summary>
+    public double CreateRate { get; init; }
+
     /// <summary>Scenario time scale: at 4 a default Kaniko build lasts long enough for every pod to be alive at once.</summary>
     public double TimeScale { get; init; } = 4;
 
@@ -65,6 +68,7 @@ public sealed record LoadOptions
                 "--followers" => o with { Followers = Int(0, 20_000) },
                 "--warmup" => o with { WarmupPods = Int(0, 1_000) },
                 "--create-parallelism" => o with { CreateParallelism = Int(1, 512) },
+                "--create-rate" => o with { CreateRate = Int(0, 100_000) },
                 "--timeout" => o with { TimeoutSeconds = Int(10, 3_600) },
                 "--seed" => o with { Seed = Int(0, int.MaxValue) },
                 "--time-scale" => o with { TimeScale = ParseScale(arg, Value()) },
@@ -75,7 +79,7 @@ public sealed record LoadOptions
                 "--server-env" => o with { ServerEnvironment = [.. o.ServerEnvironment, Value() is var kv && kv.Contains('=', StringComparison.Ordinal) && kv[0] != '=' ? kv : throw new ArgumentException($"{arg}: '{kv}' is not NAME=VALUE")] },
                 "--watch-child" => o with { WatchChild = Value(), ReceiptsFile = Value() },
                 "--watch-writes" => o with { WatchWrites = Value() is "direct" or "loop" ? args[i] : throw new ArgumentException($"{arg}: '{args[i]}' is neither direct nor loop") },
-                _ => throw new ArgumentException($"unknown option '{arg}' (known: --pods, --watchers, --followers, --warmup, --create-parallelism, --time-scale, --timeout, --seed, --in-process, --out-of-process, --watch-writes, --watchers-process, --server-env)"),
+                _ => throw new ArgumentException($"unknown option '{arg}' (known: --pods, --watchers, --followers, --warmup, --create-parallelism, --create-rate, --time-scale, --timeout, --seed, --in-process, --out-of-process, --watch-writes, --watchers-process, --server-env)"),
             };
         }
         if (o.Followers > o.Pods)

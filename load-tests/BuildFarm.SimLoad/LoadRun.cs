@@ -82,6 +82,11 @@ public sealed class LoadRun
             await Parallel.ForEachAsync(Enumerable.Range(0, o.Pods), new ParallelOptions { MaxDegreeOfParallelism = o.CreateParallelism, CancellationToken = deadline },
                 async (i, ct) =>
                 {
+                    if (o.CreateRate > 0 && TimeSpan.FromSeconds(i / o.CreateRate) - createClock.Elapsed is { } due && due > TimeSpan.Zero)
+                    {
+                        // Paced: pod i is sent at i / rate, as a cluster's pod creation proceeds, not all at once.
+                        await Task.Delay(due, ct);
+                    }
                     var body = PodJson(i);
                     sent[i] = Stopwatch.GetTimestamp();
                     using var content = new StringContent(body, Encoding.UTF8, "application/json");

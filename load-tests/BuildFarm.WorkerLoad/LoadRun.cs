@@ -386,10 +386,10 @@ public sealed class LoadRun(LoadOptions options, Services services)
                 $"[{Now()}]     second {second.Key,3}{(second.Key < options.RampSeconds ? " (ramp, not measured)" : "")}: {ms.Count} builds, max {ms.Max(),6:F1} ms, over 50 ms: {ms.Count(x => x > 50)}"));
         }
         var ended = tracks.Select(t => TimeSpan.FromTicks(t.EndSeenTicks - t.PublishedTicks).TotalMilliseconds).Order().ToList();
-        var failed = tracks.Count(t => t.Outcome != "succeeded");
-        if (created.Count < count)
+        var failed = all.Count(t => t.Outcome != "succeeded");
+        if (created.Count < tracks.Count)
         {
-            _notes.Add($"latency: {count - created.Count} of {count} builds had no BuildStarted");
+            _notes.Add($"latency: {tracks.Count - created.Count} of {tracks.Count} measured builds had no BuildStarted");
         }
         return new LatencyResult(Percentile(created, 0.50), Percentile(created, 0.99), created.Count > 0 ? created[^1] : double.NaN,
             Percentile(ended, 0.50), Percentile(ended, 0.99), offered, failed);
