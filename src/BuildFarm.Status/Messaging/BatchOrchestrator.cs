@@ -204,11 +204,6 @@ public sealed class BatchOrchestratorDefinition : ConsumerDefinition<BatchOrches
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<BatchOrchestrator> consumerConfigurator,
         IRegistrationContext context)
     {
-        ArgumentNullException.ThrowIfNull(endpointConfigurator);
-        endpointConfigurator.UseMessageRetry(StatusRetry.Configure);
-        if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
-        {
-            rabbit.SetQuorumQueue();
-        }
+        StatusEndpoint.Configure(endpointConfigurator);
     }
 }

@@ -80,19 +80,27 @@ public sealed class BuildStatusProjectorDefinition : ConsumerDefinition<BuildSta
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<BuildStatusProjector> consumerConfigurator,
         IRegistrationContext context)
     {
-        ArgumentNullException.ThrowIfNull(endpointConfigurator);
-        endpointConfigurator.UseMessageRetry(StatusRetry.Configure);
-        if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
+        StatusEndpoint.Configure(endpointConfigurator);
+    }
+}
+
+/// <summary>
+/// The endpoint set-up both status consumers use: a durable quorum queue on RabbitMQ, and Redis unreachable or slow →
+/// try the message again later.
+/// </summary>
+internal static class StatusEndpoint
+{
+    public static void Configure(IReceiveEndpointConfigurator endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        endpoint.UseMessageRetry(Retry);
+        if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
             rabbit.SetQuorumQueue();
         }
     }
-}
 
-/// <summary>The retry both status consumers use: Redis unreachable or slow → try the message again later.</summary>
-internal static class StatusRetry
-{
-    public static void Configure(IRetryConfigurator retry)
+    private static void Retry(IRetryConfigurator retry)
     {
         retry.Exponential(10, TimeSpan.FromMilliseconds(200), TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(1));
         retry.Handle<RedisConnectionException>();
