@@ -18,7 +18,8 @@ namespace BuildFarm.WorkerLoad;
 /// <summary>
 /// The process under measurement: this program started again with <c>--child worker</c> (the worker host composed exactly
 /// as src/BuildFarm.Worker/Program.cs composes it, with server GC like buildfarm-worker), <c>--child raw</c> (a bare
-/// MassTransit bus with a trivial BuildImage handler) or <c>--child sim</c> (the cluster simulator). It answers one-line commands on stdin (<c>MEM</c>, <c>COUNT</c>,
+/// MassTransit bus with a trivial BuildImage handler), <c>--child echo</c> (the same bus whose handler publishes the two
+/// events a build publishes, BuildStarted and BuildSucceeded, and does nothing else) or <c>--child sim</c> (the cluster simulator). It answers one-line commands on stdin (<c>MEM</c>, <c>COUNT</c>,
 /// <c>REDIS-START</c>, <c>REDIS-STOP</c>) on stdout; logs go to stderr. It stops when stdin closes.
 /// </summary>
 public static class Child
@@ -29,7 +30,8 @@ public static class Child
         var services = Services.FromEnvironment();
         return options.Child switch
         {
-            "raw" => await RunRawAsync(options, services),
+            "raw" => await RunRawAsync(options, services, echo: false),
+            "echo" => await RunRawAsync(options, services, echo: true),
             "sim" => await RunSimAsync(options),
             _ => await RunWorkerAsync(options, services),
         };
@@ -98,7 +100,7 @@ public static class Child
         return 0;
     }
 
-    private static async Task<int> RunRawAsync(LoadOptions options, Services services)
+    private static async Task<int> RunRawAsync(LoadOptions options, Services services, bool echo)
     {
         var queue = options.Queue ?? throw new ArgumentException("--queue is required");
         long count = 0;
@@ -116,11 +118,14 @@ public static class Child
                 e.PrefetchCount = options.Slots;
                 e.ConcurrentMessageLimit = options.Slots;
                 e.SetQuorumQueue();
-                e.Handler<BuildImage>(_ =>
+                e.Handler<BuildImage>(async context =>
                 {
+                    if (echo)
+                    {
+                        await PublishBuildEventsAsync(context);
+                    }
                     Interlocked.Increment(ref count);
                     Volatile.Write(ref lastTicks, DateTimeOffset.UtcNow.UtcTicks);
-                    return Task.CompletedTask;
                 });
             });
         });
@@ -130,6 +135,27 @@ public static class Child
             : null);
         await bus.StopAsync();
         return 0;
+    }
+
+    /// <summary>
+    /// What a successful one-attempt build publishes, with the worker's field values (pod name, digest, pushed reference,
+    /// phase seconds) and nothing else: no Redis, no Kubernetes, no log analysis. The floor a build costs on the bus.
+    /// </summary>
+    private static async Task PublishBuildEventsAsync(ConsumeContext<BuildImage> context)
+    {
+        var build = context.Message;
+        await context.Publish(new BuildStarted { BuildId = build.BuildId, BatchId = build.BatchId, Attempt = 1, Pod = $"bf-{build.BuildId}-1", At = DateTimeOffset.UtcNow });
+        const string digest = "sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+        await context.Publish(new BuildSucceeded
+        {
+            BuildId = build.BuildId,
+            BatchId = build.BatchId,
+            Digest = digest,
+            Pushed = [.. build.Spec.Destinations.Select(d => (d.LastIndexOf(':') > d.LastIndexOf('/') ? d[..d.LastIndexOf(':')] : d) + "@" + digest)],
+            PhaseSeconds = new Dictionary<string, double> { ["pull"] = 0.4, ["extract"] = 0.2, ["build"] = 1.1, ["push"] = 0.6 },
+            Attempts = 1,
+            At = DateTimeOffset.UtcNow,
+        });
     }
 
     /// <summary>Prints READY, then answers commands until stdin closes. MEM is common to both modes.</summary>

@@ -95,9 +95,9 @@ public sealed record LoadOptions
         {
             throw new ArgumentException($"--worker-gc: '{o.WorkerGc}' is not 'server' or 'workstation'");
         }
-        if (o.Child is not (null or "worker" or "raw" or "sim"))
+        if (o.Child is not (null or "worker" or "raw" or "echo" or "sim"))
         {
-            throw new ArgumentException($"--child: '{o.Child}' is not 'worker', 'raw' or 'sim'");
+            throw new ArgumentException($"--child: '{o.Child}' is not 'worker', 'raw', 'echo' or 'sim'");
         }
         if (o.MemoryBuilds > 0 && o.MemoryBuilds < 3 * o.MemoryChunk)
         {

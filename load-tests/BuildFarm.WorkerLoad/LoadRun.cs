@@ -40,6 +40,9 @@ public sealed class LoadRun(LoadOptions options, Services services)
             Console.WriteLine($"[{Now()}] baseline: {options.RawMessages} BuildImage messages through a trivial consumer");
             results.RawMessagesPerSecond = await RawBaselineAsync(bus, results, ct);
             Console.WriteLine($"[{Now()}]   {results.RawMessagesPerSecond:F0} msgs/s");
+            Console.WriteLine($"[{Now()}] bus-only builds: {options.RawMessages} BuildImage messages through a consumer that only publishes BuildStarted and BuildSucceeded");
+            results.BusOnlyBuildsPerSecond = await BusOnlyBaselineAsync(bus, results, ct);
+            Console.WriteLine($"[{Now()}]   {results.BusOnlyBuildsPerSecond:F0} builds/s");
 
             await using var worker = await ChildProcess.StartAsync(
                 ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:"], serverGc: options.WorkerGc == "server", ct);
@@ -264,6 +267,37 @@ public sealed class LoadRun(LoadOptions options, Services services)
             var last = await WaitCountAsync(raw, options.Warmup + options.RawMessages, ct);
             results.RawCpu = meter.PerUnit(cpuBefore, meter.Snapshot(), options.RawMessages);
             return options.RawMessages / TimeSpan.FromTicks(last - first).TotalSeconds;
+        }
+        finally
+        {
+            await using var connection = await Connect(CancellationToken.None);
+            await using var channel = await connection.CreateChannelAsync(cancellationToken: CancellationToken.None);
+            await channel.QueueDeleteAsync(queue, cancellationToken: CancellationToken.None);
+            await channel.ExchangeDeleteAsync(queue, cancellationToken: CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// The message contract's own cost: each build is the command plus the two events a successful build publishes, and the
+    /// generator consumes the events as it does the worker's. No Redis, Kubernetes or log work: the most builds/s any worker
+    /// could reach on this bus and machine.
+    /// </summary>
+    private async Task<double> BusOnlyBaselineAsync(IBusControl bus, Results results, CancellationToken ct)
+    {
+        var queue = $"bfload-echo-{_run}";
+        try
+        {
+            await using var echo = await ChildProcess.StartAsync(["--child", "echo", "--slots", Str(options.Slots), "--queue", queue], serverGc: true, ct);
+            if (options.Warmup > 0)
+            {
+                await BurstAsync(bus, options.Warmup, "echowarm", ct, forget: true);
+            }
+            var meter = Meter(("bus-only consumer child", echo.Id));
+            var cpuBefore = meter.Snapshot();
+            var run = await BurstAsync(bus, options.RawMessages, "echo", ct, forget: true);
+            results.BusOnlyCpu = meter.PerUnit(cpuBefore, meter.Snapshot(), options.RawMessages);
+            results.Failed += run.Failed;
+            return run.PerSecond;
         }
         finally
         {

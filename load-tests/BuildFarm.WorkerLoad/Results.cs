@@ -12,6 +12,12 @@ public sealed class Results(LoadOptions options)
     public double RawMessagesPerSecond { get; set; }
     public double BuildsPerSecond { get; set; }
 
+    /// <summary>Builds/s through a consumer that only publishes a build's two events (the message contract's floor).</summary>
+    public double BusOnlyBuildsPerSecond { get; set; } = double.NaN;
+
+    /// <summary>CPU ms per bus-only build by process.</summary>
+    public IReadOnlyList<(string Name, double MsPerUnit)> BusOnlyCpu { get; set; } = [];
+
     /// <summary>Builds/s over the memory phase (many chunks); NaN when it did not run.</summary>
     public double SustainedBuildsPerSecond { get; set; } = double.NaN;
     public double LatencyP50 { get; set; }
@@ -72,6 +78,7 @@ public sealed class Results(LoadOptions options)
             ("builds through one worker, sustained", double.IsNaN(SustainedBuildsPerSecond) ? "(no memory phase)" : $"{SustainedBuildsPerSecond:F0} builds/s over the memory phase", "", ""),
             ("  in the burst", $"{BuildsPerSecond:F0} builds/s ({options.Builds} published at once)", "", ""),
             ("ratio builds/s / raw msgs/s", $"{Ratio:F2}", ">= 0.5", Verdict(Ratio >= 0.5)),
+            ("bus-only builds (command + 2 events)", $"{BusOnlyBuildsPerSecond:F0} builds/s: ratio to raw {BusOnlyBuildsPerSecond / RawMessagesPerSecond:F2}, worker to bus-only {Throughput / BusOnlyBuildsPerSecond:F2}", "", ""),
             ($"publish -> pod created at {OfferedRate:F0}/s offered", $"p50 {LatencyP50:F1} ms, p99 {LatencyP99:F1} ms (max {LatencyMax:F0})", "p99 < 50 ms", Verdict(LatencyP99 < 50)),
             ("  publish -> end event received", $"p50 {EndToEndP50:F1} ms, p99 {EndToEndP99:F1} ms", "", ""),
             ("Kubernetes API requests per build", $"{ApiPerBuild:F2} ({ApiBreakdown})", "<= 4 (besides the watch)", Verdict(ApiPerBuild <= 4)),
@@ -106,6 +113,7 @@ public sealed class Results(LoadOptions options)
         }
         sb.AppendLine();
         AppendCpu(sb, "raw message", RawCpu);
+        AppendCpu(sb, "bus-only build", BusOnlyCpu);
         AppendCpu(sb, "build", BuildCpu);
         sb.AppendLine(CultureInfo.InvariantCulture, $"worker: one child process (pid {WorkerProcessId}), Worker:Slots {options.Slots}; " +
             $"builds not succeeded: {Failed}; events for unknown builds: {UnknownEvents}");
