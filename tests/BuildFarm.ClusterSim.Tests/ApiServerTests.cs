@@ -352,6 +352,24 @@ public sealed class ApiServerTests
     }
 
     [Fact]
+    public async Task Create_ContainerMemoryLimitAboveTheLimitRange_Is403_LikeLimitRanger()
+    {
+        await using var sim = await Sim.StartAsync(Sim.Fast("quota: { maxContainerMemory: 6Gi }\ntimeScale: 0.01"));
+        using var client = Sim.Client(sim);
+        var big = Sim.KanikoPod("big");
+        big.Spec.Containers[0].Resources = new V1ResourceRequirements { Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new("8Gi") } };
+        var e = await FailsAsync(() => client.CoreV1.CreateNamespacedPodAsync(big, "default"));
+        Assert.Equal(HttpStatusCode.Forbidden, e.Response.StatusCode);
+        Assert.Equal("Forbidden", Status(e).GetProperty("reason").GetString());
+        Assert.Equal("pods \"big\" is forbidden: maximum memory usage per Container is 6Gi, but limit is 8Gi", Status(e).GetProperty("message").GetString());
+
+        var fits = Sim.KanikoPod("fits");
+        fits.Spec.Containers[0].Resources = new V1ResourceRequirements { Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new("6Gi") } };
+        await client.CoreV1.CreateNamespacedPodAsync(fits, "default");
+        await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("no-limit"), "default");
+    }
+
+    [Fact]
     public async Task Auth_WrongOrMissingToken_Is401_RightTokenWorks()
     {
         await using var sim = await Sim.StartAsync(token: "s3cret");

@@ -39,12 +39,14 @@ public sealed class ScenarioTests
             capacity: { nodes: 0 }
             faults: { pushReset: 1.5, runExitCode: 300 }
             timings: { push: { median: 10, p95: 5 } }
+            quota: { maxContainerMemory: lots }
             """));
         Assert.Contains("timeScale must be a positive number", e.Message, StringComparison.Ordinal);
         Assert.Contains("capacity.nodes must be at least 1", e.Message, StringComparison.Ordinal);
         Assert.Contains("faults.pushReset must be a probability", e.Message, StringComparison.Ordinal);
         Assert.Contains("faults.runExitCode must be between 1 and 255", e.Message, StringComparison.Ordinal);
         Assert.Contains("timings.push.p95 must be at least the median", e.Message, StringComparison.Ordinal);
+        Assert.Contains("quota.maxContainerMemory must be a positive Kubernetes quantity such as 8Gi (got 'lots')", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -167,6 +167,7 @@ public sealed class UnavailableErrorTests
         { Http(System.Net.HttpStatusCode.TooManyRequests), true },
         { Http(System.Net.HttpStatusCode.ServiceUnavailable), true },
         { new TaskCanceledException("timeout", new TimeoutException()), true },
+        { new BuildFarm.Worker.Builds.FarmMisconfiguredException("rbac", new InvalidOperationException("403")), true },
         { Http(System.Net.HttpStatusCode.Forbidden), false },
         { Http(System.Net.HttpStatusCode.UnprocessableEntity), false },
         { new TaskCanceledException("stopping"), false },
@@ -182,6 +183,44 @@ public sealed class UnavailableErrorTests
     {
         Response = new k8s.Autorest.HttpResponseMessageWrapper(new HttpResponseMessage(code), ""),
     };
+}
+
+public sealed class PodCreateRefusalTests
+{
+    public static TheoryData<int, string?, BuildFarm.Worker.Pods.PodCreateRefusal> Refusals() => new()
+    {
+        // The ResourceQuota admission plugin: full, or its usage not computed yet: wait.
+        { 403, "pods \"bf-a-1\" is forbidden: exceeded quota: kaniko-pods, requested: pods=1, used: pods=400, limited: pods=400", BuildFarm.Worker.Pods.PodCreateRefusal.WaitForCapacity },
+        { 403, "pods \"bf-a-1\" is forbidden: status unknown for quota: kaniko-pods, resources: pods", BuildFarm.Worker.Pods.PodCreateRefusal.WaitForCapacity },
+        // The quota needs limits the pod does not set: waiting does not help.
+        { 403, "pods \"bf-a-1\" is forbidden: failed quota: compute: must specify limits.cpu for: kaniko", BuildFarm.Worker.Pods.PodCreateRefusal.Rejected },
+        { 403, "pods \"bf-a-1\" is forbidden: maximum memory usage per Container is 2Gi, but limit is 4Gi", BuildFarm.Worker.Pods.PodCreateRefusal.Rejected },
+        { 403, "pods \"bf-a-1\" is forbidden: violates PodSecurity \"restricted:latest\": runAsNonRoot != true", BuildFarm.Worker.Pods.PodCreateRefusal.Rejected },
+        { 422, "Pod \"bf-a-1\" is invalid: spec.containers[0].resources.requests: Invalid value: \"8\": must be less than or equal to cpu limit", BuildFarm.Worker.Pods.PodCreateRefusal.Rejected },
+        { 400, null, BuildFarm.Worker.Pods.PodCreateRefusal.Rejected },
+        // The worker's own RBAC, namespace or credentials: the farm's set-up, not the build.
+        { 403, "pods is forbidden: User \"system:serviceaccount:buildfarm:worker\" cannot create resource \"pods\" in API group \"\" in the namespace \"buildfarm-builds\"", BuildFarm.Worker.Pods.PodCreateRefusal.FarmMisconfigured },
+        { 404, "namespaces \"buildfarm-builds\" not found", BuildFarm.Worker.Pods.PodCreateRefusal.FarmMisconfigured },
+        { 401, "Unauthorized", BuildFarm.Worker.Pods.PodCreateRefusal.FarmMisconfigured },
+        // Not decided here: adoption, throttling and server errors have their own paths.
+        { 409, "pods \"bf-a-1\" already exists", BuildFarm.Worker.Pods.PodCreateRefusal.None },
+        { 429, "Too many requests", BuildFarm.Worker.Pods.PodCreateRefusal.None },
+        { 500, "etcdserver: request timed out", BuildFarm.Worker.Pods.PodCreateRefusal.None },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public void Classify_StatusCodeAndMessage_DecidesWaitFailOrRequeue(int code, string? message, BuildFarm.Worker.Pods.PodCreateRefusal expected) =>
+        Assert.Equal(expected, BuildFarm.Worker.Pods.PodCreateRefusals.Classify((System.Net.HttpStatusCode)code, message));
+
+    [Theory]
+    [InlineData("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"exceeded quota: q\",\"reason\":\"Forbidden\",\"code\":403}", "exceeded quota: q")]
+    [InlineData("<html>502 Bad Gateway</html>\n", "<html>502 Bad Gateway</html>")]
+    [InlineData("{\"kind\":\"Status\"}", "{\"kind\":\"Status\"}")]
+    [InlineData("  ", null)]
+    [InlineData(null, null)]
+    public void StatusMessage_StatusBodyOrOtherText_ReturnsTheMessage(string? body, string? expected) =>
+        Assert.Equal(expected, BuildFarm.Worker.Pods.PodCreateRefusals.StatusMessage(body));
 }
 
 public sealed class WorkerPreflightTests

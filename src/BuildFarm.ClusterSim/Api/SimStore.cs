@@ -382,6 +382,9 @@ public sealed class SimStore
     /// <summary>Non-terminated pods allowed per namespace; 0 = unlimited.</summary>
     public int PodQuota { get; set; }
 
+    /// <summary>Largest memory limit per container (a LimitRange); a pod above it is refused with 403. Null: none.</summary>
+    public ResourceQuantity? MaxContainerMemory { get; set; }
+
     public int HistoryLimit
     {
         get { lock (_lock) { return _historyLimit; } }
@@ -431,6 +434,10 @@ public sealed class SimStore
                 {
                     throw SimApiException.AlreadyExists("pods", pod.Metadata.Name);
                 }
+                if (MaxContainerMemory is { } max)
+                {
+                    RefuseOverMemoryLimit(pod, max);
+                }
                 if (PodQuota > 0)
                 {
                     var used = _pods.Values.Count(p => p.Metadata.NamespaceProperty == ns && p.Status?.Phase is not ("Succeeded" or "Failed"));
@@ -452,6 +459,20 @@ public sealed class SimStore
         finally
         {
             PrepareCommitted();
+        }
+    }
+
+    /// <summary>As the LimitRanger admission plugin refuses a container whose memory limit is above the LimitRange's max.</summary>
+    private static void RefuseOverMemoryLimit(V1Pod pod, ResourceQuantity max)
+    {
+        foreach (var container in pod.Spec?.Containers ?? [])
+        {
+            if (container.Resources?.Limits is { } limits && limits.TryGetValue("memory", out var limit) && limit.ToDecimal() > max.ToDecimal())
+            {
+                throw new SimApiException(403, "Forbidden",
+                    $"pods \"{pod.Metadata.Name}\" is forbidden: maximum memory usage per Container is {max}, but limit is {limit}",
+                    new V1StatusDetails { Name = pod.Metadata.Name, Kind = "pods" });
+            }
         }
     }
 

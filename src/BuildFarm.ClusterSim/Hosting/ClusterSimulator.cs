@@ -101,7 +101,10 @@ public sealed class ClusterSimulator : IAsyncDisposable
         }
         var scenario = options.Scenario ?? ScenarioLoader.Default();
         var clock = new SimClock(options.TimeProvider, scenario.TimeScale);
-        var store = new SimStore(() => clock.Now, scenario.History) { PodQuota = scenario.Quota.PodsPerNamespace };
+        var store = new SimStore(() => clock.Now, scenario.History)
+        {
+            PodQuota = scenario.Quota.PodsPerNamespace, MaxContainerMemory = scenario.Quota.MaxContainerMemoryQuantity(),
+        };
         var stats = new SimStats();
         ClusterSimulator? sim = null;
         var kubelet = new SimKubelet(store, clock, () => sim?.Scenario ?? scenario, options.Seed, stats);
@@ -163,6 +166,7 @@ public sealed class ClusterSimulator : IAsyncDisposable
         }
         Clock.Scale = scenario.TimeScale;
         Store.PodQuota = scenario.Quota.PodsPerNamespace;
+        Store.MaxContainerMemory = scenario.Quota.MaxContainerMemoryQuantity();
         Store.HistoryLimit = scenario.History;
         Kubelet.Resize(scenario.Capacity);
     }

@@ -50,6 +50,10 @@ public sealed class Scenario
         {
             errors.Add($"quota.podsPerNamespace must be 0 (unlimited) or more (got {Quota.PodsPerNamespace})");
         }
+        if (!string.IsNullOrWhiteSpace(Quota.MaxContainerMemory) && Quota.MaxContainerMemoryQuantity() is null)
+        {
+            errors.Add($"quota.maxContainerMemory must be a positive Kubernetes quantity such as 8Gi (got '{Quota.MaxContainerMemory}')");
+        }
         if (History < 10)
         {
             errors.Add($"history must be at least 10 (got {History})");
@@ -94,6 +98,30 @@ public sealed class QuotaSettings
 {
     /// <summary>Non-terminated pods allowed per namespace; 0 = no quota.</summary>
     public int PodsPerNamespace { get; set; }
+
+    /// <summary>
+    /// A LimitRange's largest memory limit per container (a Kubernetes quantity such as <c>8Gi</c>); a pod with a container
+    /// whose memory limit is above it is refused (403, as the LimitRanger admission plugin does). Empty: no limit.
+    /// </summary>
+    public string? MaxContainerMemory { get; set; }
+
+    /// <summary><see cref="MaxContainerMemory"/> as a quantity, or null when unset or not a quantity.</summary>
+    public k8s.Models.ResourceQuantity? MaxContainerMemoryQuantity()
+    {
+        if (string.IsNullOrWhiteSpace(MaxContainerMemory))
+        {
+            return null;
+        }
+        try
+        {
+            var quantity = new k8s.Models.ResourceQuantity(MaxContainerMemory.Trim());
+            return quantity.ToDecimal() > 0 ? quantity : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>A lognormal distribution given by its median and 95th percentile, in simulated seconds.</summary>

@@ -27,6 +27,12 @@ public sealed record BuildRunOutcome(string Outcome, string? Reason, string? Dig
 public sealed class LeaseLostException(string message) : Exception(message);
 
 /// <summary>
+/// The Kubernetes API refused a pod because of the farm's own set-up (the worker's RBAC, a missing namespace, its
+/// credentials), not because of the build: the message goes back to the queue until an operator fixes it.
+/// </summary>
+public sealed class FarmMisconfiguredException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>
 /// Runs one build, all attempts (DESIGN.md "Flow"): validate → dedupe → destination locks → registry slots →
 /// attempts (one pod each, shared watch, streamed log analysis, classification, backoff) → events and metrics.
 /// Testable without MassTransit: all I/O is behind <see cref="IKubernetes"/>, the coordination interfaces,
@@ -449,18 +455,10 @@ public sealed class BuildRunner(
         }
         var name = pod.Metadata.Name;
         var ns = _kaniko.Namespace;
-        V1Pod created;
-        var adopted = false;
-        try
+        var (created, adopted, rejection) = await CreateOrAdoptAsync(pod, command.BuildId, ct).ConfigureAwait(false);
+        if (created is null)
         {
-            created = await kubernetes.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct).ConfigureAwait(false);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
-        {
-            // A redelivered message (or a crashed worker's build): the attempt's pod already exists. Adopt it.
-            created = await kubernetes.CoreV1.ReadNamespacedPodAsync(name, ns, cancellationToken: ct).ConfigureAwait(false);
-            adopted = true;
-            logger.LogInformation("build {Build}: adopted existing pod {Pod}", command.BuildId, name);
+            return new AttemptResult(rejection!, null, Stuck: false);
         }
         state.CurrentPod = name;
         var uid = created.Metadata.Uid;
@@ -489,6 +487,71 @@ public sealed class BuildRunner(
         }
         await startedEvent.ConfigureAwait(false);
         return result;
+    }
+
+    /// <summary>
+    /// Creates the attempt's pod, or adopts it when it exists already (a redelivered message, a crashed worker's build).
+    /// A full ResourceQuota is waited out (polling with backoff, until the pod is created, the build is cancelled or its
+    /// deadline passes); a pod the API will never accept ends the attempt with a permanent <c>unknown</c> naming the API's
+    /// answer (no pod); a refusal caused by the farm's own set-up throws <see cref="FarmMisconfiguredException"/>
+    /// (the message goes back to the queue).
+    /// </summary>
+    private async Task<(V1Pod? Pod, bool Adopted, FailureClassification? Rejection)> CreateOrAdoptAsync(V1Pod pod, string buildId, CancellationToken ct)
+    {
+        var name = pod.Metadata.Name;
+        var ns = _kaniko.Namespace;
+        var poll = _options.WaitPollMin;
+        var quotaWaits = 0;
+        while (true)
+        {
+            try
+            {
+                var created = await kubernetes.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct).ConfigureAwait(false);
+                if (quotaWaits > 0)
+                {
+                    logger.LogInformation("build {Build}: pod {Pod} created after {Waits} quota refusals", buildId, name, quotaWaits);
+                }
+                return (created, false, null);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+            {
+                try
+                {
+                    var existing = await kubernetes.CoreV1.ReadNamespacedPodAsync(name, ns, cancellationToken: ct).ConfigureAwait(false);
+                    logger.LogInformation("build {Build}: adopted existing pod {Pod}", buildId, name);
+                    return (existing, true, null);
+                }
+                catch (HttpOperationException gone) when (gone.Response.StatusCode == HttpStatusCode.NotFound)
+                {
+                    // Deleted between the two requests (its grace period ended): create it again.
+                    logger.LogInformation("build {Build}: pod {Pod} existed, then was gone; creating it again", buildId, name);
+                }
+            }
+            catch (HttpOperationException e) when (PodCreateRefusals.Classify(e.Response.StatusCode, PodCreateRefusals.StatusMessage(e.Response.Content)) is
+                var refusal and not PodCreateRefusal.None)
+            {
+                var message = PodCreateRefusals.StatusMessage(e.Response.Content) ?? e.Message;
+                var answer = $"{(int)e.Response.StatusCode} {e.Response.StatusCode}: {message}";
+                switch (refusal)
+                {
+                    case PodCreateRefusal.WaitForCapacity:
+                        if (quotaWaits++ == 0)
+                        {
+                            logger.LogInformation("build {Build}: the namespace's quota is full ({Answer}); waiting for capacity", buildId, message);
+                        }
+                        // Jittered so that builds refused together do not all come back together.
+                        await Task.Delay(poll * (0.5 + (Random.Shared.NextDouble() / 2)), time, ct).ConfigureAwait(false);
+                        poll = Min(poll * 2, _options.WaitPollMax);
+                        continue;
+                    case PodCreateRefusal.FarmMisconfigured:
+                        throw new FarmMisconfiguredException($"the Kubernetes API refused to create pod {name} in namespace {ns}: {answer}", e);
+                    default:
+                        logger.LogWarning("build {Build}: the Kubernetes API refused pod {Pod}: {Answer}", buildId, name, answer);
+                        return (null, false, new FailureClassification(false, FailureReasons.Unknown, false,
+                            $"the Kubernetes API refused the build's pod {name}: {answer}") { Rule = "pod-rejected" });
+                }
+            }
+        }
     }
 
     /// <summary>An attempt after its pod exists: wait for the container, stream the log, wait for the end, classify.</summary>

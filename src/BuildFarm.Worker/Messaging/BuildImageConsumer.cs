@@ -16,8 +16,8 @@ namespace BuildFarm.Worker.Messaging;
 /// the build has ended, so a worker takes only as many builds as it has slots and a crashed worker's builds come back
 /// by redelivery. On shutdown the build's token fires and the message is handed back without deleting its pod.
 /// Before each run the build waits at the <see cref="CoordinationGate"/> (closed while Redis is unreachable).
-/// Infrastructure unavailable (Redis or the Kubernetes API past the client's own retries, or the destination lock lost
-/// before success): the build is tried again here up to <see cref="WorkerOptions.UnavailableRetries"/> times with growing
+/// Infrastructure unavailable (Redis or the Kubernetes API past the client's own retries, the API refusing pods because of
+/// the farm's own set-up, or the destination lock lost before success): the build is tried again here up to <see cref="WorkerOptions.UnavailableRetries"/> times with growing
 /// delays, then the message is put back at the tail of the build queue (a copy sent to the queue, then this delivery
 /// acked) — never failed. Every retry is idempotent: pods are adopted by name, leases are re-entrant.
 /// </summary>
@@ -70,7 +70,7 @@ public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running
     /// <summary>Errors that mean "the infrastructure is unavailable, try later", not "the build failed".</summary>
     public static bool IsUnavailable(Exception error) => error switch
     {
-        LeaseLostException => true,
+        LeaseLostException or FarmMisconfiguredException => true,
         RedisConnectionException or RedisTimeoutException => true,
         HttpRequestException => true,
         HttpOperationException h => h.Response.StatusCode is HttpStatusCode.TooManyRequests || (int)h.Response.StatusCode >= 500,
