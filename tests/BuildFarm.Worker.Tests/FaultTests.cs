@@ -211,6 +211,28 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task MessageHeldPastMaxMessageHold_Requeued_NotFailed_BuildsOnceWhenTheWaitEnds()
+    {
+        await using var worker = await WorkerHarness.StartAsync(settings: new Dictionary<string, string?> { ["Worker:MaxMessageHold"] = "00:00:01" });
+        var destination = "registry.example.com/team/held:1";
+        // Another build holds the destination: this one waits for the lock past the hold limit.
+        var locks = worker.Host.Services.GetRequiredService<IDestinationLocks>();
+        var other = await locks.TryAcquireAsync(destination, "someone-else", TimeSpan.FromMinutes(5), CancellationToken.None);
+        Assert.NotNull(other);
+        await worker.PublishAsync(WorkerHarness.Command("held", WorkerHarness.Spec(destination)));
+
+        await WorkerHarness.EventuallyAsync(() => Task.FromResult(worker.Bus.Sent.Select<BuildImage>().Any(m => m.Context.Message.BuildId == "held")),
+            "the held BuildImage put back in the queue");
+        Assert.Empty(worker.Events.For("held"));
+
+        Assert.True(await locks.ReleaseAsync(other, CancellationToken.None));
+        var succeeded = Assert.IsType<BuildSucceeded>(await worker.Events.WaitEndAsync("held"));
+        Assert.Equal(1, succeeded.Attempts);
+        Assert.Single(worker.Events.Of<BuildSucceeded>("held"));
+        Assert.Equal(["bf-held-1"], await worker.PodsOfAsync("held"));
+    }
+
+    [Fact]
     public async Task RedisDown_GateClosesAndNewBuildsWait_RedisBack_AllBuildsEndOnceAndCorrectly()
     {
         await using var redis = await RedisServerProcess.StartAsync();

@@ -72,6 +72,7 @@ public sealed class WorkerOptionsTests
     [InlineData("Worker:UnavailableRetryMaxDelay", "00:00:00.001", "Worker:UnavailableRetryDelay/UnavailableRetryMaxDelay")]
     [InlineData("Worker:CancelMarkerTtl", "00:00:00", "Worker:CancelMarkerTtl")]
     [InlineData("Worker:RedisProbeInterval", "00:00:00", "Worker:RedisProbeInterval")]
+    [InlineData("Worker:MaxMessageHold", "00:00:00", "Worker:MaxMessageHold")]
     public async Task Start_InvalidSetting_FailsNamingTheSetting(string key, string value, string named)
     {
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-options-{Guid.NewGuid():N}.kubeconfig");

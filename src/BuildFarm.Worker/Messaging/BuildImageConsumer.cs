@@ -38,6 +38,26 @@ public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running
         var settings = options.Value;
         using var cancellation = running.Register(message.BuildId);
         var events = new ConsumeContextEventPublisher(context);
+        // Held too long (a long quota, lock or slot wait, a long build): the build lets go as on shutdown — pod and leases
+        // left for the next take — and the message goes back to the queue before the broker's consumer_timeout fires.
+        using var holdLimit = new CancellationTokenSource(settings.MaxMessageHold, time);
+        using var handBack = CancellationTokenSource.CreateLinkedTokenSource(stopping, holdLimit.Token);
+        try
+        {
+            await RunWithRetriesAsync(context, message, events, cancellation, redelivered, requeued, handBack.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (holdLimit.IsCancellationRequested && !stopping.IsCancellationRequested)
+        {
+            logger.LogInformation("build {Build}: message held for {Hold} (Worker:MaxMessageHold); back to the queue, the next take adopts its pod",
+                message.BuildId, settings.MaxMessageHold);
+            await RequeueAsync(context, message, requeued, stopping).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunWithRetriesAsync(ConsumeContext<BuildImage> context, BuildImage message, ConsumeContextEventPublisher events,
+        BuildCancellation cancellation, bool redelivered, int requeued, CancellationToken stopping)
+    {
+        var settings = options.Value;
         for (var retry = 0; ; retry++)
         {
             await gate.WaitOpenAsync(stopping).ConfigureAwait(false);
@@ -57,14 +77,20 @@ public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running
                 {
                     logger.LogWarning("build {Build}: {Error}; retried {Retries} times here, back to the queue in {Delay}", message.BuildId, e.Message, retry, delay);
                     await Task.Delay(delay, time, stopping).ConfigureAwait(false);
-                    var queue = await context.GetSendEndpoint(context.ReceiveContext.InputAddress).ConfigureAwait(false);
-                    await queue.Send(message, s => s.Headers.Set(RequeuedHeader, requeued + 1), stopping).ConfigureAwait(false);
+                    await RequeueAsync(context, message, requeued, stopping).ConfigureAwait(false);
                     return;
                 }
                 logger.LogInformation("build {Build}: {Error}; trying again in {Delay}", message.BuildId, e.Message, delay);
                 await Task.Delay(delay, time, stopping).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>Puts the message back at the tail of the build queue: a copy with the requeue count, then this delivery is acked.</summary>
+    private static async Task RequeueAsync(ConsumeContext<BuildImage> context, BuildImage message, int requeued, CancellationToken stopping)
+    {
+        var queue = await context.GetSendEndpoint(context.ReceiveContext.InputAddress).ConfigureAwait(false);
+        await queue.Send(message, s => s.Headers.Set(RequeuedHeader, requeued + 1), stopping).ConfigureAwait(false);
     }
 
     /// <summary>Errors that mean "the infrastructure is unavailable, try later", not "the build failed".</summary>

@@ -53,6 +53,14 @@ public sealed class WorkerOptions
 
     public TimeSpan UnavailableRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// The longest this worker holds one BuildImage delivery unacknowledged. Past it the build stops waiting here (its
+    /// pod keeps running) and the message is put back at the tail of the queue, so another take adopts the pod. Keep it
+    /// below the broker's <c>consumer_timeout</c> (6 h in deploy/rabbitmq/rabbitmq.conf): RabbitMQ closes the channel of
+    /// a delivery held longer, which hands back every build on that channel at once.
+    /// </summary>
+    public TimeSpan MaxMessageHold { get; set; } = TimeSpan.FromHours(5);
+
     /// <summary>How often Redis is pinged; while it does not answer the worker takes no new builds and is not ready.</summary>
     public TimeSpan RedisProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -118,6 +126,10 @@ public sealed class WorkerOptions
         if (UnavailableRetryDelay <= TimeSpan.Zero || UnavailableRetryMaxDelay < UnavailableRetryDelay)
         {
             errors.Add($"Worker:UnavailableRetryDelay/UnavailableRetryMaxDelay: {UnavailableRetryDelay}/{UnavailableRetryMaxDelay} must be positive and delay ≤ max");
+        }
+        if (MaxMessageHold < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"Worker:MaxMessageHold: {MaxMessageHold} must be at least 1 second (and below the broker's consumer_timeout)");
         }
         if (RedisProbeInterval <= TimeSpan.Zero)
         {
