@@ -25,7 +25,7 @@ fail() { echo "test.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 # ---------------------------------------------------------------------------------------------
 # Services. Each one the tests need is listed in $services; started ones are stopped on exit.
 # ---------------------------------------------------------------------------------------------
-services=(redis rabbitmq)     # prometheus joins as the dashboards need it
+services=(redis rabbitmq prometheus)
 started_pids=()
 apt_updated=0
 
@@ -119,7 +119,36 @@ stop_rabbitmq() {
   if [ "$rabbitmq_started_epmd" = "1" ]; then epmd -kill >/dev/null 2>&1 || true; fi
 }
 
+# prometheus and promtool for tests/BuildFarm.Dashboards.Tests: installed here (Debian package, ~13 s, ~96 MB), not
+# started — each test starts its own prometheus on a free port. Exports BUILDFARM_TEST_PROMETHEUS and
+# BUILDFARM_TEST_PROMTOOL (absolute paths). The package enables and starts a system prometheus on :9090; a temporary
+# policy-rc.d (exit 101) keeps it from starting during the install when the machine has none.
+prometheus_policy_added=0
+start_prometheus() {
+  if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      prometheus_policy_added=1
+    fi
+    apt_install prometheus
+    remove_prometheus_policy
+  fi
+  BUILDFARM_TEST_PROMETHEUS="$(command -v prometheus)"
+  BUILDFARM_TEST_PROMTOOL="$(command -v promtool)"
+  export BUILDFARM_TEST_PROMETHEUS BUILDFARM_TEST_PROMTOOL
+  echo "== $("$BUILDFARM_TEST_PROMETHEUS" --version 2>&1 | head -n 1) (the dashboards tests start their own)"
+}
+
+remove_prometheus_policy() {
+  if [ "$prometheus_policy_added" = "1" ]; then
+    rm -f /usr/sbin/policy-rc.d
+    prometheus_policy_added=0
+  fi
+}
+
 stop_services() {
+  remove_prometheus_policy
   stop_rabbitmq
   for pid in "${started_pids[@]}"; do
     kill "$pid" 2>/dev/null || true
