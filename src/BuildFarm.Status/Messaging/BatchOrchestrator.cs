@@ -125,8 +125,8 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
     /// <summary>
     /// Ends every build below <paramref name="failed"/> (builds of this batch that failed or were cancelled) as
     /// <c>dependency_failed</c>, level by level: each level reads the dependents of the builds failed at the level above.
-    /// A dependent another message claimed first is left to that message, its dependents included, so each build is read
-    /// a bounded number of times however many of its ancestors fail.
+    /// A dependent another message claimed first is left to that message, its dependents included, so a build is read
+    /// at most once per dependency of it that fails, however many of its ancestors fail.
     /// </summary>
     private async Task FailTransitiveDependentsAsync(ConsumeContext context, BuildRecord ended, IReadOnlyList<BuildRecord> failed, string token,
         CancellationToken ct)
