@@ -293,6 +293,66 @@ public abstract class ConsumerTests
     }
 
     [Fact]
+    public async Task EndEventRedelivered_RepeatsItsOwnPublishes_AnotherMessageOfTheSameEventDoesNot()
+    {
+        var (provider, harness, _) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+        await harness.Bus.Publish(Diamond(batch));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        var messageId = NewId.NextGuid();
+
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest), c => c.MessageId = messageId);
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+        await harness.InactivityTask;
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest), c => c.MessageId = messageId); // the same message again
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest)); // the same event, another message
+
+        Assert.True(await SeenAsync(harness.Consumed.Select<BuildSucceeded>(), m => m.Context.MessageId != messageId));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-node" && Published(harness, $"{batch}-node").Count == 2));
+        await harness.InactivityTask;
+        AssertNoFaults(harness);
+        Assert.Equal(2, Published(harness, $"{batch}-py").Count);
+        Assert.Equal(2, Published(harness, $"{batch}-node").Count);
+        Assert.Empty(Published(harness, $"{batch}-app"));
+    }
+
+    [Fact]
+    public async Task FailureRedelivered_WalksItsOwnClaimsAgain_GrandchildFailedAgainNamingTheOrigin()
+    {
+        var (provider, harness, _) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+        await harness.Bus.Publish(new SubmitBatch
+        {
+            BatchId = batch, SubmittedAt = Records.T0,
+            Images =
+            [
+                BatchGraphTests.Image("a") with { BuildId = $"{batch}-a" },
+                BatchGraphTests.Image("b", BatchGraphTests.On("a")) with { BuildId = $"{batch}-b" },
+                BatchGraphTests.Image("c", BatchGraphTests.On("b")) with { BuildId = $"{batch}-c" },
+            ],
+        });
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-a"));
+        var failure = new BuildFailed { BuildId = $"{batch}-a", BatchId = batch, Reason = FailureReasons.Unauthorized, Attempts = 1, At = Records.T0 };
+        var messageId = NewId.NextGuid();
+
+        await harness.Bus.Publish(failure, c => c.MessageId = messageId);
+        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-c"));
+        await harness.InactivityTask;
+        await harness.Bus.Publish(failure, c => c.MessageId = messageId);
+
+        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-c"
+            && harness.Published.Select<BuildFailed>().Count(x => x.Context.Message.BuildId == $"{batch}-c") == 2));
+        await harness.InactivityTask;
+        AssertNoFaults(harness);
+        var c = harness.Published.Select<BuildFailed>().Where(m => m.Context.Message.BuildId == $"{batch}-c").Select(m => m.Context.Message).ToList();
+        Assert.Equal(2, c.Count);
+        Assert.All(c, m => Assert.Equal($"dependency 'a' (build {batch}-a) failed: unauthorized", m.Detail));
+        Assert.Equal(2, harness.Published.Select<BuildFailed>().Count(m => m.Context.Message.BuildId == $"{batch}-b"));
+    }
+
+    [Fact]
     public async Task SubmitBatch_Cycle_EveryImageFailedNothingPublished()
     {
         var (provider, harness, _) = await StartAsync();
