@@ -1,3 +1,9 @@
 using BenchmarkDotNet.Running;
+using BuildFarm.Benchmarks;
 
+if (args.Length > 0 && args[0] == "batch-advance")
+{
+    return await BatchAdvanceLoad.RunAsync(args[1..]);
+}
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

@@ -111,6 +111,14 @@ public sealed record BuildRecord
     public IReadOnlyDictionary<string, string> DependencyBuildArgs { get; init; } = new Dictionary<string, string>();
 
     /// <summary>
+    /// Batch builds: the build ids that depend directly on this build (the reverse of <see cref="DependsOn"/>), written by
+    /// the batch orchestrator from <c>SubmitBatch</c> so that advancing a batch reads only the builds an event affects.
+    /// Null when not recorded (a record from before the orchestrator kept reverse edges, or not a batch build): the
+    /// orchestrator then falls back to reading the whole batch. Empty for a batch build nothing depends on.
+    /// </summary>
+    public IReadOnlyList<string>? Dependents { get; init; }
+
+    /// <summary>
     /// Batch builds: who ended the wait: the orchestrator's claim (the id of the message that released the build or
     /// failed it as <c>dependency_failed</c>). Set once; it is what makes two orchestrators publish a build exactly once.
     /// </summary>

@@ -17,6 +17,12 @@ public interface IBuildStatusStore
 
     Task<BatchRecord?> GetBatchAsync(string batchId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The records of <paramref name="buildIds"/> in one round trip (pipelined on Redis), in the order asked; null where a
+    /// build has no record (never made, expired or deleted).
+    /// </summary>
+    Task<IReadOnlyList<BuildRecord?>> GetBuildsAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken);
+
     /// <summary>The records of a batch's builds, in member order.</summary>
     Task<IReadOnlyList<BuildRecord>> GetBatchBuildsAsync(string batchId, CancellationToken cancellationToken);
 

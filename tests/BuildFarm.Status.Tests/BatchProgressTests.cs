@@ -199,4 +199,176 @@ public sealed class BatchProgressTests
         Assert.Equal("3.12", py.Spec.BuildArgs["PY_VERSION"]);
         Assert.Equal($"registry.example.com/team/base@{BaseDigest}", py.Spec.BuildArgs["BASE_IMAGE"]);
     }
+
+    private static Dictionary<string, BuildRecord> Known(params BuildRecord[] records) => records.ToDictionary(r => r.BuildId);
+
+    /// <summary>c0 ← c1 ← … ← c(n-1): each link passes BASE_IMAGE.</summary>
+    private static List<BuildRecord> Chain(int n) => [.. Enumerable.Range(0, n).Select(i =>
+        Records.Build($"c{i}", BuildState.Waiting, "batch") with
+        {
+            Name = $"c{i}",
+            DependsOn = i == 0 ? [] : [$"c{i - 1}"],
+            DependencyBuildArgs = i == 0 ? new Dictionary<string, string>() : new Dictionary<string, string> { ["BASE_IMAGE"] = $"c{i - 1}" },
+            Dependents = i == n - 1 ? [] : [$"c{i + 1}"],
+        })];
+
+    [Fact]
+    public void PlanFor_BaseSucceeded_ReleasesTheDependentsReadWithThePinnedBase()
+    {
+        var r = Stored();
+        var done = Succeeded(r["base"], BaseDigest);
+
+        var plan = BatchProgress.PlanFor([r["py"], r["node"]], Known(done), Token);
+
+        Assert.Equal(["node", "py"], plan.Release.Select(s => s.Build.Name).Order());
+        Assert.All(plan.Release, s => Assert.Equal($"registry.example.com/team/base@{BaseDigest}", s.Spec.BuildArgs["BASE_IMAGE"]));
+        Assert.Empty(plan.Fail);
+    }
+
+    [Fact]
+    public void PlanFor_DiamondOtherDependencyStillRunning_AppNeitherReleasedNorFailed()
+    {
+        var r = Stored();
+        var py = Succeeded(r["py"], PyDigest);
+        var node = r["node"] with { State = BuildState.Running, ReleasedBy = "earlier" };
+
+        var plan = BatchProgress.PlanFor([r["app"]], Known(py, node), Token);
+
+        Assert.Empty(plan.Release);
+        Assert.Empty(plan.Fail);
+    }
+
+    [Fact]
+    public void PlanFor_DiamondBothSidesDone_AppReleasedWithBothPins()
+    {
+        var r = Stored();
+
+        var app = Assert.Single(BatchProgress.PlanFor([r["app"]], Known(Succeeded(r["py"], PyDigest), Succeeded(r["node"], NodeDigest)), Token).Release);
+
+        Assert.Equal($"registry.example.com/team/py@{PyDigest}", app.Spec.BuildArgs["PY_IMAGE"]);
+        Assert.Equal($"registry.example.com/team/node@{NodeDigest}", app.Spec.BuildArgs["NODE_IMAGE"]);
+    }
+
+    [Fact]
+    public void PlanFor_DependencyNotRead_CountsAsNotDone()
+    {
+        var r = Stored();
+
+        var plan = BatchProgress.PlanFor([r["app"]], Known(Succeeded(r["py"], PyDigest)), Token);
+
+        Assert.Empty(plan.Release);
+        Assert.Empty(plan.Fail);
+    }
+
+    [Fact]
+    public void PlanFor_DiamondBaseFailed_WalkedLevelByLevel_EveryLevelNamesBase()
+    {
+        var r = Stored();
+        var failed = FailedOwn(r["base"], FailureReasons.Unauthorized);
+        var expected = $"dependency 'base' (build id-base) failed: {FailureReasons.Unauthorized}";
+
+        var first = BatchProgress.PlanFor([r["py"], r["node"]], Known(failed), Token);
+        var claimed = first.Fail.Select(s => BatchProgress.ClaimFailure(s.Build, Token, s.Detail, Records.T0).Change!.Record).ToArray();
+        var second = BatchProgress.PlanFor([r["app"]], Known(claimed), Token);
+
+        Assert.Equal(["node", "py"], first.Fail.Select(s => s.Build.Name).Order());
+        Assert.All(first.Fail, s => Assert.Equal(expected, s.Detail));
+        Assert.Equal(expected, Assert.Single(second.Fail).Detail);
+        Assert.Empty(first.Release);
+        Assert.Empty(second.Release);
+    }
+
+    [Fact]
+    public void PlanFor_DeepChainFailsInTheMiddle_EveryLaterLinkNamesTheMiddleOnly()
+    {
+        var chain = Chain(40);
+        for (var i = 0; i < 20; i++)
+        {
+            chain[i] = Succeeded(chain[i], BaseDigest);
+        }
+        var level = new List<BuildRecord> { FailedOwn(chain[20], FailureReasons.StepFailed) };
+        var details = new List<string>();
+
+        // The orchestrator's walk: each level's subjects are the dependents of the builds failed at the level above.
+        while (level.Count > 0)
+        {
+            var subjects = level.SelectMany(f => f.Dependents!).Select(id => chain.Single(c => c.BuildId == id)).ToList();
+            var plan = BatchProgress.PlanFor(subjects, Known([.. level]), Token);
+            Assert.Empty(plan.Release);
+            details.AddRange(plan.Fail.Select(s => s.Detail));
+            level = [.. plan.Fail.Select(s => BatchProgress.ClaimFailure(s.Build, Token, s.Detail, Records.T0).Change!.Record)];
+        }
+
+        Assert.Equal(19, details.Count);
+        Assert.All(details, d => Assert.Equal($"dependency 'c20' (build c20) failed: {FailureReasons.StepFailed}", d));
+    }
+
+    [Fact]
+    public void PlanFor_DeepChainLinkSucceeded_ReleasesOnlyTheNextLink()
+    {
+        var chain = Chain(50);
+        chain[10] = Succeeded(chain[10], BaseDigest);
+
+        var plan = BatchProgress.PlanFor([chain[11]], Known(chain[10]), Token);
+
+        var next = Assert.Single(plan.Release);
+        Assert.Equal(("c11", $"registry.example.com/team/c10@{BaseDigest}"), (next.Build.Name, next.Spec.BuildArgs["BASE_IMAGE"]));
+    }
+
+    [Fact]
+    public void PlanFor_OneDependencyFailedOnItsOwnAnotherDependencyFailed_DetailNamesTheOwnFailure()
+    {
+        var r = Stored();
+        var py = r["py"] with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, Detail = "dependency 'x' (build id-x) failed: unknown", ReleasedBy = "m" };
+        var node = FailedOwn(r["node"], FailureReasons.Unauthorized);
+
+        var app = Assert.Single(BatchProgress.PlanFor([r["app"]], Known(py, node), Token).Fail);
+
+        Assert.Equal($"dependency 'node' (build id-node) failed: {FailureReasons.Unauthorized}", app.Detail);
+    }
+
+    [Fact]
+    public void PlanFor_OtherDependencyFailedWhileThisOneSucceeded_DependentFailsInsteadOfReleased()
+    {
+        var r = Stored();
+        var py = Succeeded(r["py"], PyDigest);
+        var node = r["node"] with { State = BuildState.Cancelled, Reason = FailureReasons.Cancelled, ReleasedBy = "earlier" };
+
+        var plan = BatchProgress.PlanFor([r["app"]], Known(py, node), Token);
+
+        Assert.Empty(plan.Release);
+        Assert.Equal("dependency 'node' (build id-node) was cancelled", Assert.Single(plan.Fail).Detail);
+    }
+
+    [Fact]
+    public void PlanFor_SubjectsClaimedElsewhere_Skipped_OwnClaimRepeated()
+    {
+        var r = Stored();
+        var done = Succeeded(r["base"], BaseDigest);
+        var py = r["py"] with { State = BuildState.Queued, ReleasedBy = Token };
+        var node = r["node"] with { State = BuildState.Queued, ReleasedBy = "other-msg" };
+
+        Assert.Equal(["py"], BatchProgress.PlanFor([py, node], Known(done), Token).Release.Select(s => s.Build.Name));
+    }
+
+    [Fact]
+    public void FailureDetail_BuildNotFailed_ErrorNamesIt()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => BatchProgress.FailureDetail(Records.Build("b7", BuildState.Running)));
+        Assert.Contains("'b7' has not failed (state running)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Plan_OriginGoneButDependencyFailedParentKept_DetailStillNamesTheOrigin()
+    {
+        var r = Stored();
+        r.Remove("base"); // expired, say
+        r["py"] = r["py"] with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, ReleasedBy = "m",
+            Detail = $"dependency 'base' (build id-base) failed: {FailureReasons.StepFailed}" };
+        r["node"] = r["node"] with { State = BuildState.Running, ReleasedBy = "earlier" };
+
+        var app = Assert.Single(Plan(r).Fail);
+
+        Assert.Equal($"dependency 'base' (build id-base) failed: {FailureReasons.StepFailed}", app.Detail);
+    }
 }

@@ -212,6 +212,147 @@ public abstract class ConsumerTests
     }
 
     [Fact]
+    public async Task SubmitBatch_RecordsMadeByTheApiFirst_ReverseEdgesAdded()
+    {
+        var (provider, harness, store) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+        var submit = Diamond(batch);
+        await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [.. submit.Images.Select(i => new BatchMember(i.Name, i.BuildId))] },
+            [.. submit.Images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch) with { Name = i.Name, Spec = i.Spec })],
+            CancellationToken.None);
+
+        await harness.Bus.Publish(submit);
+
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        var records = (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.Name!);
+        Assert.Equal([$"{batch}-py", $"{batch}-node"], records["base"].Dependents);
+        Assert.Equal([$"{batch}-app"], records["py"].Dependents);
+        Assert.Equal([], records["app"].Dependents);
+        Assert.Equal([], records["tool"].Dependents);
+    }
+
+    [Fact]
+    public async Task BatchInFlightFromBeforeReverseEdges_FallsBackToTheWholeBatch_ReleasesAndFailsAsBefore()
+    {
+        var (provider, harness, store) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+        var images = Diamond(batch).Images;
+        // What the orchestrator wrote before it kept reverse edges: no Dependents; the roots already released.
+        await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [.. images.Select(i => new BatchMember(i.Name, i.BuildId))] },
+            [.. images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch) with
+            {
+                Name = i.Name,
+                Spec = i.Spec,
+                DependsOn = [.. i.DependsOn.Select(d => $"{batch}-{d.Image}")],
+                DependencyBuildArgs = i.DependsOn.ToDictionary(d => d.BuildArg!, d => $"{batch}-{d.Image}"),
+                ReleasedBy = i.DependsOn.Count == 0 ? "old-orchestrator" : null,
+            })], CancellationToken.None);
+
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest));
+
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-node"));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+        Assert.Equal($"registry.example.com/team/base@{BaseDigest}", Assert.Single(Published(harness, $"{batch}-py")).Spec.BuildArgs["BASE_IMAGE"]);
+
+        await harness.Bus.Publish(new BuildFailed { BuildId = $"{batch}-py", BatchId = batch, Reason = FailureReasons.Unauthorized, Attempts = 1, At = Records.T0 });
+
+        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-app"));
+        await harness.InactivityTask;
+        AssertNoFaults(harness);
+        var app = Assert.Single(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-app").Context.Message;
+        Assert.Equal($"dependency 'py' (build {batch}-py) failed: unauthorized", app.Detail);
+        Assert.Empty(Published(harness, $"{batch}-app"));
+        Assert.Empty(Published(harness, $"{batch}-base")); // released by the old orchestrator: not again
+    }
+
+    [Fact]
+    public async Task MiddleOfADiamondFailsWhileTheOtherSideSucceeds_AppFailedOnceNamingTheFailure()
+    {
+        var (provider, harness, store) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+        await harness.Bus.Publish(Diamond(batch));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-node"));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+
+        await Task.WhenAll(
+            harness.Bus.Publish(new BuildFailed { BuildId = $"{batch}-py", BatchId = batch, Reason = FailureReasons.StepFailed, Attempts = 1, At = Records.T0 }),
+            harness.Bus.Publish(Success(batch, "node", "sha256:" + new string('d', 64))));
+
+        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-app"));
+        await harness.InactivityTask;
+        AssertNoFaults(harness);
+        var app = Assert.Single(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-app").Context.Message;
+        Assert.Equal($"dependency 'py' (build {batch}-py) failed: step_failed", app.Detail);
+        Assert.Empty(Published(harness, $"{batch}-app"));
+        Assert.Equal(FailureReasons.DependencyFailed, (await store.GetBuildAsync($"{batch}-app", CancellationToken.None))!.Reason);
+    }
+
+    [Fact]
+    public async Task EndEventRedelivered_RepeatsItsOwnPublishes_AnotherMessageOfTheSameEventDoesNot()
+    {
+        var (provider, harness, _) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+        await harness.Bus.Publish(Diamond(batch));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        var messageId = NewId.NextGuid();
+
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest), c => c.MessageId = messageId);
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+        await harness.InactivityTask;
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest), c => c.MessageId = messageId); // the same message again
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest)); // the same event, another message
+
+        Assert.True(await SeenAsync(harness.Consumed.Select<BuildSucceeded>(), m => m.Context.MessageId != messageId));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-node" && Published(harness, $"{batch}-node").Count == 2));
+        await harness.InactivityTask;
+        AssertNoFaults(harness);
+        Assert.Equal(2, Published(harness, $"{batch}-py").Count);
+        Assert.Equal(2, Published(harness, $"{batch}-node").Count);
+        Assert.Empty(Published(harness, $"{batch}-app"));
+    }
+
+    [Fact]
+    public async Task FailureRedelivered_WalksItsOwnClaimsAgain_GrandchildFailedAgainNamingTheOrigin()
+    {
+        var (provider, harness, _) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+        await harness.Bus.Publish(new SubmitBatch
+        {
+            BatchId = batch, SubmittedAt = Records.T0,
+            Images =
+            [
+                BatchGraphTests.Image("a") with { BuildId = $"{batch}-a" },
+                BatchGraphTests.Image("b", BatchGraphTests.On("a")) with { BuildId = $"{batch}-b" },
+                BatchGraphTests.Image("c", BatchGraphTests.On("b")) with { BuildId = $"{batch}-c" },
+            ],
+        });
+        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-a"));
+        var failure = new BuildFailed { BuildId = $"{batch}-a", BatchId = batch, Reason = FailureReasons.Unauthorized, Attempts = 1, At = Records.T0 };
+        var messageId = NewId.NextGuid();
+
+        await harness.Bus.Publish(failure, c => c.MessageId = messageId);
+        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-c"));
+        await harness.InactivityTask;
+        await harness.Bus.Publish(failure, c => c.MessageId = messageId);
+
+        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-c"
+            && harness.Published.Select<BuildFailed>().Count(x => x.Context.Message.BuildId == $"{batch}-c") == 2));
+        await harness.InactivityTask;
+        AssertNoFaults(harness);
+        var c = harness.Published.Select<BuildFailed>().Where(m => m.Context.Message.BuildId == $"{batch}-c").Select(m => m.Context.Message).ToList();
+        Assert.Equal(2, c.Count);
+        Assert.All(c, m => Assert.Equal($"dependency 'a' (build {batch}-a) failed: unauthorized", m.Detail));
+        Assert.Equal(2, harness.Published.Select<BuildFailed>().Count(m => m.Context.Message.BuildId == $"{batch}-b"));
+    }
+
+    [Fact]
     public async Task SubmitBatch_Cycle_EveryImageFailedNothingPublished()
     {
         var (provider, harness, _) = await StartAsync();

@@ -310,6 +310,63 @@ public abstract class StatusStoreContract
     }
 
     [Fact]
+    public async Task GetBuilds_KnownAndUnknown_InTheOrderAskedWithNullForUnknown()
+    {
+        var store = Create();
+        var (a, b, missing) = (Id("a"), Id("b"), Id("missing"));
+        await store.CreateBuildAsync(Records.Build(a), CancellationToken.None);
+        await store.CreateBuildAsync(Records.Build(b, BuildState.Running), CancellationToken.None);
+
+        var read = await store.GetBuildsAsync([b, missing, a, b], CancellationToken.None);
+
+        Assert.Equal([b, null, a, b], read.Select(r => r?.BuildId));
+        Assert.Equal(BuildState.Running, read[0]!.State);
+        Assert.Empty(await store.GetBuildsAsync([], CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task GetBuilds_BlankId_RejectedNamingItsPlace()
+    {
+        var store = Create();
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => store.GetBuildsAsync(["a", " "], CancellationToken.None));
+        Assert.Contains("buildIds[1]", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetBuilds_Expired_Null()
+    {
+        var (store, elapse) = Create(ShortTtl);
+        var id = Id("b");
+        await store.CreateBuildAsync(Records.Build(id), CancellationToken.None);
+
+        await elapse(ShortTtl);
+
+        await Eventually.TrueAsync(async () => (await store.GetBuildsAsync([id], CancellationToken.None))[0] is null, "the record to expire");
+    }
+
+    [Fact]
+    public async Task Dependents_NullEmptyAndList_KeptApartThroughCreateAndUpdate()
+    {
+        var store = Create();
+        var batch = Id("batch");
+        var (root, leaf, legacy) = (Id("root"), Id("leaf"), Id("legacy"));
+        await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [new("root", root), new("leaf", leaf), new("legacy", legacy)] },
+            [
+                Records.Build(root, batch: batch) with { Dependents = [leaf, legacy] },
+                Records.Build(leaf, BuildState.Waiting, batch, dependsOn: [root]) with { Dependents = [] },
+                Records.Build(legacy, BuildState.Waiting, batch, dependsOn: [root]),
+            ], CancellationToken.None);
+
+        var read = await store.GetBuildsAsync([root, leaf, legacy], CancellationToken.None);
+
+        Assert.Equal([leaf, legacy], read[0]!.Dependents);
+        Assert.Equal([], read[1]!.Dependents);
+        Assert.Null(read[2]!.Dependents); // "not recorded" stays distinct from "nothing depends on it"
+        await store.UpdateBuildAsync(legacy, r => Change(r with { Dependents = [root] }, "waiting"), CancellationToken.None);
+        Assert.Equal([root], (await store.GetBuildAsync(legacy, CancellationToken.None))!.Dependents);
+    }
+
+    [Fact]
     public async Task Records_AfterTtl_Expire()
     {
         var (store, elapse) = Create(ShortTtl);

@@ -46,12 +46,14 @@ public static class BatchProgress
         var byId = builds.ToDictionary(b => b.BuildId, StringComparer.Ordinal);
         var release = new List<ReleaseStep>();
         var fail = new List<FailStep>();
+        // Nothing failed (the usual case, and always on submit): no candidate can be doomed, skip the ancestor searches.
+        var anyFailed = builds.Any(b => b.State is BuildState.Failed or BuildState.Cancelled);
         foreach (var build in builds.Where(b => IsCandidate(b, token)))
         {
             var node = graph[build.BuildId];
-            if (FailedAncestor(graph, byId, node) is { } failed)
+            if (anyFailed && FailedAncestor(graph, byId, node) is { } failed)
             {
-                fail.Add(new FailStep(build, Describe(failed)));
+                fail.Add(new FailStep(build, FailureDetail(failed)));
             }
             else if (node.DependsOn.All(e => byId.TryGetValue(e.BuildId, out var d) && d.State == BuildState.Succeeded && d.Digest is not null))
             {
@@ -59,6 +61,68 @@ public static class BatchProgress
             }
         }
         return new BatchPlan(release, fail);
+    }
+
+    /// <summary>
+    /// Everything to do now for <paramref name="subjects"/> only: the builds one event affects (the dependents of a build
+    /// that ended, or one level of a failure's transitive dependents), knowing just the records in <paramref name="known"/>
+    /// (the build that ended and the subjects' dependencies that were read). A candidate subject (see
+    /// <see cref="IsCandidate"/>) with a failed or cancelled dependency in <paramref name="known"/> ends as
+    /// <c>dependency_failed</c> (detail: <see cref="FailureDetail"/> of that dependency, one that failed on its own
+    /// preferred); one whose dependencies are all in <paramref name="known"/> and succeeded is released. A dependency
+    /// missing from <paramref name="known"/> counts as not done yet.
+    /// </summary>
+    public static BatchPlan PlanFor(IReadOnlyList<BuildRecord> subjects, IReadOnlyDictionary<string, BuildRecord> known, string token)
+    {
+        ArgumentNullException.ThrowIfNull(subjects);
+        ArgumentNullException.ThrowIfNull(known);
+        ArgumentException.ThrowIfNullOrWhiteSpace(token);
+        var release = new List<ReleaseStep>();
+        var fail = new List<FailStep>();
+        foreach (var build in subjects.Where(b => IsCandidate(b, token)).DistinctBy(b => b.BuildId, StringComparer.Ordinal))
+        {
+            var node = BatchGraph.FromRecords([build])[build.BuildId];
+            var dependencies = node.DependsOn.Select(e => known.GetValueOrDefault(e.BuildId)).ToList();
+            var failed = dependencies.OfType<BuildRecord>().Where(d => d.State is BuildState.Failed or BuildState.Cancelled)
+                .OrderBy(d => d.Reason == FailureReasons.DependencyFailed ? 1 : 0).FirstOrDefault();
+            if (failed is not null)
+            {
+                fail.Add(new FailStep(build, FailureDetail(failed)));
+            }
+            else if (dependencies.All(d => d is { State: BuildState.Succeeded, Digest: not null }))
+            {
+                release.Add(new ReleaseStep(build, SpecWithDependencies(build, node, known)));
+            }
+        }
+        return new BatchPlan(release, fail);
+    }
+
+    /// <summary>
+    /// The detail a dependent of <paramref name="failed"/> ends with: it names the build that failed on its own. For a
+    /// build that is itself <c>dependency_failed</c> that is its own detail (which names the origin), so grandchildren name
+    /// the same build as children.
+    /// </summary>
+    public static string FailureDetail(BuildRecord failed)
+    {
+        ArgumentNullException.ThrowIfNull(failed);
+        if (failed.State is not (BuildState.Failed or BuildState.Cancelled))
+        {
+            throw new InvalidOperationException($"build '{failed.BuildId}' has not failed (state {failed.State.ToWire()})");
+        }
+        return failed.State == BuildState.Failed && failed.Reason == FailureReasons.DependencyFailed && !string.IsNullOrWhiteSpace(failed.Detail)
+            ? failed.Detail
+            : Describe(failed);
+    }
+
+    /// <summary>
+    /// Whether this message may decide <paramref name="build"/>: nobody has claimed it and it has not started, or
+    /// <paramref name="token"/> holds the claim (a redelivered message repeats its own publishes).
+    /// </summary>
+    public static bool IsCandidate(BuildRecord build, string token)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        return string.Equals(build.ReleasedBy, token, StringComparison.Ordinal)
+            || (build.ReleasedBy is null && build.State is BuildState.Waiting or BuildState.Queued);
     }
 
     /// <summary>The reference a dependent is built on: the repository of the dependency's first destination, tag stripped, at its digest.</summary>
@@ -114,11 +178,7 @@ public static class BatchProgress
             : ClaimOutcome.Taken;
     }
 
-    private static bool IsCandidate(BuildRecord build, string token) =>
-        string.Equals(build.ReleasedBy, token, StringComparison.Ordinal)
-        || (build.ReleasedBy is null && build.State is BuildState.Waiting or BuildState.Queued);
-
-    private static BuildSpec SpecWithDependencies(BuildRecord build, BatchNode node, Dictionary<string, BuildRecord> byId)
+    private static BuildSpec SpecWithDependencies(BuildRecord build, BatchNode node, IReadOnlyDictionary<string, BuildRecord> byId)
     {
         var args = new Dictionary<string, string>(build.Spec.BuildArgs, StringComparer.Ordinal);
         foreach (var edge in node.DependsOn.Where(e => e.BuildArg is not null))

@@ -16,6 +16,9 @@ namespace BuildFarm.Status.Messaging;
 public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time, ILogger<BatchOrchestrator> logger) :
     IConsumer<SubmitBatch>, IConsumer<BuildSucceeded>, IConsumer<BuildFailed>, IConsumer<BuildCancelled>, IConsumer<BuildDeduplicated>
 {
+    /// <summary>Claims (and their publishes) one message carries out at once.</summary>
+    private const int ClaimParallelism = 8;
+
     public async Task Consume(ConsumeContext<SubmitBatch> context)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -24,9 +27,9 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         var errors = BatchGraph.Validate(submit.Images);
         var idOf = (submit.Images ?? []).Where(i => i?.Name is not null && i.BuildId is not null)
             .DistinctBy(i => i.Name, StringComparer.Ordinal).ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
-        var records = (submit.Images ?? []).Where(i => i is not null && !string.IsNullOrWhiteSpace(i.BuildId) && i.Spec is not null)
+        var records = WithDependents((submit.Images ?? []).Where(i => i is not null && !string.IsNullOrWhiteSpace(i.BuildId) && i.Spec is not null)
             .DistinctBy(i => i.BuildId, StringComparer.Ordinal)
-            .Select(i => RecordOf(submit, i, idOf)).ToList();
+            .Select(i => RecordOf(submit, i, idOf)).ToList(), valid: errors.Count == 0);
         var batch = new BatchRecord
         {
             BatchId = submit.BatchId,
@@ -59,17 +62,19 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         }
         logger.LogInformation("batch {Batch}: {Images} images, {Roots} without dependencies", submit.BatchId, records.Count,
             records.Count(r => r.DependsOn.Count == 0));
-        await AdvanceAsync(context, submit.BatchId, ct).ConfigureAwait(false);
+        await AdvanceWholeBatchAsync(context, submit.BatchId, ct).ConfigureAwait(false);
     }
 
-    public Task Consume(ConsumeContext<BuildSucceeded> context) => OnBuildEndedAsync(context, context.Message.BatchId);
-    public Task Consume(ConsumeContext<BuildFailed> context) => OnBuildEndedAsync(context, context.Message.BatchId);
-    public Task Consume(ConsumeContext<BuildCancelled> context) => OnBuildEndedAsync(context, context.Message.BatchId);
+    public Task Consume(ConsumeContext<BuildSucceeded> context) => OnBuildEndedAsync(context, context.Message.BuildId, context.Message.BatchId);
+    public Task Consume(ConsumeContext<BuildFailed> context) => OnBuildEndedAsync(context, context.Message.BuildId, context.Message.BatchId);
+    public Task Consume(ConsumeContext<BuildCancelled> context) => OnBuildEndedAsync(context, context.Message.BuildId, context.Message.BatchId);
 
     public Task Consume(ConsumeContext<BuildDeduplicated> context) =>
-        context.Message.Digest is null && context.Message.Reason is null ? Task.CompletedTask : OnBuildEndedAsync(context, context.Message.BatchId);
+        context.Message.Digest is null && context.Message.Reason is null
+            ? Task.CompletedTask
+            : OnBuildEndedAsync(context, context.Message.BuildId, context.Message.BatchId);
 
-    private async Task OnBuildEndedAsync<T>(ConsumeContext<T> context, string? batchId)
+    private async Task OnBuildEndedAsync<T>(ConsumeContext<T> context, string buildId, string? batchId)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -77,38 +82,114 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         {
             return;
         }
-        // Record the outcome first (the projector may not have yet): the plan below reads it from the store.
-        await BuildStatusProjector.ApplyAsync(store, context.Message, logger, context.CancellationToken).ConfigureAwait(false);
-        await AdvanceAsync(context, batchId, context.CancellationToken).ConfigureAwait(false);
+        var ct = context.CancellationToken;
+        // Record the outcome first (the projector may not have yet): what follows reads it from the store.
+        await BuildStatusProjector.ApplyAsync(store, context.Message, logger, ct).ConfigureAwait(false);
+        var ended = await store.GetBuildAsync(buildId, ct).ConfigureAwait(false);
+        if (ended?.Dependents is null || !string.Equals(ended.BatchId, batchId, StringComparison.Ordinal))
+        {
+            // A record without reverse edges (written before the orchestrator kept them) or none at all: the old way.
+            await AdvanceWholeBatchAsync(context, batchId, ct).ConfigureAwait(false);
+            return;
+        }
+        var token = Token(context);
+        var failed = ended.State switch
+        {
+            BuildState.Succeeded => await ReleaseDependentsAsync(context, ended, token, ct).ConfigureAwait(false),
+            BuildState.Failed or BuildState.Cancelled => [ended],
+            _ => [],
+        };
+        await FailTransitiveDependentsAsync(context, ended, failed, token, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Publishes every build that is ready and fails every build that is doomed, each once.</summary>
-    private async Task AdvanceAsync(ConsumeContext context, string batchId, CancellationToken ct)
+    /// <summary>
+    /// After <paramref name="ended"/> succeeded: reads its dependents and, for those still waiting, their other
+    /// dependencies; publishes each whose dependencies all succeeded. Returns the dependents this message ended as
+    /// <c>dependency_failed</c> (another dependency of theirs had failed), whose own dependents are still to fail.
+    /// </summary>
+    private async Task<IReadOnlyList<BuildRecord>> ReleaseDependentsAsync(ConsumeContext context, BuildRecord ended, string token, CancellationToken ct)
     {
-        var token = context.MessageId?.ToString("N") ?? throw new InvalidOperationException("the consumed message has no MessageId");
+        var dependents = (await store.GetBuildsAsync(ended.Dependents!, ct).ConfigureAwait(false))
+            .OfType<BuildRecord>().Where(d => BatchProgress.IsCandidate(d, token)).ToList();
+        if (dependents.Count == 0)
+        {
+            return [];
+        }
+        var others = dependents.SelectMany(d => d.DependsOn).Where(id => !string.Equals(id, ended.BuildId, StringComparison.Ordinal))
+            .Distinct(StringComparer.Ordinal).ToList();
+        var known = (await store.GetBuildsAsync(others, ct).ConfigureAwait(false)).OfType<BuildRecord>()
+            .Append(ended).ToDictionary(r => r.BuildId, StringComparer.Ordinal);
+        return await CarryOutAsync(context, ended.BatchId!, BatchProgress.PlanFor(dependents, known, token), token, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Ends every build below <paramref name="failed"/> (builds of this batch that failed or were cancelled) as
+    /// <c>dependency_failed</c>, level by level: each level reads the dependents of the builds failed at the level above.
+    /// A dependent another message claimed first is left to that message, its dependents included, so a build is read
+    /// at most once per dependency of it that fails, however many of its ancestors fail.
+    /// </summary>
+    private async Task FailTransitiveDependentsAsync(ConsumeContext context, BuildRecord ended, IReadOnlyList<BuildRecord> failed, string token,
+        CancellationToken ct)
+    {
+        var seen = new HashSet<string>(failed.Select(f => f.BuildId), StringComparer.Ordinal);
+        var level = failed;
+        while (level.Count > 0)
+        {
+            if (level.Any(f => f.Dependents is null))
+            {
+                await AdvanceWholeBatchAsync(context, ended.BatchId!, ct).ConfigureAwait(false);
+                return;
+            }
+            var ids = level.SelectMany(f => f.Dependents!).Where(seen.Add).ToList();
+            if (ids.Count == 0)
+            {
+                return;
+            }
+            var subjects = (await store.GetBuildsAsync(ids, ct).ConfigureAwait(false)).OfType<BuildRecord>().ToList();
+            var plan = BatchProgress.PlanFor(subjects, level.ToDictionary(f => f.BuildId, StringComparer.Ordinal), token);
+            level = await CarryOutAsync(context, ended.BatchId!, plan, token, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Publishes every build that is ready and fails every build that is doomed, each once, from one read of the whole batch.</summary>
+    private async Task AdvanceWholeBatchAsync(ConsumeContext context, string batchId, CancellationToken ct)
+    {
+        var token = Token(context);
         var builds = await store.GetBatchBuildsAsync(batchId, ct).ConfigureAwait(false);
         if (builds.Count == 0)
         {
             logger.LogWarning("batch {Batch}: no records (expired or rolled back); nothing to advance", batchId);
             return;
         }
-        var plan = BatchProgress.Plan(builds, token);
-        // Failures first: they also stop any release computed from the same (older) read.
-        foreach (var step in plan.Fail)
+        await CarryOutAsync(context, batchId, BatchProgress.Plan(builds, token), token, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Claims and publishes each step of <paramref name="plan"/>; returns the records of the builds this message holds
+    /// as <c>dependency_failed</c> (newly claimed or claimed before a redelivery).
+    /// </summary>
+    private async Task<IReadOnlyList<BuildRecord>> CarryOutAsync(ConsumeContext context, string batchId, BatchPlan plan, string token, CancellationToken ct)
+    {
+        // Failures first: they also stop any release computed from the same (older) read. Within each, the claims (one
+        // store round trip each) and publishes of distinct builds go several at a time: a base with thousands of dependents.
+        var failed = new BuildRecord?[plan.Fail.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, plan.Fail.Count), Parallelism(ct), async (i, stepCt) =>
         {
+            var step = plan.Fail[i];
             var at = time.GetUtcNow();
-            if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimFailure(r, token, step.Detail, at), ct).ConfigureAwait(false))
+            if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimFailure(r, token, step.Detail, at), stepCt).ConfigureAwait(false) is { } record)
             {
+                failed[i] = record;
                 logger.LogInformation("batch {Batch}: {Build} ends as dependency_failed: {Detail}", batchId, step.Build.BuildId, step.Detail);
                 await context.Publish(new BuildFailed
                 {
-                    BuildId = step.Build.BuildId, BatchId = batchId, Reason = FailureReasons.DependencyFailed, Detail = step.Detail, At = at,
-                }, ct).ConfigureAwait(false);
+                    BuildId = step.Build.BuildId, BatchId = batchId, Reason = FailureReasons.DependencyFailed, Detail = record.Detail ?? step.Detail, At = record.EndedAt ?? at,
+                }, stepCt).ConfigureAwait(false);
             }
-        }
-        foreach (var step in plan.Release)
+        }).ConfigureAwait(false);
+        await Parallel.ForEachAsync(plan.Release, Parallelism(ct), async (step, stepCt) =>
         {
-            if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimRelease(r, token, step.Spec), ct).ConfigureAwait(false))
+            if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimRelease(r, token, step.Spec), stepCt).ConfigureAwait(false) is not null)
             {
                 logger.LogInformation("batch {Batch}: publishing {Build}", batchId, step.Build.BuildId);
                 await context.Publish(new BuildImage
@@ -121,22 +202,33 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                     RequestedBy = step.Build.RequestedBy,
                     SubmittedAt = step.Build.SubmittedAt,
                     Deadline = step.Build.Deadline,
-                }, ct).ConfigureAwait(false);
+                }, stepCt).ConfigureAwait(false);
             }
-        }
+        }).ConfigureAwait(false);
+        return [.. failed.OfType<BuildRecord>()];
     }
 
-    /// <summary>True when this message holds the build's claim (new or from before a redelivery).</summary>
-    private async Task<bool> ClaimAsync(string buildId, Func<BuildRecord, (ClaimOutcome Outcome, BuildChange? Change)> claim, CancellationToken ct)
+    private static ParallelOptions Parallelism(CancellationToken ct) => new() { MaxDegreeOfParallelism = ClaimParallelism, CancellationToken = ct };
+
+    private static string Token(ConsumeContext context) =>
+        context.MessageId?.ToString("N") ?? throw new InvalidOperationException("the consumed message has no MessageId");
+
+    /// <summary>The build's record as claimed when this message holds its claim (new or from before a redelivery); null otherwise.</summary>
+    private async Task<BuildRecord?> ClaimAsync(string buildId, Func<BuildRecord, (ClaimOutcome Outcome, BuildChange? Change)> claim, CancellationToken ct)
     {
-        var outcome = ClaimOutcome.Taken;
+        BuildRecord? held = null;
         await store.UpdateBuildAsync(buildId, record =>
         {
-            var (o, change) = claim(record);
-            outcome = o;
+            var (outcome, change) = claim(record);
+            held = outcome switch
+            {
+                ClaimOutcome.Claimed => change!.Record,
+                ClaimOutcome.AlreadyOurs => record,
+                _ => null,
+            };
             return change;
         }, ct).ConfigureAwait(false);
-        return outcome is ClaimOutcome.Claimed or ClaimOutcome.AlreadyOurs;
+        return held;
     }
 
     private async Task EnsureOrchestrationFieldsAsync(BuildRecord wanted, CancellationToken ct)
@@ -145,11 +237,18 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         await store.UpdateBuildAsync(wanted.BuildId, current =>
         {
             found = true;
-            if (current.ReleasedBy is not null || current.State.IsFinal()
-                || (current.DependsOn.SequenceEqual(wanted.DependsOn, StringComparer.Ordinal)
+            if (current.ReleasedBy is not null || current.State.IsFinal())
+            {
+                // Decided already: only the reverse edges may be missing.
+                return current.Dependents is null && wanted.Dependents is not null
+                    ? new BuildChange(current with { Dependents = wanted.Dependents }, BuildRecordReducer.EventFor(current.State))
+                    : null;
+            }
+            if (current.DependsOn.SequenceEqual(wanted.DependsOn, StringComparer.Ordinal)
+                    && current.Dependents is not null && current.Dependents.SequenceEqual(wanted.Dependents ?? [], StringComparer.Ordinal)
                     && current.DependencyBuildArgs.Count == wanted.DependencyBuildArgs.Count
                     && current.DependencyBuildArgs.All(kv => wanted.DependencyBuildArgs.TryGetValue(kv.Key, out var v) && v == kv.Value)
-                    && current.Name == wanted.Name && current.Priority == wanted.Priority && current.Deadline == wanted.Deadline))
+                    && current.Name == wanted.Name && current.Priority == wanted.Priority && current.Deadline == wanted.Deadline)
             {
                 return null;
             }
@@ -158,6 +257,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                 Name = wanted.Name,
                 DependsOn = wanted.DependsOn,
                 DependencyBuildArgs = wanted.DependencyBuildArgs,
+                Dependents = wanted.Dependents,
                 Priority = wanted.Priority,
                 Deadline = wanted.Deadline,
                 State = current.State == BuildState.Queued && wanted.DependsOn.Count > 0 ? BuildState.Waiting : current.State,
@@ -167,6 +267,17 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         {
             await store.CreateBuildAsync(wanted, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Each record with its <see cref="BuildRecord.Dependents"/> (the reverse of the others' <c>DependsOn</c>, in record
+    /// order). An invalid batch gets none: every image of it ends with its own <c>BuildFailed</c>, nothing follows from it.
+    /// </summary>
+    private static List<BuildRecord> WithDependents(List<BuildRecord> records, bool valid)
+    {
+        var dependents = records.SelectMany(r => r.DependsOn.Select(d => (Dependency: d, Dependent: r.BuildId)))
+            .ToLookup(x => x.Dependency, x => x.Dependent, StringComparer.Ordinal);
+        return [.. records.Select(r => r with { Dependents = valid ? [.. dependents[r.BuildId]] : [] })];
     }
 
     private static BuildRecord RecordOf(SubmitBatch submit, BatchImage image, Dictionary<string, string> idOf)

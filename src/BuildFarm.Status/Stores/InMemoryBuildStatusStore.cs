@@ -83,6 +83,18 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
         }
     }
 
+    public Task<IReadOnlyList<BuildRecord?>> GetBuildsAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
+    {
+        StoreChecks.BuildIds(buildIds);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            IReadOnlyList<BuildRecord?> records = [.. buildIds.Select(id => Live(_builds, id, now))];
+            return Task.FromResult(records);
+        }
+    }
+
     public Task<BatchRecord?> GetBatchAsync(string batchId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(batchId);

@@ -139,6 +139,13 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         return Deserialize<BuildRecord>(await Db.HashGetAsync(_keys.Build(buildId), "r").ConfigureAwait(false));
     }
 
+    public async Task<IReadOnlyList<BuildRecord?>> GetBuildsAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
+    {
+        StoreChecks.BuildIds(buildIds);
+        cancellationToken.ThrowIfCancellationRequested();
+        return await ReadBuildsAsync(buildIds).ConfigureAwait(false);
+    }
+
     public async Task<BatchRecord?> GetBatchAsync(string batchId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(batchId);
@@ -153,7 +160,7 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         {
             return [];
         }
-        return [.. (await GetBuildsAsync(batch.Members.Select(m => m.BuildId).ToList()).ConfigureAwait(false)).OfType<BuildRecord>()];
+        return [.. (await ReadBuildsAsync(batch.Members.Select(m => m.BuildId).ToList()).ConfigureAwait(false)).OfType<BuildRecord>()];
     }
 
     public async Task<BuildPage> ListBuildsAsync(BuildQuery query, CancellationToken cancellationToken)
@@ -177,7 +184,7 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
                 break;
             }
             var sortKeys = members.Select(m => (string)m!).ToList();
-            var records = await GetBuildsAsync([.. sortKeys.Select(BuildIdOf)]).ConfigureAwait(false);
+            var records = await ReadBuildsAsync([.. sortKeys.Select(BuildIdOf)]).ConfigureAwait(false);
             var gone = new List<RedisValue>();
             for (var i = 0; i < sortKeys.Count && found.Count <= query.Limit; i++)
             {
@@ -258,7 +265,7 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
     {
         ArgumentNullException.ThrowIfNull(buildIds);
         cancellationToken.ThrowIfCancellationRequested();
-        var records = await GetBuildsAsync(buildIds).ConfigureAwait(false);
+        var records = await ReadBuildsAsync(buildIds).ConfigureAwait(false);
         var batch = Db.CreateBatch();
         var tasks = new List<Task>();
         foreach (var record in records.OfType<BuildRecord>())
@@ -420,7 +427,7 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         }
     }
 
-    private async Task<List<BuildRecord?>> GetBuildsAsync(IReadOnlyList<string> buildIds)
+    private async Task<List<BuildRecord?>> ReadBuildsAsync(IReadOnlyList<string> buildIds)
     {
         if (buildIds.Count == 0)
         {

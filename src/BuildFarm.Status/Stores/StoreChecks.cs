@@ -31,6 +31,18 @@ internal static class StoreChecks
         }
     }
 
+    public static void BuildIds(IReadOnlyList<string> buildIds)
+    {
+        ArgumentNullException.ThrowIfNull(buildIds);
+        for (var i = 0; i < buildIds.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(buildIds[i]))
+            {
+                throw new ArgumentException($"buildIds[{i}]: a build id is required", nameof(buildIds));
+            }
+        }
+    }
+
     public static void Query(BuildQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
