@@ -55,7 +55,7 @@ public static class KanikoErrorReasons
         new(FailureReasons.OomKilled, IgnoreCase, ["signal: killed"]),
         new(FailureReasons.DockerfileInvalid, IgnoreCase,
             ["dockerfile parse error", "parsing dockerfile", "unknown instruction", "error parsing dockerfile",
-             "is not a valid target build stage", "please provide a valid path to a dockerfile"]),
+             "is not a valid target build stage", "please provide a valid path to a dockerfile", "reading dockerfile at path"]),
         new(FailureReasons.ContextNotFound, IgnoreCase,
             ["unknown build context prefix", "error resolving source context", "context not found",
              "failed to get files used from context", "error resolving context"]),
@@ -64,7 +64,8 @@ public static class KanikoErrorReasons
             ["stream error", "unexpected eof", "i/o timeout", "tls handshake timeout", "no such host",
              "connection refused", "http2: client connection lost", "http2: server sent goaway", "broken pipe",
              "connection timed out", "network is unreachable", "context deadline exceeded",
-             "connection closed by foreign host", "server misbehaving"]),
+             "connection closed by foreign host", "server misbehaving", "no route to host", "host is unreachable",
+             "use of closed network connection"]),
         // io.EOF as Go prints it at the end of a wrapped error: the peer closed the connection.
         new(FailureReasons.NetworkError, Exact, [": EOF"]),
         new(FailureReasons.RegistryUnavailable, Exact, ["TOOMANYREQUESTS", "UNAVAILABLE"]),
@@ -94,6 +95,11 @@ public static class KanikoErrorReasons
     public static string Classify(string errorText, KanikoPhase? phase)
     {
         ArgumentNullException.ThrowIfNull(errorText);
+        if (BareExitStatus(errorText) is not null)
+        {
+            return FailureReasons.StepFailed;
+        }
+
         foreach (var rule in Rules)
         {
             if (rule.Matches(errorText, phase))
@@ -109,13 +115,44 @@ public static class KanikoErrorReasons
     public static int? StepExitCode(string errorText)
     {
         ArgumentNullException.ThrowIfNull(errorText);
+        if (BareExitStatus(errorText) is { } bare)
+        {
+            return bare;
+        }
+
         var at = errorText.LastIndexOf(ExitStatus, StringComparison.OrdinalIgnoreCase);
         if (at < 0)
         {
             return null;
         }
 
-        var digits = errorText.AsSpan(at + ExitStatus.Length);
+        return LeadingInt(errorText.AsSpan(at + ExitStatus.Length));
+    }
+
+    /// <summary>Kaniko v0.1 (2018) printed a failed RUN as the bare <c>exit status N</c> (kaniko#187).</summary>
+    private static int? BareExitStatus(string errorText)
+    {
+        const string Bare = "exit status ";
+        var text = errorText.AsSpan().Trim();
+        if (!text.StartsWith(Bare, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var rest = text[Bare.Length..];
+        foreach (var c in rest)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return null;
+            }
+        }
+
+        return LeadingInt(rest);
+    }
+
+    private static int? LeadingInt(ReadOnlySpan<char> digits)
+    {
         var end = 0;
         if (end < digits.Length && digits[end] == '-')
         {
@@ -160,6 +197,19 @@ public static class KanikoErrorReasons
             || errorText.Contains("failed to push to destination", IgnoreCase))
         {
             return KanikoPhase.Push;
+        }
+
+        // "error building image: GET https://…/v2/library/golang/manifests/1.16.6: TOOMANYREQUESTS" (v1.x before
+        // v1.19 did not wrap the base-image lookup, gardener/cc-utils#636): reading a manifest is the pull.
+        if (errorText.Contains("/manifests/", IgnoreCase)
+            && (errorText.Contains("GET http", IgnoreCase) || errorText.Contains("HEAD http", IgnoreCase)))
+        {
+            return KanikoPhase.Pull;
+        }
+
+        if (BareExitStatus(errorText) is not null)
+        {
+            return KanikoPhase.Build;
         }
 
         if (errorText.Contains("waiting for process to exit", IgnoreCase)
