@@ -53,9 +53,14 @@ public static class KanikoErrorReasons
         new(FailureReasons.StepFailed, IgnoreCase, [ExitStatus]),
         // A RUN child killed by a signal: in practice the kernel OOM killer picking the child (FACTS.md §8).
         new(FailureReasons.OomKilled, IgnoreCase, ["signal: killed"]),
+        // The executor itself ran out of memory: Go's "fatal error: runtime: out of memory" (kaniko#1333).
+        new(FailureReasons.OomKilled, IgnoreCase, ["runtime: out of memory"]),
         new(FailureReasons.DockerfileInvalid, IgnoreCase,
             ["dockerfile parse error", "parsing dockerfile", "unknown instruction", "error parsing dockerfile",
              "is not a valid target build stage", "please provide a valid path to a dockerfile", "reading dockerfile at path"]),
+        // While resolving a base image, an unparsable reference is the FROM line's (FROM CentOS: tektoncd/pipeline#1241).
+        new(FailureReasons.DockerfileInvalid, IgnoreCase, ["could not parse reference", "invalid reference format"],
+            OnlyInPhase: KanikoPhase.Pull),
         new(FailureReasons.ContextNotFound, IgnoreCase,
             ["unknown build context prefix", "error resolving source context", "context not found",
              "failed to get files used from context", "error resolving context"]),
@@ -70,7 +75,7 @@ public static class KanikoErrorReasons
         new(FailureReasons.NetworkError, Exact, [": EOF"]),
         new(FailureReasons.RegistryUnavailable, Exact, ["TOOMANYREQUESTS", "UNAVAILABLE"]),
         new(FailureReasons.RegistryUnavailable, IgnoreCase,
-            ["500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway time",
+            ["toomanyrequests", "500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway time",
              "service unavailable", "too many requests", "status code 5", "status code 429", "status 429",
              "bad gateway", "gateway timeout"]),
         new(FailureReasons.Unauthorized, Exact, ["UNAUTHORIZED", "DENIED", "FORBIDDEN"]),

@@ -935,6 +935,10 @@ public sealed partial class KanikoLogAnalyzer
             'u' or 'U' => text.StartsWith("unable to complete operation after", StringComparison.OrdinalIgnoreCase),
             'T' or 't' => text.StartsWith("Timed out snapshotting FS", StringComparison.OrdinalIgnoreCase),
             's' => text.StartsWith("stream error: stream ID ", StringComparison.Ordinal),
+            // The executor crashed: a Go panic (tektoncd/pipeline#5727) or a Go runtime fatal error such as
+            // "fatal error: runtime: out of memory" (kaniko#1333). Both end the process.
+            'p' => text.StartsWith("panic: ", StringComparison.Ordinal),
+            'f' => text.StartsWith("fatal error: ", StringComparison.Ordinal),
             _ => false,
         };
 
