@@ -109,6 +109,47 @@ public sealed class RealWorldDockerfileTests
         Assert.All(findings, f => Assert.True(f.Line >= 1));
     }
 
+    [Theory]
+    [InlineData("RUN for d in /data /workspace; do mkdir -p \"$d\"; done", 1)]
+    [InlineData("RUN set -eux; \\\n  for d in \\\n    /var/a \\\n    /kaniko/b \\\n  ; do \\\n    mkdir -p \"$d\"; \\\n    for f in x y; do touch \"$d/$f\"; done; \\\n  done", 3)]
+    [InlineData("ENV ROOT=/workspace\nRUN for d in \"$ROOT/a\" \"$ROOT/b\"; do \\\n  mkdir -p $d; \\\ndone", 2)]
+    [InlineData("RUN <<EOF\nfor d in /data /kaniko/x\ndo\n  mkdir -p \"$d\"\ndone\nEOF", 1)]
+    public void Check_ForLoopOverStaticWords_AnalyzesTheBodyPerValue(string run, int conflicts)
+    {
+        // docker-library/php loops "for dir in … ; do rm -rvf "$dir"; mkdir -p "$dir"; … done": with literal
+        // words every value is known; the loop variable used to be skipped as unknown.
+        var findings = DockerfilePreflight.Check("FROM alpine:3.20\n" + run + "\n");
+
+        Assert.Equal(conflicts, findings.Count);
+        Assert.All(findings, f => Assert.Equal(PreflightCodes.RunTouchesKanikoPath, f.Code));
+        Assert.Single(findings.Select(f => f.Line).Distinct()); // all on the RUN line
+    }
+
+    [Theory]
+    [InlineData("RUN for f in /workspace/*; do rm \"$f\"; done")] // a glob: values unknown
+    [InlineData("RUN for d in $(ls /); do mkdir -p \"/x/$d\"; done")] // command substitution
+    [InlineData("RUN . /etc/envvars; for d in \"$RUN_DIR\" /srv; do mkdir -p \"$d\"; done")] // a value from a sourced file
+    [InlineData("RUN for d in /data /srv; do mkdir -p \"$d\"; done; mkdir -p \"$d/x\"")] // after the loop the variable is unknown
+    public void Check_ForLoopWithUnknownValues_IsSkipped(string run)
+    {
+        Assert.Empty(DockerfilePreflight.Check("FROM alpine:3.20\n" + run + "\n"));
+    }
+
+    [Fact]
+    public void Check_DeeplyNestedStaticLoops_StayCheapAndDoNotThrow()
+    {
+        // Six nested loops of 32 values would be 10^9 passes: a budget caps them (the rest is skipped as unknown).
+        var values = string.Join(' ', Enumerable.Range(0, 32).Select(n => $"/d{n}"));
+        var loops = string.Concat(Enumerable.Range(0, 6).Select(n => $"for v{n} in {values}; do "));
+        var run = $"RUN {loops}touch \"$v5\"; {string.Concat(Enumerable.Repeat("done; ", 6))}true";
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var findings = DockerfilePreflight.Check("FROM alpine:3.20\n" + run + "\n");
+
+        Assert.Empty(findings);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+    }
+
     // ---- fuzzing: no input may throw ----------------------------------------------------------------
 
     private static readonly string[] _fuzzTokens =
