@@ -17,11 +17,13 @@ public static class KanikoErrorReasons
         StringComparison Comparison,
         IReadOnlyList<string> AnyOf,
         IReadOnlyList<string>? AndAnyOf = null,
-        KanikoPhase? OnlyInPhase = null)
+        KanikoPhase? OnlyInPhase = null,
+        IReadOnlyList<KanikoPhase>? NotInPhases = null)
     {
         public bool Matches(string text, KanikoPhase? phase)
         {
-            if (OnlyInPhase is { } only && phase != only)
+            if ((OnlyInPhase is { } only && phase != only)
+                || (NotInPhases is not null && phase is { } current && NotInPhases.Contains(current)))
             {
                 return false;
             }
@@ -44,6 +46,8 @@ public static class KanikoErrorReasons
     }
 
     private const StringComparison IgnoreCase = StringComparison.OrdinalIgnoreCase;
+
+    private static readonly KanikoPhase[] _destinationPhases = [KanikoPhase.Push, KanikoPhase.Preflight];
     private const StringComparison Exact = StringComparison.Ordinal;
 
     /// <summary>The rules, in the order they are tried.</summary>
@@ -70,7 +74,8 @@ public static class KanikoErrorReasons
              "connection refused", "http2: client connection lost", "http2: server sent goaway", "broken pipe",
              "connection timed out", "network is unreachable", "context deadline exceeded",
              "connection closed by foreign host", "server misbehaving", "no route to host", "host is unreachable",
-             "use of closed network connection"]),
+             "use of closed network connection", "client.timeout exceeded", "request canceled while waiting for connection",
+             "timeout awaiting response headers"]),
         // io.EOF as Go prints it at the end of a wrapped error: the peer closed the connection.
         new(FailureReasons.NetworkError, Exact, [": EOF"]),
         new(FailureReasons.RegistryUnavailable, Exact, ["TOOMANYREQUESTS", "UNAVAILABLE"]),
@@ -81,9 +86,13 @@ public static class KanikoErrorReasons
         new(FailureReasons.Unauthorized, Exact, ["UNAUTHORIZED", "DENIED", "FORBIDDEN"]),
         new(FailureReasons.Unauthorized, IgnoreCase,
             ["authentication required", "401 unauthorized", "403 forbidden", "status code 401", "status code 403",
-             "access denied", "access to the resource is denied", "unauthorized:", "no basic auth credentials"]),
-        new(FailureReasons.BaseImageNotFound, Exact, ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"]),
-        new(FailureReasons.BaseImageNotFound, IgnoreCase, ["manifest unknown"]),
+             "access denied", "access to the resource is denied", "unauthorized:", "no basic auth credentials",
+             // ECR spells the registry code in lower case: "…/app:1: denied: User: arn:… is not authorized to perform: ecr:…"
+             ": denied: ", "is not authorized to perform"]),
+        // A missing manifest or repository names the base image, not the destination: on push or in the push check
+        // ("NAME_UNKNOWN: repository name not known to registry") it is the farm's destination that is wrong.
+        new(FailureReasons.BaseImageNotFound, Exact, ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"], NotInPhases: _destinationPhases),
+        new(FailureReasons.BaseImageNotFound, IgnoreCase, ["manifest unknown"], NotInPhases: _destinationPhases),
         // "not found" only names the base image when the failure happened while retrieving it.
         new(FailureReasons.BaseImageNotFound, IgnoreCase, ["not found"], OnlyInPhase: KanikoPhase.Pull),
         new(FailureReasons.FilesystemConflict, IgnoreCase, ["whiteout", "device or resource busy"]),

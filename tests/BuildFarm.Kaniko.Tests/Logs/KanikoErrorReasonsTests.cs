@@ -45,6 +45,11 @@ public sealed class KanikoErrorReasonsTests
     [InlineData("error building image: reading dockerfile at path /https:/e/df: open /https:/e/df: no such file or directory", KanikoPhase.Preflight, FailureReasons.DockerfileInvalid)] // kaniko#803
     [InlineData("error building image: GET https://r/v2/a/manifests/1: toomanyrequests: Rate exceeded", KanikoPhase.Pull, FailureReasons.RegistryUnavailable)]
     [InlineData("error pushing image: failed to push to destination r/a:1: PUT https://r/v2/a/manifests/1: MANIFEST_BLOB_UNKNOWN: blob unknown to registry", KanikoPhase.Push, FailureReasons.Unknown)] // kaniko#3164
+    [InlineData("error pushing image: failed to push to destination 1.dkr.ecr.us-east-1.amazonaws.com/app:1: denied: User: arn:aws:iam::1:role/x is not authorized to perform: ecr:InitiateLayerUpload", KanikoPhase.Push, FailureReasons.Unauthorized)]
+    [InlineData("error building image: unable to complete operation after 3 attempts, last error: Get \"https://r/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)", KanikoPhase.Pull, FailureReasons.NetworkError)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: NAME_UNKNOWN: repository name not known to registry", KanikoPhase.Push, FailureReasons.Unknown)] // the destination, not the base image
+    [InlineData("error checking push permissions -- …: NAME_UNKNOWN: repository name not known to registry", KanikoPhase.Preflight, FailureReasons.Unknown)]
+    [InlineData("error building image: mkdir /x: permission denied", KanikoPhase.Build, FailureReasons.Unknown)] // a file permission is no registry denial
     public void Classify_Table(string error, KanikoPhase phase, string expected)
     {
         Assert.Equal(expected, KanikoErrorReasons.Classify(error, phase));
