@@ -172,6 +172,10 @@ public sealed partial class KanikoLogAnalyzer
 
     private int EffectiveSlot => _hasFatal ? SlotNone : _slot;
 
+    /// <summary>Whether the final push has finished (every destination pushed, or any final push without destinations).</summary>
+    private bool SucceededSoFar => _allDestinationsPushed
+        || (_destinations.Length > 0 ? Array.TrueForAll(_destinationPushed, p => p) : _finalPushes > 0);
+
     private void HandleKanikoLine(ref KanikoLine line)
     {
         if (_format == KanikoLogFormat.Unknown)
@@ -226,6 +230,11 @@ public sealed partial class KanikoLogAnalyzer
             case KanikoLevel.Fatal or KanikoLevel.Panic:
                 _kanikoInfoLines++;
                 StartFatal(message, continuation: true);
+                break;
+            case KanikoLevel.Error when SucceededSoFar:
+                // The image is already pushed: a later error line (a newer Kaniko's non-fatal report) is no failure.
+                _kanikoInfoLines++;
+                HandleMessage(message);
                 break;
             case KanikoLevel.Error:
                 // Kaniko up to v0.3 (2018) ended with logrus.Error(err) then os.Exit(1) (kaniko#187, #301): the
@@ -1052,9 +1061,7 @@ public sealed partial class KanikoLogAnalyzer
         }
         else
         {
-            var succeeded = _allDestinationsPushed
-                || (_destinations.Length > 0 ? Array.TrueForAll(_destinationPushed, p => p) : _finalPushes > 0);
-            outcome = succeeded ? KanikoOutcome.Succeeded : KanikoOutcome.Incomplete;
+            outcome = SucceededSoFar ? KanikoOutcome.Succeeded : KanikoOutcome.Incomplete;
         }
 
         DateTimeOffset? first = null, last = null;

@@ -244,6 +244,20 @@ public sealed class RealWorldLogTests
     }
 
     [Fact]
+    public void Analyze_ErroAfterTheFinalPush_IsNotAFailure()
+    {
+        const string log =
+            "INFO[0003] Pushing image to r.example/a:1\n"
+            + "INFO[0004] Pushed r.example/a@sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + "\n"
+            + "ERRO[0004] a report after the push\n";
+
+        var a = AnalyzeText(log, "r.example/a:1");
+
+        Assert.Equal(KanikoOutcome.Succeeded, a.Outcome);
+        Assert.Null(a.Reason);
+    }
+
+    [Fact]
     public void Analyze_ErroThenPlainFatalLine_PlainLineIsTheError()
     {
         const string log =
