@@ -202,6 +202,27 @@ public sealed class RealWorldLogTests
             + "runtime stack:\n"
             + "runtime.throw({0x12f3614, 0x16})\n",
             KanikoOutcome.Failed, FailureReasons.OomKilled, KanikoPhase.Build) },
+        // ---- excerpts held out from the fixes (docs/kaniko-log-analysis.md "Tested against") ----------------
+        // https://github.com/GoogleContainerTools/kaniko/issues/224 (2018)
+        { "kaniko-224 v0.1 ERRO x509", new(
+            "2018/07/04 07:02:51 No matching credentials found for r.example:5000, falling back on anonymous\n"
+            + "ERRO[0001] Get https://r.example:5000/v2/: x509: certificate signed by unknown authority\n",
+            KanikoOutcome.Failed, FailureReasons.Unknown, KanikoPhase.Preflight) },
+        // https://github.com/GoogleContainerTools/kaniko/issues/2952
+        { "kaniko-2952 push check x509", new(
+            "error checking push permissions -- make sure you entered the correct tag name, and that you are authenticated correctly, and try again: checking push permission for \"r.example/n/uat:k\": creating push check transport for r.example failed: Get \"https://r.example/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority\n",
+            KanikoOutcome.Failed, FailureReasons.Unknown, KanikoPhase.Preflight) },
+        // https://github.com/googleapis/google-cloud-cpp/issues/13113 (Cloud Build, v1.18.0)
+        { "google-cloud-cpp-13113 /v2/ EOF", new(
+            "Step #0: error building image: Get \"https://index.docker.io/v2/\": EOF\n"
+            + "Finished Step #0\n"
+            + "ERROR: build step 0 \"gcr.io/kaniko-project/executor:v1.18.0\" failed: step exited with non-zero status: 1\n",
+            KanikoOutcome.Failed, FailureReasons.NetworkError, KanikoPhase.Preflight) },
+        // https://github.com/GoogleContainerTools/kaniko/issues/1764: a mirror warning; the build goes on
+        { "kaniko-1764 mirror fallback warning", new(
+            "WARN[0001] Failed to retrieve image library/alpine:latest from registry mirror m.example: Get \"https://m.example/v2/\": x509: certificate signed by unknown authority. Will try with the next mirror, or fallback to the default registry.\n",
+            KanikoOutcome.Incomplete, null, null) },
+
         // https://github.com/GoogleContainerTools/kaniko/issues/909: killed by the kernel; only the pod status can tell
         { "kaniko-909 Killed in GitLab", new(
             "INFO[0172] Taking snapshot of full filesystem...        \n"
