@@ -25,7 +25,7 @@ public static partial class DockerfileParser
     [GeneratedRegex(@"^#\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(.+?)\s*$")]
     private static partial Regex DirectiveRegex();
 
-    [GeneratedRegex(@"^(\d*)<<(-?)([^<]+)$")]
+    [GeneratedRegex(@"^([0-9]*)<<(-?)([^<]+)$")]
     private static partial Regex HeredocRegex();
 
     public static Dockerfile Parse(string text)
@@ -200,7 +200,8 @@ public static partial class DockerfileParser
                     continue;
                 }
                 var stripTabs = match.Groups[2].Value == "-";
-                int? fd = match.Groups[1].Value.Length > 0 ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+                // Only ASCII digits name a descriptor; one too large for an int is not one (a fuzzed 99999999999<<EOF).
+                int? fd = int.TryParse(match.Groups[1].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number : null;
                 var bodyLine = index + 1;
                 var body = new StringBuilder();
                 var terminated = false;

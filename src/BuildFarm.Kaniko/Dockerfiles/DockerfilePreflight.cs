@@ -15,7 +15,7 @@ public static partial class DockerfilePreflight
     [GeneratedRegex(@"\$\{?([A-Za-z_][A-Za-z0-9_]*)")]
     private static partial Regex VariableReferenceRegex();
 
-    [GeneratedRegex(@"^\d*<<-?[^<]")]
+    [GeneratedRegex(@"^[0-9]*<<-?[^<]")]
     private static partial Regex HeredocOpenerRegex();
 
     public static IReadOnlyList<PreflightFinding> Check(string text, PreflightOptions? options = null)
@@ -82,6 +82,10 @@ public static partial class DockerfilePreflight
             image = WordExpander.Expand(words[0], name => _samplePlatform.TryGetValue(name, out var sample) && stages.GlobalArgs.Lookup(name).State == VariableState.Unknown
                 ? VariableLookup.Of(sample)
                 : stages.GlobalArgs.Lookup(name), escape);
+        }
+        if (image is not null && stages.FindStage(image, stage.Index) is not null)
+        {
+            return; // FROM gobuild-$BUILDARCH-$TARGETARCH: names an earlier stage on this platform (moby/buildkit's test Dockerfile)
         }
         if (image is null || !ImageReferences.IsComplete(image))
         {
@@ -273,11 +277,17 @@ public static partial class DockerfilePreflight
                 $"{instruction.Keyword} writes into {where} (destination '{destination}'). {KanikoPaths.Why(root)}"));
         }
 
-        if (instruction.Keyword == "ADD" && instruction.Flag("checksum") is null)
+        if (instruction.Keyword == "ADD")
         {
             foreach (var source in words.Take(words.Count - 1))
             {
-                if (source is not null && (source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+                if (source is not null && IsGitSource(source))
+                {
+                    findings.Add(new PreflightFinding(line, PreflightCodes.AddGitRepository,
+                        $"ADD {source} names a git repository: Kaniko does not clone repositories in ADD (BuildKit does). It downloads an http(s) URL as a single file and looks for anything else in the build context, so the build fails or gets the wrong content. Clone it in a RUN step (RUN git clone --depth 1 --branch <ref> <url> <dir>) or put it in the build context."));
+                }
+                else if (source is not null && instruction.Flag("checksum") is null
+                    && (source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
                 {
                     findings.Add(new PreflightFinding(line, PreflightCodes.RemoteAddWithoutChecksum,
                         $"ADD downloads {source} at build time without verifying it: the content can change between builds. Add --checksum=sha256:<digest>, or download it in a RUN step that checks a known hash."));
@@ -294,5 +304,22 @@ public static partial class DockerfilePreflight
             findings.Add(new PreflightFinding(line, PreflightCodes.FloatingBaseTag,
                 $"{instruction.Keyword} --from image {floating}: it changes under you, so builds are not reproducible. Pin a version tag or a digest ('{ImageReferences.WithoutTag(fromImage)}@sha256:…'), or copy from a named stage."));
         }
+    }
+
+    /// <summary>A git source in BuildKit's sense (dockerfile 1.5+): <c>git@host:repo</c>, <c>ssh://</c>, <c>git://</c>,
+    /// or an http(s) URL whose path ends in <c>.git</c> (optionally followed by <c>#ref</c>).</summary>
+    private static bool IsGitSource(string source)
+    {
+        if (source.StartsWith("git@", StringComparison.Ordinal) || source.StartsWith("git://", StringComparison.OrdinalIgnoreCase)
+            || source.StartsWith("ssh://", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+        if (!source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !source.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        var path = source.Split('#', 2)[0].Split('?', 2)[0].TrimEnd('/');
+        return path.EndsWith(".git", StringComparison.OrdinalIgnoreCase);
     }
 }

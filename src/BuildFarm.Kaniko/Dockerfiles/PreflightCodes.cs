@@ -37,6 +37,9 @@ public static class PreflightCodes
     public const string RemoteAddWithoutChecksum = "BFK203";
     public const string ShellFormLooksLikeJson = "BFK204";
 
+    /// <summary><c>ADD</c> of a git repository, which Kaniko does not clone (it fetches an http(s) URL as one file).</summary>
+    public const string AddGitRepository = "BFK205";
+
     /// <summary>Severity of a code: BFK0xx and BFK1xx are errors, BFK2xx warnings.</summary>
     public static PreflightSeverity SeverityOf(string code) =>
         Number(code) >= 200 ? PreflightSeverity.Warning : PreflightSeverity.Error;

@@ -62,6 +62,10 @@ public static partial class RunCommandAnalyzer
 
         public VariableLookup Lookup(string name) => Locals.TryGetValue(name, out var local) ? local : Variables.Lookup(name);
 
+        /// <summary>How many more loop-body passes may be analyzed: nested static loops multiply, and a hostile
+        /// Dockerfile must not make the check slow. Shared with child shells.</summary>
+        public int[] LoopBudget { get; init; } = [4096];
+
         /// <summary>Names exported by the script (<c>export X=…</c>): a child shell sees them.</summary>
         public HashSet<string> Exported { get; init; } = new(StringComparer.Ordinal);
 
@@ -71,6 +75,7 @@ public static partial class RunCommandAnalyzer
         {
             Locals = Locals.ToDictionary(p => p.Key, p => Exported.Contains(p.Key) ? p.Value : VariableLookup.Unknown, StringComparer.Ordinal),
             Exported = new HashSet<string>(Exported, StringComparer.Ordinal),
+            LoopBudget = LoopBudget,
         };
     }
 
@@ -80,10 +85,85 @@ public static partial class RunCommandAnalyzer
         {
             return;
         }
-        foreach (var command in ShellScript.Split(script))
+        var commands = ShellScript.Split(script);
+        AnalyzeCommands(commands, 0, commands.Count, context, conflicts, depth);
+    }
+
+    private static void AnalyzeCommands(IReadOnlyList<ShellCommand> commands, int start, int end, Context context, List<RunConflict> conflicts, int depth)
+    {
+        for (var k = start; k < end; k++)
         {
-            AnalyzeCommand(command, context, conflicts, depth);
+            if (depth <= MaxDepth && StaticForLoop(commands, k, end, context) is { } loop
+                && (context.LoopBudget[0] -= loop.Values.Count) >= 0)
+            {
+                // for d in /workspace /data; do mkdir -p "$d"; done: every value is known, so the body is
+                // analyzed once per value, as the shell runs it (docker-library/php loops over directories so).
+                foreach (var value in loop.Values)
+                {
+                    context.Locals[loop.Name] = VariableLookup.Of(value);
+                    AnalyzeCommands(commands, k + 1, loop.Done, context, conflicts, depth + 1);
+                }
+                context.Locals[loop.Name] = VariableLookup.Unknown;
+                k = loop.Done;
+                continue;
+            }
+            AnalyzeCommand(commands[k], context, conflicts, depth);
         }
+    }
+
+    private const int MaxLoopValues = 32;
+
+    /// <summary>A <c>for NAME in WORD…</c> whose words all expand statically (no glob, no command substitution,
+    /// at most <see cref="MaxLoopValues"/>), with the index of its matching <c>done</c>; otherwise null (the loop
+    /// variable is then unknown, as before).</summary>
+    private static (string Name, List<string> Values, int Done)? StaticForLoop(IReadOnlyList<ShellCommand> commands, int index, int end, Context context)
+    {
+        var raw = commands[index].Words;
+        var i = 0;
+        while (i < raw.Count && _reserved.Contains(raw[i]))
+        {
+            i++;
+        }
+        if (raw.Count < i + 4 || raw[i] != "for" || raw[i + 2] != "in" || commands[index].Redirects.Count > 0
+            || raw.Count - (i + 3) > MaxLoopValues)
+        {
+            return null;
+        }
+        var values = new List<string>();
+        foreach (var word in raw.Skip(i + 3))
+        {
+            if (word.IndexOfAny(['*', '?', '[', '`']) >= 0 || word.Contains("$(", StringComparison.Ordinal)
+                || ExpandShell(word, context) is not { } value)
+            {
+                return null;
+            }
+            values.Add(value);
+        }
+        var nesting = 0;
+        for (var k = index + 1; k < end; k++)
+        {
+            var words = commands[k].Words;
+            foreach (var word in words)
+            {
+                if (word is "for" or "while" or "until" or "select")
+                {
+                    nesting++;
+                }
+                else if (word == "done")
+                {
+                    if (nesting == 0)
+                    {
+                        return words.Count == 1 ? (raw[i + 1], values, k) : null;
+                    }
+                    nesting--;
+                }
+                if (!_reserved.Contains(word) && word is not ("for" or "while" or "until" or "select"))
+                {
+                    break; // only leading reserved words count; the rest of the command is arguments
+                }
+            }
+        }
+        return null;
     }
 
     private static string? ExpandShell(string raw, Context context) => WordExpander.Expand(raw, context.Lookup, '\\', shell: true);

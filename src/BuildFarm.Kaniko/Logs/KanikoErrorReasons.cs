@@ -17,11 +17,13 @@ public static class KanikoErrorReasons
         StringComparison Comparison,
         IReadOnlyList<string> AnyOf,
         IReadOnlyList<string>? AndAnyOf = null,
-        KanikoPhase? OnlyInPhase = null)
+        KanikoPhase? OnlyInPhase = null,
+        IReadOnlyList<KanikoPhase>? NotInPhases = null)
     {
         public bool Matches(string text, KanikoPhase? phase)
         {
-            if (OnlyInPhase is { } only && phase != only)
+            if ((OnlyInPhase is { } only && phase != only)
+                || (NotInPhases is not null && phase is { } current && NotInPhases.Contains(current)))
             {
                 return false;
             }
@@ -44,6 +46,8 @@ public static class KanikoErrorReasons
     }
 
     private const StringComparison IgnoreCase = StringComparison.OrdinalIgnoreCase;
+
+    private static readonly KanikoPhase[] _destinationPhases = [KanikoPhase.Push, KanikoPhase.Preflight];
     private const StringComparison Exact = StringComparison.Ordinal;
 
     /// <summary>The rules, in the order they are tried.</summary>
@@ -53,9 +57,14 @@ public static class KanikoErrorReasons
         new(FailureReasons.StepFailed, IgnoreCase, [ExitStatus]),
         // A RUN child killed by a signal: in practice the kernel OOM killer picking the child (FACTS.md §8).
         new(FailureReasons.OomKilled, IgnoreCase, ["signal: killed"]),
+        // The executor itself ran out of memory: Go's "fatal error: runtime: out of memory" (kaniko#1333).
+        new(FailureReasons.OomKilled, IgnoreCase, ["runtime: out of memory"]),
         new(FailureReasons.DockerfileInvalid, IgnoreCase,
             ["dockerfile parse error", "parsing dockerfile", "unknown instruction", "error parsing dockerfile",
-             "is not a valid target build stage", "please provide a valid path to a dockerfile"]),
+             "is not a valid target build stage", "please provide a valid path to a dockerfile", "reading dockerfile at path"]),
+        // While resolving a base image, an unparsable reference is the FROM line's (FROM CentOS: tektoncd/pipeline#1241).
+        new(FailureReasons.DockerfileInvalid, IgnoreCase, ["could not parse reference", "invalid reference format"],
+            OnlyInPhase: KanikoPhase.Pull),
         new(FailureReasons.ContextNotFound, IgnoreCase,
             ["unknown build context prefix", "error resolving source context", "context not found",
              "failed to get files used from context", "error resolving context"]),
@@ -64,20 +73,26 @@ public static class KanikoErrorReasons
             ["stream error", "unexpected eof", "i/o timeout", "tls handshake timeout", "no such host",
              "connection refused", "http2: client connection lost", "http2: server sent goaway", "broken pipe",
              "connection timed out", "network is unreachable", "context deadline exceeded",
-             "connection closed by foreign host", "server misbehaving"]),
+             "connection closed by foreign host", "server misbehaving", "no route to host", "host is unreachable",
+             "use of closed network connection", "client.timeout exceeded", "request canceled while waiting for connection",
+             "timeout awaiting response headers"]),
         // io.EOF as Go prints it at the end of a wrapped error: the peer closed the connection.
         new(FailureReasons.NetworkError, Exact, [": EOF"]),
         new(FailureReasons.RegistryUnavailable, Exact, ["TOOMANYREQUESTS", "UNAVAILABLE"]),
         new(FailureReasons.RegistryUnavailable, IgnoreCase,
-            ["500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway time",
+            ["toomanyrequests", "500 internal server error", "502 bad gateway", "503 service unavailable", "504 gateway time",
              "service unavailable", "too many requests", "status code 5", "status code 429", "status 429",
              "bad gateway", "gateway timeout"]),
         new(FailureReasons.Unauthorized, Exact, ["UNAUTHORIZED", "DENIED", "FORBIDDEN"]),
         new(FailureReasons.Unauthorized, IgnoreCase,
             ["authentication required", "401 unauthorized", "403 forbidden", "status code 401", "status code 403",
-             "access denied", "access to the resource is denied", "unauthorized:", "no basic auth credentials"]),
-        new(FailureReasons.BaseImageNotFound, Exact, ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"]),
-        new(FailureReasons.BaseImageNotFound, IgnoreCase, ["manifest unknown"]),
+             "access denied", "access to the resource is denied", "unauthorized:", "no basic auth credentials",
+             // ECR spells the registry code in lower case: "…/app:1: denied: User: arn:… is not authorized to perform: ecr:…"
+             ": denied: ", "is not authorized to perform"]),
+        // A missing manifest or repository names the base image, not the destination: on push or in the push check
+        // ("NAME_UNKNOWN: repository name not known to registry") it is the farm's destination that is wrong.
+        new(FailureReasons.BaseImageNotFound, Exact, ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"], NotInPhases: _destinationPhases),
+        new(FailureReasons.BaseImageNotFound, IgnoreCase, ["manifest unknown"], NotInPhases: _destinationPhases),
         // "not found" only names the base image when the failure happened while retrieving it.
         new(FailureReasons.BaseImageNotFound, IgnoreCase, ["not found"], OnlyInPhase: KanikoPhase.Pull),
         new(FailureReasons.FilesystemConflict, IgnoreCase, ["whiteout", "device or resource busy"]),
@@ -94,6 +109,11 @@ public static class KanikoErrorReasons
     public static string Classify(string errorText, KanikoPhase? phase)
     {
         ArgumentNullException.ThrowIfNull(errorText);
+        if (BareExitStatus(errorText) is not null)
+        {
+            return FailureReasons.StepFailed;
+        }
+
         foreach (var rule in Rules)
         {
             if (rule.Matches(errorText, phase))
@@ -109,13 +129,44 @@ public static class KanikoErrorReasons
     public static int? StepExitCode(string errorText)
     {
         ArgumentNullException.ThrowIfNull(errorText);
+        if (BareExitStatus(errorText) is { } bare)
+        {
+            return bare;
+        }
+
         var at = errorText.LastIndexOf(ExitStatus, StringComparison.OrdinalIgnoreCase);
         if (at < 0)
         {
             return null;
         }
 
-        var digits = errorText.AsSpan(at + ExitStatus.Length);
+        return LeadingInt(errorText.AsSpan(at + ExitStatus.Length));
+    }
+
+    /// <summary>Kaniko v0.1 (2018) printed a failed RUN as the bare <c>exit status N</c> (kaniko#187).</summary>
+    private static int? BareExitStatus(string errorText)
+    {
+        const string Bare = "exit status ";
+        var text = errorText.AsSpan().Trim();
+        if (!text.StartsWith(Bare, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var rest = text[Bare.Length..];
+        foreach (var c in rest)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return null;
+            }
+        }
+
+        return LeadingInt(rest);
+    }
+
+    private static int? LeadingInt(ReadOnlySpan<char> digits)
+    {
         var end = 0;
         if (end < digits.Length && digits[end] == '-')
         {
@@ -160,6 +211,19 @@ public static class KanikoErrorReasons
             || errorText.Contains("failed to push to destination", IgnoreCase))
         {
             return KanikoPhase.Push;
+        }
+
+        // "error building image: GET https://…/v2/library/golang/manifests/1.16.6: TOOMANYREQUESTS" (v1.x before
+        // v1.19 did not wrap the base-image lookup, gardener/cc-utils#636): reading a manifest is the pull.
+        if (errorText.Contains("/manifests/", IgnoreCase)
+            && (errorText.Contains("GET http", IgnoreCase) || errorText.Contains("HEAD http", IgnoreCase)))
+        {
+            return KanikoPhase.Pull;
+        }
+
+        if (BareExitStatus(errorText) is not null)
+        {
+            return KanikoPhase.Build;
         }
 
         if (errorText.Contains("waiting for process to exit", IgnoreCase)

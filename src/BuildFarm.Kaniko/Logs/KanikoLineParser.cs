@@ -215,8 +215,9 @@ internal static class KanikoLineParser
         line = default;
         var i = 0;
 
-        // Optional colour: ESC[36m or its remnant [36m.
-        if (s[i] == '\x1b')
+        // Optional colour: ESC[36m or its remnant [36m. A viewer that decoded the ESC byte as invalid shows
+        // U+FFFD instead (tektoncd/pipeline#5727): the same thing.
+        if (s[i] is '\x1b' or '\uFFFD')
         {
             i++;
         }
@@ -251,7 +252,7 @@ internal static class KanikoLineParser
         i += 4;
 
         // Optional reset: ESC[0m or its remnant [0m.
-        if (i < s.Length && s[i] == '\x1b')
+        if (i < s.Length && s[i] is '\x1b' or '\uFFFD')
         {
             if (!s[(i + 1)..].StartsWith("[0m", StringComparison.Ordinal))
             {

@@ -68,7 +68,8 @@ public sealed partial class KanikoLogAnalyzer
     private bool _sawKubernetesClock;
     private bool _sawRfc3339Clock;
     private bool _sawElapsedClock;
-    private long _kanikoLines;
+    // Kaniko lines above debug level: cobra's "Error: " comes from PersistentPreRunE, after at most debug lines.
+    private long _kanikoInfoLines;
 
     private int _slot;
     private int _lastPhaseSlot;
@@ -81,6 +82,9 @@ public sealed partial class KanikoLogAnalyzer
     private int _cacheMisses;
 
     private bool _hasFatal;
+
+    // The current fatal came from logrus ERRO lines (Kaniko v0.1): a following ERRO line continues it.
+    private bool _hasFatalFromError;
     private bool _continuationOpen;
     private bool _fatalHasReset;
     private int _fatalSlot;
@@ -168,9 +172,12 @@ public sealed partial class KanikoLogAnalyzer
 
     private int EffectiveSlot => _hasFatal ? SlotNone : _slot;
 
+    /// <summary>Whether the final push has finished (every destination pushed, or any final push without destinations).</summary>
+    private bool SucceededSoFar => _allDestinationsPushed
+        || (_destinations.Length > 0 ? Array.TrueForAll(_destinationPushed, p => p) : _finalPushes > 0);
+
     private void HandleKanikoLine(ref KanikoLine line)
     {
-        _kanikoLines++;
         if (_format == KanikoLogFormat.Unknown)
         {
             _format = line.Format;
@@ -191,10 +198,16 @@ public sealed partial class KanikoLogAnalyzer
         }
 
         // A real fatal ends the executor: a Kaniko line after it means that "fatal" was RUN output.
-        if (_hasFatal)
+        var errorRun = _hasFatalFromError && line.Level == KanikoLevel.Error;
+        if (_hasFatal && !errorRun)
         {
             _hasFatal = false;
             _continuationOpen = false;
+        }
+
+        if (!errorRun)
+        {
+            _hasFatalFromError = false;
         }
 
         var message = line.Message;
@@ -215,9 +228,35 @@ public sealed partial class KanikoLogAnalyzer
                 // Debug output carries time only: at trace level per-file lines would otherwise end phases.
                 break;
             case KanikoLevel.Fatal or KanikoLevel.Panic:
+                _kanikoInfoLines++;
                 StartFatal(message, continuation: true);
                 break;
+            case KanikoLevel.Error when SucceededSoFar:
+                // The image is already pushed: a later error line (a newer Kaniko's non-fatal report) is no failure.
+                _kanikoInfoLines++;
+                HandleMessage(message);
+                break;
+            case KanikoLevel.Error:
+                // Kaniko up to v0.3 (2018) ended with logrus.Error(err) then os.Exit(1) (kaniko#187, #301): the
+                // last ERRO line is the fatal error. Any later Kaniko line cancels it, as for FATA.
+                _kanikoInfoLines++;
+                if (_hasFatalFromError)
+                {
+                    // v0.1 printed a wrapped error as consecutive ERRO lines (kaniko#210): keep them together.
+                    AppendError("\n");
+                    AppendError(message);
+                    _fatalHasReset |= message.Contains(ResetByPeer, StringComparison.OrdinalIgnoreCase);
+                }
+                else
+                {
+                    StartFatal(message, continuation: false);
+                }
+
+                _hasFatal = true;
+                _hasFatalFromError = true;
+                break;
             default:
+                _kanikoInfoLines++;
                 HandleMessage(message);
                 break;
         }
@@ -899,11 +938,16 @@ public sealed partial class KanikoLogAnalyzer
                 || text.StartsWith("error checking push permissions", StringComparison.OrdinalIgnoreCase)
                 || text.StartsWith("error resolving relative paths to absolute paths", StringComparison.OrdinalIgnoreCase)
                 || text.StartsWith("error changing to root dir", StringComparison.OrdinalIgnoreCase)
-                // cobra validation errors: printed before the executor logs anything, never indented.
-                || (_kanikoLines == 0 && text.StartsWith("Error: ", StringComparison.Ordinal) && body.StartsWith("Error: ", StringComparison.Ordinal)),
+                // cobra validation errors: printed before the executor logs anything above debug level
+                // (PersistentPreRunE logs "Getting source context" at debug, kaniko#727), never indented.
+                || (_kanikoInfoLines == 0 && text.StartsWith("Error: ", StringComparison.Ordinal) && body.StartsWith("Error: ", StringComparison.Ordinal)),
             'u' or 'U' => text.StartsWith("unable to complete operation after", StringComparison.OrdinalIgnoreCase),
             'T' or 't' => text.StartsWith("Timed out snapshotting FS", StringComparison.OrdinalIgnoreCase),
             's' => text.StartsWith("stream error: stream ID ", StringComparison.Ordinal),
+            // The executor crashed: a Go panic (tektoncd/pipeline#5727) or a Go runtime fatal error such as
+            // "fatal error: runtime: out of memory" (kaniko#1333). Both end the process.
+            'p' => text.StartsWith("panic: ", StringComparison.Ordinal),
+            'f' => text.StartsWith("fatal error: ", StringComparison.Ordinal),
             _ => false,
         };
 
@@ -926,6 +970,7 @@ public sealed partial class KanikoLogAnalyzer
         _fatalSlot = _slot;
         _fatalLastPhaseSlot = _lastPhaseSlot;
         _hasFatal = true;
+        _hasFatalFromError = false;
         _continuationOpen = continuation;
         _fatalHasReset = text.Contains(ResetByPeer, StringComparison.OrdinalIgnoreCase);
         _errorLength = 0;
@@ -1016,9 +1061,7 @@ public sealed partial class KanikoLogAnalyzer
         }
         else
         {
-            var succeeded = _allDestinationsPushed
-                || (_destinations.Length > 0 ? Array.TrueForAll(_destinationPushed, p => p) : _finalPushes > 0);
-            outcome = succeeded ? KanikoOutcome.Succeeded : KanikoOutcome.Incomplete;
+            outcome = SucceededSoFar ? KanikoOutcome.Succeeded : KanikoOutcome.Incomplete;
         }
 
         DateTimeOffset? first = null, last = null;

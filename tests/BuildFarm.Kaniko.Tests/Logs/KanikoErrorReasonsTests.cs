@@ -36,6 +36,20 @@ public sealed class KanikoErrorReasonsTests
     [InlineData("error building image: error building stage: failed to get files used from context: failed to get fileinfo for /workspace/app.sh: lstat /workspace/app.sh: no such file or directory", KanikoPhase.Build, FailureReasons.ContextNotFound)]
     [InlineData("error building image: x509: certificate signed by unknown authority", KanikoPhase.Pull, FailureReasons.Unknown)]
     [InlineData("error building image: something not found", KanikoPhase.Build, FailureReasons.Unknown)] // "not found" names the base image only at pull
+    // Found by the real-world audit (docs/kaniko-log-analysis.md "Tested against"):
+    [InlineData("… creating push check transport for r failed: Get \"https://r/v2/\": dial tcp 10.8.1.7:443: connect: no route to host", KanikoPhase.Preflight, FailureReasons.NetworkError)] // kaniko#1467
+    [InlineData("exit status 127", KanikoPhase.Build, FailureReasons.StepFailed)] // kaniko#187, v0.1
+    [InlineData("fatal error: runtime: out of memory", KanikoPhase.Build, FailureReasons.OomKilled)] // kaniko#1333
+    [InlineData("error building image: getting stage builder for stage 0: could not parse reference", KanikoPhase.Pull, FailureReasons.DockerfileInvalid)] // tektoncd/pipeline#1241
+    [InlineData("could not parse reference", KanikoPhase.Preflight, FailureReasons.Unknown)] // kaniko#170: a bad --destination is not the Dockerfile
+    [InlineData("error building image: reading dockerfile at path /https:/e/df: open /https:/e/df: no such file or directory", KanikoPhase.Preflight, FailureReasons.DockerfileInvalid)] // kaniko#803
+    [InlineData("error building image: GET https://r/v2/a/manifests/1: toomanyrequests: Rate exceeded", KanikoPhase.Pull, FailureReasons.RegistryUnavailable)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: PUT https://r/v2/a/manifests/1: MANIFEST_BLOB_UNKNOWN: blob unknown to registry", KanikoPhase.Push, FailureReasons.Unknown)] // kaniko#3164
+    [InlineData("error pushing image: failed to push to destination 1.dkr.ecr.us-east-1.amazonaws.com/app:1: denied: User: arn:aws:iam::1:role/x is not authorized to perform: ecr:InitiateLayerUpload", KanikoPhase.Push, FailureReasons.Unauthorized)]
+    [InlineData("error building image: unable to complete operation after 3 attempts, last error: Get \"https://r/v2/\": net/http: request canceled while waiting for connection (Client.Timeout exceeded while awaiting headers)", KanikoPhase.Pull, FailureReasons.NetworkError)]
+    [InlineData("error pushing image: failed to push to destination r/a:1: NAME_UNKNOWN: repository name not known to registry", KanikoPhase.Push, FailureReasons.Unknown)] // the destination, not the base image
+    [InlineData("error checking push permissions -- …: NAME_UNKNOWN: repository name not known to registry", KanikoPhase.Preflight, FailureReasons.Unknown)]
+    [InlineData("error building image: mkdir /x: permission denied", KanikoPhase.Build, FailureReasons.Unknown)] // a file permission is no registry denial
     public void Classify_Table(string error, KanikoPhase phase, string expected)
     {
         Assert.Equal(expected, KanikoErrorReasons.Classify(error, phase));
@@ -47,6 +61,8 @@ public sealed class KanikoErrorReasonsTests
     [InlineData("… waiting for process to exit: exit status 127", 127)]
     [InlineData("… waiting for process to exit: signal: killed", null)]
     [InlineData("nothing", null)]
+    [InlineData("exit status 127", 127)] // v0.1 printed the bare exit status (kaniko#187)
+    [InlineData("exit status 12 of something", null)]
     public void StepExitCode_FromExitStatus(string error, int? expected)
     {
         Assert.Equal(expected, KanikoErrorReasons.StepExitCode(error));
@@ -60,6 +76,9 @@ public sealed class KanikoErrorReasonsTests
     [InlineData("error pushing image: failed to push to destination r/a:1: EOF", KanikoPhase.Push)]
     [InlineData("error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1", KanikoPhase.Build)]
     [InlineData("Error: you must provide --destination, or use --no-push", null)]
+    [InlineData("error building image: GET https://index.docker.io/v2/library/golang/manifests/1.16.6: TOOMANYREQUESTS: x", KanikoPhase.Pull)] // gardener/cc-utils#636
+    [InlineData("error pushing image: failed to push to destination r/a:1: PUT https://r/v2/a/manifests/1: x", KanikoPhase.Push)]
+    [InlineData("exit status 1", KanikoPhase.Build)]
     public void PhaseFromWrapper_Table(string error, KanikoPhase? expected)
     {
         Assert.Equal(expected, KanikoErrorReasons.PhaseFromWrapper(error));
