@@ -320,7 +320,7 @@ public abstract class ConsumerTests
     [Fact]
     public async Task FailureRedelivered_WalksItsOwnClaimsAgain_GrandchildFailedAgainNamingTheOrigin()
     {
-        var (provider, harness, _) = await StartAsync();
+        var (provider, harness, store) = await StartAsync();
         await using var _ = provider;
         var batch = Unique();
         await harness.Bus.Publish(new SubmitBatch
@@ -340,14 +340,17 @@ public abstract class ConsumerTests
         await harness.Bus.Publish(failure, c => c.MessageId = messageId);
         Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-c"));
         await harness.InactivityTask;
+        // The grandchild is claimed either by this message's walk or by the walk of b's own BuildFailed (whichever
+        // reaches it first): only the message holding a claim publishes again when it is redelivered.
+        var grandchildOurs = (await store.GetBuildAsync($"{batch}-c", CancellationToken.None))!.ReleasedBy == messageId.ToString("N");
         await harness.Bus.Publish(failure, c => c.MessageId = messageId);
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-c"
-            && harness.Published.Select<BuildFailed>().Count(x => x.Context.Message.BuildId == $"{batch}-c") == 2));
+        Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-b"
+            && harness.Published.Select<BuildFailed>().Count(x => x.Context.Message.BuildId == $"{batch}-b") == 2));
         await harness.InactivityTask;
         AssertNoFaults(harness);
         var c = harness.Published.Select<BuildFailed>().Where(m => m.Context.Message.BuildId == $"{batch}-c").Select(m => m.Context.Message).ToList();
-        Assert.Equal(2, c.Count);
+        Assert.Equal(grandchildOurs ? 2 : 1, c.Count);
         Assert.All(c, m => Assert.Equal($"dependency 'a' (build {batch}-a) failed: unauthorized", m.Detail));
         Assert.Equal(2, harness.Published.Select<BuildFailed>().Count(m => m.Context.Message.BuildId == $"{batch}-b"));
     }
