@@ -16,6 +16,12 @@ public abstract class ConsumerTests
 
     protected abstract void ConfigureStore(BuildFarm.Status.Stores.BuildStatusStoreOptions options);
 
+    /// <summary>What an API writes before publishing: members and plain records (roots queued, the rest waiting), no build args.</summary>
+    private static Task<bool> CreateAsTheApiDoesAsync(IBuildStatusStore store, SubmitBatch submit) =>
+        store.CreateBatchAsync(new BatchRecord { BatchId = submit.BatchId, Members = [.. submit.Images.Select(i => new BatchMember(i.Name, i.BuildId))] },
+            [.. submit.Images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, submit.BatchId) with { Name = i.Name, Spec = i.Spec })],
+            CancellationToken.None);
+
     private async Task<(ServiceProvider Provider, ITestHarness Harness, IBuildStatusStore Store)> StartAsync()
     {
         var services = new ServiceCollection();
@@ -198,10 +204,7 @@ public abstract class ConsumerTests
         await using var _ = provider;
         var batch = Unique();
         var submit = Diamond(batch);
-        // What an API writes before publishing: members and plain records (roots queued, the rest waiting), no build args.
-        await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [.. submit.Images.Select(i => new BatchMember(i.Name, i.BuildId))] },
-            [.. submit.Images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch) with { Name = i.Name, Spec = i.Spec })],
-            CancellationToken.None);
+        await CreateAsTheApiDoesAsync(store, submit);
 
         await harness.Bus.Publish(submit);
         Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
@@ -218,9 +221,7 @@ public abstract class ConsumerTests
         await using var _ = provider;
         var batch = Unique();
         var submit = Diamond(batch);
-        await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [.. submit.Images.Select(i => new BatchMember(i.Name, i.BuildId))] },
-            [.. submit.Images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch) with { Name = i.Name, Spec = i.Spec })],
-            CancellationToken.None);
+        await CreateAsTheApiDoesAsync(store, submit);
 
         await harness.Bus.Publish(submit);
 
