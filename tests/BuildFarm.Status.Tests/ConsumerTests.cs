@@ -16,6 +16,10 @@ public abstract class ConsumerTests
 
     protected abstract void ConfigureStore(BuildFarm.Status.Stores.BuildStatusStoreOptions options);
 
+    /// <summary>True once the orchestrator has published <c>BuildImage</c> for <paramref name="buildId"/> (false past the deadline).</summary>
+    private static Task<bool> ImagePublishedAsync(ITestHarness harness, string buildId) =>
+        SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == buildId);
+
     /// <summary>What an API writes before publishing: members and plain records (roots queued, the rest waiting), no build args.</summary>
     private static Task<bool> CreateAsTheApiDoesAsync(IBuildStatusStore store, SubmitBatch submit) =>
         store.CreateBatchAsync(new BatchRecord { BatchId = submit.BatchId, Members = [.. submit.Images.Select(i => new BatchMember(i.Name, i.BuildId))] },
@@ -88,8 +92,8 @@ public abstract class ConsumerTests
 
         await harness.Bus.Publish(Diamond(batch));
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-tool"));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-tool"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
         await harness.InactivityTask;
         Assert.Empty(Published(harness, $"{batch}-py"));
         Assert.Empty(Published(harness, $"{batch}-app"));
@@ -109,12 +113,12 @@ public abstract class ConsumerTests
         await using var _ = provider;
         var batch = Unique();
         await harness.Bus.Publish(Diamond(batch));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
 
         await harness.Bus.Publish(Success(batch, "base", BaseDigest));
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-node"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-py"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-node"));
         var py = Assert.Single(Published(harness, $"{batch}-py"));
         Assert.Equal($"registry.example.com/team/base@{BaseDigest}", py.Spec.BuildArgs["BASE_IMAGE"]);
         Assert.Equal([$"{batch}-base"], py.DependsOn);
@@ -124,7 +128,7 @@ public abstract class ConsumerTests
 
         await harness.Bus.Publish(Success(batch, "node", "sha256:" + new string('d', 64)));
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-app"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-app"));
         var app = Assert.Single(Published(harness, $"{batch}-app"));
         Assert.Equal($"registry.example.com/team/node@sha256:{new string('d', 64)}", app.Spec.BuildArgs["NODE_IMAGE"]);
         var record = await store.GetBuildAsync($"{batch}-app", CancellationToken.None);
@@ -138,7 +142,7 @@ public abstract class ConsumerTests
         await using var _ = provider;
         var batch = Unique();
         await harness.Bus.Publish(Diamond(batch));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
 
         await harness.Bus.Publish(new BuildFailed { BuildId = $"{batch}-base", BatchId = batch, Reason = FailureReasons.StepFailed, Attempts = 1, At = Records.T0 });
 
@@ -171,11 +175,11 @@ public abstract class ConsumerTests
         var parents = Enumerable.Range(0, 12).Select(i => BatchGraphTests.Image($"p{i}") with { BuildId = $"{batch}-p{i}" }).ToList();
         var child = BatchGraphTests.Image("child", [.. parents.Select(p => BatchGraphTests.On(p.Name))]) with { BuildId = $"{batch}-child" };
         await harness.Bus.Publish(new SubmitBatch { BatchId = batch, Images = [.. parents, child], SubmittedAt = Records.T0 });
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-p11"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-p11"));
 
         await Task.WhenAll(parents.Select(p => harness.Bus.Publish(Success(batch, p.Name, BaseDigest))));
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-child"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-child"));
         await harness.InactivityTask;
         Assert.Single(Published(harness, $"{batch}-child"));
     }
@@ -207,10 +211,10 @@ public abstract class ConsumerTests
         await CreateAsTheApiDoesAsync(store, submit);
 
         await harness.Bus.Publish(submit);
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
         await harness.Bus.Publish(Success(batch, "base", BaseDigest));
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-py"));
         Assert.Equal($"registry.example.com/team/base@{BaseDigest}", Assert.Single(Published(harness, $"{batch}-py")).Spec.BuildArgs["BASE_IMAGE"]);
     }
 
@@ -225,7 +229,7 @@ public abstract class ConsumerTests
 
         await harness.Bus.Publish(submit);
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
         var records = (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.Name!);
         Assert.Equal([$"{batch}-py", $"{batch}-node"], records["base"].Dependents);
         Assert.Equal([$"{batch}-app"], records["py"].Dependents);
@@ -253,8 +257,8 @@ public abstract class ConsumerTests
 
         await harness.Bus.Publish(Success(batch, "base", BaseDigest));
 
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-node"));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-node"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-py"));
         Assert.Equal($"registry.example.com/team/base@{BaseDigest}", Assert.Single(Published(harness, $"{batch}-py")).Spec.BuildArgs["BASE_IMAGE"]);
 
         await harness.Bus.Publish(new BuildFailed { BuildId = $"{batch}-py", BatchId = batch, Reason = FailureReasons.Unauthorized, Attempts = 1, At = Records.T0 });
@@ -275,10 +279,10 @@ public abstract class ConsumerTests
         await using var _ = provider;
         var batch = Unique();
         await harness.Bus.Publish(Diamond(batch));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
         await harness.Bus.Publish(Success(batch, "base", BaseDigest));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-node"));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-node"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-py"));
 
         await Task.WhenAll(
             harness.Bus.Publish(new BuildFailed { BuildId = $"{batch}-py", BatchId = batch, Reason = FailureReasons.StepFailed, Attempts = 1, At = Records.T0 }),
@@ -300,11 +304,11 @@ public abstract class ConsumerTests
         await using var _ = provider;
         var batch = Unique();
         await harness.Bus.Publish(Diamond(batch));
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
         var messageId = NewId.NextGuid();
 
         await harness.Bus.Publish(Success(batch, "base", BaseDigest), c => c.MessageId = messageId);
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-py"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-py"));
         await harness.InactivityTask;
         await harness.Bus.Publish(Success(batch, "base", BaseDigest), c => c.MessageId = messageId); // the same message again
         await harness.Bus.Publish(Success(batch, "base", BaseDigest)); // the same event, another message
@@ -334,7 +338,7 @@ public abstract class ConsumerTests
                 BatchGraphTests.Image("c", BatchGraphTests.On("b")) with { BuildId = $"{batch}-c" },
             ],
         });
-        Assert.True(await SeenAsync(harness.Published.Select<BuildImage>(), m => m.Context.Message.BuildId == $"{batch}-a"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-a"));
         var failure = new BuildFailed { BuildId = $"{batch}-a", BatchId = batch, Reason = FailureReasons.Unauthorized, Attempts = 1, At = Records.T0 };
         var messageId = NewId.NextGuid();
 
