@@ -76,13 +76,20 @@ start_redis() {
 }
 
 # RabbitMQ with the project's deploy/rabbitmq/rabbitmq.conf (consumer_timeout), a node of its own (name, ports,
-# mnesia, logs under $run_dir) so it never meets a system broker. Debian's rabbitmq-server runs as the rabbitmq
-# user when started as root, hence the chown. Exports BUILDFARM_TEST_RABBITMQ=amqp://guest:guest@127.0.0.1:PORT/.
-rabbitmq_dir=""; rabbitmq_started_epmd=0
+# mnesia, logs) so it never meets a system broker. Debian's rabbitmq-server drops to the rabbitmq user when started
+# as root, and that user may not be able to enter the checkout (a clone under /root, mode 700): as root the node's
+# folder is a fresh one under /tmp owned by rabbitmq, removed on exit, with a link to it at
+# $run_dir/services/rabbitmq. Exports BUILDFARM_TEST_RABBITMQ=amqp://guest:guest@127.0.0.1:PORT/.
+rabbitmq_dir=""; rabbitmq_tmp_dir=""; rabbitmq_started_epmd=0
 start_rabbitmq() {
   command -v rabbitmq-server >/dev/null 2>&1 || apt_install rabbitmq-server
   local port; port="$(free_port 35672)"
   local d="$run_dir/services/rabbitmq"
+  if [ "$(id -u)" = "0" ]; then
+    rabbitmq_tmp_dir="$(mktemp -d /tmp/buildfarm-test-rabbitmq.XXXXXX)" || fail "mktemp for the RabbitMQ node failed"
+    ln -s "$rabbitmq_tmp_dir" "$d"
+    d="$rabbitmq_tmp_dir"
+  fi
   mkdir -p "$d/mnesia" "$d/log"
   cp deploy/rabbitmq/rabbitmq.conf "$d/"
   echo "[]." >"$d/enabled_plugins"
@@ -117,6 +124,13 @@ stop_rabbitmq() {
   fi
   # epmd outlives the node; stop it only if it was not running before this script.
   if [ "$rabbitmq_started_epmd" = "1" ]; then epmd -kill >/dev/null 2>&1 || true; fi
+  # The node's logs are kept beside the test results when the node ran outside the checkout.
+  if [ -n "$rabbitmq_tmp_dir" ]; then
+    rm -f "$run_dir/services/rabbitmq"
+    mkdir -p "$run_dir/services/rabbitmq"
+    cp -r "$rabbitmq_tmp_dir/log" "$rabbitmq_tmp_dir/out.log" "$run_dir/services/rabbitmq/" 2>/dev/null || true
+    rm -rf "$rabbitmq_tmp_dir"
+  fi
 }
 
 # prometheus and promtool for tests/BuildFarm.Dashboards.Tests: installed here (Debian package, ~13 s, ~96 MB), not

@@ -40,7 +40,7 @@ free_port() {
   echo "$port"
 }
 
-redis_pid=""; rabbit_dir=""; started_epmd=0
+redis_pid=""; rabbit_dir=""; rabbit_tmp_dir=""; started_epmd=0
 stop_services() {
   if [ -n "$rabbit_dir" ]; then
     local pid; pid="$(cat "$rabbit_dir/pid" 2>/dev/null)"
@@ -51,6 +51,12 @@ stop_services() {
       kill -9 "$pid" 2>/dev/null || true
     fi
     [ "$started_epmd" = "1" ] && { epmd -kill >/dev/null 2>&1 || true; }
+  fi
+  if [ -n "$rabbit_tmp_dir" ]; then
+    rm -f "$run_dir/rabbitmq"
+    mkdir -p "$run_dir/rabbitmq"
+    cp -r "$rabbit_tmp_dir/log" "$rabbit_tmp_dir/out.log" "$run_dir/rabbitmq/" 2>/dev/null || true
+    rm -rf "$rabbit_tmp_dir"
   fi
   if [ -n "$redis_pid" ]; then
     kill "$redis_pid" 2>/dev/null || true
@@ -67,6 +73,14 @@ wait_until "redis-server" 30 bash -c "[ \"\$(redis-cli -h 127.0.0.1 -p $redis_po
 
 rabbit_port="$(free_port 36672)"
 rabbit_dir="$run_dir/rabbitmq"
+# As root, Debian's rabbitmq-server drops to the rabbitmq user, which may not enter the checkout (a clone under /root,
+# mode 700): the node then lives in a fresh folder under /tmp owned by rabbitmq, linked from .load-run/rabbitmq and
+# removed at the end.
+if [ "$(id -u)" = "0" ]; then
+  rabbit_tmp_dir="$(mktemp -d /tmp/buildfarm-load-rabbitmq.XXXXXX)" || fail "mktemp for the RabbitMQ node failed"
+  ln -s "$rabbit_tmp_dir" "$rabbit_dir"
+  rabbit_dir="$rabbit_tmp_dir"
+fi
 mkdir -p "$rabbit_dir/mnesia" "$rabbit_dir/log"
 cp deploy/rabbitmq/rabbitmq.conf "$rabbit_dir/"
 echo "[]." >"$rabbit_dir/enabled_plugins"

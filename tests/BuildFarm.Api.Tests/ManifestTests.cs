@@ -113,4 +113,37 @@ public sealed class ManifestTests
         Assert.Contains(problem.Errors.Keys, k => k.StartsWith("manifest.images[rogue].destinations", StringComparison.Ordinal));
         Assert.Empty(api.Published.Messages);
     }
+
+    [Theory]
+    [InlineData("application/yaml")]
+    [InlineData("application/x-yaml")]
+    [InlineData("text/yaml")]
+    [InlineData("text/x-yaml")]
+    [InlineData("Text/YAML; charset=utf-8")]
+    public async Task SubmitManifest_EveryDocumentedYamlMediaType_IsAccepted(string mediaType)
+    {
+        await using var api = new ApiFactory();
+        using var http = api.Http();
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(Manifest));
+        content.Headers.TryAddWithoutValidation("Content-Type", mediaType);
+
+        using var response = await http.PostAsync(new Uri($"/v1/batches?sha={Sha}", UriKind.Relative), content);
+
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{mediaType}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        Assert.IsType<SubmitBatch>(Assert.Single(api.Published.Messages));
+    }
+
+    [Fact]
+    public async Task SubmitBatch_OtherMediaType_Is415ProblemNamingTheAcceptedTypes()
+    {
+        await using var api = new ApiFactory();
+        using var http = api.Http();
+
+        using var response = await http.PostAsync(new Uri($"/v1/batches?sha={Sha}", UriKind.Relative), new StringContent(Manifest, Encoding.UTF8, "text/plain"));
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("application/yaml", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Empty(api.Published.Messages);
+    }
 }

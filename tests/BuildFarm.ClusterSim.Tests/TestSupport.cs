@@ -98,13 +98,13 @@ internal static class Sim
         return dir?.FullName ?? throw new InvalidOperationException($"BuildFarm.sln not found above {AppContext.BaseDirectory}");
     }
 
-    /// <summary>A real Kaniko run from ../shared/kaniko/runs (read in place), without its leading # comment line.</summary>
+    /// <summary>A real Kaniko run from the repository's tests/fixtures/kaniko/runs, without its leading # source line.</summary>
     public static string[] RealRun(string file)
     {
-        var path = Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "kaniko", "runs", file));
+        var path = Path.Combine(RepoRoot(), "tests", "fixtures", "kaniko", "runs", file);
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"real Kaniko run {path} is missing: the shared test data must sit beside the repository (../shared/kaniko/runs)", path);
+            throw new FileNotFoundException($"real Kaniko run {path} is missing from the repository's test fixtures", path);
         }
         return File.ReadAllLines(path).Where(l => !l.StartsWith('#')).ToArray();
     }

@@ -145,7 +145,7 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
             .Concat(rules.Select(r => ($"rule {r.Name}", r.Expr)));
         var problems = expressions.SelectMany(e => catalog.Problems(e.Item2).Select(p => $"{e.Item1}: {p}")).ToList();
         Assert.True(problems.Count == 0, string.Join('\n', problems));
-        // The worker's metrics are all scraped (not merely documented): every buildfarm_ name of DESIGN.md's table is in the text.
+        // The worker's metrics are all scraped (not merely documented): every buildfarm_ name of docs/worker.md's table is in the text.
         foreach (var name in new[] { "buildfarm_connection_resets_total", "buildfarm_build_attempts_total", "buildfarm_builds_total",
             "buildfarm_dedupe_hits_total", "buildfarm_builds_in_flight", "buildfarm_kube_api_requests_total", "buildfarm_queue_wait_seconds_bucket",
             "buildfarm_kaniko_pull_duration_seconds_bucket", "buildfarm_kaniko_push_duration_seconds_bucket", "buildfarm_kaniko_extract_duration_seconds_bucket",

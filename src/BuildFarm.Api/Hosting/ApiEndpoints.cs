@@ -23,6 +23,22 @@ public static class ApiEndpoints
     public const string YamlMediaType = "application/yaml";
     private static readonly string[] YamlMediaTypes = [YamlMediaType, "application/x-yaml", "text/yaml", "text/x-yaml"];
 
+    /// <summary>The detail of a 415: the Content-Type the request sent and the ones its route accepts.</summary>
+    internal static string UnsupportedMediaTypeDetail(HttpRequest request)
+    {
+        var sent = string.IsNullOrWhiteSpace(request.ContentType) ? "no Content-Type" : $"Content-Type '{Printable(request.ContentType)}'";
+        var accepted = request.Path.StartsWithSegments("/v1/batches", StringComparison.Ordinal)
+            ? $"a JSON batch as {JsonMediaType} or a manifest as {string.Join(", ", YamlMediaTypes)}"
+            : JsonMediaType;
+        return $"{sent} is not accepted here: send {accepted}";
+    }
+
+    private static string Printable(string value)
+    {
+        var cut = value.Length > 100 ? value[..100] + "…" : value;
+        return string.Concat(cut.Select(c => char.IsControl(c) ? '?' : c));
+    }
+
     public static WebApplication MapBuildFarmApi(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -60,14 +76,14 @@ public static class ApiEndpoints
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         v1.MapPost("/batches", SubmitBatchAsync).RequireAuthorization(ApiScopes.Submit)
             .WithName("SubmitBatch").WithSummary("Submit a batch: a JSON list of images, or a manifest (application/yaml; query sha, only, changed)")
-            .Accepts<SubmitBatchRequest>(JsonMediaType, YamlMediaType)
+            .Accepts<SubmitBatchRequest>(JsonMediaType, YamlMediaTypes)
             .Produces<BatchStatus>(StatusCodes.Status202Accepted).Produces<BatchStatus>(StatusCodes.Status200OK)
             .ProducesValidationProblem().ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         v1.MapGet("/builds/{id}", GetBuildAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBuild").Produces<BuildRecord>().ProducesProblem(StatusCodes.Status404NotFound);
         v1.MapGet("/builds", ListBuildsAsync).RequireAuthorization(ApiScopes.Read)
-            .WithName("ListBuilds").WithSummary("List builds in submit order (oldest first), paged with continue")
+            .WithName("ListBuilds").WithSummary("List builds, newest submit first, paged with continue")
             .Produces<BuildPage>().ProducesValidationProblem();
         v1.MapGet("/batches/{id}", GetBatchAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBatch").Produces<BatchStatus>().ProducesProblem(StatusCodes.Status404NotFound);

@@ -77,7 +77,15 @@ public static class ApiServiceCollectionExtensions
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();
 
-        services.AddProblemDetails();
+        // Routing answers a Content-Type that a route does not accept with an empty 415 before the route runs; the
+        // problem then says what was sent and what the route takes.
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            if (c.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType && c.ProblemDetails.Detail is null)
+            {
+                c.ProblemDetails.Detail = ApiEndpoints.UnsupportedMediaTypeDetail(c.HttpContext.Request);
+            }
+        });
         services.ConfigureHttpJsonOptions(o => BuildFarmJson.Configure(o.SerializerOptions));
         services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
         {

@@ -5,7 +5,7 @@ namespace BuildFarm.Cli.Commands;
 
 /// <summary>
 /// <c>buildfarm kaniko analyze FILE... [--destination REF]...</c>: one JSON object per file, one per line
-/// (DESIGN.md "Kaniko log analysis"). <c>-</c> reads stdin. Exit 0 when every file was analysed, 2 when a file
+/// (docs/kaniko-log-analysis.md). <c>-</c> reads stdin. Exit 0 when every file was analysed, 2 when a file
 /// could not be read (the others are still analysed).
 /// </summary>
 public static class KanikoAnalyzeCommand

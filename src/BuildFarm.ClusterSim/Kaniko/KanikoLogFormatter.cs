@@ -12,7 +12,7 @@ public enum KanikoLevel
 }
 
 /// <summary>
-/// Formats one logrus entry exactly as Kaniko's logger prints it (FACTS.md §7): <c>color</c> is
+/// Formats one logrus entry exactly as Kaniko's logger prints it (kaniko-facts §7): <c>color</c> is
 /// <c>ESC[36mINFO ESC[0m[time] message-padded-to-44 </c>, <c>text</c> is <c>time="…" level=info msg=…</c> with Go
 /// <c>%q</c> quoting when needed, <c>json</c> is <c>{"level","msg","time"}</c> with Go's HTML escaping.
 /// </summary>

@@ -48,7 +48,7 @@ public sealed record KanikoRun
 
 /// <summary>
 /// Plans what a Kaniko executor prints and how it ends, from the pod's args and a scenario, using Kaniko's exact
-/// wording (FACTS.md §5–§8). Pure: the same inputs and random sequence give the same run.
+/// wording (kaniko-facts §5–§8). Pure: the same inputs and random sequence give the same run.
 /// </summary>
 public static class KanikoScript
 {

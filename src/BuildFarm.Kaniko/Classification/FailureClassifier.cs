@@ -171,7 +171,7 @@ public static partial class FailureClassifier
 
     private static FailureClassification? StepExitCode(PodTermination t, KanikoLogAnalysis? analysis)
     {
-        // Kaniko >= 1.7 exits with the failing RUN's code (FACTS.md §8); 1 is any other error, 137 a SIGKILL.
+        // Kaniko >= 1.7 exits with the failing RUN's code (kaniko-facts §8); 1 is any other error, 137 a SIGKILL.
         if (t.ExitCode is not { } code || code < 2 || code == 137 || analysis?.Outcome == KanikoOutcome.Succeeded)
         {
             return null;

@@ -1,6 +1,6 @@
 namespace BuildFarm.Kaniko.Dockerfiles;
 
-/// <summary>The directories the Kaniko executor image owns (FACTS.md §1) and why an image must leave them alone.</summary>
+/// <summary>The directories the Kaniko executor image owns (kaniko-facts §1) and why an image must leave them alone.</summary>
 public static class KanikoPaths
 {
     public const string Workspace = "/workspace";

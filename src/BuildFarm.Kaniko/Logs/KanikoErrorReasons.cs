@@ -55,7 +55,7 @@ public static class KanikoErrorReasons
     [
         // The user's RUN failed: permanent, whatever its output said.
         new(FailureReasons.StepFailed, IgnoreCase, [ExitStatus]),
-        // A RUN child killed by a signal: in practice the kernel OOM killer picking the child (FACTS.md §8).
+        // A RUN child killed by a signal: in practice the kernel OOM killer picking the child (kaniko-facts §8).
         new(FailureReasons.OomKilled, IgnoreCase, ["signal: killed"]),
         // The executor itself ran out of memory: Go's "fatal error: runtime: out of memory" (kaniko#1333).
         new(FailureReasons.OomKilled, IgnoreCase, ["runtime: out of memory"]),
@@ -183,7 +183,7 @@ public static class KanikoErrorReasons
     }
 
     /// <summary>
-    /// The phase a fatal error belongs to from its wrapper text (FACTS.md §6.7), or null when the wrapper
+    /// The phase a fatal error belongs to from its wrapper text (kaniko-facts §6.7), or null when the wrapper
     /// does not say (the analyzer then uses the phase current when the error was printed).
     /// </summary>
     public static KanikoPhase? PhaseFromWrapper(string errorText)

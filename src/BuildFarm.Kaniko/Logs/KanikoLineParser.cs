@@ -39,7 +39,7 @@ internal ref struct KanikoLine
 /// <summary>
 /// Span-based, allocation-free recognition of the parts of one log line: prefixes before the Kaniko part
 /// (Kubernetes timestamp, <c>Step #0: </c>, <c>logs | pod &gt; c | </c>, markdown, leading blanks) and the
-/// three Kaniko layouts (FACTS.md §7): color (with ESC bytes, remnants or neither), text and json.
+/// three Kaniko layouts (kaniko-facts §7): color (with ESC bytes, remnants or neither), text and json.
 /// </summary>
 internal static class KanikoLineParser
 {

@@ -42,7 +42,7 @@ public sealed record PhaseTiming(double? Seconds, int Count)
 public sealed record PushedImage(string Image, string Digest);
 
 /// <summary>
-/// The result of analysing one Kaniko log: the contract of DESIGN.md "Kaniko log analysis".
+/// The result of analysing one Kaniko log: the contract of docs/kaniko-log-analysis.md.
 /// Serialised with exactly the keys of that contract by <c>KanikoLogAnalysisJson</c>.
 /// </summary>
 public sealed record KanikoLogAnalysis

@@ -6,7 +6,7 @@ using System.Text.Json;
 namespace BuildFarm.Kaniko.Logs;
 
 /// <summary>
-/// Writes a <see cref="KanikoLogAnalysis"/> with exactly the keys of DESIGN.md "Kaniko log analysis", in that order.
+/// Writes a <see cref="KanikoLogAnalysis"/> with exactly the keys of docs/kaniko-log-analysis.md, in that order.
 /// </summary>
 public static class KanikoLogAnalysisJson
 {

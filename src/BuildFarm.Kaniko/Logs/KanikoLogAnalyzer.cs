@@ -3,7 +3,7 @@ using BuildFarm.Contracts;
 namespace BuildFarm.Kaniko.Logs;
 
 /// <summary>
-/// Streaming analysis of one Kaniko log (DESIGN.md "Kaniko log analysis"): feed it lines as they arrive with
+/// Streaming analysis of one Kaniko log (docs/kaniko-log-analysis.md): feed it lines as they arrive with
 /// <see cref="AnalyzeLine"/>, read the result with <see cref="Complete"/>. Memory is bounded whatever the log size:
 /// no line is kept, the error text is capped at <see cref="MaxErrorChars"/>, a line is looked at up to
 /// <see cref="MaxLineChars"/>. Uninteresting lines (RUN output, snapshot lines) cost a few span checks and no allocation.
@@ -645,7 +645,7 @@ public sealed partial class KanikoLogAnalyzer
 
     private void HandleRetry(ReadOnlySpan<char> m)
     {
-        // The phase is the one of the last INFO line before the retry (FACTS.md §5.1).
+        // The phase is the one of the last INFO line before the retry (kaniko-facts §5.1).
         var phase = _slot switch
         {
             SlotPull or SlotExtract or SlotPush => _slot,

@@ -7,7 +7,7 @@ using k8s.Models;
 namespace BuildFarm.Kaniko.Pods;
 
 /// <summary>
-/// Builds the one Kaniko pod of one build attempt from a <see cref="BuildSpec"/> (DESIGN.md "Kaniko rules").
+/// Builds the one Kaniko pod of one build attempt from a <see cref="BuildSpec"/> (docs/architecture.md "The Kaniko rules the farm enforces").
 /// Pure: the caller creates the pod. The spec should have passed <see cref="BuildSpecValidator"/>; the
 /// factory re-checks only what it needs and throws <see cref="ArgumentException"/> with a clear message.
 /// </summary>

@@ -196,7 +196,7 @@ public sealed partial class KanikoPodOptions
         var name = match.Groups["name"].Value;
         if (name == "cleanup")
         {
-            return "--cleanup is never used: every build gets a fresh pod (DESIGN.md Kaniko rule 2)";
+            return "--cleanup is never used: every build gets a fresh pod (Kaniko rule 2 in docs/architecture.md)";
         }
         if (OwnedFlags.Contains(name, StringComparer.Ordinal))
         {

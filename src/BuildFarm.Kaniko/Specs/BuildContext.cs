@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 
 namespace BuildFarm.Kaniko.Specs;
 
-/// <summary>The kinds of build context the farm accepts (DESIGN.md rule 7).</summary>
+/// <summary>The kinds of build context the farm accepts (docs/architecture.md, Kaniko rule 6).</summary>
 public enum BuildContextKind
 {
     /// <summary><c>git://host/repo.git[#ref[#commit]]</c>: cloned by Kaniko; private repositories may not work.</summary>

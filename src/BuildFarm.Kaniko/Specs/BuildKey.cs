@@ -6,7 +6,7 @@ using BuildFarm.Contracts;
 namespace BuildFarm.Kaniko.Specs;
 
 /// <summary>
-/// The dedupe key of a build (DESIGN.md "Dedupe"): the lower-case hex SHA-256 of a canonical, versioned
+/// The dedupe key of a build (docs/architecture.md "Dedupe, locks, retries"): the lower-case hex SHA-256 of a canonical, versioned
 /// text form of what decides the image. Order-insensitive where order does not matter (build args,
 /// labels, destinations), stable across runs and machines (ordinal sorting, invariant culture, UTF-8,
 /// every value length-prefixed so <c>a</c>+<c>bc</c> never equals <c>ab</c>+<c>c</c>).

@@ -33,7 +33,7 @@ public sealed class LeaseLostException(string message) : Exception(message);
 public sealed class FarmMisconfiguredException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
-/// Runs one build, all attempts (DESIGN.md "Flow"): validate → dedupe → destination locks → registry slots →
+/// Runs one build, all attempts (docs/architecture.md "Flow"): validate → dedupe → destination locks → registry slots →
 /// attempts (one pod each, shared watch, streamed log analysis, classification, backoff) → events and metrics.
 /// Testable without MassTransit: all I/O is behind <see cref="IKubernetes"/>, the coordination interfaces,
 /// <see cref="PodWatcher"/> and <see cref="IBuildEventPublisher"/>.

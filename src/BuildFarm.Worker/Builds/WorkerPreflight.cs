@@ -10,7 +10,7 @@ namespace BuildFarm.Worker.Builds;
 public sealed record PreflightRejection(string Reason, string Detail);
 
 /// <summary>
-/// The worker's Dockerfile preflight (DESIGN.md "Kaniko rules" 5): where the Dockerfile is readable by the worker — a
+/// The worker's Dockerfile preflight (Kaniko rule 5 in docs/architecture.md): where the Dockerfile is readable by the worker — a
 /// <c>dir://</c> context on a path the worker sees too (a shared volume) — it runs <see cref="DockerfilePreflight"/>
 /// before any pod is created. Other contexts (git, tarballs) are fetched by Kaniko itself and are not checked here.
 /// </summary>

@@ -6,7 +6,7 @@ namespace BuildFarm.Worker.Metrics;
 
 /// <summary>
 /// The worker's one <see cref="Meter"/> and its instruments. Names are dotted with units so that the Prometheus
-/// exporter produces exactly the DESIGN.md "Metrics" names (<c>buildfarm.kaniko.push.duration</c>, unit <c>s</c> →
+/// exporter produces exactly the names of docs/worker.md "Endpoints and metrics" (<c>buildfarm.kaniko.push.duration</c>, unit <c>s</c> →
 /// <c>buildfarm_kaniko_push_duration_seconds</c>; counter <c>buildfarm.builds</c> → <c>buildfarm_builds_total</c>).
 /// Labels are low-cardinality only: never a build id, tag or pod name.
 /// </summary>

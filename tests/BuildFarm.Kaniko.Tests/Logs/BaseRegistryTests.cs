@@ -12,7 +12,7 @@ public sealed class BaseRegistryTests
     [InlineData("logs", "issue-2712-color-ansi-remnants-registry-mirror.log", "mirror.company.local")]
     public void Analyze_RealLog_BaseRegistryFromRetrievingImageLine(string folder, string file, string registry)
     {
-        var path = folder == "runs" ? SharedData.KanikoRun(file) : SharedData.KanikoLog(file);
+        var path = folder == "runs" ? KanikoFixtures.KanikoRun(file) : KanikoFixtures.KanikoLog(file);
         using var reader = File.OpenText(path);
 
         Assert.Equal(registry, KanikoLogAnalyzer.Analyze(reader).BaseRegistry);

@@ -3,7 +3,7 @@ using static BuildFarm.Kaniko.Tests.Logs.AnalyzerTestHelpers;
 
 namespace BuildFarm.Kaniko.Tests.Logs;
 
-/// <summary>The same synthetic build in every layout of FACTS.md §7 gives the same phases and outcome.</summary>
+/// <summary>The same synthetic build in every layout of kaniko-facts §7 gives the same phases and outcome.</summary>
 public sealed class FormatTests
 {
     [Theory]

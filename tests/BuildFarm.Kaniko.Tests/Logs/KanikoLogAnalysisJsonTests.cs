@@ -8,7 +8,7 @@ public sealed class KanikoLogAnalysisJsonTests
     [Fact]
     public void ToJsonLine_RealRun_ExactContractKeysAndValues()
     {
-        using var reader = File.OpenText(SharedData.KanikoRun("g3-push-reset-recovered.exit0.log"));
+        using var reader = File.OpenText(KanikoFixtures.KanikoRun("g3-push-reset-recovered.exit0.log"));
         var analysis = KanikoLogAnalyzer.Analyze(reader);
 
         var line = KanikoLogAnalysisJson.ToJsonLine("g3.log", analysis);

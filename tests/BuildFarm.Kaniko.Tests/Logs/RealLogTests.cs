@@ -5,7 +5,7 @@ using static BuildFarm.Kaniko.Tests.Logs.AnalyzerTestHelpers;
 namespace BuildFarm.Kaniko.Tests.Logs;
 
 /// <summary>
-/// One test per real log in ../shared/kaniko/logs and ../shared/kaniko/runs. Every expected value was derived by
+/// One test per real log in tests/fixtures/kaniko/logs and tests/fixtures/kaniko/runs. Every expected value was derived by
 /// reading the log; the comments say why. Line 1 of each file is a '#' source comment: a plain line.
 /// </summary>
 public sealed class RealLogTests
@@ -37,15 +37,15 @@ public sealed class RealLogTests
     [Fact]
     public void SharedData_EveryLogAndRun_HasATestHere()
     {
-        // A new file in shared/ must get its own test below.
-        Assert.Equal(CoveredLogs.Order(StringComparer.Ordinal), SharedData.KanikoFiles("logs"));
-        Assert.Equal(CoveredRuns.Order(StringComparer.Ordinal), SharedData.KanikoFiles("runs"));
+        // A new fixture file must get its own test below.
+        Assert.Equal(CoveredLogs.Order(StringComparer.Ordinal), KanikoFixtures.KanikoFiles("logs"));
+        Assert.Equal(CoveredRuns.Order(StringComparer.Ordinal), KanikoFixtures.KanikoFiles("runs"));
     }
 
     [Fact]
     public void Issue1210_KubernetesPrefix_FailedWithSubSecondExtract()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-1210-runtime-timestamp-prefix.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-1210-runtime-timestamp-prefix.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format); // INFO[0026] without ESC bytes
         Assert.Equal(KanikoLogClock.Kubernetes, a.Clock); // every line starts with the runtime's RFC3339Nano stamp
@@ -66,7 +66,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue1348_CacheHit_TwoBaseImagesPulled()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-1348-cache-hits.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-1348-cache-hits.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format);
         Assert.Equal(KanikoLogClock.Elapsed, a.Clock); // INFO[0000] … INFO[0002]
@@ -87,7 +87,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue1577_OnlyFatalLine_PushResetTransient()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-1577-push-reset-by-peer.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-1577-push-reset-by-peer.log"));
 
         Assert.Equal(KanikoLogFormat.Unknown, a.Format); // only the unprefixed fatal line was posted
         Assert.Equal(KanikoLogClock.None, a.Clock);
@@ -107,7 +107,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue1680_KilledDuringSnapshot_IncompleteWithOpenBuildPhase()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-1680-oom-during-snapshot.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-1680-oom-during-snapshot.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format);
         Assert.Equal(KanikoLogClock.Elapsed, a.Clock);
@@ -124,7 +124,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue1717_ResetsDuringExtract_FiveRetriesSixResets()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-1717-reset-during-extract-with-retries.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-1717-reset-during-extract-with-retries.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format); // "[36mINFO[0012]" remnant, then WARN[…] without colour
         Assert.Equal(KanikoLogClock.Elapsed, a.Clock);
@@ -145,7 +145,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue1723_NoPushV16_Succeeded()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-1723-success-no-push-v1.6.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-1723-success-no-push-v1.6.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format);
         Assert.Equal(KanikoLogClock.Elapsed, a.Clock);
@@ -163,7 +163,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue2165_JsonWithRunOutput_IncompleteBuild()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-2165-json-format-mounted-secret-conflict.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-2165-json-format-mounted-secret-conflict.log"));
 
         Assert.Equal(KanikoLogFormat.Json, a.Format);
         Assert.Equal(KanikoLogClock.Rfc3339, a.Clock); // json always carries "time"
@@ -176,7 +176,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue2222_PushPermissionUnauthorized_PreflightPermanent()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-2222-push-permission-unauthorized-harbor.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-2222-push-permission-unauthorized-harbor.log"));
 
         Assert.Equal(KanikoLogFormat.Unknown, a.Format); // a GitLab command line and the fatal line only
         Assert.Equal(KanikoLogClock.None, a.Clock);
@@ -191,7 +191,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue2712_AnsiRemnantsRegistryMirror_PullCounted()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-2712-color-ansi-remnants-registry-mirror.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-2712-color-ansi-remnants-registry-mirror.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format); // "[36mINFO[0m[0000]" remnants
         Assert.Equal(KanikoLogClock.Elapsed, a.Clock);
@@ -208,7 +208,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue3118_StreamErrorRetriesWithKanikoTimestamps_ExtractOpen()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-3118-stream-error-extract-retries-timestamped.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-3118-stream-error-extract-retries-timestamped.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format);
         Assert.Equal(KanikoLogClock.Rfc3339, a.Clock); // INFO[2024-04-17T14:14:12Z] (--log-timestamp)
@@ -223,7 +223,7 @@ public sealed class RealLogTests
     [Fact]
     public void Issue3427_ManifestUnknown_BaseImageNotFoundAtPull()
     {
-        var a = Analyze(SharedData.KanikoLog("issue-3427-manifest-unknown-multistage.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("issue-3427-manifest-unknown-multistage.log"));
 
         // The "Retrieving image base from dockerhbu" line was hand-written without a level: not a Kaniko line.
         Assert.Equal(KanikoLogFormat.Unknown, a.Format);
@@ -238,7 +238,7 @@ public sealed class RealLogTests
     [Fact]
     public void Kapp595_LogsPipePrefix_CacheMissThenExtract()
     {
-        var a = Analyze(SharedData.KanikoLog("kapp-595-cache-miss-k8s-log-prefix.log"));
+        var a = Analyze(KanikoFixtures.KanikoLog("kapp-595-cache-miss-k8s-log-prefix.log"));
 
         Assert.Equal(KanikoLogFormat.Color, a.Format); // behind "logs | <pod> > <container> | "
         Assert.Equal(KanikoLogClock.Elapsed, a.Clock);
@@ -253,7 +253,7 @@ public sealed class RealLogTests
     [Fact]
     public void RunA_ColorWithEscBytes_Succeeded()
     {
-        var a = Analyze(SharedData.KanikoRun("a-success-color-timestamp.exit0.log"), "127.0.0.1:5000/app:1");
+        var a = Analyze(KanikoFixtures.KanikoRun("a-success-color-timestamp.exit0.log"), "127.0.0.1:5000/app:1");
 
         Assert.Equal(KanikoLogFormat.Color, a.Format); // real ESC bytes
         Assert.Equal(KanikoLogClock.Rfc3339, a.Clock); // --log-timestamp
@@ -273,7 +273,7 @@ public sealed class RealLogTests
     [Fact]
     public void RunB2_Text_SucceededWithOneSecondExtract()
     {
-        var a = Analyze(SharedData.KanikoRun("b2-success-text-timestamp.exit0.log"), "127.0.0.1:5000/app:1");
+        var a = Analyze(KanikoFixtures.KanikoRun("b2-success-text-timestamp.exit0.log"), "127.0.0.1:5000/app:1");
 
         Assert.Equal(KanikoLogFormat.Text, a.Format);
         Assert.Equal(KanikoLogClock.Rfc3339, a.Clock);
@@ -289,7 +289,7 @@ public sealed class RealLogTests
     [Fact]
     public void RunC_Json_Succeeded()
     {
-        var a = Analyze(SharedData.KanikoRun("c-success-json.exit0.log"));
+        var a = Analyze(KanikoFixtures.KanikoRun("c-success-json.exit0.log"));
 
         Assert.Equal(KanikoLogFormat.Json, a.Format);
         Assert.Equal(KanikoLogClock.Rfc3339, a.Clock);
@@ -306,7 +306,7 @@ public sealed class RealLogTests
     [InlineData(true)]
     public void RunD1_CachePushMidBuild_NotInPushed(bool withDestination)
     {
-        var path = SharedData.KanikoRun("d1-cache-run1.exit0.log");
+        var path = KanikoFixtures.KanikoRun("d1-cache-run1.exit0.log");
         var a = withDestination ? Analyze(path, "127.0.0.1:5000/app:1") : Analyze(path);
 
         Assert.Equal(KanikoOutcome.Succeeded, a.Outcome);
@@ -324,7 +324,7 @@ public sealed class RealLogTests
     [Fact]
     public void RunE_RunStepExit3_StepFailed()
     {
-        var a = Analyze(SharedData.KanikoRun("e-run-step-exit3.exit3.log"), "127.0.0.1:5000/app-fail:1");
+        var a = Analyze(KanikoFixtures.KanikoRun("e-run-step-exit3.exit3.log"), "127.0.0.1:5000/app-fail:1");
 
         Assert.Equal(KanikoOutcome.Failed, a.Outcome);
         Assert.Equal(FailureReasons.StepFailed, a.Reason);
@@ -340,7 +340,7 @@ public sealed class RealLogTests
     [Fact]
     public void RunG3_PushResetRecovered_SucceededWithOneRetry()
     {
-        var a = Analyze(SharedData.KanikoRun("g3-push-reset-recovered.exit0.log"), "127.0.0.1:5002/app-pushreset:1");
+        var a = Analyze(KanikoFixtures.KanikoRun("g3-push-reset-recovered.exit0.log"), "127.0.0.1:5002/app-pushreset:1");
 
         Assert.Equal(KanikoOutcome.Succeeded, a.Outcome);
         Assert.Null(a.Reason);

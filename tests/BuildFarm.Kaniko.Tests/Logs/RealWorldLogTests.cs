@@ -7,7 +7,7 @@ namespace BuildFarm.Kaniko.Tests.Logs;
 /// <summary>
 /// Log excerpts quoted in public issues, across Kaniko v0.1 (2018) to v1.2x, each rebuilt here as a few lines in
 /// Kaniko's exact format (hosts, IPs and digests shortened) with the issue it reproduces. The expected verdict is
-/// the hand verdict by the DESIGN.md contract and docs/kaniko-log-analysis.md. docs/kaniko-log-analysis.md
+/// the hand verdict by the contract in docs/kaniko-log-analysis.md. docs/kaniko-log-analysis.md
 /// "Tested against" lists which of these the analyzer got wrong before the audit.
 /// </summary>
 public sealed class RealWorldLogTests

@@ -4,7 +4,7 @@ using System.Text;
 namespace BuildFarm.Kaniko.Tests.Logs;
 
 /// <summary>
-/// Renders one synthetic Kaniko build in each layout by the byte rules of FACTS.md §7, so the same build can be
+/// Renders one synthetic Kaniko build in each layout by the byte rules of kaniko-facts §7, so the same build can be
 /// checked in every format. Times are seconds after <see cref="Start"/>; plain entries are RUN output.
 /// </summary>
 public static class SyntheticLog
