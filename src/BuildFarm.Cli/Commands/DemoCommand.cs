@@ -138,7 +138,7 @@ public static class DemoCommand
                 await io.Error.WriteLineAsync($"buildfarm demo: the API refused the sample batch: {failure.Message}");
                 return ExitCodes.BuildsFailed;
             }
-            await io.Out.WriteLineAsync($"submitted batch {batch.BatchId}: {batch.Total} images at commit {sha[..12]} ({how}, POST /v1/batches over loopback HTTP)");
+            await io.Out.WriteLineAsync($"submitted batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} at commit {sha[..12]} ({how}, POST /v1/batches over loopback HTTP)");
             var progress = new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId)));
             var mode = terminal ? ProgressMode.Live : ProgressMode.Plain;
             var interrupted = false;
@@ -197,11 +197,11 @@ public static class DemoCommand
         var grid = new Grid().AddColumn(new GridColumn().NoWrap().PadRight(2)).AddColumn();
         grid.AddRow(new Markup("[bold]BuildFarm demo[/]"), new Text("the whole farm in this process; Ctrl+C cancels the builds and stops"));
         grid.AddRow(new Text("cluster simulator"), new Text(string.Create(s_inv,
-            $"{farm.Sim.Address} (scenario {scenarioName}, seed {options.Seed}, {s.TimeScale}x time, {s.Capacity.Nodes} nodes x {s.Capacity.PodsPerNode} pod slots)")));
+            $"{farm.Sim.Address} (scenario {scenarioName}, seed {options.Seed}, {s.TimeScale}x time, {Plural.Of(s.Capacity.Nodes, "node")} x {Plural.Of(s.Capacity.PodsPerNode, "pod slot")})")));
         grid.AddRow(new Text("API"), new Text($"{farm.Address} (bearer key {farm.ApiKey})"));
         grid.AddRow(new Text("metrics"), new Text(farm.MetricsAddress.ToString()));
         grid.AddRow(new Text("workers"), new Text(string.Create(s_inv,
-            $"{options.Workers} x {options.SlotsPerWorker} slots on queue {DemoWorkerBusRegistration.BuildQueue} (in-memory bus), in-process locks and dedupe")));
+            $"{options.Workers} x {Plural.Of(options.SlotsPerWorker, "slot")} on queue {DemoWorkerBusRegistration.BuildQueue} (in-memory bus), in-process locks and dedupe")));
         return grid;
     }
 
@@ -213,7 +213,7 @@ public static class DemoCommand
     {
         var totals = ProgressView.Totals(ProgressView.SummaryRows(progress));
         return string.Create(s_inv,
-            $"{progress.Total} builds in {wall.TotalSeconds:0.0}s: {totals.Succeeded} succeeded, {totals.Failed} failed, {totals.Cancelled} cancelled; {totals.Attempts} attempts (pods), {totals.Resets} connection reset{(totals.Resets == 1 ? "" : "s")}");
+            $"{Plural.Of(progress.Total, "build")} in {wall.TotalSeconds:0.0}s: {totals.Succeeded} succeeded, {totals.Failed} failed, {totals.Cancelled} cancelled; {Plural.Of(totals.Attempts, "attempt")} (pods), {Plural.Of(totals.Resets, "connection reset")}");
     }
 
     /// <summary>After Ctrl+C: asks the API to cancel every build not final, then follows them to their end (10 s at most).</summary>
