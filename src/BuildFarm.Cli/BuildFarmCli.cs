@@ -46,7 +46,9 @@ public static class BuildFarmCli
             await io.Error.WriteLineAsync("Run 'buildfarm --help' (or the command with --help) for usage.");
             return UsageError;
         }
-        var configuration = new InvocationConfiguration { Output = io.Out, Error = io.Error };
+        // Ctrl+C and SIGTERM are left to the commands that run long (demo, --wait, watch: CliConsole.CaptureInterrupt), which
+        // cancel, clean up and then exit; System.CommandLine must not end the process under them after a timeout of its own.
+        var configuration = new InvocationConfiguration { Output = io.Out, Error = io.Error, ProcessTerminationTimeout = null };
         return await parseResult.InvokeAsync(configuration, cancellationToken);
     }
 }

@@ -99,6 +99,56 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
     }
 
     [Fact]
+    public async Task Submit_OneBuild_TextSaysHowToFollowIt()
+    {
+        var result = await CliRunner.RunAsync(farm.With("submit", "--context", "s3://ctx-bucket/app.tar.gz",
+            "--destination", $"registry.example.com/{DemoFarmFixture.Unique("hint")}/app:1"));
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Out);
+        var id = System.Text.RegularExpressions.Regex.Match(result.Out, "^build (\\S+) queued$", System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
+        Assert.NotEmpty(id);
+        Assert.Contains($"follow it with: buildfarm watch {id}", result.Out, StringComparison.Ordinal);
+        var watch = await CliRunner.RunAsync(farm.With("watch", id, "--output", "json"));
+        Assert.True(watch.ExitCode == 0, watch.Error + watch.Out);
+    }
+
+    [Fact]
+    public async Task Submit_EveryBuildSpecOption_ReachesTheRecord()
+    {
+        var result = await CliRunner.RunAsync(farm.With("submit", "--context", "s3://ctx-bucket/mono.tar.gz", "--context-sub-path", "services/app",
+            "--destination", $"registry.example.com/{DemoFarmFixture.Unique("opts")}/app:1", "--dockerfile", "build/Dockerfile", "--build-arg", "V=1",
+            "--target", "runtime", "--label", "team=core", "--cache-repo", "registry.example.com/cache/app", "--platform", "linux/arm64",
+            "--cpu-request", "500m", "--memory-request", "1Gi", "--cpu-limit", "2", "--memory-limit", "4Gi", "--ephemeral-storage-limit", "10Gi",
+            "--deadline-seconds", "1200", "--output", "json"));
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Out);
+        var spec = Json(result.Out).GetProperty("spec");
+        Assert.Equal("services/app", spec.GetProperty("contextSubPath").GetString());
+        Assert.Equal("build/Dockerfile", spec.GetProperty("dockerfile").GetString());
+        Assert.Equal("runtime", spec.GetProperty("target").GetString());
+        Assert.Equal("core", spec.GetProperty("labels").GetProperty("team").GetString());
+        Assert.True(spec.GetProperty("cache").GetBoolean());
+        Assert.Equal("registry.example.com/cache/app", spec.GetProperty("cacheRepo").GetString());
+        Assert.Equal("linux/arm64", spec.GetProperty("platform").GetString());
+        Assert.Equal(1200, spec.GetProperty("deadlineSeconds").GetInt32());
+        var resources = spec.GetProperty("resources");
+        Assert.Equal(["500m", "1Gi", "2", "4Gi", "10Gi"], new[] { "cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit", "ephemeralStorageLimit" }
+            .Select(k => resources.GetProperty(k).GetString()));
+    }
+
+    [Fact]
+    public async Task Status_OneImageBatch_SaysOneImage()
+    {
+        var batch = await farm.WaitDoneAsync((await farm.SubmitBatchAsync(DemoFarmFixture.Unique("single"), 1)).BatchId);
+
+        var result = await CliRunner.RunAsync(farm.With("status", batch.BatchId));
+
+        Assert.True(result.ExitCode == 0, result.Error + result.Out);
+        Assert.Contains($"batch {batch.BatchId}: 1 image (", result.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("1 images", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Status_Unknown_ExitsFour()
     {
         var result = await CliRunner.RunAsync(farm.With("status", "no-such-build"));

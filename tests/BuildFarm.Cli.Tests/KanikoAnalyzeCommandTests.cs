@@ -71,9 +71,31 @@ public sealed class KanikoAnalyzeCommandTests : IDisposable
         var other = await CliRunner.RunAsync("kaniko", "analyze", ok, "--destination", "127.0.0.1:5000/other:1");
         var matching = await CliRunner.RunAsync("kaniko", "analyze", "--destination", "127.0.0.1:5000/app:1", ok);
 
-        // With a destination that is not in the log, the push is not the build's final push.
-        Assert.Equal("incomplete", Assert.Single(JsonLines(other.Out)).GetProperty("outcome").GetString());
-        Assert.Equal("succeeded", Assert.Single(JsonLines(matching.Out)).GetProperty("outcome").GetString());
+        // With a destination that is not in the log, the push is not the build's final push, and the output says so.
+        var incomplete = Assert.Single(JsonLines(other.Out));
+        Assert.Equal("incomplete", incomplete.GetProperty("outcome").GetString());
+        Assert.Equal(["127.0.0.1:5000/other:1"], incomplete.GetProperty("notPushed").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("no push to 127.0.0.1:5000/other:1 was seen; the log pushes 127.0.0.1:5000/app:1, which is not a given destination",
+            incomplete.GetProperty("note").GetString());
+        var succeeded = Assert.Single(JsonLines(matching.Out));
+        Assert.Equal("succeeded", succeeded.GetProperty("outcome").GetString());
+        Assert.Empty(succeeded.GetProperty("notPushed").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, succeeded.GetProperty("note").ValueKind);
+    }
+
+    [Fact]
+    public async Task Analyze_CutBeforeThePush_NoteSaysNoPushWasSeen()
+    {
+        var cut = Write("cut.log", SuccessLog.Split('\n')[0] + "\n");
+
+        var withDestination = Assert.Single(JsonLines((await CliRunner.RunAsync("kaniko", "analyze", cut, "--destination", "127.0.0.1:5000/app:1")).Out));
+        var without = Assert.Single(JsonLines((await CliRunner.RunAsync("kaniko", "analyze", cut)).Out));
+
+        Assert.Equal("incomplete", withDestination.GetProperty("outcome").GetString());
+        Assert.Equal("no push to 127.0.0.1:5000/app:1 was seen: the log ends before Kaniko pushed (killed or cut short)", withDestination.GetProperty("note").GetString());
+        Assert.Equal("incomplete", without.GetProperty("outcome").GetString());
+        Assert.Empty(without.GetProperty("notPushed").EnumerateArray());
+        Assert.StartsWith("neither a push to a destination nor a fatal error was seen", without.GetProperty("note").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -27,7 +27,7 @@ public sealed class ManifestCommandTests : IDisposable
 
         Assert.Equal(0, result.ExitCode);
         var lines = result.Out.Split('\n');
-        Assert.Contains("valid, 20 image(s); all images: 20 to build", lines[0], StringComparison.Ordinal);
+        Assert.Contains("valid, 20 images; all images: 20 to build", lines[0], StringComparison.Ordinal);
         Assert.StartsWith("   1. base ", lines[1], StringComparison.Ordinal);
         Assert.Contains("registry.example.com/acme/base:9f3e1c2d4b5a", result.Out, StringComparison.Ordinal);
         Assert.Matches(@"notebook-gpu +after notebook \(BASE_IMAGE\)", result.Out);

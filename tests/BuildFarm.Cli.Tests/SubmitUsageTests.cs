@@ -11,7 +11,7 @@ public sealed class SubmitUsageTests
     [InlineData("--destination is required", "submit", "--context", "s3://b/c.tar.gz")]
     [InlineData("--only is for a manifest", "submit", "--context", "s3://b/c.tar.gz", "--destination", "r.example.com/a:1", "--only", "a")]
     [InlineData("--target is for one build", "submit", "--manifest", "m.yaml", "--target", "prod")]
-    [InlineData("--build-arg 'NOVALUE': expected KEY=VALUE", "submit", "--context", "s3://b/c.tar.gz", "--destination", "r.example.com/a:1", "--build-arg", "NOVALUE")]
+    [InlineData("--build-arg: 'NOVALUE' must be KEY=VALUE", "submit", "--context", "s3://b/c.tar.gz", "--destination", "r.example.com/a:1", "--build-arg", "NOVALUE")]
     [InlineData("--api: 'ftp://x' is not an http(s) URL", "status", "b-1", "--api", "ftp://x")]
     public async Task BadCombination_ExitsTwoNamingTheOption(string message, params string[] args)
     {

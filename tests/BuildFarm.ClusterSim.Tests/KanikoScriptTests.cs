@@ -135,6 +135,43 @@ public sealed partial class KanikoScriptTests
         Assert.DoesNotContain(run.Lines, l => l.Text.StartsWith("error", StringComparison.Ordinal));
     }
 
+    private const string PerRegistry = """
+        registries:
+          bad.example.com:
+            faults: { runFailure: 1, runExitCode: 7, oomKilled: 0, evicted: 0, nodeLost: 0 }
+          oom.example.com:
+            faults: { oomKilled: 1 }
+          evict.example.com:
+            faults: { evicted: 1 }
+          lost.example.com:
+            faults: { nodeLost: 1 }
+        """;
+
+    [Theory]
+    [InlineData("bad.example.com", PodFate.Failed, 7)]
+    [InlineData("oom.example.com", PodFate.OomKilled, 137)]
+    [InlineData("evict.example.com", PodFate.Evicted, 137)]
+    [InlineData("lost.example.com", PodFate.NodeLost, 137)]
+    [InlineData("good.example.com", PodFate.Succeeded, 0)]
+    public void Plan_PerRegistryPodFaults_FollowTheFirstDestinationsRegistry(string registry, PodFate fate, int exitCode)
+    {
+        var run = Plan(ScenarioLoader.Parse(PerRegistry), $"--destination={registry}/team/app:1", "--destination=good.example.com/team/app:1");
+
+        Assert.Equal((fate, exitCode), (run.Fate, run.ExitCode));
+    }
+
+    [Fact]
+    public void Plan_PerRegistryFaults_OverrideTheGlobalOnes()
+    {
+        var scenario = ScenarioLoader.Parse("faults: { runFailure: 1 }\nregistries:\n  fine.example.com:\n    faults: { runFailure: 0 }\n");
+
+        Assert.Equal(PodFate.Succeeded, Plan(scenario, "--destination=fine.example.com/a:1").Fate);
+        Assert.Equal(PodFate.Failed, Plan(scenario, "--destination=other.example.com/a:1").Fate);
+        Assert.Equal(0, KanikoScript.PodFaults(scenario, ["fine.example.com/a:1"]).RunFailure);
+        Assert.Equal(1, KanikoScript.PodFaults(scenario, ["other.example.com/a:1"]).RunFailure);
+        Assert.Equal(1, KanikoScript.PodFaults(scenario, []).RunFailure);
+    }
+
     [Fact]
     public void Plan_CacheRun_ChecksCacheAndPushesLayers()
     {

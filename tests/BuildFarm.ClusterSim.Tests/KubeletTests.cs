@@ -160,6 +160,24 @@ public sealed class KubeletTests
     }
 
     [Fact]
+    public async Task ExecutorImagePullBackOff_PerRegistry_OnlyForTheExecutorImagesRegistry()
+    {
+        // The executor image is gcr.io/…: a rate for gcr.io applies, one for another registry does not.
+        await using var sim = await Sim.StartAsync(Sim.Fast("registries:\n  gcr.io:\n    faults: { executorImagePullBackOff: 1 }\n"));
+        using var client = Sim.Client(sim);
+        await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("gcr-backoff"), "default");
+        var pod = await Sim.EventuallyAsync(() => client.CoreV1.ReadNamespacedPodAsync("gcr-backoff", "default")!,
+            p => p?.Status?.ContainerStatuses?.FirstOrDefault()?.State?.Waiting?.Reason == "ImagePullBackOff", "ImagePullBackOff");
+        Assert.Equal("Pending", pod.Status.Phase);
+
+        await using var other = await Sim.StartAsync(Sim.Fast("registries:\n  quay.io:\n    faults: { executorImagePullBackOff: 1 }\n"));
+        using var otherClient = Sim.Client(other);
+        await otherClient.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("gcr-fine"), "default");
+        await Sim.EventuallyAsync(() => otherClient.CoreV1.ReadNamespacedPodAsync("gcr-fine", "default")!,
+            p => p?.Status?.Phase == "Succeeded", "the pod to succeed");
+    }
+
+    [Fact]
     public async Task NodeLost_PodIsDeletedByTaintManager()
     {
         await using var sim = await Sim.StartAsync(Sim.Fast("faults: { nodeLost: 1 }"));

@@ -32,14 +32,23 @@ public static class DemoCommand
         var images = new Option<int?>("--images") { Description = "Build this many images: the sample's first N in dependency order, or more as numbered copies (default: the sample's 20)." };
         var scenario = new Option<FileInfo?>("--scenario") { Description = "Cluster simulator scenario YAML (default: fast timings with resets Kaniko retries; see docs/demo.md)." };
         var seed = new Option<long>("--seed") { Description = "Seed of the simulator (durations, faults, digests) and of the demo's commit.", DefaultValueFactory = _ => 1 };
-        var port = new Option<int>("--metrics-port") { Description = "Port of the demo's HTTP server: /metrics and the API (default: a free port).", DefaultValueFactory = _ => 0 };
-        var command = new Command("demo", "Run the whole farm in this process on the cluster simulator and build the bundled sample monorepo, with live progress.")
+        var port = new Option<int>("--metrics-port", "--port") { Description = "Port of the demo's HTTP server: /metrics and the API (default: a free port).", DefaultValueFactory = _ => 0 };
+        var serve = new Option<bool>("--serve")
         {
-            images, scenario, seed, port,
+            Description = "Run the farm and keep it serving until Ctrl+C or SIGTERM, submitting nothing: prints the API URL and a key for submit, status, watch, cancel and curl.",
+        };
+        var command = new Command("demo", "Run the whole farm in this process on the cluster simulator and build the bundled sample monorepo, with live progress (or, with --serve, keep it serving).")
+        {
+            images, scenario, seed, port, serve,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var count = parse.GetValue(images);
+            if (parse.GetValue(serve) && count is not null)
+            {
+                await io.Error.WriteLineAsync("buildfarm demo: --images is for the sample run; --serve submits nothing (submit the sample with 'buildfarm submit --manifest …')");
+                return ExitCodes.Usage;
+            }
             if (count is < 1 or > 500)
             {
                 await io.Error.WriteLineAsync($"buildfarm demo: --images {count} must be between 1 and 500");
@@ -71,7 +80,7 @@ public static class DemoCommand
                 await io.Error.WriteLineAsync($"buildfarm demo: {e.Message}");
                 return ExitCodes.Usage;
             }
-            return await RunAsync(io, new DemoFarmOptions
+            var options = new DemoFarmOptions
             {
                 Scenario = loaded,
                 ScenarioYaml = yaml,
@@ -79,7 +88,11 @@ public static class DemoCommand
                 Port = parse.GetValue(port),
                 Workers = Workers,
                 SlotsPerWorker = SlotsPerWorker,
-            }, count, file?.Name ?? "demo default", cancellationToken);
+            };
+            var scenarioName = file?.Name ?? "demo default";
+            return parse.GetValue(serve)
+                ? await ServeAsync(io, options, scenarioName, cancellationToken)
+                : await RunAsync(io, options, count, scenarioName, cancellationToken);
         });
         return command;
     }
@@ -138,7 +151,7 @@ public static class DemoCommand
                 await io.Error.WriteLineAsync($"buildfarm demo: the API refused the sample batch: {failure.Message}");
                 return ExitCodes.BuildsFailed;
             }
-            await io.Out.WriteLineAsync($"submitted batch {batch.BatchId}: {batch.Total} images at commit {sha[..12]} ({how}, POST /v1/batches over loopback HTTP)");
+            await io.Out.WriteLineAsync($"submitted batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} at commit {sha[..12]} ({how}, POST /v1/batches over loopback HTTP)");
             var progress = new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId)));
             var mode = terminal ? ProgressMode.Live : ProgressMode.Plain;
             var interrupted = false;
@@ -190,18 +203,154 @@ public static class DemoCommand
         }
     }
 
+    /// <summary>
+    /// <c>buildfarm demo --serve</c>: the farm runs until Ctrl+C or SIGTERM, taking builds from any client. On the signal it
+    /// cancels the builds still going, waits for them and for the cluster to hold no pod of the farm, and stops
+    /// everything. Exit 0 when no pod is left, 1 otherwise.
+    /// </summary>
+    private static async Task<int> ServeAsync(CliIO io, DemoFarmOptions options, string scenarioName, CancellationToken cancellationToken)
+    {
+        var console = CliConsole.Create(io);
+        using var interrupt = CliConsole.CaptureInterrupt(io, cancellationToken);
+        DemoFarm farm;
+        try
+        {
+            farm = await DemoFarm.StartAsync(options, interrupt.Token);
+        }
+        catch (IOException e)
+        {
+            await io.Error.WriteLineAsync($"buildfarm demo: cannot start: {e.Message}");
+            return options.Port != 0 ? ExitCodes.Usage : ExitCodes.ApiUnavailable;
+        }
+        catch (OperationCanceledException) when (interrupt.Requested)
+        {
+            return ExitCodes.Interrupted;
+        }
+        await using (farm)
+        {
+            console.Write(Header(farm, options, scenarioName, "the whole farm in this process, serving until Ctrl+C (or SIGTERM), which cancels the builds still going and stops"));
+            foreach (var line in ServeInstructions(farm.Address, farm.ApiKey))
+            {
+                await io.Out.WriteLineAsync(line);
+            }
+            await io.Out.FlushAsync(CancellationToken.None);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, interrupt.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C, SIGTERM or the caller's token: stop.
+            }
+            await io.Out.WriteLineAsync("stopping: cancelling the builds still going (DELETE /v1/builds/{id}) and waiting for them to end");
+            using var http = new HttpClient { BaseAddress = farm.Address, Timeout = TimeSpan.FromSeconds(10) };
+            var client = new BuildFarmClient(http, farm.ApiKey);
+            var left = await CancelAllAsync(client, TimeSpan.FromSeconds(10));
+            if (left > 0)
+            {
+                await io.Error.WriteLineAsync($"buildfarm demo: {Plural.Of(left, "build")} did not end within 10 s of the cancel");
+            }
+            var pods = await farm.WaitForNoPodsAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            await io.Out.WriteLineAsync(pods.Count == 0
+                ? "pods left in the cluster: 0"
+                : $"pods left in the cluster: {pods.Count} ({string.Join(", ", pods.Take(5))}{(pods.Count > 5 ? ", …" : "")})");
+            await io.Out.WriteLineAsync("stopped");
+            return pods.Count == 0 ? ExitCodes.Ok : ExitCodes.BuildsFailed;
+        }
+    }
+
+    /// <summary>What <c>--serve</c> prints once the farm is up: how to reach it from another terminal.</summary>
+    public static IReadOnlyList<string> ServeInstructions(Uri api, string key)
+    {
+        ArgumentNullException.ThrowIfNull(api);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return
+        [
+            "",
+            $"The farm is ready: API {api} with the bearer key {key} (scopes submit, read, cancel).",
+            "In another terminal:",
+            "",
+            $"  export {ApiConnection.ApiEnvironmentVariable}={api} {ApiConnection.ApiKeyEnvironmentVariable}={key}",
+            "  buildfarm submit --context s3://ctx-bucket/app.tar.gz --destination registry.example.com/team/app:1 --wait",
+            "  buildfarm submit --manifest src/BuildFarm.Manifests/samples/monorepo.yaml --sha $(git rev-parse HEAD)",
+            "  buildfarm status ID      buildfarm watch ID      buildfarm cancel ID",
+            $"  curl -H \"Authorization: Bearer ${ApiConnection.ApiKeyEnvironmentVariable}\" ${{{ApiConnection.ApiEnvironmentVariable}}}v1/builds",
+            $"  curl ${{{ApiConnection.ApiEnvironmentVariable}}}metrics",
+            "",
+            "(buildfarm is 'dotnet run --project src/BuildFarm.Cli --' from a checkout; builds run on the cluster simulator, so any",
+            "context and registry names work, and nothing is pulled or pushed.) Serving until Ctrl+C.",
+        ];
+    }
+
+    /// <summary>Cancels every build not final and waits until none is left or <paramref name="timeout"/> passes; returns how many are left.</summary>
+    private static async Task<int> CancelAllAsync(BuildFarmClient client, TimeSpan timeout)
+    {
+        var until = DateTimeOffset.UtcNow + timeout;
+        var cancelled = new HashSet<string>(StringComparer.Ordinal);
+        while (true)
+        {
+            IReadOnlyList<BuildRecord> going;
+            try
+            {
+                going = await NotFinalAsync(client);
+            }
+            catch (Exception e) when (e is HttpRequestException or BuildFarmApiException or OperationCanceledException)
+            {
+                return -1;
+            }
+            if (going.Count == 0 || DateTimeOffset.UtcNow >= until)
+            {
+                return going.Count;
+            }
+            foreach (var build in going.Where(b => cancelled.Add(b.BuildId)))
+            {
+                try
+                {
+                    await client.CancelBuildAsync(build.BuildId);
+                }
+                catch (BuildFarmApiException e) when (e.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+                {
+                    // Ended meanwhile.
+                }
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(100));
+        }
+    }
+
+    /// <summary>The farm's builds not final (at most 100 pages of 100 per state: the demo's store is in memory and bounded).</summary>
+    private static async Task<IReadOnlyList<BuildRecord>> NotFinalAsync(BuildFarmClient client)
+    {
+        var builds = new List<BuildRecord>();
+        foreach (var state in new[] { BuildState.Waiting, BuildState.Queued, BuildState.Running, BuildState.Retrying })
+        {
+            string? next = null;
+            for (var page = 0; page < 100; page++)
+            {
+                var result = await client.ListBuildsAsync(state, null, 100, next);
+                builds.AddRange(result.Items);
+                next = result.Continue;
+                if (string.IsNullOrEmpty(next))
+                {
+                    break;
+                }
+            }
+        }
+        return builds;
+    }
+
     /// <summary>What runs where, printed before the builds start.</summary>
-    private static Grid Header(DemoFarm farm, DemoFarmOptions options, string scenarioName)
+    private static Grid Header(DemoFarm farm, DemoFarmOptions options, string scenarioName,
+        string title = "the whole farm in this process; Ctrl+C cancels the builds and stops")
     {
         var s = options.Scenario;
         var grid = new Grid().AddColumn(new GridColumn().NoWrap().PadRight(2)).AddColumn();
-        grid.AddRow(new Markup("[bold]BuildFarm demo[/]"), new Text("the whole farm in this process; Ctrl+C cancels the builds and stops"));
+        grid.AddRow(new Markup("[bold]BuildFarm demo[/]"), new Text(title));
         grid.AddRow(new Text("cluster simulator"), new Text(string.Create(s_inv,
-            $"{farm.Sim.Address} (scenario {scenarioName}, seed {options.Seed}, {s.TimeScale}x time, {s.Capacity.Nodes} nodes x {s.Capacity.PodsPerNode} pod slots)")));
+            $"{farm.Sim.Address} (scenario {scenarioName}, seed {options.Seed}, {s.TimeScale}x time, {Plural.Of(s.Capacity.Nodes, "node")} x {Plural.Of(s.Capacity.PodsPerNode, "pod slot")})")));
         grid.AddRow(new Text("API"), new Text($"{farm.Address} (bearer key {farm.ApiKey})"));
         grid.AddRow(new Text("metrics"), new Text(farm.MetricsAddress.ToString()));
         grid.AddRow(new Text("workers"), new Text(string.Create(s_inv,
-            $"{options.Workers} x {options.SlotsPerWorker} slots on queue {DemoWorkerBusRegistration.BuildQueue} (in-memory bus), in-process locks and dedupe")));
+            $"{options.Workers} x {Plural.Of(options.SlotsPerWorker, "slot")} on queue {DemoWorkerBusRegistration.BuildQueue} (in-memory bus), in-process locks and dedupe")));
         return grid;
     }
 
@@ -213,7 +362,7 @@ public static class DemoCommand
     {
         var totals = ProgressView.Totals(ProgressView.SummaryRows(progress));
         return string.Create(s_inv,
-            $"{progress.Total} builds in {wall.TotalSeconds:0.0}s: {totals.Succeeded} succeeded, {totals.Failed} failed, {totals.Cancelled} cancelled; {totals.Attempts} attempts (pods), {totals.Resets} connection reset{(totals.Resets == 1 ? "" : "s")}");
+            $"{Plural.Of(progress.Total, "build")} in {wall.TotalSeconds:0.0}s: {totals.Succeeded} succeeded, {totals.Failed} failed, {totals.Cancelled} cancelled; {Plural.Of(totals.Attempts, "attempt")} (pods), {Plural.Of(totals.Resets, "connection reset")}");
     }
 
     /// <summary>After Ctrl+C: asks the API to cancel every build not final, then follows them to their end (10 s at most).</summary>

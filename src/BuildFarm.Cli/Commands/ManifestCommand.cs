@@ -156,7 +156,7 @@ public static class ManifestCommand
 
     private static async Task WriteTextAsync(TextWriter output, string path, Manifest manifest, SubmitBatch batch, ManifestSelection selection, bool placeholderSha)
     {
-        await output.WriteLineAsync($"{path}: valid, {manifest.Images.Count} image(s); {selection}: {batch.Images.Count} to build, in this order"
+        await output.WriteLineAsync($"{path}: valid, {Plural.Of(manifest.Images.Count, "image")}; {selection}: {batch.Images.Count} to build, in this order"
             + (placeholderSha ? " (no --sha: {sha} shows a placeholder)" : "") + ":");
         var width = batch.Images.Count == 0 ? 0 : batch.Images.Max(i => i.Name.Length);
         for (var i = 0; i < batch.Images.Count; i++)

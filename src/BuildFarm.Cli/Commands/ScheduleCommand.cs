@@ -97,7 +97,7 @@ public static class ScheduleCommand
             using var host = builder.Build();
             var scheduler = host.Services.GetRequiredService<ManifestScheduler>();
             scheduler.OnFired += fired => io.Out.WriteLine(
-                $"{fired.Occurrence.UtcDateTime:yyyy-MM-ddTHH:mm}Z {fired.Image}: published batch {fired.BatchId} ({fired.Images} image(s))"
+                $"{fired.Occurrence.UtcDateTime:yyyy-MM-ddTHH:mm}Z {fired.Image}: published batch {fired.BatchId} ({Plural.Of(fired.Images, "image")})"
                 + (fired.Coalesced > 0 ? $", {fired.Coalesced} missed occurrence(s) coalesced" : ""));
             await host.StartAsync(cancellationToken);
             await io.Out.WriteLineAsync($"buildfarm schedule: instance {scheduler.InstanceId}, {string.Join(", ", loaded.Scheduled.Select(i => $"{i.Name} '{i.Schedule}'"))} (UTC), "

@@ -157,9 +157,9 @@ public static class SimCommand
                 return 0;
             }
             var inv = CultureInfo.InvariantCulture;
-            await io.Out.WriteLineAsync(string.Create(inv, $"{result.Builds} builds on {options.Slots} slots: {result.Succeeded} succeeded, {result.Failed} failed"));
+            await io.Out.WriteLineAsync(string.Create(inv, $"{Plural.Of(result.Builds, "build")} on {Plural.Of(options.Slots, "slot")}: {result.Succeeded} succeeded, {result.Failed} failed"));
             await io.Out.WriteLineAsync(string.Create(inv, $"makespan {TimeSpan.FromSeconds(result.MakespanSeconds):c} (simulated); completion p50 {result.CompletionP50Seconds}s, p95 {result.CompletionP95Seconds}s; slot utilisation {result.SlotUtilisation:P1}"));
-            await io.Out.WriteLineAsync(string.Create(inv, $"{result.Pods} pods ({result.PodRetries} retried in a new pod), {result.KanikoRetryLines} Kaniko retries, {result.ConnectionResets} connection resets"));
+            await io.Out.WriteLineAsync(string.Create(inv, $"{Plural.Of(result.Pods, "pod")} ({result.PodRetries} retried in a new pod), {Plural.Of(result.KanikoRetryLines, "Kaniko retry", "Kaniko retries")}, {Plural.Of(result.ConnectionResets, "connection reset")}"));
             foreach (var (reason, count) in result.FailuresByReason.OrderByDescending(kv => kv.Value))
             {
                 await io.Out.WriteLineAsync(string.Create(inv, $"  failed {reason}: {count}"));

@@ -63,7 +63,7 @@ public static class StatusCommand
             else
             {
                 var counts = string.Join(", ", batch.Counts.Where(c => c.Value > 0).Select(c => $"{c.Value} {c.Key}"));
-                await io.Out.WriteLineAsync($"batch {batch.BatchId}: {batch.Total} images ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
+                await io.Out.WriteLineAsync($"batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
                 CliConsole.Create(io).Write(BatchTable(batch));
             }
             return ExitCodes.Ok;

@@ -19,20 +19,18 @@ public static class SubmitCommand
         var sha = new Option<string?>("--sha") { Description = "The commit the manifest is built at ({sha}, {short_sha} in destinations)." };
         var only = new Option<string[]>("--only") { Description = "Build only these images (comma-separated), plus what they depend on.", AllowMultipleArgumentsPerToken = true };
         var changed = new Option<string[]>("--changed") { Description = "Changed paths (comma-separated): build the images under them plus their dependents.", AllowMultipleArgumentsPerToken = true };
-        var context = new Option<string?>("--context") { Description = "One build: its context (git://, https://…tar.gz, s3://, gs://, dir://)." };
-        var destination = new Option<string[]>("--destination") { Description = "One build: an image reference to push to (repeatable)." };
-        var dockerfile = new Option<string?>("--dockerfile") { Description = "One build: the Dockerfile path in the context (default Dockerfile)." };
-        var buildArg = new Option<string[]>("--build-arg") { Description = "One build: K=V (repeatable)." };
-        var target = new Option<string?>("--target") { Description = "One build: the stage to build." };
+        var build = new BuildSpecOptions();
         var wait = new Option<bool>("--wait") { Description = "Follow the builds live until they end; exit 0 only when every build succeeded." };
         var command = new Command("submit", "Submit a manifest (a batch of images) or one build to the farm's API.")
         {
-            manifest, sha, only, changed, context, destination, dockerfile, buildArg, target, wait,
+            manifest, sha, only, changed,
         };
+        build.AddTo(command);
+        command.Options.Add(wait);
         connection.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var problems = Check(parse, manifest, sha, only, changed, context, destination, dockerfile, buildArg, target);
+            var problems = Check(parse, manifest, sha, only, changed, build, out var spec);
             if (problems.Count > 0)
             {
                 foreach (var p in problems)
@@ -66,17 +64,9 @@ public static class SubmitCommand
                     return await AfterBatchAsync(client, batch, io, json, parse.GetValue(wait), cancellationToken);
                 });
             }
-            var spec = new BuildSpec
-            {
-                Context = parse.GetValue(context)!,
-                Destinations = parse.GetValue(destination) ?? [],
-                Dockerfile = parse.GetValue(dockerfile) ?? "Dockerfile",
-                BuildArgs = ParseBuildArgs(parse.GetValue(buildArg), out _),
-                Target = parse.GetValue(target),
-            };
             return await connection.RunAsync(parse, io, "submit", async client =>
             {
-                var build = await client.SubmitBuildAsync(new SubmitBuildRequest { Spec = spec }, null, cancellationToken);
+                var build = await client.SubmitBuildAsync(new SubmitBuildRequest { Spec = spec! }, null, cancellationToken);
                 if (parse.GetValue(wait))
                 {
                     return await Following.BuildAsync(client, build, io, json, cancellationToken);
@@ -88,6 +78,7 @@ public static class SubmitCommand
                 else
                 {
                     await io.Out.WriteLineAsync($"build {build.BuildId} {build.State.ToWire()}");
+                    await io.Out.WriteLineAsync($"follow it with: buildfarm watch {build.BuildId}");
                 }
                 return ExitCodes.Ok;
             });
@@ -106,19 +97,20 @@ public static class SubmitCommand
             await io.Out.WriteLineAsync(JsonSerializer.Serialize(batch, BuildFarmJson.Options));
             return ExitCodes.Ok;
         }
-        await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"batch {batch.BatchId}: {batch.Total} images submitted"));
+        await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} submitted"));
         CliConsole.Create(io).Write(StatusCommand.BatchTable(batch));
         await io.Out.WriteLineAsync($"follow it with: buildfarm watch {batch.BatchId}");
         return ExitCodes.Ok;
     }
 
-    /// <summary>Every problem with the options' combination, each naming the option.</summary>
+    /// <summary>Every problem with the options' combination, each naming the option; <paramref name="spec"/> is the one build (null for a manifest).</summary>
     private static List<string> Check(ParseResult parse, Option<FileInfo?> manifest, Option<string?> sha, Option<string[]> only, Option<string[]> changed,
-        Option<string?> context, Option<string[]> destination, Option<string?> dockerfile, Option<string[]> buildArg, Option<string?> target)
+        BuildSpecOptions build, out BuildSpec? spec)
     {
+        spec = null;
         var problems = new List<string>();
         var isManifest = parse.GetValue(manifest) is not null;
-        var isBuild = parse.GetValue(context) is not null;
+        var isBuild = parse.GetResult(build.Context) is { Implicit: false };
         if (isManifest == isBuild)
         {
             problems.Add("give either --manifest FILE (a batch) or --context C --destination D (one build)");
@@ -126,18 +118,9 @@ public static class SubmitCommand
         }
         if (isManifest)
         {
-            foreach (var (name, given) in new[]
+            foreach (var name in build.Given(parse))
             {
-                ("--destination", parse.GetValue(destination) is { Length: > 0 }),
-                ("--dockerfile", parse.GetValue(dockerfile) is not null),
-                ("--build-arg", parse.GetValue(buildArg) is { Length: > 0 }),
-                ("--target", parse.GetValue(target) is not null),
-            })
-            {
-                if (given)
-                {
-                    problems.Add($"{name} is for one build (--context); a manifest names each image's own");
-                }
+                problems.Add($"{name} is for one build (--context); a manifest names each image's own");
             }
             return problems;
         }
@@ -153,37 +136,12 @@ public static class SubmitCommand
                 problems.Add($"{name} is for a manifest (--manifest)");
             }
         }
-        if (parse.GetValue(destination) is not { Length: > 0 })
+        if (parse.GetValue(build.Destination) is not { Length: > 0 })
         {
             problems.Add("--destination is required with --context");
         }
-        ParseBuildArgs(parse.GetValue(buildArg), out var argErrors);
-        problems.AddRange(argErrors);
+        spec = build.Read(parse, problems);
         return problems;
-    }
-
-    /// <summary>K=V pairs; errors name each bad one.</summary>
-    internal static Dictionary<string, string> ParseBuildArgs(string[]? pairs, out List<string> errors)
-    {
-        errors = [];
-        var args = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in pairs ?? [])
-        {
-            var eq = pair.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0)
-            {
-                errors.Add($"--build-arg '{pair}': expected KEY=VALUE");
-                continue;
-            }
-            var key = pair[..eq];
-            if (args.ContainsKey(key))
-            {
-                errors.Add($"--build-arg '{key}': given twice");
-                continue;
-            }
-            args[key] = pair[(eq + 1)..];
-        }
-        return args;
     }
 
     /// <summary>Comma-separated and repeated values, trimmed, empty ones dropped.</summary>

@@ -55,7 +55,7 @@ public static class DemoBatch
             }
             result.Add(new BatchImageRequest { Name = name, Spec = spec, DependsOn = dependsOn });
         }
-        return new SubmitBatchRequest { Images = result, Source = $"{manifest.Source}@{sha[..12]} (buildfarm demo, {count} images)" };
+        return new SubmitBatchRequest { Images = result, Source = $"{manifest.Source}@{sha[..12]} (buildfarm demo, {Plural.Of(count, "image")})" };
     }
 
     private static string CopyName(string name, int copy) => copy == 0 ? name : $"{name}-{copy + 1}";

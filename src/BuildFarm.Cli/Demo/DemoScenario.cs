@@ -66,7 +66,7 @@ public static class DemoScenario
                     {
                         if (b.Attempts.Count < maxAttempts)
                         {
-                            problems.Add($"{name}: failed with the transient reason {reason} after {b.Attempts.Count} of {maxAttempts} attempts");
+                            problems.Add($"{name}: failed with the transient reason {reason} after {b.Attempts.Count} of {Plural.Of(maxAttempts, "attempt")}");
                         }
                     }
                     else

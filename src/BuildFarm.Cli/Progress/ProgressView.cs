@@ -149,7 +149,7 @@ public static class ProgressView
             .Select(s => (State: s, Count: progress.Count(s)))
             .Where(x => x.Count > 0)
             .Select(x => $"{x.Count} {x.State.ToWire()}");
-        return $"{progress.Total} builds: {string.Join(", ", parts)}";
+        return $"{Plural.Of(progress.Total, "build")}: {string.Join(", ", parts)}";
     }
 
     public static string StateMarkup(BuildState state) => state switch

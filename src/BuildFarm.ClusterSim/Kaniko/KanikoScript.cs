@@ -67,6 +67,19 @@ public static class KanikoScript
     }
 
     /// <summary>Hex SHA-256 of a string.</summary>
+    /// <summary>
+    /// The faults of a pod pushing to <paramref name="destinations"/>: those of the first destination's registry
+    /// (<c>registries.&lt;host&gt;.faults</c> over the global <c>faults</c>), or the global faults without a destination.
+    /// A pod's own fates (<c>runFailure</c>, <c>runExitCode</c>, <c>oomKilled</c>, <c>evicted</c>, <c>nodeLost</c>) and the push
+    /// permission (<c>unauthorized</c>) are drawn from these.
+    /// </summary>
+    public static FaultSettings PodFaults(Scenario scenario, IReadOnlyList<string> destinations)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(destinations);
+        return destinations.Count > 0 ? scenario.FaultsFor(ImageRef.Parse(destinations[0]).Registry) : scenario.Faults;
+    }
+
     public static string Sha256Hex(string text) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
@@ -135,13 +148,11 @@ public static class KanikoScript
         private (TimingSettings Timings, FaultSettings Faults) For(string registry)
         {
             var timings = _scenario.Timings;
-            var faults = _scenario.Faults;
             if (_scenario.Registries.TryGetValue(registry, out var r))
             {
                 timings = r.Timings?.Over(timings) ?? timings;
-                faults = r.Faults?.Over(faults) ?? faults;
             }
-            return (timings, faults);
+            return (timings, _scenario.FaultsFor(registry));
         }
 
         private DockerfileSettings Dockerfile()
@@ -207,16 +218,18 @@ public static class KanikoScript
 
             // Pod-level fates are drawn first and always, in a fixed order, so a pod's fate does not depend on the
             // path its script takes.
-            var firstPush = destinations.Count > 0 ? For(destinations[0].Registry).Faults : _scenario.Faults;
-            var unauthorized = Chance(firstPush.Unauthorized);
+            // The pod's own fates (a failing RUN, OOMKilled, eviction, a lost node) and the push permission follow the
+            // faults of the build's first destination's registry (registries.<host>.faults over the global faults).
+            var podFaults = PodFaults(_scenario, _args.Destinations);
+            var unauthorized = Chance(podFaults.Unauthorized);
             var baseNotFound = Chance(pullFaults.BaseImageNotFound);
-            var runFails = Chance(_scenario.Faults.RunFailure);
-            var oom = Chance(_scenario.Faults.OomKilled);
-            var evicted = Chance(_scenario.Faults.Evicted);
-            var nodeLost = Chance(_scenario.Faults.NodeLost);
+            var runFails = Chance(podFaults.RunFailure);
+            var oom = Chance(podFaults.OomKilled);
+            var evicted = Chance(podFaults.Evicted);
+            var nodeLost = Chance(podFaults.NodeLost);
             var interruptAt = _random.NextDouble();
 
-            var run = Script(dockerfile, baseRef, pullTimings, pullFaults, destinations, imageDigest, unauthorized, baseNotFound, runFails, oom);
+            var run = Script(dockerfile, baseRef, pullTimings, pullFaults, destinations, imageDigest, unauthorized, baseNotFound, runFails, podFaults.RunExitCode ?? 1, oom);
             if ((evicted || nodeLost) && run.Fate is PodFate.Succeeded or PodFate.Failed)
             {
                 var cut = run.Duration * interruptAt;
@@ -233,7 +246,7 @@ public static class KanikoScript
         }
 
         private KanikoRun Script(DockerfileSettings dockerfile, ImageRef baseRef, TimingSettings pullTimings, FaultSettings pullFaults,
-            List<ImageRef> destinations, string imageDigest, bool unauthorized, bool baseNotFound, bool runFails, bool oom)
+            List<ImageRef> destinations, string imageDigest, bool unauthorized, bool baseNotFound, bool runFails, int runExitCode, bool oom)
         {
             // Push-permission probe (before any log line when it fails).
             _t += 0.05 + _random.NextDouble() * 0.2;
@@ -384,7 +397,7 @@ public static class KanikoScript
                         _t += duration * (output.Count > 0 ? 0.2 : 1.0);
                         if (runFails && i == lastRun)
                         {
-                            var code = _scenario.Faults.RunExitCode ?? 1;
+                            var code = runExitCode;
                             Plain($"error building image: error building stage: failed to execute command: waiting for process to exit: exit status {code}");
                             return End(PodFate.Failed, code, string.Empty, imageDigest);
                         }

@@ -478,7 +478,8 @@ public sealed class SimKubelet : IDisposable
     {
         var nodeName = NodeName(node);
         var image = pod.Spec.Containers[0].Image;
-        var pullBackOff = random.NextDouble() < (scenario.Faults.ExecutorImagePullBackOff ?? 0);
+        // The executor image's registry decides (registries.<host>.faults.executorImagePullBackOff over the global rate).
+        var pullBackOff = random.NextDouble() < ((string.IsNullOrWhiteSpace(image) ? scenario.Faults : scenario.FaultsFor(ImageRef.Parse(image).Registry)).ExecutorImagePullBackOff ?? 0);
         var pullSeconds = scenario.Timings.ExecutorPull?.Sample(random) ?? 0;
         _store.RecordEvent(pod, "Normal", "Pulling", $"Pulling image \"{image}\"", host: nodeName);
         if (pullBackOff)

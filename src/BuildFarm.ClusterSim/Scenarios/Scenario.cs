@@ -17,6 +17,10 @@ public sealed class Scenario
     /// <summary>Per registry host (e.g. <c>ghcr.io</c>, <c>index.docker.io</c>): timing and fault overrides.</summary>
     public Dictionary<string, RegistrySettings> Registries { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The faults for a registry host: its <c>registries.&lt;host&gt;.faults</c> over the global <see cref="Faults"/>.</summary>
+    public FaultSettings FaultsFor(string registry) =>
+        Registries.TryGetValue(registry, out var r) && r.Faults is { } f ? f.Over(Faults) : Faults;
+
     public CacheSettings Cache { get; set; } = new();
 
     /// <summary>The Dockerfile built when no entry of <see cref="Dockerfiles"/> matches.</summary>

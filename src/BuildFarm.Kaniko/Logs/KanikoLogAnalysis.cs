@@ -77,6 +77,12 @@ public sealed record KanikoLogAnalysis
     /// <summary>Final images pushed to the build's destinations, in log order.</summary>
     public IReadOnlyList<PushedImage> Pushed { get; init; } = [];
 
+    /// <summary>The destinations given to the analyzer whose final push the log does not show, as given (empty without destinations).</summary>
+    public IReadOnlyList<string> NotPushed { get; init; } = [];
+
+    /// <summary>Why the outcome is <see cref="KanikoOutcome.Incomplete"/> (which destination was never pushed, what was pushed instead); null otherwise.</summary>
+    public string? Note { get; init; }
+
     /// <summary>
     /// The registry host the first base image was retrieved from (<c>Retrieving image … from registry X</c>, also
     /// "registry mirror X" and "mapped registry X"), lower-cased; null when the log does not say. Not part of the JSON contract.

@@ -82,7 +82,15 @@ public static class KanikoLogAnalysisJson
         }
 
         writer.WriteEndArray();
+        writer.WriteStartArray("notPushed");
+        foreach (var destination in analysis.NotPushed)
+        {
+            writer.WriteStringValue(destination);
+        }
+
+        writer.WriteEndArray();
         WriteNullableString(writer, "error", analysis.Error);
+        WriteNullableString(writer, "note", analysis.Note);
         writer.WriteEndObject();
     }
 

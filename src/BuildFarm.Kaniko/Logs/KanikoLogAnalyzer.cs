@@ -22,6 +22,7 @@ public sealed partial class KanikoLogAnalyzer
 
     private const int MaxMessageChars = 16 * 1024;
     private const int MaxPendingPushes = 16;
+    private const int MaxOtherPushes = 8;
     private const int MaxCacheRefs = 32;
     private const string ResetByPeer = "connection reset by peer";
 
@@ -61,6 +62,10 @@ public sealed partial class KanikoLogAnalyzer
     private bool _cachePushOpen;
 
     private readonly List<PushedImage> _pushed = [];
+
+    // With destinations given: pushes announced to other references that are not cache layers (at most MaxOtherPushes),
+    // named when the outcome is incomplete so that a mistyped --destination is visible.
+    private readonly List<string> _otherPushes = [];
     private int _finalPushes;
     private bool _allDestinationsPushed;
 
@@ -713,6 +718,15 @@ public sealed partial class KanikoLogAnalyzer
             }
 
             final = destination >= 0 && !announcedCache;
+            if (destination < 0 && !announcedCache && _otherPushes.Count < MaxOtherPushes
+                && !(Array.IndexOf(_cacheRepos, key.Repository, 0, _cacheRepoCount) >= 0 && key.TagIsCacheKey))
+            {
+                var text = reference.ToString();
+                if (!_otherPushes.Contains(text, StringComparer.Ordinal))
+                {
+                    _otherPushes.Add(text);
+                }
+            }
         }
         else
         {
@@ -1064,6 +1078,18 @@ public sealed partial class KanikoLogAnalyzer
             outcome = SucceededSoFar ? KanikoOutcome.Succeeded : KanikoOutcome.Incomplete;
         }
 
+        var notPushed = new List<string>();
+        if (!_allDestinationsPushed)
+        {
+            for (var i = 0; i < _destinations.Length; i++)
+            {
+                if (!_destinationPushed[i])
+                {
+                    notPushed.Add(_options.Destinations[i].Trim());
+                }
+            }
+        }
+
         DateTimeOffset? first = null, last = null;
         if (timeline is { HasLast: true } && (clock != KanikoLogClock.Elapsed || _options.ContainerStartedAt is not null))
         {
@@ -1100,12 +1126,28 @@ public sealed partial class KanikoLogAnalyzer
             CacheHits = _cacheHits,
             CacheMisses = _cacheMisses,
             Pushed = [.. _pushed],
+            NotPushed = notPushed,
+            Note = outcome == KanikoOutcome.Incomplete ? IncompleteNote(notPushed, _otherPushes) : null,
             BaseRegistry = _baseRegistry,
             Error = error,
             StepExitCode = exitCode,
             FirstTimestamp = first,
             LastTimestamp = last,
         };
+    }
+
+    /// <summary>Why a log without a fatal error is not a success: which destinations were never pushed, and what was pushed instead.</summary>
+    internal static string IncompleteNote(IReadOnlyList<string> notPushed, IReadOnlyList<string> otherPushes)
+    {
+        if (notPushed.Count == 0)
+        {
+            return "neither a push to a destination nor a fatal error was seen: the log ends before Kaniko finished (killed or cut short)";
+        }
+
+        var note = $"no push to {string.Join(", ", notPushed)} was seen";
+        return otherPushes.Count > 0
+            ? note + $"; the log pushes {string.Join(", ", otherPushes)}, which {(otherPushes.Count == 1 ? "is" : "are")} not a given destination"
+            : note + ": the log ends before Kaniko pushed (killed or cut short)";
     }
 
     private static KanikoPhase PhaseOf(int slot) => slot switch

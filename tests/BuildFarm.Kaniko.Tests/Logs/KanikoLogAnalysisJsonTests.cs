@@ -17,7 +17,7 @@ public sealed class KanikoLogAnalysisJsonTests
         using var doc = JsonDocument.Parse(line);
         var root = doc.RootElement;
         Assert.Equal(
-            ["file", "format", "clock", "outcome", "reason", "transient", "failedPhase", "phases", "resets", "retries", "cache", "pushed", "error"],
+            ["file", "format", "clock", "outcome", "reason", "transient", "failedPhase", "phases", "resets", "retries", "cache", "pushed", "notPushed", "error", "note"],
             root.EnumerateObject().Select(p => p.Name));
         Assert.Equal("g3.log", root.GetProperty("file").GetString());
         Assert.Equal("color", root.GetProperty("format").GetString());
