@@ -49,15 +49,31 @@ public sealed class KanikoPreflightCommandTests : IDisposable
         Assert.Equal(1, result.ExitCode);
         var lines = result.Out.TrimEnd().Split('\n');
         Assert.Equal(3, lines.Length);
-        Assert.StartsWith($"{path}:3: error BFK002: WORKDIR /workspace", lines[0], StringComparison.Ordinal);
+        // No --context: not /workspace, so WORKDIR /workspace only warns; /kaniko is always an error.
+        Assert.StartsWith($"{path}:3: warning BFK206: WORKDIR /workspace", lines[0], StringComparison.Ordinal);
         Assert.StartsWith($"{path}:4: error BFK001: RUN creates /kaniko/x", lines[1], StringComparison.Ordinal);
-        Assert.Equal($"{path}: 2 error(s), 0 warning(s): Kaniko would fail; fix the errors before building.", lines[2]);
+        Assert.Equal($"{path}: 1 error(s), 1 warning(s): Kaniko would fail; fix the errors before building.", lines[2]);
+    }
+
+    [Theory]
+    [InlineData("dir:///workspace", 1)]
+    [InlineData("/workspace/", 1)] // Kaniko also takes a bare path as a directory context
+    [InlineData("https://ctx.example.org/app.tar.gz", 0)]
+    public async Task Preflight_ContextInWorkspace_MakesWritingIntoWorkspaceAnError(string context, int exitCode)
+    {
+        var path = Write("FROM alpine:3.19\nWORKDIR /workspace/app\nCOPY . .\n");
+
+        var result = await CliRunner.RunAsync("kaniko", "preflight", path, "--context", context);
+
+        Assert.Equal(exitCode, result.ExitCode);
+        Assert.Contains(exitCode == 1 ? $"{path}:2: error BFK002: " : $"{path}:2: warning BFK206: ", result.Out, StringComparison.Ordinal);
+        Assert.Contains(exitCode == 1 ? $"{path}:3: error BFK003: " : $"{path}:3: warning BFK206: ", result.Out, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Preflight_JsonFormat_HasTheDocumentedShape()
     {
-        var path = Write("FROM node:latest\nCOPY . /workspace/app\n");
+        var path = Write("FROM node:latest\nCOPY . /kaniko/app\n");
 
         var result = await CliRunner.RunAsync("kaniko", "preflight", path, "--format", "json", "--context", "git://github.com/acme/app.git");
 
@@ -75,7 +91,7 @@ public sealed class KanikoPreflightCommandTests : IDisposable
         Assert.Equal(["warning", "warning", "error"], findings.Select(f => f.GetProperty("severity").GetString()));
         Assert.Equal(JsonValueKind.Null, findings[0].GetProperty("reason").ValueKind);
         Assert.Equal("filesystem_conflict", findings[2].GetProperty("reason").GetString());
-        Assert.Contains("/workspace/app", findings[2].GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("/kaniko/app", findings[2].GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -115,7 +131,7 @@ public sealed class KanikoPreflightCommandTests : IDisposable
     [Fact]
     public async Task Preflight_BuildArgs_OverrideDefaults()
     {
-        const string text = "ARG DIR=/workspace\nFROM alpine:3.19\nARG DIR\nRUN mkdir -p $DIR\n";
+        const string text = "ARG DIR=/kaniko/plugins\nFROM alpine:3.19\nARG DIR\nRUN mkdir -p $DIR\n";
 
         var withDefault = await CliRunner.RunWithInputAsync(text, "kaniko", "preflight", "-");
         var overridden = await CliRunner.RunWithInputAsync(text, "kaniko", "preflight", "-", "--build-arg", "DIR=/srv", "--build-arg", "OTHER=x");

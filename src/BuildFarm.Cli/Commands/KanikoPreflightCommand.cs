@@ -35,7 +35,7 @@ public static class KanikoPreflightCommand
         };
         var context = new Option<string?>("--context")
         {
-            Description = "The build context (git://…, https://…tar.gz, s3://…, gs://…, dir://…), for context warnings.",
+            Description = "The build context (git://…, https://…tar.gz, s3://…, gs://…, dir://…): dir:///workspace makes creating or writing into /workspace an error (a warning otherwise); git:// adds a warning.",
         };
         var command = new Command("preflight", "Check a Dockerfile for what breaks Kaniko (/workspace, /kaniko) and for floating base tags.")
         {

@@ -35,12 +35,13 @@ public static partial class DockerfilePreflight
         {
             var stages = DockerfileStages.Resolve(dockerfile, options.BuildArgs);
             findings.AddRange(stages.Errors.Select(e => new PreflightFinding(e.Line, e.Code, e.Message)));
+            var workspaceContext = KanikoPaths.IsWorkspaceContext(options.Context);
             foreach (var stage in stages.Stages)
             {
                 CheckFrom(stage, stages, dockerfile.EscapeChar, findings);
                 foreach (var step in stage.Steps)
                 {
-                    CheckStep(step, stage, stages, dockerfile.EscapeChar, findings);
+                    CheckStep(step, stage, stages, dockerfile.EscapeChar, workspaceContext, findings);
                 }
             }
         }
@@ -115,21 +116,36 @@ public static partial class DockerfilePreflight
         _ => $"'{lookup.Value}'",
     };
 
-    private static void CheckStep(StageStep step, BuildStage stage, DockerfileStages stages, char escape, List<PreflightFinding> findings)
+    /// <summary>Whether creating or writing into <paramref name="root"/> is an error: always for <c>/kaniko</c>, for
+    /// <c>/workspace</c> only when the build context is there (docs/dockerfile-preflight.md, "Why /workspace and /kaniko").</summary>
+    private static bool WriteIsError(string root, bool workspaceContext) => root == KanikoPaths.Kaniko || workspaceContext;
+
+    private static void CheckStep(StageStep step, BuildStage stage, DockerfileStages stages, char escape, bool workspaceContext, List<PreflightFinding> findings)
     {
         var instruction = step.Instruction;
         var line = instruction.Line;
         if (instruction.Arguments.Length == 0 && instruction.ExecForm is null && instruction.Heredocs.Count == 0)
         {
+            if (instruction.Keyword is "RUN" or "CMD" or "ENTRYPOINT")
+            {
+                // BuildKit's parser takes these with no arguments (an empty command line); Kaniko then runs or
+                // records an empty shell command ('/bin/sh -c ""'). Odd, not broken.
+                var effect = instruction.Keyword == "RUN" ? "runs an empty shell command ('/bin/sh -c \"\"'), which does nothing" : "sets an empty shell command ('/bin/sh -c \"\"') as the image's " + instruction.Keyword.ToLowerInvariant();
+                findings.Add(new PreflightFinding(line, PreflightCodes.EmptyCommand,
+                    $"{instruction.Keyword} has no command: Kaniko accepts it and {effect}. Give it a command or remove the line."));
+                return;
+            }
+
+            // Every other instruction needs at least one argument: BuildKit's parser rejects it without.
             findings.Add(new PreflightFinding(line, PreflightCodes.MissingArguments,
-                $"{instruction.Keyword} has no arguments: give it what it needs (see the Dockerfile reference) or remove the line."));
+                $"{instruction.Keyword} has no arguments: Kaniko's Dockerfile parser rejects it. Give it what it needs (see the Dockerfile reference) or remove the line."));
             return;
         }
 
         switch (instruction.Keyword)
         {
             case "RUN":
-                CheckRun(step, findings);
+                CheckRun(step, workspaceContext, findings);
                 CheckJsonLookalike(instruction, findings);
                 break;
             case "CMD" or "ENTRYPOINT":
@@ -149,8 +165,9 @@ public static partial class DockerfilePreflight
                 if (resolved is not null && KanikoPaths.ProtectedRoot(resolved) is { } root)
                 {
                     var creates = resolved == root ? $"makes {root} the working directory" : $"makes {resolved} the working directory, creating {root}";
-                    findings.Add(new PreflightFinding(line, PreflightCodes.WorkdirInKanikoPath,
-                        $"WORKDIR {instruction.Arguments} {creates} in the image. {KanikoPaths.Why(root)}"));
+                    findings.Add(WriteIsError(root, workspaceContext)
+                        ? new PreflightFinding(line, PreflightCodes.WorkdirInKanikoPath, $"WORKDIR {instruction.Arguments} {creates} in the image. {KanikoPaths.Why(root)}")
+                        : new PreflightFinding(line, PreflightCodes.WritesIntoWorkspace, $"WORKDIR {instruction.Arguments} {creates} in the image. {KanikoPaths.WhyWorkspaceWrite}"));
                 }
                 break;
             }
@@ -171,7 +188,7 @@ public static partial class DockerfilePreflight
                 break;
             }
             case "COPY" or "ADD":
-                CheckCopy(step, stage, stages, escape, findings);
+                CheckCopy(step, stage, stages, escape, workspaceContext, findings);
                 break;
         }
     }
@@ -188,7 +205,7 @@ public static partial class DockerfilePreflight
         }
     }
 
-    private static void CheckRun(StageStep step, List<PreflightFinding> findings)
+    private static void CheckRun(StageStep step, bool workspaceContext, List<PreflightFinding> findings)
     {
         var instruction = step.Instruction;
         IReadOnlyList<RunConflict> conflicts;
@@ -213,8 +230,13 @@ public static partial class DockerfilePreflight
         foreach (var conflict in conflicts)
         {
             var where = conflict.Path == conflict.Root ? conflict.Path : $"{conflict.Path} inside {conflict.Root}";
-            findings.Add(new PreflightFinding(instruction.Line, PreflightCodes.RunTouchesKanikoPath,
-                $"RUN {conflict.Action} {where} (`{conflict.Command}`). {KanikoPaths.Why(conflict.Root)}"));
+            // Removing, moving, symlinking or overwriting /workspace itself, or "mkdir /workspace" (no -p), breaks
+            // whatever the context; creating or writing into it only collides with a /workspace context.
+            findings.Add(conflict.Replaces || WriteIsError(conflict.Root, workspaceContext)
+                ? new PreflightFinding(instruction.Line, PreflightCodes.RunTouchesKanikoPath,
+                    $"RUN {conflict.Action} {where} (`{conflict.Command}`). {KanikoPaths.Why(conflict.Root)}")
+                : new PreflightFinding(instruction.Line, PreflightCodes.WritesIntoWorkspace,
+                    $"RUN {conflict.Action} {where} (`{conflict.Command}`). {KanikoPaths.WhyWorkspaceWrite}"));
         }
     }
 
@@ -254,7 +276,7 @@ public static partial class DockerfilePreflight
         return script.ToString();
     }
 
-    private static void CheckCopy(StageStep step, BuildStage stage, DockerfileStages stages, char escape, List<PreflightFinding> findings)
+    private static void CheckCopy(StageStep step, BuildStage stage, DockerfileStages stages, char escape, bool workspaceContext, List<PreflightFinding> findings)
     {
         var instruction = step.Instruction;
         var line = instruction.Line;
@@ -273,8 +295,11 @@ public static partial class DockerfilePreflight
         if (resolved is not null && KanikoPaths.ProtectedRoot(resolved) is { } root)
         {
             var where = resolved == root ? root : $"{resolved} inside {root}";
-            findings.Add(new PreflightFinding(line, PreflightCodes.CopyIntoKanikoPath,
-                $"{instruction.Keyword} writes into {where} (destination '{destination}'). {KanikoPaths.Why(root)}"));
+            findings.Add(WriteIsError(root, workspaceContext)
+                ? new PreflightFinding(line, PreflightCodes.CopyIntoKanikoPath,
+                    $"{instruction.Keyword} writes into {where} (destination '{destination}'). {KanikoPaths.Why(root)}")
+                : new PreflightFinding(line, PreflightCodes.WritesIntoWorkspace,
+                    $"{instruction.Keyword} writes into {where} (destination '{destination}'). {KanikoPaths.WhyWorkspaceWrite}"));
         }
 
         if (instruction.Keyword == "ADD")

@@ -40,6 +40,13 @@ public static class PreflightCodes
     /// <summary><c>ADD</c> of a git repository, which Kaniko does not clone (it fetches an http(s) URL as one file).</summary>
     public const string AddGitRepository = "BFK205";
 
+    /// <summary><c>WORKDIR</c>, <c>COPY</c>/<c>ADD</c> or a <c>RUN</c> command creates or writes into <c>/workspace</c>
+    /// while the build context is elsewhere (with a <c>/workspace</c> context it is BFK001/002/003).</summary>
+    public const string WritesIntoWorkspace = "BFK206";
+
+    /// <summary><c>RUN</c>, <c>CMD</c> or <c>ENTRYPOINT</c> with nothing after it: BuildKit accepts it (an empty shell command).</summary>
+    public const string EmptyCommand = "BFK207";
+
     /// <summary>Severity of a code: BFK0xx and BFK1xx are errors, BFK2xx warnings.</summary>
     public static PreflightSeverity SeverityOf(string code) =>
         Number(code) >= 200 ? PreflightSeverity.Warning : PreflightSeverity.Error;
@@ -85,6 +92,8 @@ public sealed record PreflightOptions
     /// <summary>Build args (<c>--build-arg</c>); they override ARG defaults.</summary>
     public IReadOnlyDictionary<string, string> BuildArgs { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>The build context (<c>git://…</c>, <c>https://…tar.gz</c>, …), if known.</summary>
+    /// <summary>The build context (<c>git://…</c>, <c>https://…tar.gz</c>, <c>dir://…</c>, …), if known. With
+    /// <c>dir:///workspace</c> (or a directory inside it) creating or writing into <c>/workspace</c> is an error;
+    /// with any other context, or none, a warning (BFK206).</summary>
     public string? Context { get; init; }
 }

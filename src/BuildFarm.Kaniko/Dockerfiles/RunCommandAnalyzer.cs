@@ -7,7 +7,10 @@ namespace BuildFarm.Kaniko.Dockerfiles;
 /// <param name="Path">The absolute, normalised path.</param>
 /// <param name="Root"><c>/workspace</c> or <c>/kaniko</c>.</param>
 /// <param name="Command">The command, expanded, for the message.</param>
-public sealed record RunConflict(string Action, string Path, string Root, string Command);
+/// <param name="Replaces">The command removes, moves, symlinks or overwrites the directory <paramref name="Root"/>
+/// itself, or creates it with <c>mkdir</c> without <c>-p</c> (which fails where it exists, as in Kaniko's container);
+/// false when it creates or writes into it (<c>mkdir -p</c>, a file inside, <c>cp</c>, <c>chmod</c>, …).</param>
+public sealed record RunConflict(string Action, string Path, string Root, string Command, bool Replaces);
 
 /// <summary>
 /// Finds RUN commands that create, replace, symlink, move, remove or write into <c>/workspace</c> or <c>/kaniko</c>.
@@ -176,7 +179,7 @@ public static partial class RunCommandAnalyzer
         {
             if (redirect.Operator.Contains('>', StringComparison.Ordinal) && !redirect.Operator.EndsWith('&'))
             {
-                Check(ExpandShell(redirect.Target, context), "writes", context, conflicts, expandedForMessage);
+                Check(ExpandShell(redirect.Target, context), "writes", true, context, conflicts, expandedForMessage);
             }
         }
 
@@ -250,7 +253,7 @@ public static partial class RunCommandAnalyzer
         var text = string.Join(' ', words.Select((w, k) => w ?? raw[k]));
         var name = ShellPaths.BaseName(commandPath);
 
-        void Hit(string? path, string action) => Check(path, action, context, conflicts, text);
+        void Hit(string? path, string action, bool replaces = false) => Check(path, action, replaces, context, conflicts, text);
 
         switch (name)
         {
@@ -298,15 +301,19 @@ public static partial class RunCommandAnalyzer
         switch (name)
         {
             case "mkdir":
-                foreach (var operand in Parse(words, "m", ["--mode"]).Operands)
+            {
+                var args = Parse(words, "m", ["--mode"]);
+                var parents = args.Has("-p", "--parents");
+                foreach (var operand in args.Operands)
                 {
-                    Hit(operand, "creates");
+                    Hit(operand, "creates", replaces: !parents);
                 }
                 break;
+            }
             case "rm" or "rmdir" or "unlink" or "shred":
                 foreach (var operand in Parse(words, "", []).Operands)
                 {
-                    Hit(operand, "removes");
+                    Hit(operand, "removes", replaces: true);
                 }
                 break;
             case "touch":
@@ -318,7 +325,7 @@ public static partial class RunCommandAnalyzer
             case "tee":
                 foreach (var operand in Parse(words, "", []).Operands)
                 {
-                    Hit(operand, "writes");
+                    Hit(operand, "writes", replaces: true);
                 }
                 break;
             case "ln":
@@ -330,11 +337,11 @@ public static partial class RunCommandAnalyzer
                 }
                 else if (args.Operands.Count >= 2)
                 {
-                    Hit(args.Operands[^1], "symlinks");
+                    Hit(args.Operands[^1], "symlinks", replaces: true);
                 }
                 else if (args.Operands.Count == 1 && args.Operands[0] is { } only)
                 {
-                    Hit(ShellPaths.BaseName(only), "symlinks");
+                    Hit(ShellPaths.BaseName(only), "symlinks", replaces: true);
                 }
                 break;
             }
@@ -343,7 +350,7 @@ public static partial class RunCommandAnalyzer
                 var args = Parse(words, "tS", ["--target-directory", "--suffix"]);
                 foreach (var operand in args.Operands)
                 {
-                    Hit(operand, "moves");
+                    Hit(operand, "moves", replaces: true);
                 }
                 Hit(args.Option("-t", "--target-directory"), "moves into");
                 break;
@@ -430,7 +437,7 @@ public static partial class RunCommandAnalyzer
                 var output = args.Option("-o", "--output");
                 if (output is not null && output != "-")
                 {
-                    Hit(output, "downloads to");
+                    Hit(output, "downloads to", replaces: true);
                 }
                 Hit(args.Option("--output-dir"), "downloads into");
                 break;
@@ -441,7 +448,7 @@ public static partial class RunCommandAnalyzer
                 var output = args.Option("-O", "--output-document");
                 if (output is not null && output != "-")
                 {
-                    Hit(output, "downloads to");
+                    Hit(output, "downloads to", replaces: true);
                 }
                 Hit(args.Option("-P", "--directory-prefix"), "downloads into");
                 break;
@@ -459,7 +466,7 @@ public static partial class RunCommandAnalyzer
                 }
                 for (var k = 1; k < words.Count && words[k] is { } path && !path.StartsWith('-') && path is not ("(" or "!"); k++)
                 {
-                    Hit(path, "removes files in");
+                    Hit(path, "removes files in", replaces: true);
                 }
                 break;
             }
@@ -468,7 +475,7 @@ public static partial class RunCommandAnalyzer
                 {
                     if (word is not null && word.StartsWith("of=", StringComparison.Ordinal))
                     {
-                        Hit(word[3..], "writes");
+                        Hit(word[3..], "writes", replaces: true);
                     }
                 }
                 break;
@@ -570,7 +577,7 @@ public static partial class RunCommandAnalyzer
         return i;
     }
 
-    private static void Check(string? path, string action, Context context, List<RunConflict> conflicts, string command)
+    private static void Check(string? path, string action, bool replaces, Context context, List<RunConflict> conflicts, string command)
     {
         if (path is null || path.Length == 0)
         {
@@ -583,7 +590,7 @@ public static partial class RunCommandAnalyzer
         }
         if (!conflicts.Any(c => c.Action == action && c.Path == resolved))
         {
-            conflicts.Add(new RunConflict(action, resolved, root, command.Length > 120 ? command[..117] + "..." : command));
+            conflicts.Add(new RunConflict(action, resolved, root, command.Length > 120 ? command[..117] + "..." : command, replaces && resolved == root));
         }
     }
 

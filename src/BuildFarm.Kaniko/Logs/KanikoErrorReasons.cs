@@ -10,6 +10,7 @@ namespace BuildFarm.Kaniko.Logs;
 public static class KanikoErrorReasons
 {
     private const string ExitStatus = "waiting for process to exit: exit status ";
+    private const string ResetByPeer = "connection reset by peer";
 
     /// <summary>One row: the reason when the text contains any of <see cref="AnyOf"/> (and, if set, any of <see cref="AndAnyOf"/>).</summary>
     public sealed record Rule(
@@ -68,7 +69,7 @@ public static class KanikoErrorReasons
         new(FailureReasons.ContextNotFound, IgnoreCase,
             ["unknown build context prefix", "error resolving source context", "context not found",
              "failed to get files used from context", "error resolving context"]),
-        new(FailureReasons.ConnectionReset, IgnoreCase, ["connection reset by peer"]),
+        new(FailureReasons.ConnectionReset, IgnoreCase, [ResetByPeer]),
         new(FailureReasons.NetworkError, IgnoreCase,
             ["stream error", "unexpected eof", "i/o timeout", "tls handshake timeout", "no such host",
              "connection refused", "http2: client connection lost", "http2: server sent goaway", "broken pipe",
@@ -109,6 +110,7 @@ public static class KanikoErrorReasons
     public static string Classify(string errorText, KanikoPhase? phase)
     {
         ArgumentNullException.ThrowIfNull(errorText);
+        errorText = WithoutGluedTail(errorText);
         if (BareExitStatus(errorText) is not null)
         {
             return FailureReasons.StepFailed;
@@ -129,6 +131,7 @@ public static class KanikoErrorReasons
     public static int? StepExitCode(string errorText)
     {
         ArgumentNullException.ThrowIfNull(errorText);
+        errorText = WithoutGluedTail(errorText);
         if (BareExitStatus(errorText) is { } bare)
         {
             return bare;
@@ -141,6 +144,31 @@ public static class KanikoErrorReasons
         }
 
         return LeadingInt(errorText.AsSpan(at + ExitStatus.Length));
+    }
+
+    /// <summary>
+    /// The error text up to a <c>connection reset by peer</c> that is glued to more text (<c>…reset by peererr: …</c>,
+    /// a line break lost when the log was copied through another tool); otherwise the text itself. A reset is a
+    /// system-call error, the innermost cause that ends a Go error chain: whatever is glued to it comes from another
+    /// line and must not decide the reason (a step runner's <c>err: signal: killed</c> is no OOM kill).
+    /// </summary>
+    public static string WithoutGluedTail(string errorText)
+    {
+        ArgumentNullException.ThrowIfNull(errorText);
+        var from = 0;
+        int at;
+        while ((at = errorText.IndexOf(ResetByPeer, from, IgnoreCase)) >= 0)
+        {
+            var end = at + ResetByPeer.Length;
+            if (end < errorText.Length && char.IsLetterOrDigit(errorText[end]))
+            {
+                return errorText[..end];
+            }
+
+            from = end;
+        }
+
+        return errorText;
     }
 
     /// <summary>Kaniko v0.1 (2018) printed a failed RUN as the bare <c>exit status N</c> (kaniko#187).</summary>
@@ -189,6 +217,7 @@ public static class KanikoErrorReasons
     public static KanikoPhase? PhaseFromWrapper(string errorText)
     {
         ArgumentNullException.ThrowIfNull(errorText);
+        errorText = WithoutGluedTail(errorText);
         if (errorText.StartsWith("error checking push permissions", IgnoreCase))
         {
             return KanikoPhase.Preflight;

@@ -69,6 +69,16 @@ public sealed partial class KanikoLogAnalyzer
     private int _finalPushes;
     private bool _allDestinationsPushed;
 
+    // Final pushes not yet known to be final (docs/kaniko-log-analysis.md, "Which push is final"): a cache-layer push
+    // to the destination's own repository reads like one, so build activity after them revokes them.
+    private readonly ProvisionalPush[] _provisional = new ProvisionalPush[MaxPushed];
+    private int _provisionalCount;
+    // Push-phase time and count when the first provisional "Pushing image to" began: a revoked push was build work.
+    private bool _provisionalTiming;
+    private long _provisionalKubernetesPushTicks;
+    private long _provisionalKanikoPushTicks;
+    private int _provisionalPushCount;
+
     private KanikoLogFormat _format;
     private bool _sawKubernetesClock;
     private bool _sawRfc3339Clock;
@@ -310,6 +320,7 @@ public sealed partial class KanikoLogAnalyzer
             case 'r':
                 if (m.StartsWith("Retrieving image manifest", StringComparison.OrdinalIgnoreCase))
                 {
+                    BuildGoesOn();
                     _slotBeforeTentative = _slot;
                     _tentativePull = true;
                     SetSlot(SlotPullTentative);
@@ -359,7 +370,8 @@ public sealed partial class KanikoLogAnalyzer
 
                 if (m.StartsWith("Deleting filesystem", StringComparison.OrdinalIgnoreCase))
                 {
-                    BuildWork();
+                    // Between stages, and after the final push with --cleanup: no sign that the build goes on.
+                    BuildWork(revokes: false);
                     return;
                 }
 
@@ -591,8 +603,13 @@ public sealed partial class KanikoLogAnalyzer
     }
 
     /// <summary>A line that belongs to an instruction being executed (Cmd:, Running:, snapshots…).</summary>
-    private void BuildWork()
+    private void BuildWork(bool revokes = true)
     {
+        if (revokes)
+        {
+            BuildGoesOn();
+        }
+
         switch (_slot)
         {
             case SlotBuild or SlotPush:
@@ -604,7 +621,7 @@ public sealed partial class KanikoLogAnalyzer
                 SetSlot(SlotBuild); // resuming after a pull inside the instruction (COPY --from=<image>)
                 return;
             default:
-                Begin(SlotBuild); // build work whose instruction echo the log does not show
+                Begin(SlotBuild, revokes); // build work whose instruction echo the log does not show
                 _inInstruction = true;
                 return;
         }
@@ -613,12 +630,18 @@ public sealed partial class KanikoLogAnalyzer
     /// <summary>Stage set-up lines (base names, cache lookups, triggers, "Building stage"): no phase.</summary>
     private void StageSetup()
     {
+        BuildGoesOn();
         _inInstruction = false;
         SetSlot(SlotNone);
     }
 
-    private void Begin(int slot)
+    private void Begin(int slot, bool revokes = true)
     {
+        if (revokes && slot != SlotPush)
+        {
+            BuildGoesOn();
+        }
+
         _counts[slot]++;
         SetSlot(slot);
     }
@@ -743,6 +766,15 @@ public sealed partial class KanikoLogAnalyzer
         _pendingPushes[_pendingPushCount++] = new PendingPush(key.Repository, final, destination);
         if (final)
         {
+            if (destination < 0 && !_provisionalTiming)
+            {
+                // Not a --destination: final only if the build ends here.
+                _provisionalTiming = true;
+                _provisionalKubernetesPushTicks = _kubernetes.Ticks[SlotPush];
+                _provisionalKanikoPushTicks = _kaniko.Ticks[SlotPush];
+                _provisionalPushCount = _counts[SlotPush];
+            }
+
             Begin(SlotPush);
         }
         else
@@ -802,25 +834,99 @@ public sealed partial class KanikoLogAnalyzer
         if (!final)
         {
             _cachePushOpen = false;
+            BuildGoesOn(); // a cache layer written: the build is not over
             return;
         }
 
+        var marked = -1;
         if (destination >= 0)
         {
             _destinationPushed[destination] = true;
         }
         else
         {
-            MarkDestination(key, byReference: false);
+            marked = MarkDestination(key, byReference: false);
         }
 
         _finalPushes++;
+        var index = -1;
         if (_pushed.Count < MaxPushed)
         {
+            index = _pushed.Count;
             _pushed.Add(new PushedImage(repository.ToString(), digest.ToString()));
         }
 
+        if (destination >= 0)
+        {
+            // "Pushing image to <a --destination>": final for certain; older provisional pushes stay revocable,
+            // but this push's time is not build time.
+            _provisionalTiming = false;
+        }
+        else
+        {
+            AddProvisional(index, marked);
+        }
+
         EndPush();
+    }
+
+    private void AddProvisional(int pushedIndex, int destination)
+    {
+        if (_provisionalCount == _provisional.Length)
+        {
+            Array.Copy(_provisional, 1, _provisional, 0, _provisional.Length - 1);
+            _provisionalCount--;
+        }
+
+        _provisional[_provisionalCount++] = new ProvisionalPush(pushedIndex, destination);
+    }
+
+    /// <summary>
+    /// Build activity (a manifest lookup, an extraction, a step, a snapshot, a cache push): a push that was only
+    /// provisionally final was a cache-layer push to the destination's repository. It is taken back: no success
+    /// from it, not listed, its time and count go from push to build.
+    /// </summary>
+    private void BuildGoesOn()
+    {
+        if (_provisionalCount == 0 && !_provisionalTiming)
+        {
+            return;
+        }
+
+        for (var i = _provisionalCount - 1; i >= 0; i--)
+        {
+            var revoked = _provisional[i];
+            _finalPushes--;
+            if (revoked.PushedIndex >= 0 && revoked.PushedIndex < _pushed.Count)
+            {
+                _pushed.RemoveAt(revoked.PushedIndex);
+            }
+
+            if (revoked.Destination >= 0)
+            {
+                _destinationPushed[revoked.Destination] = false;
+            }
+        }
+
+        _provisionalCount = 0;
+        if (_provisionalTiming)
+        {
+            _provisionalTiming = false;
+            MoveToBuild(_kubernetes, _provisionalKubernetesPushTicks);
+            MoveToBuild(_kaniko, _provisionalKanikoPushTicks);
+            _counts[SlotPush] = _provisionalPushCount;
+            if (_slot == SlotPush)
+            {
+                SetSlot(SlotBuild);
+            }
+        }
+
+        static void MoveToBuild(Timeline timeline, long pushTicksBefore)
+        {
+            var moved = timeline.Ticks[SlotPush] - pushTicksBefore;
+            timeline.Ticks[SlotPush] -= moved;
+            timeline.Ticks[SlotBuild] += moved;
+        }
     }
 
     /// <summary>
@@ -872,16 +978,24 @@ public sealed partial class KanikoLogAnalyzer
         var slash = reference.LastIndexOf('/');
         var colon = reference.LastIndexOf(':');
         var repository = colon > slash ? reference[..colon] : reference;
+        var index = -1;
         if (_pushed.Count < MaxPushed)
         {
+            index = _pushed.Count;
             _pushed.Add(new PushedImage(repository.ToString(), digest.ToString()));
+        }
+
+        if (_destinations.Length == 0)
+        {
+            AddProvisional(index, -1); // without --destination, only the end of the build makes it final
         }
 
         EndPush();
         return true;
     }
 
-    private void MarkDestination(ImageRefKey key, bool byReference)
+    /// <summary>Marks the first destination not yet pushed that matches; its index, or -1.</summary>
+    private int MarkDestination(ImageRefKey key, bool byReference)
     {
         for (var i = 0; i < _destinations.Length; i++)
         {
@@ -889,9 +1003,11 @@ public sealed partial class KanikoLogAnalyzer
             if (match && !_destinationPushed[i])
             {
                 _destinationPushed[i] = true;
-                return;
+                return i;
             }
         }
+
+        return -1;
     }
 
     private void EndPush()
@@ -1169,6 +1285,10 @@ public sealed partial class KanikoLogAnalyzer
     };
 
     private readonly record struct PendingPush(ulong Repository, bool Final, int Destination);
+
+    /// <summary>A push taken as final for now: its index in <see cref="_pushed"/> (-1 when not listed) and the
+    /// destination it marked by repository (-1 for none).</summary>
+    private readonly record struct ProvisionalPush(int PushedIndex, int Destination);
 
     /// <summary>
     /// Time per slot on one clock: each timestamp closes the segment since the previous one, which goes to the

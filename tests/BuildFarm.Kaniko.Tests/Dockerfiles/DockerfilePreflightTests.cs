@@ -7,6 +7,9 @@ public sealed class DockerfilePreflightTests
 {
     private const string Base = "FROM alpine:3.19\n";
 
+    // The build context where creating or writing into /workspace is an error, not only a warning (BFK206).
+    private const string WorkspaceContext = "dir:///workspace";
+
     private static IReadOnlyList<PreflightFinding> Check(string text, IReadOnlyDictionary<string, string>? buildArgs = null, string? context = null) =>
         DockerfilePreflight.Check(text, new PreflightOptions { BuildArgs = buildArgs ?? new Dictionary<string, string>(), Context = context });
 
@@ -74,7 +77,7 @@ public sealed class DockerfilePreflightTests
     [InlineData("RUN [\"/bin/sh\", \"-c\", \"rm -rf /kaniko\"]", "/kaniko")]
     public void Check_RunChangingKanikoPaths_IsBfk001OnItsLine(string run, string path)
     {
-        var error = SingleError(Check(Base + run + "\n"), PreflightCodes.RunTouchesKanikoPath);
+        var error = SingleError(Check(Base + run + "\n", context: WorkspaceContext), PreflightCodes.RunTouchesKanikoPath);
 
         Assert.Equal(2, error.Line);
         Assert.Equal(FailureReasons.FilesystemConflict, error.Reason);
@@ -85,7 +88,7 @@ public sealed class DockerfilePreflightTests
     [Fact]
     public void Check_EnvSubstitutedPath_IsFound()
     {
-        var error = SingleError(Check(Base + "ENV D=/workspace\nRUN mkdir -p $D/app\n"), PreflightCodes.RunTouchesKanikoPath);
+        var error = SingleError(Check(Base + "ENV D=/workspace\nRUN mkdir -p $D/app\n", context: WorkspaceContext), PreflightCodes.RunTouchesKanikoPath);
 
         Assert.Equal(3, error.Line);
         Assert.Contains("/workspace/app", error.Message, StringComparison.Ordinal);
@@ -109,7 +112,7 @@ public sealed class DockerfilePreflightTests
     [InlineData("FROM scratch AS s\nWORKDIR /workspace\nFROM s\nRUN touch x")]
     public void Check_PathsThroughVariablesAndStages_AreFoundOnTheRunLine(string text)
     {
-        var findings = Check(Base + text + "\n");
+        var findings = Check(Base + text + "\n", context: WorkspaceContext);
 
         var run = findings.Single(f => f.Code == PreflightCodes.RunTouchesKanikoPath);
         Assert.Equal(1 + text.Split('\n').Length, run.Line);
@@ -118,7 +121,7 @@ public sealed class DockerfilePreflightTests
     [Fact]
     public void Check_RelativePathUnderKnownWorkdir_IsFound()
     {
-        var error = SingleError(Check(Base + "WORKDIR /\nRUN mkdir -p workspace/app\n"), PreflightCodes.RunTouchesKanikoPath);
+        var error = SingleError(Check(Base + "WORKDIR /\nRUN mkdir -p workspace/app\n", context: WorkspaceContext), PreflightCodes.RunTouchesKanikoPath);
 
         Assert.Equal(3, error.Line);
     }
@@ -144,7 +147,7 @@ public sealed class DockerfilePreflightTests
     [Fact]
     public void Check_HeredocWrittenToFileInWorkspace_IsFound()
     {
-        var error = SingleError(Check(Base + "RUN cat <<EOF > /workspace/config\nkey=value\nEOF\n"), PreflightCodes.RunTouchesKanikoPath);
+        var error = SingleError(Check(Base + "RUN cat <<EOF > /workspace/config\nkey=value\nEOF\n", context: WorkspaceContext), PreflightCodes.RunTouchesKanikoPath);
 
         Assert.Contains("writes /workspace/config", error.Message, StringComparison.Ordinal);
     }
@@ -154,7 +157,7 @@ public sealed class DockerfilePreflightTests
     {
         var text = Base + "# prepare\nRUN apk add --no-cache curl \\\n    # make the dir\n    && mkdir -p \\\n       /workspace/app\n";
 
-        Assert.Equal(3, SingleError(Check(text), PreflightCodes.RunTouchesKanikoPath).Line);
+        Assert.Equal(3, SingleError(Check(text, context: WorkspaceContext), PreflightCodes.RunTouchesKanikoPath).Line);
     }
 
     [Fact]
@@ -175,7 +178,7 @@ public sealed class DockerfilePreflightTests
     [InlineData("WORKDIR /\nWORKDIR workspace")]
     public void Check_WorkdirIntoKanikoPaths_IsBfk002(string workdir)
     {
-        var findings = Check(Base + workdir + "\n");
+        var findings = Check(Base + workdir + "\n", context: WorkspaceContext);
 
         var error = SingleError(findings, PreflightCodes.WorkdirInKanikoPath);
         Assert.Equal(1 + workdir.Split('\n').Length, error.Line);
@@ -191,7 +194,7 @@ public sealed class DockerfilePreflightTests
     [InlineData("ARG DEST=/workspace\nCOPY . $DEST", "/workspace")]
     public void Check_CopyIntoKanikoPaths_IsBfk003(string copy, string path)
     {
-        var error = SingleError(Check(Base + copy + "\n"), PreflightCodes.CopyIntoKanikoPath);
+        var error = SingleError(Check(Base + copy + "\n", context: WorkspaceContext), PreflightCodes.CopyIntoKanikoPath);
 
         Assert.Contains(path, error.Message, StringComparison.Ordinal);
         Assert.Equal(copy.StartsWith("ARG", StringComparison.Ordinal) ? 3 : 2, error.Line);
@@ -200,7 +203,7 @@ public sealed class DockerfilePreflightTests
     [Fact]
     public void Check_RelativeCopyUnderWorkdirInWorkspace_IsBfk003Too()
     {
-        var findings = Check(Base + "WORKDIR /workspace\nCOPY . .\nCOPY --from=0 /x ./x\n");
+        var findings = Check(Base + "WORKDIR /workspace\nCOPY . .\nCOPY --from=0 /x ./x\n", context: WorkspaceContext);
 
         Assert.Equal([(2, PreflightCodes.WorkdirInKanikoPath), (3, PreflightCodes.CopyIntoKanikoPath), (4, PreflightCodes.CopyIntoKanikoPath)],
             findings.Select(f => (f.Line, f.Code)));
@@ -215,6 +218,139 @@ public sealed class DockerfilePreflightTests
         var error = SingleError(Check(Base + volume + "\n"), PreflightCodes.VolumeOnKanikoPath);
 
         Assert.Equal(2, error.Line);
+    }
+
+    // ---------------------------------------------------------------- /workspace: error or warning by context
+
+    [Theory]
+    [InlineData("RUN mkdir -p /srv/www/workspace-tools && mkdir -p /workspace/cache", "/workspace/cache")]
+    [InlineData("RUN install -d -o 1000 /workspace", "/workspace")]
+    [InlineData("RUN cp -a /opt/seed/. /workspace/", "/workspace")]
+    [InlineData("RUN chown -R nobody /workspace", "/workspace")]
+    [InlineData("RUN printf 'a=1' > /workspace/app.env", "/workspace/app.env")]
+    [InlineData("RUN rm -rf /workspace/tmp", "/workspace/tmp")] // inside it: the image's own files
+    [InlineData("RUN mkdir /workspace/logs", "/workspace/logs")] // no -p, but /workspace exists in Kaniko's container
+    [InlineData("RUN git clone https://git.example.org/tools.git /workspace/tools", "/workspace/tools")]
+    [InlineData("WORKDIR /workspace/service", "/workspace/service")]
+    [InlineData("COPY requirements.txt /workspace/", "/workspace")]
+    [InlineData("ADD vendor.tar.gz /workspace/vendor", "/workspace/vendor")]
+    public void Check_CreatingOrWritingIntoWorkspace_WarningUnlessTheContextIsWorkspace(string instruction, string path)
+    {
+        foreach (var context in new string?[] { null, "git://git.example.org/shop/api.git#main", "https://ctx.example.org/api.tar.gz", "s3://ctx/api.tgz", "dir:///mnt/ctx", "dir:///workspaces/api" })
+        {
+            var findings = Check(Base + instruction + "\n", context: context);
+
+            var warning = Assert.Single(findings, f => f.Code != PreflightCodes.GitContext);
+            Assert.Equal((2, PreflightCodes.WritesIntoWorkspace, PreflightSeverity.Warning), (warning.Line, warning.Code, warning.Severity));
+            Assert.Null(warning.Reason);
+            Assert.Contains(path, warning.Message, StringComparison.Ordinal);
+            Assert.Contains("kaniko#1508", warning.Message, StringComparison.Ordinal);
+            Assert.Null(DockerfilePreflight.FailureReason(findings));
+        }
+
+        foreach (var context in new[] { "dir:///workspace", "dir:///workspace/", "DIR:///workspace/./", "/workspace", "dir:///workspace/api" })
+        {
+            var error = Assert.Single(Check(Base + instruction + "\n", context: context));
+            Assert.Equal(PreflightSeverity.Error, error.Severity);
+            Assert.Equal(FailureReasons.FilesystemConflict, error.Reason);
+            Assert.Contains(error.Code, (string[])[PreflightCodes.RunTouchesKanikoPath, PreflightCodes.WorkdirInKanikoPath, PreflightCodes.CopyIntoKanikoPath]);
+        }
+    }
+
+    [Theory]
+    [InlineData("RUN rm -rf /workspace")]
+    [InlineData("RUN rmdir /workspace || true")]
+    [InlineData("RUN mv /workspace /workspace.orig")]
+    [InlineData("RUN mv /build/out /workspace")]
+    [InlineData("RUN ln -sfn /srv/app /workspace")]
+    [InlineData("RUN mkdir /workspace")]
+    [InlineData("RUN mkdir -m 700 /workspace")]
+    [InlineData("RUN echo ready > /workspace")]
+    [InlineData("RUN curl -fsSL -o /workspace https://dl.example.org/blob")]
+    [InlineData("RUN find /workspace -mindepth 1 -delete")]
+    [InlineData("RUN mkdir -p /kaniko/plugins")]
+    [InlineData("RUN touch /kaniko/.docker/config.json")]
+    [InlineData("WORKDIR /kaniko/work")]
+    [InlineData("COPY certs/ /kaniko/ssl/certs/")]
+    [InlineData("VOLUME /workspace")]
+    [InlineData("VOLUME /workspace/data")]
+    public void Check_ReplacingWorkspaceOrTouchingKaniko_ErrorWhateverTheContext(string instruction)
+    {
+        foreach (var context in new string?[] { null, "git://git.example.org/shop/api.git", "https://ctx.example.org/api.tar.gz", WorkspaceContext })
+        {
+            var findings = Check(Base + instruction + "\n", context: context);
+
+            var error = Assert.Single(findings, f => f.Severity == PreflightSeverity.Error);
+            Assert.Equal(FailureReasons.FilesystemConflict, error.Reason);
+            Assert.DoesNotContain(findings, f => f.Code == PreflightCodes.WritesIntoWorkspace);
+        }
+    }
+
+    [Fact]
+    public void Check_KubebuilderStyleBuilderStage_WarningsWithFarmContextErrorsWithWorkspaceContext()
+    {
+        // The kubebuilder scaffold's shape: build in WORKDIR /workspace, copy the binary out in the next stage.
+        const string text = """
+            FROM golang:1.23 AS builder
+            WORKDIR /workspace
+            COPY go.mod go.sum ./
+            RUN go mod download
+            COPY cmd/ cmd/
+            RUN CGO_ENABLED=0 go build -o manager cmd/main.go
+            FROM gcr.io/distroless/static:nonroot
+            WORKDIR /
+            COPY --from=builder /workspace/manager .
+            USER 65532:65532
+            """;
+
+        var farm = Check(text, context: "https://ctx.example.org/operator.tar.gz");
+        var workspace = Check(text, context: WorkspaceContext);
+
+        Assert.Equal([(2, PreflightCodes.WritesIntoWorkspace), (3, PreflightCodes.WritesIntoWorkspace), (5, PreflightCodes.WritesIntoWorkspace)],
+            farm.Select(f => (f.Line, f.Code)));
+        Assert.Null(DockerfilePreflight.FailureReason(farm));
+        Assert.Equal([(2, PreflightCodes.WorkdirInKanikoPath), (3, PreflightCodes.CopyIntoKanikoPath), (5, PreflightCodes.CopyIntoKanikoPath)],
+            workspace.Select(f => (f.Line, f.Code)));
+    }
+
+    // ---------------------------------------------------------------- instructions without arguments
+
+    [Theory]
+    [InlineData("RUN")]
+    [InlineData("RUN   ")]
+    [InlineData("RUN --mount=type=cache,target=/root/.cache")]
+    [InlineData("CMD")]
+    [InlineData("ENTRYPOINT")]
+    public void Check_EmptyCommandBuildKitAccepts_IsOnlyAWarning(string instruction)
+    {
+        var findings = Check(Base + instruction + "\nRUN echo done\n");
+
+        var warning = Assert.Single(findings);
+        Assert.Equal((2, PreflightCodes.EmptyCommand, PreflightSeverity.Warning), (warning.Line, warning.Code, warning.Severity));
+        Assert.Null(DockerfilePreflight.FailureReason(findings));
+    }
+
+    [Theory]
+    [InlineData("WORKDIR")]
+    [InlineData("USER")]
+    [InlineData("ENV")]
+    [InlineData("LABEL")]
+    [InlineData("EXPOSE")]
+    [InlineData("VOLUME")]
+    [InlineData("ARG")]
+    [InlineData("STOPSIGNAL")]
+    [InlineData("HEALTHCHECK")]
+    [InlineData("SHELL")]
+    [InlineData("ONBUILD")]
+    [InlineData("MAINTAINER")]
+    [InlineData("COPY")]
+    [InlineData("ADD")]
+    public void Check_OtherInstructionWithoutArguments_IsRejectedAsBuildKitDoes(string instruction)
+    {
+        var error = SingleError(Check(Base + instruction + "\n"), PreflightCodes.MissingArguments);
+
+        Assert.Equal(2, error.Line);
+        Assert.Equal(FailureReasons.DockerfileInvalid, error.Reason);
     }
 
     // ---------------------------------------------------------------- no false alarms
@@ -433,6 +569,7 @@ public sealed class DockerfilePreflightTests
     [InlineData("FROM node\n", null)]
     [InlineData("FROM alpine:3.19\nRUN mkdir /workspace\n", FailureReasons.FilesystemConflict)]
     [InlineData("FROM alpine:3.19\nRUN mkdir /workspace\nRUNN x\n", FailureReasons.DockerfileInvalid)]
+    [InlineData("FROM alpine:3.19\nRUN mkdir -p /workspace\nRUN\n", null)]
     public void FailureReason_PrefersDockerfileInvalid(string text, string? expected)
     {
         Assert.Equal(expected, DockerfilePreflight.FailureReason(Check(text)));

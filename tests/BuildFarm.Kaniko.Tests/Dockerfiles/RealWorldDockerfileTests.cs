@@ -118,7 +118,7 @@ public sealed class RealWorldDockerfileTests
     {
         // docker-library/php loops "for dir in … ; do rm -rvf "$dir"; mkdir -p "$dir"; … done": with literal
         // words every value is known; the loop variable used to be skipped as unknown.
-        var findings = DockerfilePreflight.Check("FROM alpine:3.20\n" + run + "\n");
+        var findings = DockerfilePreflight.Check("FROM alpine:3.20\n" + run + "\n", new PreflightOptions { Context = "dir:///workspace" });
 
         Assert.Equal(conflicts, findings.Count);
         Assert.All(findings, f => Assert.Equal(PreflightCodes.RunTouchesKanikoPath, f.Code));

@@ -220,7 +220,7 @@ public sealed class RealisticDockerfilesTests
     }
 
     [Fact]
-    public void Check_PytorchStyleWorkspace_IsCaughtOnEachOffendingLine()
+    public void Check_PytorchStyleWorkspace_IsReportedOnEachOffendingLine()
     {
         const string text = """
             FROM nvcr.io/nvidia/pytorch:24.05-py3
@@ -231,9 +231,13 @@ public sealed class RealisticDockerfilesTests
             CMD ["python", "train.py"]
             """;
 
+        // With the farm's contexts (nothing in /workspace) these only warn; with the context in /workspace they break it.
         var findings = DockerfilePreflight.Check(text);
+        var inWorkspace = DockerfilePreflight.Check(text, new PreflightOptions { Context = "dir:///workspace" });
 
-        Assert.Equal([(3, PreflightCodes.RunTouchesKanikoPath), (4, PreflightCodes.WorkdirInKanikoPath), (5, PreflightCodes.CopyIntoKanikoPath)],
+        Assert.Equal([(3, PreflightCodes.WritesIntoWorkspace), (4, PreflightCodes.WritesIntoWorkspace), (5, PreflightCodes.WritesIntoWorkspace)],
             findings.Select(f => (f.Line, f.Code)));
+        Assert.Equal([(3, PreflightCodes.RunTouchesKanikoPath), (4, PreflightCodes.WorkdirInKanikoPath), (5, PreflightCodes.CopyIntoKanikoPath)],
+            inWorkspace.Select(f => (f.Line, f.Code)));
     }
 }

@@ -56,6 +56,48 @@ public sealed class KanikoErrorReasonsTests
         Assert.True(FailureReasons.IsKnown(expected));
     }
 
+    // A reset whose line break was lost in copying: the reset is the innermost cause, whatever is glued to it.
+    [Theory]
+    [InlineData("err: signal: killed")] // would read as an OOM kill
+    [InlineData("err: step \"kaniko\": waiting for process to exit: exit status 1")] // would read as a failed RUN
+    [InlineData("err: parsing dockerfile: unknown instruction: X")] // would read as an invalid Dockerfile
+    [InlineData("ERROR: Job failed: command terminated with exit code 1")]
+    [InlineData("s")]
+    public void ResetGluedToNextText_StillConnectionReset(string glued)
+    {
+        var error = "error pushing image: failed to push to destination harbor.corp.example/shop/api:2.4.0: "
+            + "Put \"https://harbor.corp.example/v2/shop/api/manifests/2.4.0\": write tcp 10.2.0.7:40112->10.2.0.3:443: "
+            + "write: connection reset by peer" + glued;
+
+        Assert.Equal(FailureReasons.ConnectionReset, KanikoErrorReasons.Classify(error, KanikoPhase.Push));
+        Assert.Null(KanikoErrorReasons.StepExitCode(error));
+        Assert.Equal(KanikoPhase.Push, KanikoErrorReasons.PhaseFromWrapper(error));
+    }
+
+    [Fact]
+    public void ResetGluedInAnalyzedLog_FailedTransientAndCountedAsReset()
+    {
+        const string log =
+            "INFO[0030] Pushing image to harbor.corp.example/shop/api:2.4.0\n"
+            + "WARN[0031] Retrying operation after 1s due to Put \"https://harbor.corp.example/v2/shop/api/blobs/uploads/9\": write: connection reset by peerinfo: runner heartbeat\n"
+            + "error pushing image: failed to push to destination harbor.corp.example/shop/api:2.4.0: write tcp 10.2.0.7:40112->10.2.0.3:443: write: connection reset by peererr: signal: killed\n";
+
+        var a = AnalyzerTestHelpers.AnalyzeText(log, "harbor.corp.example/shop/api:2.4.0");
+
+        Assert.Equal(KanikoOutcome.Failed, a.Outcome);
+        Assert.Equal(FailureReasons.ConnectionReset, a.Reason);
+        Assert.True(a.Transient);
+        Assert.Equal(KanikoPhase.Push, a.FailedPhase);
+        Assert.Equal(2, a.ResetsIn(KanikoPhase.Push)); // the retried one and the fatal one
+        Assert.Null(a.StepExitCode);
+    }
+
+    [Theory]
+    [InlineData("write: connection reset by peer\n\t* second error: signal: killed", FailureReasons.OomKilled)] // a real line break: both errors count
+    [InlineData("waiting for process to exit: exit status 56 (curl: connection reset by peer)", FailureReasons.StepFailed)]
+    public void ResetNotGlued_RulesAsBefore(string error, string expected) =>
+        Assert.Equal(expected, KanikoErrorReasons.Classify(error, KanikoPhase.Build));
+
     [Theory]
     [InlineData("… waiting for process to exit: exit status 3", 3)]
     [InlineData("… waiting for process to exit: exit status 127", 127)]
