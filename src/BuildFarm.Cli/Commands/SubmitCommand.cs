@@ -87,7 +87,7 @@ public static class SubmitCommand
                 }
                 else
                 {
-                    await io.Out.WriteLineAsync($"build {build.BuildId} {build.State.ToWire()}");
+                    await io.Out.WriteLineAsync($"build {build.BuildId} {build.State.ToWire()}{StatusCommand.TenantNote(build.Tenant)}");
                 }
                 return ExitCodes.Ok;
             });
@@ -106,7 +106,7 @@ public static class SubmitCommand
             await io.Out.WriteLineAsync(JsonSerializer.Serialize(batch, BuildFarmJson.Options));
             return ExitCodes.Ok;
         }
-        await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"batch {batch.BatchId}: {batch.Total} images submitted"));
+        await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"batch {batch.BatchId}: {batch.Total} images submitted{StatusCommand.TenantNote(batch.Tenant)}"));
         CliConsole.Create(io).Write(StatusCommand.BatchTable(batch));
         await io.Out.WriteLineAsync($"follow it with: buildfarm watch {batch.BatchId}");
         return ExitCodes.Ok;
