@@ -66,7 +66,7 @@ public static class ApiEndpoints
         v1.MapGet("/builds/{id}", GetBuildAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBuild").Produces<BuildRecord>().ProducesProblem(StatusCodes.Status404NotFound);
         v1.MapGet("/builds", ListBuildsAsync).RequireAuthorization(ApiScopes.Read)
-            .WithName("ListBuilds").WithSummary("List builds in submit order (oldest first), paged with continue")
+            .WithName("ListBuilds").WithSummary("List the key's tenant's builds (every tenant's with the admin scope; tenant narrows it), newest first, paged with continue")
             .Produces<BuildPage>().ProducesValidationProblem();
         v1.MapGet("/batches/{id}", GetBatchAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBatch").Produces<BatchStatus>().ProducesProblem(StatusCodes.Status404NotFound);
