@@ -92,9 +92,13 @@ public sealed class BuildFarmClient
     public Task<BatchStatus> GetBatchAsync(string batchId, CancellationToken cancellationToken = default) =>
         SendAsync<BatchStatus>(new HttpRequestMessage(HttpMethod.Get, "v1/batches/" + Escape(batchId)), null, cancellationToken);
 
-    /// <summary><c>GET /v1/builds</c>: one page; pass the returned <see cref="BuildPage.Continue"/> for the next.</summary>
+    /// <summary>
+    /// <c>GET /v1/builds</c>: one page of the key's own tenant's builds (every tenant's for an admin key); pass the returned
+    /// <see cref="BuildPage.Continue"/> for the next. <paramref name="tenant"/> narrows an admin key's list to one tenant.
+    /// </summary>
     public Task<BuildPage> ListBuildsAsync(
-        BuildState? state = null, string? batchId = null, int? limit = null, string? continueToken = null, CancellationToken cancellationToken = default)
+        BuildState? state = null, string? batchId = null, int? limit = null, string? continueToken = null, string? tenant = null,
+        CancellationToken cancellationToken = default)
     {
         var query = new List<string>();
         if (state is { } s)
@@ -104,6 +108,10 @@ public sealed class BuildFarmClient
         if (!string.IsNullOrEmpty(batchId))
         {
             query.Add("batch=" + Uri.EscapeDataString(batchId));
+        }
+        if (!string.IsNullOrEmpty(tenant))
+        {
+            query.Add("tenant=" + Uri.EscapeDataString(tenant));
         }
         if (limit is { } l)
         {
@@ -121,6 +129,11 @@ public sealed class BuildFarmClient
     /// orchestrator) acted. 404 unknown, 409 already final.</summary>
     public Task<BuildRecord> CancelBuildAsync(string buildId, CancellationToken cancellationToken = default) =>
         SendAsync<BuildRecord>(new HttpRequestMessage(HttpMethod.Delete, "v1/builds/" + Escape(buildId)), null, cancellationToken);
+
+    /// <summary><c>DELETE /v1/batches/{id}</c>: asks the farm to cancel every build of the batch that has not ended; the
+    /// batch as it stood. 404 unknown, 409 every build already final.</summary>
+    public Task<BatchStatus> CancelBatchAsync(string batchId, CancellationToken cancellationToken = default) =>
+        SendAsync<BatchStatus>(new HttpRequestMessage(HttpMethod.Delete, "v1/batches/" + Escape(batchId)), null, cancellationToken);
 
     /// <summary>
     /// Follows <c>GET /v1/builds/{id}/events</c>: the current record, then every change, until the build is final (an

@@ -58,6 +58,10 @@ public sealed record BatchStatus
     public required string BatchId { get; init; }
     public string? Source { get; init; }
     public string? RequestedBy { get; init; }
+
+    /// <summary>The tenant (team) that owns the batch: the submitting key's. Null for batches from before tenants.</summary>
+    public string? Tenant { get; init; }
+
     public DateTimeOffset SubmittedAt { get; init; }
     public int Total { get; init; }
 

@@ -18,6 +18,14 @@ public sealed record SubmitBatch
     public string? Source { get; init; }
 
     public string? RequestedBy { get; init; }
+
+    /// <summary>
+    /// The tenant (team) that owns the batch: the API sets it from the submitting key, so that the orchestrator records it
+    /// on the batch and its builds when it creates them. Null from producers without tenants (the scheduler, older
+    /// APIs): such records are visible to admin keys only. Build commands and events do not carry it.
+    /// </summary>
+    public string? Tenant { get; init; }
+
     public DateTimeOffset SubmittedAt { get; init; }
 
     /// <summary>When every build of the batch must have ended; copied to each <see cref="BuildImage.Deadline"/>.</summary>

@@ -131,6 +131,14 @@ public sealed record BuildRecord
     public DateTimeOffset? Deadline { get; init; }
 
     public string? RequestedBy { get; init; }
+
+    /// <summary>
+    /// The tenant (team) that owns the build: the submitting API key's tenant (<see cref="Tenants"/>), never taken from a
+    /// request body. Set once and kept for the record's life. Null on records written before tenants existed, which only
+    /// admin keys see.
+    /// </summary>
+    public string? Tenant { get; init; }
+
     public DateTimeOffset SubmittedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
@@ -146,6 +154,10 @@ public sealed record BatchRecord
     public required string BatchId { get; init; }
     public string? Source { get; init; }
     public string? RequestedBy { get; init; }
+
+    /// <summary>The tenant that owns the batch, and every build of it (<see cref="BuildRecord.Tenant"/>); null on batches from before tenants.</summary>
+    public string? Tenant { get; init; }
+
     public DateTimeOffset SubmittedAt { get; init; }
 
     /// <summary>Image name → build id, in manifest order.</summary>
@@ -167,6 +179,13 @@ public sealed record BuildQuery
 {
     public BuildState? State { get; init; }
     public string? BatchId { get; init; }
+
+    /// <summary>
+    /// Only builds this tenant owns (answered from the store's per-tenant index, so pages stay correct); null = every
+    /// tenant's builds, records without a tenant included (for admin keys). Producers of a query for a caller must set it.
+    /// </summary>
+    public string? Tenant { get; init; }
+
     public int Limit { get; init; } = 100;
     public string? Continue { get; init; }
 }

@@ -13,14 +13,15 @@ using Microsoft.Extensions.Logging;
 namespace BuildFarm.Api.Tests;
 
 /// <summary>
-/// The real API host (Program.cs) in a TestServer with the in-memory bus and store, three API keys and a publish
-/// recorder, without the status consumers unless a test turns them on. Settings override or add configuration keys.
+/// The real API host (Program.cs) in a TestServer with the in-memory bus and store, three API keys of one tenant
+/// (<see cref="Tenant"/>; the admin key also has the admin scope) and a publish recorder, without the status consumers unless a test turns them on. Settings override or add configuration keys.
 /// </summary>
 public sealed class ApiFactory : WebApplicationFactory<BuildFarmApiHost>
 {
     public const string AdminKey = "admin-key-0123456789abcdef";
     public const string ReaderKey = "reader-key-0123456789abcdef";
     public const string SubmitterKey = "submitter-key-0123456789abcdef";
+    public const string Tenant = "team";
 
     private readonly Dictionary<string, string?> _settings;
 
@@ -29,11 +30,14 @@ public sealed class ApiFactory : WebApplicationFactory<BuildFarmApiHost>
         _settings = new Dictionary<string, string?>(StringComparer.Ordinal)
         {
             ["Api:Keys:admin:Key"] = AdminKey,
-            ["Api:Keys:admin:Scopes"] = "submit,read,cancel",
+            ["Api:Keys:admin:Scopes"] = "submit,read,cancel,admin",
+            ["Api:Keys:admin:Tenant"] = Tenant,
             ["Api:Keys:reader:Key"] = ReaderKey,
             ["Api:Keys:reader:Scopes"] = "read",
+            ["Api:Keys:reader:Tenant"] = Tenant,
             ["Api:Keys:ci:Key"] = SubmitterKey,
             ["Api:Keys:ci:Scopes"] = "submit read",
+            ["Api:Keys:ci:Tenant"] = Tenant,
             ["Bus:Transport"] = "InMemory",
             ["Api:SseHeartbeat"] = "00:00:01",
             // The API surface alone: tests change records themselves. FlowTests turn the status consumers on.

@@ -95,6 +95,8 @@ public sealed class AuthTests
             {
                 ["Api:KeysDirectory"] = dir.FullName,
                 ["Api:Keys:pipeline:Scopes"] = "submit,read",
+                // Scopes from Api:DefaultScopes, the tenant from configuration: the dashboard reads the pipeline's builds.
+                ["Api:Keys:dashboard:Tenant"] = "pipeline",
             });
 
             var build = await api.Client("pipeline-secret-0123456789").SubmitBuildAsync(Samples.Build());
@@ -103,6 +105,7 @@ public sealed class AuthTests
             var hidden = await Assert.ThrowsAsync<BuildFarmApiException>(() => api.Client("ignored-hidden-0123456789").GetBuildAsync(build.BuildId));
 
             Assert.Equal("pipeline", read.RequestedBy);
+            Assert.Equal("pipeline", read.Tenant); // the key's own name: the default tenant
             Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
             Assert.Equal(HttpStatusCode.Unauthorized, hidden.StatusCode);
         }

@@ -15,6 +15,10 @@ public sealed class DocumentTests
 
         var paths = document.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
         Assert.Equal(["/v1/batches", "/v1/batches/{id}", "/v1/batches/{id}/events", "/v1/builds", "/v1/builds/{id}", "/v1/builds/{id}/events"], paths.Order(StringComparer.Ordinal));
+        Assert.True(document.RootElement.GetProperty("paths").GetProperty("/v1/batches/{id}").TryGetProperty("delete", out _), "DELETE /v1/batches/{id}");
+        var properties = document.RootElement.GetProperty("components").GetProperty("schemas");
+        Assert.True(properties.GetProperty("BuildRecord").GetProperty("properties").TryGetProperty("tenant", out _), "BuildRecord.tenant");
+        Assert.True(properties.GetProperty("BatchStatus").GetProperty("properties").TryGetProperty("tenant", out _), "BatchStatus.tenant");
         var schemas = document.RootElement.GetProperty("components").GetProperty("schemas").EnumerateObject().Select(s => s.Name).ToList();
         Assert.Contains("SubmitBuildRequest", schemas);
         Assert.Contains("SubmitBatchRequest", schemas);

@@ -86,6 +86,7 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
         var ofBatch = await CliRunner.RunAsync(farm.With("status", batch.BatchId, "--output", "json"));
         var ofBuild = await CliRunner.RunAsync(farm.With("status", batch.Images[0].BuildId, "--output", "json"));
         var text = await CliRunner.RunAsync(farm.With("status", batch.Images[0].BuildId));
+        var batchText = await CliRunner.RunAsync(farm.With("status", batch.BatchId));
 
         Assert.Equal(0, ofBatch.ExitCode);
         Assert.Equal(2, Json(ofBatch.Out).GetProperty("total").GetInt32());
@@ -96,6 +97,11 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
         Assert.Equal(0, text.ExitCode);
         Assert.Contains("sha256:", text.Out, StringComparison.Ordinal);
         Assert.Contains($"bf-{batch.Images[0].BuildId}-1", text.Out, StringComparison.Ordinal);
+        // The demo's key owns tenant "demo": the records, the JSON and the text name it.
+        Assert.Equal("demo", Json(ofBatch.Out).GetProperty("tenant").GetString());
+        Assert.Equal("demo", Json(ofBuild.Out).GetProperty("tenant").GetString());
+        Assert.Matches(@"(?m)^tenant\s+demo\s*$", text.Out);
+        Assert.Contains($"batch {batch.BatchId} (tenant demo): 2 images", batchText.Out, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -172,11 +178,15 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
         var batch = await farm.WaitDoneAsync((await farm.SubmitBatchAsync(DemoFarmFixture.Unique("cancel"), 1)).BatchId);
 
         var ended = await CliRunner.RunAsync(farm.With("cancel", batch.Images[0].BuildId));
+        var endedBatch = await CliRunner.RunAsync(farm.With("cancel", batch.BatchId));
         var unknown = await CliRunner.RunAsync(farm.With("cancel", "no-such-build"));
 
         Assert.Equal(1, ended.ExitCode);
         Assert.Contains("already ended", ended.Error, StringComparison.Ordinal);
+        Assert.Equal(1, endedBatch.ExitCode);
+        Assert.Contains($"batch '{batch.BatchId}' has already ended", endedBatch.Error, StringComparison.Ordinal);
         Assert.Equal(4, unknown.ExitCode);
+        Assert.Contains("no build or batch 'no-such-build'", unknown.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -106,6 +106,26 @@ public abstract class ConsumerTests
         Assert.Equal([$"{batch}-py", $"{batch}-node"], records.Single(r => r.Name == "app").DependsOn);
     }
 
+    [Theory]
+    [InlineData("team-a", "team-a")]
+    [InlineData("not:a tenant", null)]
+    [InlineData(null, null)]
+    public async Task SubmitBatch_Tenant_RecordedOnTheBatchAndEveryBuild_InvalidOrNoneLeavesNone(string? sent, string? recorded)
+    {
+        var (provider, harness, store) = await StartAsync();
+        await using var _ = provider;
+        var batch = Unique();
+
+        await harness.Bus.Publish(Diamond(batch) with { Tenant = sent });
+
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
+        AssertNoFaults(harness);
+        Assert.Equal(recorded, (await store.GetBatchAsync(batch, CancellationToken.None))!.Tenant);
+        var records = await store.GetBatchBuildsAsync(batch, CancellationToken.None);
+        Assert.Equal(5, records.Count);
+        Assert.All(records, r => Assert.Equal(recorded, r.Tenant));
+    }
+
     [Fact]
     public async Task BaseSucceeded_MiddlesPublishedWithPinnedBase_AppOnlyAfterBoth()
     {

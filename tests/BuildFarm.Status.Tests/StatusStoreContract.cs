@@ -417,6 +417,117 @@ public abstract class StatusStoreContract
             CancellationToken.None), "a deleted batch id can be used again");
     }
 
+    [Fact]
+    public async Task List_ByTenant_OnlyThatTenantsBuildsAndPagesStayWhole()
+    {
+        var store = Create();
+        var run = Id("t");
+        // Two tenants' builds interleaved in submit order, and one record from before tenants (no tenant).
+        var ids = Enumerable.Range(0, 10).Select(i => (Id: $"{run}-{i}", Tenant: i % 2 == 0 ? "team-a" : "team-b")).ToList();
+        foreach (var (id, i) in ids.Select((x, i) => (x, i)))
+        {
+            await store.CreateBuildAsync(Records.Build(id.Id, submitted: Records.T0.AddSeconds(i), tenant: id.Tenant), CancellationToken.None);
+        }
+        await store.CreateBuildAsync(Records.Build($"{run}-legacy", submitted: Records.T0.AddSeconds(20)), CancellationToken.None);
+
+        var seen = new List<string>();
+        var pages = 0;
+        string? next = null;
+        do
+        {
+            var page = await store.ListBuildsAsync(new BuildQuery { Tenant = "team-a", Limit = 2, Continue = next }, CancellationToken.None);
+            Assert.All(page.Items, b => Assert.Equal("team-a", b.Tenant));
+            seen.AddRange(page.Items.Select(b => b.BuildId));
+            next = page.Continue;
+            pages++;
+        }
+        while (next is not null && pages < 10);
+
+        Assert.Equal(ids.Where(x => x.Tenant == "team-a").Select(x => x.Id).Reverse(), seen);
+        Assert.Equal(3, pages); // 2 + 2 + 1: each page is full until the last, so the filter ran in the store
+        var everyone = await store.ListBuildsAsync(new BuildQuery { Limit = 1000 }, CancellationToken.None);
+        Assert.Equal(11, everyone.Items.Count(b => b.BuildId.StartsWith(run, StringComparison.Ordinal)));
+        Assert.Empty((await store.ListBuildsAsync(new BuildQuery { Tenant = "team-c" }, CancellationToken.None)).Items);
+    }
+
+    [Fact]
+    public async Task List_ByTenantAndState_FollowsUpdates()
+    {
+        var store = Create();
+        var (a1, a2, b1) = (Id("a1"), Id("a2"), Id("b1"));
+        await store.CreateBuildAsync(Records.Build(a1, tenant: "team-a"), CancellationToken.None);
+        await store.CreateBuildAsync(Records.Build(a2, tenant: "team-a"), CancellationToken.None);
+        await store.CreateBuildAsync(Records.Build(b1, tenant: "team-b"), CancellationToken.None);
+
+        await store.UpdateBuildAsync(a1, r => Change(r with { State = BuildState.Running }, "started"), CancellationToken.None);
+        await store.UpdateBuildAsync(b1, r => Change(r with { State = BuildState.Running }, "started"), CancellationToken.None);
+
+        var running = await store.ListBuildsAsync(new BuildQuery { Tenant = "team-a", State = BuildState.Running }, CancellationToken.None);
+        var queued = await store.ListBuildsAsync(new BuildQuery { Tenant = "team-a", State = BuildState.Queued }, CancellationToken.None);
+        Assert.Equal([a1], running.Items.Select(b => b.BuildId));
+        Assert.Equal([a2], queued.Items.Select(b => b.BuildId));
+    }
+
+    [Fact]
+    public async Task Update_NeverChangesTheTenant_ButSetsOneOnARecordWithout()
+    {
+        var store = Create();
+        var (owned, legacy) = (Id("owned"), Id("legacy"));
+        await store.CreateBuildAsync(Records.Build(owned, tenant: "team-a"), CancellationToken.None);
+        await store.CreateBuildAsync(Records.Build(legacy), CancellationToken.None);
+
+        var moved = await store.UpdateBuildAsync(owned, r => Change(r with { Tenant = "team-b", State = BuildState.Running }, "started"), CancellationToken.None);
+        await store.UpdateBuildAsync(legacy, r => Change(r with { Tenant = "team-b" }, "queued"), CancellationToken.None);
+
+        Assert.Equal("team-a", moved!.Record.Tenant);
+        Assert.Equal("team-a", (await store.GetBuildAsync(owned, CancellationToken.None))!.Tenant);
+        Assert.Empty((await store.ListBuildsAsync(new BuildQuery { Tenant = "team-b", State = BuildState.Running }, CancellationToken.None)).Items);
+        Assert.Equal([owned], (await store.ListBuildsAsync(new BuildQuery { Tenant = "team-a", State = BuildState.Running }, CancellationToken.None)).Items.Select(b => b.BuildId));
+        Assert.Equal([legacy], (await store.ListBuildsAsync(new BuildQuery { Tenant = "team-b" }, CancellationToken.None)).Items.Select(b => b.BuildId));
+    }
+
+    [Fact]
+    public async Task CreateBatch_TenantKeptOnBatchAndBuilds_AndListedUnderIt()
+    {
+        var store = Create();
+        var batch = Id("batch");
+        var (a, b) = (Id("a"), Id("b"));
+
+        await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Tenant = "team-a", Members = [new("a", a), new("b", b)] },
+            [Records.Build(a, batch: batch, tenant: "team-a"), Records.Build(b, BuildState.Waiting, batch, tenant: "team-a")], CancellationToken.None);
+
+        Assert.Equal("team-a", (await store.GetBatchAsync(batch, CancellationToken.None))!.Tenant);
+        Assert.Equal(["team-a", "team-a"], (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).Select(r => r.Tenant));
+        Assert.Equal([b], (await store.ListBuildsAsync(new BuildQuery { Tenant = "team-a", State = BuildState.Waiting }, CancellationToken.None)).Items.Select(r => r.BuildId));
+        Assert.Empty((await store.ListBuildsAsync(new BuildQuery { Tenant = "team-b" }, CancellationToken.None)).Items);
+
+        await store.DeleteAsync(batch, [a, b], CancellationToken.None);
+        Assert.Empty((await store.ListBuildsAsync(new BuildQuery { Tenant = "team-a" }, CancellationToken.None)).Items);
+    }
+
+    [Fact]
+    public async Task CreateBatch_BuildOfAnotherTenant_RejectedNamingIt()
+    {
+        var store = Create();
+        var batch = Id("batch");
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => store.CreateBatchAsync(
+            new BatchRecord { BatchId = batch, Tenant = "team-a", Members = [new("x", "x1")] },
+            [Records.Build("x1", batch: batch, tenant: "team-b")], CancellationToken.None));
+        Assert.Contains("tenant 'team-b'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("a:b")]
+    [InlineData("")]
+    [InlineData("-a")]
+    public async Task Tenant_NotATenantName_Rejected(string tenant)
+    {
+        var store = Create();
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => store.ListBuildsAsync(new BuildQuery { Tenant = tenant }, CancellationToken.None));
+        Assert.Contains("is not a tenant name", error.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ArgumentException>(() => store.CreateBuildAsync(Records.Build(Id("b"), tenant: tenant), CancellationToken.None));
+    }
+
     /// <summary>Reads changes, skipping versions already seen per build (as the contract tells readers to), until <paramref name="done"/>.</summary>
     private static async Task<List<BuildChange>> Follow(IAsyncEnumerable<BuildChange> stream, Func<BuildChange, bool> done, CancellationToken cancellationToken)
     {

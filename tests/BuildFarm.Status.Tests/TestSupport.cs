@@ -48,10 +48,11 @@ public static class Records
     };
 
     public static BuildRecord Build(string id, BuildState state = BuildState.Queued, string? batch = null, DateTimeOffset? submitted = null,
-        IReadOnlyList<string>? dependsOn = null) => new()
+        IReadOnlyList<string>? dependsOn = null, string? tenant = null) => new()
     {
         BuildId = id,
         BatchId = batch,
+        Tenant = tenant,
         Name = id,
         Spec = Spec(id),
         State = state,

@@ -10,8 +10,9 @@ namespace BuildFarm.Api.Auth;
 
 /// <summary>
 /// <c>Authorization: Bearer &lt;key&gt;</c> → a principal named after the key (its name becomes <c>RequestedBy</c>) with a
-/// <c>scope</c> claim per scope. No header or an unknown key → 401 with <c>WWW-Authenticate</c>; a missing scope → 403.
-/// With <c>Api:DisableAuth</c> every request is <c>anonymous</c> with every scope.
+/// <c>scope</c> claim per scope and a <c>tenant</c> claim. No header or an unknown key → 401 with <c>WWW-Authenticate</c>;
+/// a missing scope → 403. With <c>Api:DisableAuth</c> every request is <c>anonymous</c> (tenant <c>anonymous</c>) with
+/// every scope, <c>admin</c> included.
 /// </summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions,
@@ -33,7 +34,7 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         if (apiOptions.Value.DisableAuth)
         {
-            return Task.FromResult(AuthenticateResult.Success(Ticket(AnonymousName, ApiScopes.All)));
+            return Task.FromResult(AuthenticateResult.Success(Ticket(AnonymousName, ApiScopes.All, AnonymousName)));
         }
         var header = Request.Headers.Authorization.ToString();
         if (string.IsNullOrEmpty(header))
@@ -53,12 +54,12 @@ public sealed class ApiKeyAuthenticationHandler(
             Context.Items[UnknownKey] = true;
             return Task.FromResult(AuthenticateResult.Fail("unknown API key"));
         }
-        return Task.FromResult(AuthenticateResult.Success(Ticket(key.Name, key.Scopes)));
+        return Task.FromResult(AuthenticateResult.Success(Ticket(key.Name, key.Scopes, key.Tenant)));
     }
 
-    private static AuthenticationTicket Ticket(string name, IEnumerable<string> scopes)
+    private static AuthenticationTicket Ticket(string name, IEnumerable<string> scopes, string tenant)
     {
-        var claims = new List<Claim> { new(ClaimTypes.Name, name) };
+        var claims = new List<Claim> { new(ClaimTypes.Name, name), new(ApiScopes.TenantClaimType, tenant) };
         claims.AddRange(scopes.Select(s => new Claim(ApiScopes.ClaimType, s)));
         return new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName);
     }

@@ -1,15 +1,16 @@
 using System.Security.Cryptography;
 using System.Text;
 using BuildFarm.Api.Options;
+using BuildFarm.Status;
 
 namespace BuildFarm.Api.Auth;
 
-/// <summary>A configured API key: its name (what the logs and records show) and scopes. The key itself is kept
-/// only as its SHA-256.</summary>
-public sealed record ApiKey(string Name, IReadOnlySet<string> Scopes);
+/// <summary>A configured API key: its name (what the logs and records show), scopes and tenant (the team whose builds it
+/// sees). The key itself is kept only as its SHA-256.</summary>
+public sealed record ApiKey(string Name, IReadOnlySet<string> Scopes, string Tenant);
 
 /// <summary>
-/// The API keys, loaded once at start from <c>Api:Keys:&lt;name&gt;:Key</c> / <c>:Scopes</c> and from
+/// The API keys, loaded once at start from <c>Api:Keys:&lt;name&gt;:Key</c> / <c>:Scopes</c> / <c>:Tenant</c> and from
 /// <c>Api:KeysDirectory</c> (one file per key, named after it, e.g. a mounted Kubernetes Secret). Lookup compares the
 /// SHA-256 of the presented token with every key's hash using <see cref="CryptographicOperations.FixedTimeEquals"/>,
 /// without stopping at a match, so timing does not tell how much of a key was right.
@@ -18,15 +19,17 @@ public sealed class ApiKeyRing
 {
     private readonly List<(byte[] Hash, ApiKey Key)> _keys;
 
-    public ApiKeyRing(IReadOnlyList<(string Name, string Secret, IReadOnlySet<string> Scopes)> keys)
+    public ApiKeyRing(IReadOnlyList<(string Name, string Secret, IReadOnlySet<string> Scopes, string Tenant)> keys)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        _keys = [.. keys.Select(k => (Hash(k.Secret), new ApiKey(k.Name, k.Scopes)))];
+        _keys = [.. keys.Select(k => (Hash(k.Secret), new ApiKey(k.Name, k.Scopes, k.Tenant)))];
     }
 
     public int Count => _keys.Count;
 
     public IEnumerable<string> Names => _keys.Select(k => k.Key.Name);
+
+    public IEnumerable<ApiKey> Keys => _keys.Select(k => k.Key);
 
     /// <summary>The key whose secret is <paramref name="token"/>, or null.</summary>
     public ApiKey? Find(string token)
@@ -51,7 +54,7 @@ public sealed class ApiKeyRing
     {
         ArgumentNullException.ThrowIfNull(configuration);
         ArgumentNullException.ThrowIfNull(options);
-        var entries = new Dictionary<string, (string? Secret, IReadOnlySet<string>? Scopes)>(StringComparer.Ordinal);
+        var entries = new Dictionary<string, (string? Secret, IReadOnlySet<string>? Scopes, string? Tenant)>(StringComparer.Ordinal);
         foreach (var section in configuration.GetSection($"{ApiOptions.SectionName}:Keys").GetChildren())
         {
             var scopesSection = section.GetSection("Scopes");
@@ -60,7 +63,7 @@ public sealed class ApiKeyRing
                 : scopesSection.GetChildren().Any()
                     ? ParseScopes(string.Join(',', scopesSection.GetChildren().Select(c => c.Value)), $"Api:Keys:{section.Key}:Scopes")
                     : null;
-            entries[section.Key] = (section["Key"], scopes);
+            entries[section.Key] = (section["Key"], scopes, section["Tenant"]);
         }
         if (!string.IsNullOrEmpty(options.KeysDirectory))
         {
@@ -73,12 +76,12 @@ public sealed class ApiKeyRing
                     continue;
                 }
                 var secret = File.ReadAllText(file).Trim();
-                var scopes = entries.TryGetValue(name, out var existing) ? existing.Scopes : null;
-                entries[name] = (secret, scopes ?? ParseScopes(options.DefaultScopes, "Api:DefaultScopes"));
+                var (scopes, tenant) = entries.TryGetValue(name, out var existing) ? (existing.Scopes, existing.Tenant) : (null, null);
+                entries[name] = (secret, scopes ?? ParseScopes(options.DefaultScopes, "Api:DefaultScopes"), tenant);
             }
         }
-        var keys = new List<(string, string, IReadOnlySet<string>)>();
-        foreach (var (name, (secret, scopes)) in entries)
+        var keys = new List<(string, string, IReadOnlySet<string>, string)>();
+        foreach (var (name, (secret, scopes, tenant)) in entries)
         {
             if (string.IsNullOrWhiteSpace(secret))
             {
@@ -92,7 +95,15 @@ public sealed class ApiKeyRing
             {
                 throw new InvalidOperationException($"API key '{name}' has no scopes: set Api:Keys:{name}:Scopes to some of {string.Join(", ", ApiScopes.All)}");
             }
-            keys.Add((name, secret, scopes));
+            // A key without a tenant is a tenant of its own, named after the key: it sees only what it submitted.
+            var owner = string.IsNullOrWhiteSpace(tenant) ? name : tenant.Trim();
+            if (Tenants.Problem(owner) is { } problem)
+            {
+                throw new InvalidOperationException(string.IsNullOrWhiteSpace(tenant)
+                    ? $"API key '{name}' has no Api:Keys:{name}:Tenant and its name is not a tenant name ({problem}); set Api:Keys:{name}:Tenant"
+                    : $"Api:Keys:{name}:Tenant: {problem}");
+            }
+            keys.Add((name, secret, scopes, owner));
         }
         var ring = new ApiKeyRing(keys);
         var duplicates = keys.GroupBy(k => k.Item2, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => string.Join(" and ", g.Select(k => k.Item1))).ToList();

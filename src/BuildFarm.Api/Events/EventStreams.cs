@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Client;
@@ -17,24 +18,28 @@ namespace BuildFarm.Api.Events;
 /// versions (each change adds one), so <c>Last-Event-ID</c> tells whether anything changed since. A heartbeat comment
 /// goes out every <see cref="ApiOptions.SseHeartbeat"/>, and the records are re-read then too, so a change the
 /// subscription missed still arrives. The stream ends with an <c>end</c> event once every build it follows is final.
+/// Only records the caller may see are ever written (the endpoints check the build or batch first; a batch's builds all
+/// share its tenant, and this filter holds even if they did not).
 /// </summary>
 public sealed class EventStreams(IBuildStatusStore store, IOptions<ApiOptions> options, ApiMetrics metrics, TimeProvider time)
 {
     private static readonly JsonSerializerOptions Json = BuildFarmJson.Options;
 
-    public Task StreamBuildAsync(HttpContext context, string buildId, long? lastEventId, CancellationToken cancellationToken) =>
+    public Task StreamBuildAsync(HttpContext context, ApiCaller caller, string buildId, long? lastEventId, CancellationToken cancellationToken) =>
         RunAsync(
-            context, buildId, batchId: null, lastEventId,
+            context, caller, buildId, batchId: null, lastEventId,
             async ct => await store.GetBuildAsync(buildId, ct) is { } record ? [record] : [],
             cancellationToken);
 
-    public Task StreamBatchAsync(HttpContext context, string batchId, long? lastEventId, CancellationToken cancellationToken) =>
-        RunAsync(context, null, batchId, lastEventId, ct => store.GetBatchBuildsAsync(batchId, ct), cancellationToken);
+    public Task StreamBatchAsync(HttpContext context, ApiCaller caller, string batchId, long? lastEventId, CancellationToken cancellationToken) =>
+        RunAsync(context, caller, null, batchId, lastEventId, ct => store.GetBatchBuildsAsync(batchId, ct), cancellationToken);
 
     private async Task RunAsync(
-        HttpContext context, string? buildId, string? batchId, long? lastEventId,
-        Func<CancellationToken, Task<IReadOnlyList<BuildRecord>>> read, CancellationToken cancellationToken)
+        HttpContext context, ApiCaller caller, string? buildId, string? batchId, long? lastEventId,
+        Func<CancellationToken, Task<IReadOnlyList<BuildRecord>>> readAll, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(caller);
+        async Task<IReadOnlyList<BuildRecord>> ReadVisibleAsync(CancellationToken ct) => [.. (await readAll(ct)).Where(r => caller.CanSee(r.Tenant))];
         var response = context.Response;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
@@ -49,7 +54,7 @@ public sealed class EventStreams(IBuildStatusStore store, IOptions<ApiOptions> o
         var stream = new StreamState(batchId is not null);
         try
         {
-            var records = await read(cancellationToken);
+            var records = await ReadVisibleAsync(cancellationToken);
             var batchUnchanged = stream.IsBatch && lastEventId is { } last && last == records.Sum(r => r.Version);
             foreach (var record in records)
             {
@@ -80,7 +85,7 @@ public sealed class EventStreams(IBuildStatusStore store, IOptions<ApiOptions> o
                     }
                     var change = changes.Current;
                     next = changes.MoveNextAsync().AsTask();
-                    if (stream.IsNewer(change.Record))
+                    if (caller.CanSee(change.Record.Tenant) && stream.IsNewer(change.Record))
                     {
                         stream.Track(change.Record);
                         await WriteEventAsync(response, stream.EventId(change.Record), change.Event, change.Record, cancellationToken);
@@ -90,7 +95,7 @@ public sealed class EventStreams(IBuildStatusStore store, IOptions<ApiOptions> o
                 {
                     await tick;
                     await response.WriteAsync(": heartbeat\n\n", cancellationToken);
-                    foreach (var record in await read(cancellationToken))
+                    foreach (var record in await ReadVisibleAsync(cancellationToken))
                     {
                         if (stream.IsNewer(record))
                         {

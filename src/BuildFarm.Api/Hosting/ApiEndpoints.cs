@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Claims;
 using System.Text.Json;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Events;
@@ -83,7 +82,7 @@ public static class ApiEndpoints
         v1.MapGet("/builds/{id}", GetBuildAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBuild").Produces<BuildRecord>().ProducesProblem(StatusCodes.Status404NotFound);
         v1.MapGet("/builds", ListBuildsAsync).RequireAuthorization(ApiScopes.Read)
-            .WithName("ListBuilds").WithSummary("List builds, newest submit first, paged with continue")
+            .WithName("ListBuilds").WithSummary("List the key's tenant's builds (every tenant's with the admin scope; tenant narrows it), newest first, paged with continue")
             .Produces<BuildPage>().ProducesValidationProblem();
         v1.MapGet("/batches/{id}", GetBatchAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("GetBatch").Produces<BatchStatus>().ProducesProblem(StatusCodes.Status404NotFound);
@@ -97,10 +96,16 @@ public static class ApiEndpoints
             .WithName("CancelBuild").WithSummary("Ask the farm to cancel a build")
             .Produces<BuildRecord>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        v1.MapDelete("/batches/{id}", CancelBatchAsync).RequireAuthorization(ApiScopes.Cancel)
+            .WithName("CancelBatch").WithSummary("Ask the farm to cancel every build of a batch that has not ended")
+            .Produces<BatchStatus>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 
-    private static string Caller(ClaimsPrincipal user) => user.Identity?.Name ?? ApiKeyAuthenticationHandler.AnonymousName;
+    /// <summary>The caller: key name, tenant and admin scope. A record of another tenant is answered as unknown (404),
+    /// never 403, so a key cannot tell whether another tenant's build exists.</summary>
+    private static ApiCaller Caller(HttpContext context) => ApiCaller.From(context.User);
 
     private static async Task<IResult> SubmitBuildAsync(
         HttpContext context, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics, TimeProvider time, CancellationToken cancellationToken)
@@ -124,7 +129,7 @@ public static class ApiEndpoints
         {
             return ValidationFailed(errors, metrics);
         }
-        var outcome = await submitter.SubmitBuildAsync(request!, Caller(context.User), IdempotencyKey(context), body.Hash, cancellationToken);
+        var outcome = await submitter.SubmitBuildAsync(request!, Caller(context), IdempotencyKey(context), body.Hash, cancellationToken);
         return outcome.Status switch
         {
             SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value),
@@ -172,7 +177,7 @@ public static class ApiEndpoints
         {
             return ValidationFailed(trial, metrics);
         }
-        var outcome = await submitter.SubmitBatchAsync(plan, isYaml ? "manifest" : "json", Caller(context.User), IdempotencyKey(context), body.Hash, cancellationToken);
+        var outcome = await submitter.SubmitBatchAsync(plan, isYaml ? "manifest" : "json", Caller(context), IdempotencyKey(context), body.Hash, cancellationToken);
         if (outcome.Value is { } record)
         {
             var status = BatchView.Create(record, await store.GetBatchBuildsAsync(record.BatchId, cancellationToken));
@@ -198,23 +203,42 @@ public static class ApiEndpoints
         })],
     };
 
-    private static async Task<IResult> GetBuildAsync(string id, IBuildStatusStore store, CancellationToken cancellationToken) =>
-        await store.GetBuildAsync(id, cancellationToken) is { } record ? Results.Ok(record) : NotFound("build", id);
+    private static async Task<IResult> GetBuildAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken) =>
+        await VisibleBuildAsync(id, context, store, cancellationToken) is { } record ? Results.Ok(record) : NotFound("build", id);
 
-    private static async Task<IResult> GetBatchAsync(string id, IBuildStatusStore store, CancellationToken cancellationToken)
+    private static async Task<IResult> GetBatchAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken)
     {
-        if (await store.GetBatchAsync(id, cancellationToken) is not { } batch)
+        if (await VisibleBatchAsync(id, context, store, cancellationToken) is not { } batch)
         {
             return NotFound("batch", id);
         }
         return Results.Ok(BatchView.Create(batch, await store.GetBatchBuildsAsync(id, cancellationToken)));
     }
 
+    /// <summary>The build's record when it exists and the caller's tenant owns it (or the caller is an admin).</summary>
+    private static async Task<BuildRecord?> VisibleBuildAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken) =>
+        await store.GetBuildAsync(id, cancellationToken) is { } record && Caller(context).CanSee(record.Tenant) ? record : null;
+
+    /// <summary>The batch's record when it exists and the caller's tenant owns it (or the caller is an admin).</summary>
+    private static async Task<BatchRecord?> VisibleBatchAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken) =>
+        await store.GetBatchAsync(id, cancellationToken) is { } batch && Caller(context).CanSee(batch.Tenant) ? batch : null;
+
     private static async Task<IResult> ListBuildsAsync(
-        IBuildStatusStore store, IOptions<ApiOptions> options, ApiMetrics metrics, CancellationToken cancellationToken,
-        string? state = null, string? batch = null, string? limit = null, [FromQuery(Name = "continue")] string? continueToken = null)
+        HttpContext context, IBuildStatusStore store, IOptions<ApiOptions> options, ApiMetrics metrics, CancellationToken cancellationToken,
+        string? state = null, string? batch = null, string? tenant = null, string? limit = null, [FromQuery(Name = "continue")] string? continueToken = null)
     {
+        var caller = Caller(context);
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        if (tenant is not null && Tenants.Problem(tenant) is { } tenantProblem)
+        {
+            errors["tenant"] = [tenantProblem];
+        }
+        else if (tenant is not null && !caller.IsAdmin && !string.Equals(tenant, caller.Tenant, StringComparison.Ordinal))
+        {
+            metrics.Rejected("missing_scope");
+            return Problem(StatusCodes.Status403Forbidden, "Forbidden",
+                $"the API key '{caller.Name}' lists only its own tenant's builds ('{caller.Tenant}'); other tenants need the '{ApiScopes.Admin}' scope");
+        }
         BuildState? parsedState = null;
         if (state is not null)
         {
@@ -236,29 +260,33 @@ public static class ApiEndpoints
         {
             return ValidationFailed(errors, metrics);
         }
-        var page = await store.ListBuildsAsync(new BuildQuery { State = parsedState, BatchId = batch, Limit = pageSize, Continue = continueToken }, cancellationToken);
+        // The tenant filter runs in the store (its per-tenant index), so every page is full and the continue token stays right.
+        var page = await store.ListBuildsAsync(new BuildQuery
+        {
+            State = parsedState, BatchId = batch, Tenant = tenant ?? caller.ListTenant, Limit = pageSize, Continue = continueToken,
+        }, cancellationToken);
         return Results.Ok(page);
     }
 
     private static async Task<IResult> StreamBuildAsync(
         string id, HttpContext context, IBuildStatusStore store, EventStreams streams, CancellationToken cancellationToken)
     {
-        if (await store.GetBuildAsync(id, cancellationToken) is null)
+        if (await VisibleBuildAsync(id, context, store, cancellationToken) is null)
         {
             return NotFound("build", id);
         }
-        await RunStreamAsync(() => streams.StreamBuildAsync(context, id, LastEventId(context), cancellationToken));
+        await RunStreamAsync(() => streams.StreamBuildAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
         return Results.Empty;
     }
 
     private static async Task<IResult> StreamBatchAsync(
         string id, HttpContext context, IBuildStatusStore store, EventStreams streams, CancellationToken cancellationToken)
     {
-        if (await store.GetBatchAsync(id, cancellationToken) is null)
+        if (await VisibleBatchAsync(id, context, store, cancellationToken) is null)
         {
             return NotFound("batch", id);
         }
-        await RunStreamAsync(() => streams.StreamBatchAsync(context, id, LastEventId(context), cancellationToken));
+        await RunStreamAsync(() => streams.StreamBatchAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
         return Results.Empty;
     }
 
@@ -277,7 +305,7 @@ public static class ApiEndpoints
     private static async Task<IResult> CancelBuildAsync(
         string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, CancellationToken cancellationToken)
     {
-        if (await store.GetBuildAsync(id, cancellationToken) is not { } record)
+        if (await VisibleBuildAsync(id, context, store, cancellationToken) is not { } record)
         {
             return NotFound("build", id);
         }
@@ -285,11 +313,37 @@ public static class ApiEndpoints
         {
             return Problem(StatusCodes.Status409Conflict, "Build already ended", $"build '{id}' is already {record.State.ToWire()}; there is nothing to cancel");
         }
-        if (await submitter.CancelAsync(record, Caller(context.User)) is { } failure)
+        if (await submitter.CancelAsync(record, Caller(context)) is { } failure)
         {
             return Failed(context, SubmitStatus.Unavailable, failure, options.Value);
         }
         return Results.Accepted($"/v1/builds/{id}", record);
+    }
+
+    /// <summary>Cancels every build of the batch that has not ended (as <c>DELETE /v1/builds/{id}</c> does each); the
+    /// answer is the batch as it stood before the cancels took effect.</summary>
+    private static async Task<IResult> CancelBatchAsync(
+        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+    {
+        if (await VisibleBatchAsync(id, context, store, cancellationToken) is not { } batch)
+        {
+            return NotFound("batch", id);
+        }
+        var builds = await store.GetBatchBuildsAsync(id, cancellationToken);
+        var open = builds.Where(b => !b.State.IsFinal()).ToList();
+        if (open.Count == 0)
+        {
+            return Problem(StatusCodes.Status409Conflict, "Batch already ended", $"every build of batch '{id}' has ended; there is nothing to cancel");
+        }
+        var caller = Caller(context);
+        foreach (var record in open)
+        {
+            if (await submitter.CancelAsync(record, caller) is { } failure)
+            {
+                return Failed(context, SubmitStatus.Unavailable, failure, options.Value);
+            }
+        }
+        return Results.Accepted($"/v1/batches/{id}", BatchView.Create(batch, builds));
     }
 
     private static long? LastEventId(HttpContext context) =>

@@ -96,7 +96,7 @@ public static class ApiServiceCollectionExtensions
             {
                 Type = SecuritySchemeType.Http,
                 Scheme = "bearer",
-                Description = "An API key (Api:Keys or Api:KeysDirectory) as 'Authorization: Bearer <key>'; scopes submit, read, cancel.",
+                Description = "An API key (Api:Keys or Api:KeysDirectory) as 'Authorization: Bearer <key>'; scopes submit, read, cancel, admin. A key sees only its own tenant's builds and batches (others answer 404) unless it has the admin scope.",
             };
             document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [] }];
             return Task.CompletedTask;

@@ -30,6 +30,7 @@ public static class BatchView
             BatchId = batch.BatchId,
             Source = batch.Source,
             RequestedBy = batch.RequestedBy,
+            Tenant = batch.Tenant,
             SubmittedAt = batch.SubmittedAt,
             Total = images.Count,
             Counts = counts,

@@ -1,4 +1,7 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using BuildFarm.Api.Options;
+using Microsoft.Extensions.Options;
 
 namespace BuildFarm.Api.Metrics;
 
@@ -7,7 +10,8 @@ namespace BuildFarm.Api.Metrics;
 /// <c>buildfarm_api_builds_submitted_total{kind}</c>, <c>buildfarm_api_batches_submitted_total{source}</c>,
 /// <c>buildfarm_api_requests_rejected_total{reason}</c>, <c>buildfarm_api_publish_failures_total{reason}</c>,
 /// <c>buildfarm_api_idempotent_replays_total</c>, <c>buildfarm_api_cancels_total</c>,
-/// <c>buildfarm_api_publish_duration_seconds</c>, <c>buildfarm_api_sse_streams</c>. Labels are low-cardinality.
+/// <c>buildfarm_api_publish_duration_seconds</c>, <c>buildfarm_api_sse_streams</c>. Labels are low-cardinality: no
+/// tenant, unless <c>Api:Metrics:TenantLabel</c> adds one to the submit and cancel counters.
 /// </summary>
 public sealed class ApiMetrics : IDisposable
 {
@@ -22,10 +26,13 @@ public sealed class ApiMetrics : IDisposable
     private readonly Counter<long> _cancels;
     private readonly Histogram<double> _publishDuration;
     private readonly UpDownCounter<long> _sseStreams;
+    private readonly bool _tenantLabel;
 
-    public ApiMetrics(IMeterFactory meterFactory)
+    public ApiMetrics(IMeterFactory meterFactory, IOptions<ApiOptions> options)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
+        ArgumentNullException.ThrowIfNull(options);
+        _tenantLabel = options.Value.Metrics.TenantLabel;
         _meter = meterFactory.Create(MeterName);
         _builds = _meter.CreateCounter<long>("buildfarm.api.builds_submitted", description: "Builds accepted, by kind (single, batch)");
         _batches = _meter.CreateCounter<long>("buildfarm.api.batches_submitted", description: "Batches accepted, by source (json, manifest)");
@@ -37,9 +44,9 @@ public sealed class ApiMetrics : IDisposable
         _sseStreams = _meter.CreateUpDownCounter<long>("buildfarm.api.sse_streams", description: "Open Server-Sent Event streams");
     }
 
-    public void BuildsSubmitted(string kind, int count) => _builds.Add(count, new KeyValuePair<string, object?>("kind", kind));
+    public void BuildsSubmitted(string kind, int count, string tenant) => _builds.Add(count, Tags(tenant, ("kind", kind)));
 
-    public void BatchSubmitted(string source) => _batches.Add(1, new KeyValuePair<string, object?>("source", source));
+    public void BatchSubmitted(string source, string tenant) => _batches.Add(1, Tags(tenant, ("source", source)));
 
     /// <summary>Reasons: <c>validation</c>, <c>too_large</c>, <c>no_key</c>, <c>unknown_key</c>, <c>missing_scope</c>, <c>idempotency_conflict</c>, <c>unsupported_media_type</c>.</summary>
     public void Rejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
@@ -51,11 +58,25 @@ public sealed class ApiMetrics : IDisposable
 
     public void IdempotentReplay() => _replays.Add(1);
 
-    public void CancelPublished() => _cancels.Add(1);
+    public void CancelPublished(string tenant) => _cancels.Add(1, Tags(tenant));
 
     public void StreamOpened() => _sseStreams.Add(1);
 
     public void StreamClosed() => _sseStreams.Add(-1);
 
     public void Dispose() => _meter.Dispose();
+
+    private TagList Tags(string tenant, params ReadOnlySpan<(string Name, string Value)> labels)
+    {
+        var tags = new TagList();
+        foreach (var (name, value) in labels)
+        {
+            tags.Add(name, value);
+        }
+        if (_tenantLabel)
+        {
+            tags.Add("tenant", tenant);
+        }
+        return tags;
+    }
 }

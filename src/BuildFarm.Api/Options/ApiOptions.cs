@@ -49,6 +49,9 @@ public sealed class ApiOptions
     /// <c>Kaniko:ExecutorImage</c> when set there.</summary>
     public string? ExecutorImage { get; set; }
 
+    /// <summary>Opt-in metric labels (<c>Api:Metrics</c>).</summary>
+    public ApiMetricsOptions Metrics { get; set; } = new();
+
     /// <summary>The largest page the status stores serve.</summary>
     public const int MaxStorePage = 1000;
 
@@ -96,4 +99,14 @@ public sealed class ApiOptions
     }
 
     private static readonly Contracts.BuildSpec Probe = new() { Context = "dir:///workspace", Destinations = ["registry.invalid/probe:1"] };
+}
+
+/// <summary>The <c>Api:Metrics</c> section.</summary>
+public sealed class ApiMetricsOptions
+{
+    /// <summary>
+    /// Add a <c>tenant</c> label to the submit and cancel counters. Off by default: a label per tenant multiplies the
+    /// series (one per tenant and kind), so turn it on only with a bounded number of tenants.
+    /// </summary>
+    public bool TenantLabel { get; set; }
 }

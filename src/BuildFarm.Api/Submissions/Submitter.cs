@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Client;
@@ -31,8 +32,9 @@ public sealed record SubmitOutcome<T>(SubmitStatus Status, T? Value, string? Det
 /// <summary>
 /// Stores a submit's records, then publishes its one command with the broker's confirm awaited (bounded by
 /// <see cref="ApiOptions.PublishTimeout"/>); when the publish fails the records are deleted again, so a submit is either
-/// stored and published or neither. An <c>Idempotency-Key</c> reserves the id of the first request in the status store
-/// (<see cref="IBuildStatusStore.GetOrSetIdempotencyAsync"/>); a retry gets that build or batch and publishes nothing.
+/// stored and published or neither. Records carry the caller's tenant. An <c>Idempotency-Key</c> reserves the id of the
+/// first request in the status store under the caller's tenant (<see cref="IBuildStatusStore.GetOrSetIdempotencyAsync"/>);
+/// a retry from the same tenant gets that build or batch and publishes nothing.
 /// </summary>
 public sealed class Submitter(
     IBuildStatusStore store,
@@ -48,18 +50,19 @@ public sealed class Submitter(
         ?? Kaniko.Pods.KanikoPodOptions.DefaultExecutorImage;
 
     public async Task<SubmitOutcome<BuildRecord>> SubmitBuildAsync(
-        SubmitBuildRequest request, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+        SubmitBuildRequest request, ApiCaller caller, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var reservation = await ReserveAsync("build", BuildIds.NewBuildId(), requestedBy, idempotencyKey, requestHash, cancellationToken);
+        ArgumentNullException.ThrowIfNull(caller);
+        var requestedBy = caller.Name;
+        var reservation = await ReserveAsync("build", BuildIds.NewBuildId(), caller, idempotencyKey, requestHash, cancellationToken);
         if (reservation.Conflict is { } conflict)
         {
             return new(SubmitStatus.IdempotencyConflict, null, conflict);
         }
         if (reservation.Replay && await store.GetBuildAsync(reservation.Id, cancellationToken) is { } earlier)
         {
-            metrics.IdempotentReplay();
-            return new(SubmitStatus.Replayed, earlier);
+            return Replay(earlier, earlier.Tenant, caller);
         }
         var now = time.GetUtcNow();
         var record = new BuildRecord
@@ -70,6 +73,7 @@ public sealed class Submitter(
             Priority = request.Priority,
             Deadline = request.Deadline,
             RequestedBy = requestedBy,
+            Tenant = caller.Tenant,
             SubmittedAt = now,
             UpdatedAt = now,
             Version = 1,
@@ -78,7 +82,7 @@ public sealed class Submitter(
         {
             // Only a concurrent retry with the same Idempotency-Key can have created this id: answer with its build.
             return await store.GetBuildAsync(record.BuildId, cancellationToken) is { } concurrent
-                ? new(SubmitStatus.Replayed, concurrent)
+                ? Replay(concurrent, concurrent.Tenant, caller)
                 : new(SubmitStatus.Unavailable, null, "the build record could not be created; retry");
         }
         var command = new BuildImage
@@ -101,8 +105,8 @@ public sealed class Submitter(
         {
             logger.LogWarning("Build {BuildId} was published but its BuildQueued event was not: {Failure}", record.BuildId, queuedFailure);
         }
-        metrics.BuildsSubmitted("single", 1);
-        logger.LogInformation("Build {BuildId} submitted by {RequestedBy}", record.BuildId, requestedBy);
+        metrics.BuildsSubmitted("single", 1, caller.Tenant);
+        logger.LogInformation("Build {BuildId} submitted by {RequestedBy} (tenant {Tenant})", record.BuildId, requestedBy, caller.Tenant);
         return new(SubmitStatus.Accepted, record);
     }
 
@@ -110,27 +114,29 @@ public sealed class Submitter(
     /// batch id this call reserves (build ids derive from it). Members without dependencies are stored <c>queued</c>, the
     /// others <c>waiting</c>.</summary>
     public async Task<SubmitOutcome<BatchRecord>> SubmitBatchAsync(
-        Func<string, SubmitBatch> plan, string source, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+        Func<string, SubmitBatch> plan, string source, ApiCaller caller, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        var reservation = await ReserveAsync("batch", BuildIds.NewBatchId(), requestedBy, idempotencyKey, requestHash, cancellationToken);
+        ArgumentNullException.ThrowIfNull(caller);
+        var requestedBy = caller.Name;
+        var reservation = await ReserveAsync("batch", BuildIds.NewBatchId(), caller, idempotencyKey, requestHash, cancellationToken);
         if (reservation.Conflict is { } conflict)
         {
             return new(SubmitStatus.IdempotencyConflict, null, conflict);
         }
         if (reservation.Replay && await store.GetBatchAsync(reservation.Id, cancellationToken) is { } earlier)
         {
-            metrics.IdempotentReplay();
-            return new(SubmitStatus.Replayed, earlier);
+            return Replay(earlier, earlier.Tenant, caller);
         }
         var now = time.GetUtcNow();
-        var message = plan(reservation.Id) with { BatchId = reservation.Id, RequestedBy = requestedBy, SubmittedAt = now };
+        var message = plan(reservation.Id) with { BatchId = reservation.Id, RequestedBy = requestedBy, Tenant = caller.Tenant, SubmittedAt = now };
         var buildIds = message.Images.ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
         var record = new BatchRecord
         {
             BatchId = message.BatchId,
             Source = message.Source,
             RequestedBy = requestedBy,
+            Tenant = caller.Tenant,
             SubmittedAt = now,
             Members = [.. message.Images.Select(i => new BatchMember(i.Name, i.BuildId))],
         };
@@ -145,6 +151,7 @@ public sealed class Submitter(
             Priority = message.Priority,
             Deadline = message.Deadline,
             RequestedBy = requestedBy,
+            Tenant = caller.Tenant,
             SubmittedAt = now,
             UpdatedAt = now,
             Version = 1,
@@ -152,7 +159,7 @@ public sealed class Submitter(
         if (!await store.CreateBatchAsync(record, builds, cancellationToken))
         {
             return await store.GetBatchAsync(record.BatchId, cancellationToken) is { } concurrent
-                ? new(SubmitStatus.Replayed, concurrent)
+                ? Replay(concurrent, concurrent.Tenant, caller)
                 : new(SubmitStatus.Unavailable, null, "the batch record could not be created; retry");
         }
         if (await PublishAsync(message) is { } failure)
@@ -160,9 +167,9 @@ public sealed class Submitter(
             await store.DeleteAsync(record.BatchId, [.. builds.Select(b => b.BuildId)], CancellationToken.None);
             return new(SubmitStatus.Unavailable, null, failure);
         }
-        metrics.BatchSubmitted(source);
-        metrics.BuildsSubmitted("batch", builds.Count);
-        logger.LogInformation("Batch {BatchId} of {Count} images submitted by {RequestedBy}", record.BatchId, builds.Count, requestedBy);
+        metrics.BatchSubmitted(source, caller.Tenant);
+        metrics.BuildsSubmitted("batch", builds.Count, caller.Tenant);
+        logger.LogInformation("Batch {BatchId} of {Count} images submitted by {RequestedBy} (tenant {Tenant})", record.BatchId, builds.Count, requestedBy, caller.Tenant);
         return new(SubmitStatus.Accepted, record);
     }
 
@@ -172,9 +179,11 @@ public sealed class Submitter(
     /// projector records and the orchestrator follows (its dependents end as <c>dependency_failed</c>). Null when the
     /// broker confirmed, else why not.
     /// </summary>
-    public async Task<string?> CancelAsync(BuildRecord record, string requestedBy)
+    public async Task<string?> CancelAsync(BuildRecord record, ApiCaller caller)
     {
         ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(caller);
+        var requestedBy = caller.Name;
         var now = time.GetUtcNow();
         var failure = await PublishAsync(new CancelBuild { BuildId = record.BuildId, RequestedBy = requestedBy, RequestedAt = now });
         if (failure is null && record.State == BuildState.Waiting)
@@ -186,23 +195,42 @@ public sealed class Submitter(
         }
         if (failure is null)
         {
-            metrics.CancelPublished();
+            metrics.CancelPublished(caller.Tenant);
             logger.LogInformation("Cancel of build {BuildId} ({State}) requested by {RequestedBy}", record.BuildId, record.State.ToWire(), requestedBy);
         }
         return failure;
     }
 
+    private const string IdempotencyConflict = "this Idempotency-Key was used for a different request; use a new key for a new request";
+
+    /// <summary>
+    /// The earlier build or batch of an Idempotency-Key, when the caller may see it. One the caller's tenant does not own
+    /// can only be a record from before tenants whose key name equals this tenant: it is not handed out, the key counts as used.
+    /// </summary>
+    private SubmitOutcome<T> Replay<T>(T earlier, string? owner, ApiCaller caller)
+        where T : class
+    {
+        if (!string.Equals(owner, caller.Tenant, StringComparison.Ordinal))
+        {
+            metrics.Rejected("idempotency_conflict");
+            return new(SubmitStatus.IdempotencyConflict, null, IdempotencyConflict);
+        }
+        metrics.IdempotentReplay();
+        return new(SubmitStatus.Replayed, earlier);
+    }
+
     private sealed record Reservation(string Id, bool Replay, string? Conflict);
 
+    /// <summary>Idempotency keys are scoped by tenant (<c>api:&lt;tenant&gt;</c>): every key of a tenant shares them, no other tenant sees them.</summary>
     private async Task<Reservation> ReserveAsync(
-        string kind, string newId, string requestedBy, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+        string kind, string newId, ApiCaller caller, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
     {
         if (idempotencyKey is null)
         {
             return new(newId, Replay: false, Conflict: null);
         }
         var value = $"{kind}|{requestHash}|{newId}";
-        var stored = await store.GetOrSetIdempotencyAsync("api:" + requestedBy, idempotencyKey, value, options.Value.IdempotencyTtl, cancellationToken);
+        var stored = await store.GetOrSetIdempotencyAsync("api:" + caller.Tenant, idempotencyKey, value, options.Value.IdempotencyTtl, cancellationToken);
         if (stored == value)
         {
             return new(newId, Replay: false, Conflict: null);
@@ -211,7 +239,7 @@ public sealed class Submitter(
         if (parts.Length != 3 || parts[0] != kind || parts[1] != requestHash)
         {
             metrics.Rejected("idempotency_conflict");
-            return new(newId, Replay: false, Conflict: "this Idempotency-Key was used for a different request; use a new key for a new request");
+            return new(newId, Replay: false, Conflict: IdempotencyConflict);
         }
         // The earlier request reserved this id. When its records are gone (its publish failed and was rolled back) the
         // retry submits again under the same id.

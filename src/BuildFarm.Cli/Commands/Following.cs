@@ -14,13 +14,13 @@ internal static class Following
 
     public static Task<int> BatchAsync(BuildFarmClient client, BatchStatus batch, CliIO io, bool json, CancellationToken cancellationToken) =>
         FollowAsync(client.StreamBatchEventsAsync(batch.BatchId, CancellationToken.None), batch.BatchId,
-            new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId))), $"batch {batch.BatchId}", io, json, cancellationToken);
+            new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId))), $"batch {batch.BatchId}{StatusCommand.TenantNote(batch.Tenant)}", io, json, cancellationToken);
 
     public static Task<int> BuildAsync(BuildFarmClient client, BuildRecord build, CliIO io, bool json, CancellationToken cancellationToken)
     {
         var progress = new FollowedBuilds([new BatchMember(build.Name ?? (build.Spec.Destinations.Count > 0 ? build.Spec.Destinations[0] : build.BuildId), build.BuildId)]);
         progress.Apply(build);
-        return FollowAsync(client.StreamBuildEventsAsync(build.BuildId, CancellationToken.None), null, progress, $"build {build.BuildId}", io, json, cancellationToken);
+        return FollowAsync(client.StreamBuildEventsAsync(build.BuildId, CancellationToken.None), null, progress, $"build {build.BuildId}{StatusCommand.TenantNote(build.Tenant)}", io, json, cancellationToken);
     }
 
     private static async Task<int> FollowAsync(IAsyncEnumerable<BuildEvent> events, string? batchId, FollowedBuilds progress, string title, CliIO io, bool json,

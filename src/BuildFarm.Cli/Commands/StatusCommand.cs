@@ -63,13 +63,16 @@ public static class StatusCommand
             else
             {
                 var counts = string.Join(", ", batch.Counts.Where(c => c.Value > 0).Select(c => $"{c.Value} {c.Key}"));
-                await io.Out.WriteLineAsync($"batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
+                await io.Out.WriteLineAsync($"batch {batch.BatchId}{TenantNote(batch.Tenant)}: {Plural.Of(batch.Total, "image")} ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
                 CliConsole.Create(io).Write(BatchTable(batch));
             }
             return ExitCodes.Ok;
         }));
         return command;
     }
+
+    /// <summary><c> (tenant T)</c>, or nothing for a record without a tenant.</summary>
+    internal static string TenantNote(string? tenant) => tenant is null ? "" : $" (tenant {tenant})";
 
     /// <summary>A batch's images: name, build id, state, attempt, reason or digest.</summary>
     internal static Table BatchTable(BatchStatus batch)
@@ -106,6 +109,7 @@ public static class StatusCommand
         Field("build", b.BuildId);
         Field("batch", b.BatchId);
         Field("image", b.Name);
+        Field("tenant", b.Tenant);
         fields.AddRow(new Text("state"), new Markup(ProgressView.StateMarkup(b.State)));
         Field("reason", b.Reason);
         Field("detail", b.Detail);

@@ -77,7 +77,7 @@ public static class SubmitCommand
                 }
                 else
                 {
-                    await io.Out.WriteLineAsync($"build {build.BuildId} {build.State.ToWire()}");
+                    await io.Out.WriteLineAsync($"build {build.BuildId} {build.State.ToWire()}{StatusCommand.TenantNote(build.Tenant)}");
                     await io.Out.WriteLineAsync($"follow it with: buildfarm watch {build.BuildId}");
                 }
                 return ExitCodes.Ok;
@@ -97,7 +97,7 @@ public static class SubmitCommand
             await io.Out.WriteLineAsync(JsonSerializer.Serialize(batch, BuildFarmJson.Options));
             return ExitCodes.Ok;
         }
-        await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} submitted"));
+        await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} submitted{StatusCommand.TenantNote(batch.Tenant)}"));
         CliConsole.Create(io).Write(StatusCommand.BatchTable(batch));
         await io.Out.WriteLineAsync($"follow it with: buildfarm watch {batch.BatchId}");
         return ExitCodes.Ok;

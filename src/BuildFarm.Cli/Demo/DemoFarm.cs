@@ -130,7 +130,9 @@ public sealed class DemoFarm : IAsyncDisposable
     {
         ["Bus:Transport"] = "InMemory",
         ["Api:Keys:demo:Key"] = apiKey,
-        ["Api:Keys:demo:Scopes"] = "submit,read,cancel",
+        // The demo's one key owns tenant "demo" and is an admin: the operator of a demo sees everything.
+        ["Api:Keys:demo:Scopes"] = "submit,read,cancel,admin",
+        ["Api:Keys:demo:Tenant"] = "demo",
         ["Api:SseHeartbeat"] = "00:00:02",
     };
 

@@ -27,14 +27,16 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         var errors = BatchGraph.Validate(submit.Images);
         var idOf = (submit.Images ?? []).Where(i => i?.Name is not null && i.BuildId is not null)
             .DistinctBy(i => i.Name, StringComparer.Ordinal).ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
+        var tenant = OwnerOf(submit);
         var records = WithDependents((submit.Images ?? []).Where(i => i is not null && !string.IsNullOrWhiteSpace(i.BuildId) && i.Spec is not null)
             .DistinctBy(i => i.BuildId, StringComparer.Ordinal)
-            .Select(i => RecordOf(submit, i, idOf)).ToList(), valid: errors.Count == 0);
+            .Select(i => RecordOf(submit, i, idOf) with { Tenant = tenant }).ToList(), valid: errors.Count == 0);
         var batch = new BatchRecord
         {
             BatchId = submit.BatchId,
             Source = submit.Source,
             RequestedBy = submit.RequestedBy,
+            Tenant = tenant,
             SubmittedAt = submit.SubmittedAt,
             Members = [.. records.Select(r => new BatchMember(r.Name!, r.BuildId))],
         };
@@ -206,6 +208,17 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
             }
         }).ConfigureAwait(false);
         return [.. failed.OfType<BuildRecord>()];
+    }
+
+    /// <summary>The batch's tenant; a name that is not a tenant's (not from the API, which checks it) leaves it without one: admin only.</summary>
+    private string? OwnerOf(SubmitBatch submit)
+    {
+        if (submit.Tenant is null || Tenants.IsValid(submit.Tenant))
+        {
+            return submit.Tenant;
+        }
+        logger.LogWarning("batch {Batch}: tenant is not a tenant name; recorded without a tenant (visible to admin keys only)", submit.BatchId);
+        return null;
     }
 
     private static ParallelOptions Parallelism(CancellationToken ct) => new() { MaxDegreeOfParallelism = ClaimParallelism, CancellationToken = ct };

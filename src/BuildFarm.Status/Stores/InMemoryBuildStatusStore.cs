@@ -133,6 +133,7 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
                 .Select(e => e.Value)
                 .Where(b => query.State is null || b.State == query.State)
                 .Where(b => query.BatchId is null || string.Equals(b.BatchId, query.BatchId, StringComparison.Ordinal))
+                .Where(b => query.Tenant is null || string.Equals(b.Tenant, query.Tenant, StringComparison.Ordinal))
                 .Select(b => (Key: StoreChecks.SortKey(b), Build: b))
                 .Where(x => after is null || string.CompareOrdinal(x.Key, after) < 0)
                 .OrderByDescending(x => x.Key, StringComparer.Ordinal)

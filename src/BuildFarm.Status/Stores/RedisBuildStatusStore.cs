@@ -10,7 +10,8 @@ namespace BuildFarm.Status.Stores;
 /// The status store in Redis, shared by every API replica and orchestrator. Layout (prefix <c>P</c>, see
 /// docs/status-and-batches.md): a hash per build (<c>P build:ID</c>: <c>v</c> = version, <c>r</c> = record JSON), a string
 /// per batch (<c>P batch:ID</c>), sorted-set indexes of build sort keys (<c>P index:all</c>, <c>P index:state:S</c>,
-/// <c>P index:batch:ID</c>; all scores 0, ordered by member), idempotency strings (<c>P idem:SCOPE:KEY</c>), and pub/sub
+/// <c>P index:batch:ID</c>, and per tenant <c>P index:tenant:T</c>, <c>P index:tenant:T:state:S</c>; all scores 0,
+/// ordered by member), idempotency strings (<c>P idem:SCOPE:KEY</c>), and pub/sub
 /// channels <c>P changes:build:ID</c> and <c>P changes:batch:ID</c>. Every write is one Lua script (record, indexes and
 /// announcement together) and every record key carries the TTL, refreshed on each change. Assumes a single Redis (or a
 /// replicated primary), not Redis Cluster: the scripts touch index keys of other slots.
@@ -19,7 +20,9 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
 {
     private const int MaxUpdateTries = 64;
 
-    // KEYS: build hash, all index, state index, [batch index]. ARGV: version, json, sort key, ttl ms.
+    // KEYS: build hash, all index, state index, tenant index, tenant state index, [batch index]. ARGV: version, json,
+    // sort key, ttl ms. A build without a tenant passes the all and state indexes again as its tenant indexes (adding a
+    // member twice changes nothing), so the script has one shape.
     private const string CreateBuildScript = """
         if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         redis.call('HSET', KEYS[1], 'v', ARGV[1], 'r', ARGV[2])
@@ -31,32 +34,38 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         return 1
         """;
 
-    // KEYS: batch key, all index, batch index, then per build: hash, state index.
+    // KEYS: batch key, all index, batch index, tenant index (the all index again without a tenant), then per build: hash,
+    // state index, tenant state index (the state index again without a tenant).
     // ARGV: batch json, ttl ms, then per build: version, json, sort key.
     private const string CreateBatchScript = """
         if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
         local ttl = ARGV[2]
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-        local n = (#KEYS - 3) / 2
+        local n = (#KEYS - 4) / 3
         for i = 0, n - 1 do
-          local hash, stateIndex = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+          local hash, stateIndex, tenantStateIndex = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
           local version, json, sortKey = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
           if redis.call('EXISTS', hash) == 0 then
             redis.call('HSET', hash, 'v', version, 'r', json)
             redis.call('PEXPIRE', hash, ttl)
             redis.call('ZADD', stateIndex, 0, sortKey)
             redis.call('PEXPIRE', stateIndex, ttl)
+            redis.call('ZADD', tenantStateIndex, 0, sortKey)
+            redis.call('PEXPIRE', tenantStateIndex, ttl)
+            redis.call('ZADD', KEYS[4], 0, sortKey)
           end
           redis.call('ZADD', KEYS[2], 0, sortKey)
           redis.call('ZADD', KEYS[3], 0, sortKey)
         end
         redis.call('PEXPIRE', KEYS[2], ttl)
         redis.call('PEXPIRE', KEYS[3], ttl)
+        redis.call('PEXPIRE', KEYS[4], ttl)
         return 1
         """;
 
     // Optimistic update: writes only when the stored version is the one the change was computed from.
-    // KEYS: build hash, old state index, new state index, all index, [old batch index, new batch index].
+    // KEYS: build hash, old state index, new state index, all index, tenant index, old tenant state index, new tenant
+    // state index (without a tenant: the all, old state and new state indexes again), [old batch index, new batch index].
     // ARGV: expected version, new version, json, sort key, ttl ms, change json, build channel, [batch channel].
     // Returns 1 written, 0 version moved on (re-read and retry), -1 gone.
     private const string UpdateScript = """
@@ -70,10 +79,15 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         redis.call('PEXPIRE', KEYS[3], ARGV[5])
         redis.call('ZADD', KEYS[4], 0, ARGV[4])
         redis.call('PEXPIRE', KEYS[4], ARGV[5])
-        if #KEYS >= 6 then
-          if KEYS[5] ~= KEYS[6] then redis.call('ZREM', KEYS[5], ARGV[4]) end
-          redis.call('ZADD', KEYS[6], 0, ARGV[4])
-          redis.call('PEXPIRE', KEYS[6], ARGV[5])
+        redis.call('ZADD', KEYS[5], 0, ARGV[4])
+        redis.call('PEXPIRE', KEYS[5], ARGV[5])
+        if KEYS[6] ~= KEYS[7] then redis.call('ZREM', KEYS[6], ARGV[4]) end
+        redis.call('ZADD', KEYS[7], 0, ARGV[4])
+        redis.call('PEXPIRE', KEYS[7], ARGV[5])
+        if #KEYS >= 9 then
+          if KEYS[8] ~= KEYS[9] then redis.call('ZREM', KEYS[8], ARGV[4]) end
+          redis.call('ZADD', KEYS[9], 0, ARGV[4])
+          redis.call('PEXPIRE', KEYS[9], ARGV[5])
         end
         redis.call('PUBLISH', ARGV[7], ARGV[6])
         if ARGV[8] then redis.call('PUBLISH', ARGV[8], ARGV[6]) end
@@ -103,12 +117,13 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         StoreChecks.Batch(batch, builds);
         cancellationToken.ThrowIfCancellationRequested();
         var now = _time.GetUtcNow();
-        var keys = new List<RedisKey> { _keys.Batch(batch.BatchId), _keys.IndexAll, _keys.IndexBatch(batch.BatchId) };
+        var keys = new List<RedisKey> { _keys.Batch(batch.BatchId), _keys.IndexAll, _keys.IndexBatch(batch.BatchId), _keys.IndexTenant(batch.Tenant) };
         var args = new List<RedisValue> { Serialize(batch), _ttlMs };
         foreach (var build in builds.Select(b => StoreChecks.New(b, now)))
         {
             keys.Add(_keys.Build(build.BuildId));
             keys.Add(_keys.IndexState(build.State));
+            keys.Add(_keys.IndexTenantState(build.Tenant, build.State));
             args.Add(build.Version);
             args.Add(Serialize(build));
             args.Add(StoreChecks.SortKey(build));
@@ -122,7 +137,11 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         StoreChecks.Build(build);
         cancellationToken.ThrowIfCancellationRequested();
         var record = StoreChecks.New(build, _time.GetUtcNow());
-        var keys = new List<RedisKey> { _keys.Build(record.BuildId), _keys.IndexAll, _keys.IndexState(record.State) };
+        var keys = new List<RedisKey>
+        {
+            _keys.Build(record.BuildId), _keys.IndexAll, _keys.IndexState(record.State), _keys.IndexTenant(record.Tenant),
+            _keys.IndexTenantState(record.Tenant, record.State),
+        };
         if (record.BatchId is not null)
         {
             keys.Add(_keys.IndexBatch(record.BatchId));
@@ -168,9 +187,10 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         StoreChecks.Query(query);
         cancellationToken.ThrowIfCancellationRequested();
         var after = query.Continue is null ? null : ContinueToken.Decode(query.Continue);
+        // The narrowest index; the other filters are checked on each record read.
         var index = query.BatchId is not null ? _keys.IndexBatch(query.BatchId)
-            : query.State is { } s ? _keys.IndexState(s)
-            : _keys.IndexAll;
+            : query.State is { } s ? _keys.IndexTenantState(query.Tenant, s)
+            : _keys.IndexTenant(query.Tenant);
         var found = new List<(string Key, BuildRecord Build)>();
         // Newest first: ZREVRANGEBYLEX from just below the continue key (exclusive) down to the start.
         RedisValue max = after ?? default(RedisValue);
@@ -194,7 +214,8 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
                     gone.Add(sortKeys[i]); // expired: drop the index entry lazily
                 }
                 else if ((query.State is null || record.State == query.State)
-                    && (query.BatchId is null || string.Equals(record.BatchId, query.BatchId, StringComparison.Ordinal)))
+                    && (query.BatchId is null || string.Equals(record.BatchId, query.BatchId, StringComparison.Ordinal))
+                    && (query.Tenant is null || string.Equals(record.Tenant, query.Tenant, StringComparison.Ordinal)))
                 {
                     found.Add((sortKeys[i], record));
                 }
@@ -237,7 +258,11 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
                 return null;
             }
             var record = change.Record;
-            var keys = new List<RedisKey> { key, _keys.IndexState(current.State), _keys.IndexState(record.State), _keys.IndexAll };
+            var keys = new List<RedisKey>
+            {
+                key, _keys.IndexState(current.State), _keys.IndexState(record.State), _keys.IndexAll, _keys.IndexTenant(record.Tenant),
+                _keys.IndexTenantState(record.Tenant, current.State), _keys.IndexTenantState(record.Tenant, record.State),
+            };
             var channels = new List<RedisValue> { _keys.BuildChannel(buildId) };
             if (current.BatchId is not null || record.BatchId is not null)
             {
@@ -273,6 +298,11 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
             var sortKey = StoreChecks.SortKey(record);
             tasks.Add(batch.SortedSetRemoveAsync(_keys.IndexAll, sortKey));
             tasks.Add(batch.SortedSetRemoveAsync(_keys.IndexState(record.State), sortKey));
+            if (record.Tenant is not null)
+            {
+                tasks.Add(batch.SortedSetRemoveAsync(_keys.IndexTenant(record.Tenant), sortKey));
+                tasks.Add(batch.SortedSetRemoveAsync(_keys.IndexTenantState(record.Tenant, record.State), sortKey));
+            }
             if (record.BatchId is not null)
             {
                 tasks.Add(batch.SortedSetRemoveAsync(_keys.IndexBatch(record.BatchId), sortKey));
@@ -458,6 +488,13 @@ internal sealed class StatusKeys(string prefix)
     public string IndexAll => $"{Prefix}index:all";
     public string IndexState(BuildState state) => $"{Prefix}index:state:{state.ToWire()}";
     public string IndexBatch(string batchId) => $"{Prefix}index:batch:{batchId}";
+
+    /// <summary>A tenant's builds; without a tenant, every build (<see cref="IndexAll"/>).</summary>
+    public string IndexTenant(string? tenant) => tenant is null ? IndexAll : $"{Prefix}index:tenant:{tenant}";
+
+    /// <summary>A tenant's builds in one state; without a tenant, every build in that state (<see cref="IndexState"/>).</summary>
+    public string IndexTenantState(string? tenant, BuildState state) =>
+        tenant is null ? IndexState(state) : $"{Prefix}index:tenant:{tenant}:state:{state.ToWire()}";
     public string Idempotency(string scope, string key) => $"{Prefix}idem:{scope}:{key}";
     public string BuildChannel(string buildId) => $"{Prefix}changes:build:{buildId}";
     public string BatchChannel(string batchId) => $"{Prefix}changes:batch:{batchId}";

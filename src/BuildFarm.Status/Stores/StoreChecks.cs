@@ -9,6 +9,16 @@ internal static class StoreChecks
     {
         ArgumentNullException.ThrowIfNull(build);
         ArgumentException.ThrowIfNullOrWhiteSpace(build.BuildId, "build.BuildId");
+        Tenant(build.Tenant, "build.Tenant");
+    }
+
+    /// <summary>A tenant, when given, must be a tenant name (it becomes part of Redis index keys).</summary>
+    public static void Tenant(string? tenant, string paramName)
+    {
+        if (tenant is not null && Tenants.Problem(tenant) is { } problem)
+        {
+            throw new ArgumentException(problem, paramName);
+        }
     }
 
     public static void Batch(BatchRecord batch, IReadOnlyList<BuildRecord> builds)
@@ -16,12 +26,17 @@ internal static class StoreChecks
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(builds);
         ArgumentException.ThrowIfNullOrWhiteSpace(batch.BatchId, "batch.BatchId");
+        Tenant(batch.Tenant, "batch.Tenant");
         foreach (var build in builds)
         {
             Build(build);
             if (!string.Equals(build.BatchId, batch.BatchId, StringComparison.Ordinal))
             {
                 throw new ArgumentException($"build '{build.BuildId}' has batch id '{build.BatchId}', not '{batch.BatchId}'", nameof(builds));
+            }
+            if (!string.Equals(build.Tenant, batch.Tenant, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"build '{build.BuildId}' has tenant '{build.Tenant}', not its batch's '{batch.Tenant}'", nameof(builds));
             }
         }
         var duplicate = builds.GroupBy(b => b.BuildId, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
@@ -50,6 +65,7 @@ internal static class StoreChecks
         {
             throw new ArgumentOutOfRangeException(nameof(query), query.Limit, $"limit must be between 1 and {MaxLimit}");
         }
+        Tenant(query.Tenant, "query.Tenant");
     }
 
     /// <summary>
@@ -67,8 +83,8 @@ internal static class StoreChecks
     };
 
     /// <summary>
-    /// The change an update returned, stamped by the store: same build id and batch, version one above the stored one,
-    /// updated now. Null passes through.
+    /// The change an update returned, stamped by the store: same build id, version one above the stored one, updated
+    /// now; the tenant is kept (an update may set it only on a record that has none, never change it). Null passes through.
     /// </summary>
     public static BuildChange? Stamp(BuildRecord current, BuildChange? change, DateTimeOffset now)
     {
@@ -80,9 +96,11 @@ internal static class StoreChecks
         {
             throw new InvalidOperationException($"an update of build '{current.BuildId}' returned a change without an event name");
         }
+        Tenant(change.Record.Tenant, "change.Record.Tenant");
         var record = change.Record with
         {
             BuildId = current.BuildId,
+            Tenant = current.Tenant ?? change.Record.Tenant,
             SubmittedAt = current.SubmittedAt,
             Version = current.Version + 1,
             UpdatedAt = now,
