@@ -40,6 +40,33 @@ public static class PreflightCodes
     /// <summary><c>ADD</c> of a git repository, which Kaniko does not clone (it fetches an http(s) URL as one file).</summary>
     public const string AddGitRepository = "BFK205";
 
+    /// <summary>
+    /// The rule a code stands for, in fixed words (no Dockerfile text): what a finding may say where the Dockerfile was
+    /// read from the farm's own disk (the worker's preflight) and must not be quoted.
+    /// </summary>
+    public static string Rule(string code) => code switch
+    {
+        RunTouchesKanikoPath => "RUN touches /workspace or /kaniko",
+        WorkdirInKanikoPath => "WORKDIR in /workspace or /kaniko",
+        CopyIntoKanikoPath => "COPY/ADD into /workspace or /kaniko",
+        VolumeOnKanikoPath => "VOLUME on /workspace or /kaniko",
+        EmptyDockerfile => "no instructions",
+        MissingFrom => "missing FROM, or an instruction other than ARG before the first FROM",
+        UnknownInstruction => "unknown instruction",
+        UnterminatedHeredoc => "here-document never closed",
+        InvalidDirective => "invalid parser directive",
+        MissingArguments => "instruction without its arguments",
+        InvalidJsonForm => "SHELL not in JSON form",
+        DuplicateStageName => "two stages with the same name",
+        FloatingBaseTag => "floating base image tag",
+        UnresolvedBaseImage => "base image cannot be resolved before the build",
+        GitContext => "git:// context",
+        RemoteAddWithoutChecksum => "remote ADD without --checksum",
+        ShellFormLooksLikeJson => "exec form that is not valid JSON",
+        AddGitRepository => "ADD of a git repository",
+        _ => "see docs/dockerfile-preflight.md",
+    };
+
     /// <summary>Severity of a code: BFK0xx and BFK1xx are errors, BFK2xx warnings.</summary>
     public static PreflightSeverity SeverityOf(string code) =>
         Number(code) >= 200 ? PreflightSeverity.Warning : PreflightSeverity.Error;
