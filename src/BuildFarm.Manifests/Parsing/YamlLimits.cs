@@ -75,7 +75,8 @@ internal static class YamlPreScan
                     }
                     continue;
                 }
-                if (current is not NodeEvent node)
+                // An alias is not a NodeEvent in YamlDotNet, but it stands for a node all the same.
+                if (current is not (NodeEvent or AnchorAlias))
                 {
                     continue;
                 }
@@ -92,7 +93,7 @@ internal static class YamlPreScan
                 {
                     return (current.Start, $"more than {limits.MaxNodes} YAML nodes");
                 }
-                var anchor = node.Anchor.IsEmpty ? null : node.Anchor.Value;
+                var anchor = current is NodeEvent { Anchor.IsEmpty: false } anchored ? anchored.Anchor.Value : null;
                 long size;
                 switch (current)
                 {
@@ -138,8 +139,9 @@ internal static class YamlPreScan
                 }
             }
         }
-        catch (YamlException)
+        catch (Exception e) when (e is YamlException or InvalidOperationException)
         {
+            // Not valid YAML: the parser proper reports where (ManifestParser.FirstSyntaxProblem).
             return null;
         }
         return null;
