@@ -22,7 +22,7 @@ public sealed class HostileInputTests
     public static TheoryData<string, string> IdRoutes()
     {
         var data = new TheoryData<string, string>();
-        foreach (var id in new[] { "%20", "%09", "%0A", "%C2%A0", "%E3%80%80", "a%20b", "%00", "-x", "%F0%9F%92%A5" })
+        foreach (var id in new[] { "%20", "%09", "%0A", "%C2%A0", "%E3%80%80", "a%20b", "-x", "%F0%9F%92%A5" })
         {
             foreach (var route in new[] { "GET /v1/builds/{0}", "GET /v1/batches/{0}", "GET /v1/builds/{0}/events", "GET /v1/batches/{0}/events", "DELETE /v1/builds/{0}" })
             {
@@ -49,7 +49,7 @@ public sealed class HostileInputTests
     [InlineData("abc")]
     [InlineData("")]
     [InlineData("%E3%80%80")]
-    [InlineData("MDAwMDAwMDAwMDAwMDAwfGI")] // base64url, but not a sort key the store issued
+    [InlineData("fHw")] // base64url of "||": not a sort key
     public async Task BadContinueTokens_Are400NamingContinue(string token)
     {
         await using var api = new ApiFactory();
@@ -92,6 +92,7 @@ public sealed class HostileInputTests
     public async Task HugeOrTinyQuantities_Are400NamingTheField_Fast(string field, string quantity)
     {
         await using var api = new ApiFactory();
+        await api.Http().GetAsync(new Uri("/healthz", UriKind.Relative)); // the host's start is not what is timed
         var started = Stopwatch.StartNew();
         using var response = await PostJsonAsync(api, "/v1/builds",
             $$$"""{"spec":{"context":"{{{Git}}}","destinations":["registry.example.com/a:1"],"resources":{"{{{field}}}":"{{{quantity}}}"} } }""");
@@ -148,6 +149,7 @@ public sealed class HostileInputTests
     public async Task HostileManifests_Are400NamingManifest_Fast(string name, string yaml)
     {
         await using var api = new ApiFactory();
+        await api.Http().GetAsync(new Uri("/healthz", UriKind.Relative));
         var started = Stopwatch.StartNew();
         using var content = new StringContent(yaml, Encoding.UTF8, "application/yaml");
         using var response = await api.Http().PostAsync(new Uri("/v1/batches?sha=0123456789abcdef0123456789abcdef01234567", UriKind.Relative), content);
@@ -203,7 +205,7 @@ public sealed class HostileInputTests
     // ------------------------------------------------------------------------------------------------------------
 
     private const int FuzzCases = 3000;
-    private const int RawCases = 300;
+    private const int RawCases = 200;
 
     [Fact]
     public async Task Fuzz_HostileRequests_NeverAccepted_No5xx_BoundedTimeAndMemory()
@@ -265,13 +267,16 @@ public sealed class HostileInputTests
         var random = new Random(seed);
         await using var server = await KestrelServer.StartAsync();
         var started = Stopwatch.StartNew();
+        var answered = 0;
         for (var i = 0; i < RawCases; i++)
         {
-            var raw = RawCase(random);
-            var status = await server.SendRawAsync(raw);
+            var (raw, halfClose) = RawCase(random);
+            var status = await server.SendRawAsync(raw, halfClose);
             // No answer (Kestrel closed the connection) is fine; an answer must not be a 5xx.
             Assert.True(status is null or < 500, $"seed {seed} raw case {i}: {status} for {Truncate(raw)}");
+            answered += status is null ? 0 : 1;
         }
+        Assert.True(answered > RawCases / 2, $"seed {seed}: only {answered} of {RawCases} raw cases were answered");
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(120), $"seed {seed}: {RawCases} raw cases took {started.Elapsed}");
         Console.WriteLine($"hostile framing fuzz: seed {seed}, {RawCases} cases in {started.Elapsed.TotalSeconds:0.0} s");
     }
@@ -281,11 +286,12 @@ public sealed class HostileInputTests
 
     private static string Truncate(string s) => s.Length > 300 ? s[..300] + "…" : s;
 
-    private static string RawCase(Random random)
+    private static (string Raw, bool HalfClose) RawCase(Random random)
     {
         var body = """{"spec":{"context":"git://github.com/acme/monorepo.git#main","destinations":["registry.example.com/a:1"]}}""";
         var head = "POST /v1/builds HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + ApiFactory.AdminKey + "\r\nContent-Type: application/json\r\n";
-        return random.Next(8) switch
+        var kind = random.Next(8);
+        return (kind switch
         {
             0 => head + "Transfer-Encoding: chunked\r\n\r\n" + RandomHex(random, random.Next(1, 40)) + "\r\n" + body + "\r\n0\r\n\r\n",
             1 => head + "Transfer-Encoding: chunked\r\n\r\n" + random.Next(1, 100).ToString("x", System.Globalization.CultureInfo.InvariantCulture) + ";" + new string('x', random.Next(0, 5000)) + "\r\n" + body + "\r\n0\r\n\r\n",
@@ -293,9 +299,10 @@ public sealed class HostileInputTests
             3 => head + "Content-Length: " + RandomHex(random, random.Next(1, 30)) + "\r\n\r\n" + body,
             4 => head + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + "zz\r\n",
             5 => head + "Transfer-Encoding: chunked\r\n\r\n" + "5\r\nabcdefgh\r\n0\r\n\r\n",
+            6 when random.Next(4) == 0 => "GET /v1/builds/%00 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + ApiFactory.AdminKey + "\r\n\r\n",
             6 => "GET /v1/builds/" + RandomGarbage(random, random.Next(1, 50)) + " HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + ApiFactory.AdminKey + "\r\n\r\n",
             _ => head + "X-Junk: " + RandomGarbage(random, random.Next(1, 200)) + "\r\nContent-Length: 2\r\n\r\n{}",
-        };
+        }, kind == 2);
     }
 
     private static string RandomHex(Random random, int length) =>
@@ -345,7 +352,7 @@ public sealed class HostileInputTests
 
         /// <summary>Sends <paramref name="raw"/> on a new connection; the status code of the answer, or null when the server
         /// closed the connection without one. Fails after 10 s without either.</summary>
-        public async Task<int?> SendRawAsync(string raw)
+        public async Task<int?> SendRawAsync(string raw, bool halfClose = false)
         {
             using var client = new TcpClient();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -354,8 +361,14 @@ public sealed class HostileInputTests
             try
             {
                 await stream.WriteAsync(Encoding.ASCII.GetBytes(raw), timeout.Token);
+                if (halfClose)
+                {
+                    // End of input: a body shorter than its Content-Length ends at once, not after Kestrel's body
+                    // timeout (Kestrel then closes without an answer, as the client is gone).
+                    client.Client.Shutdown(SocketShutdown.Send);
+                }
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or SocketException)
             {
                 // The server may close before reading everything; its answer (if any) is still to be read.
             }
@@ -453,7 +466,8 @@ internal sealed record FuzzCase(string Kind, HttpMethod Method, string Path, str
 
     private static FuzzCase BadId(Random random)
     {
-        var id = Uri.EscapeDataString(random.Next(3) == 0 ? Pick(random, HostileStrings) : RandomUnicode(random, random.Next(1, 40)));
+        // %00 is left out: TestServer's path decoder throws on it (Kestrel answers 400 itself; see the raw socket cases).
+        var id = Uri.EscapeDataString(random.Next(3) == 0 ? Pick(random, HostileStrings) : RandomUnicode(random, random.Next(1, 40))).Replace("%00", "%01", StringComparison.Ordinal);
         if (id.Length == 0 || id is "." or "..")
         {
             id = "%20";

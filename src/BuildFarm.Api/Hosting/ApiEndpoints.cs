@@ -350,6 +350,13 @@ public static class ApiEndpoints
             metrics.Rejected("bad_request");
             return (null, Problem(e.StatusCode is >= 400 and < 500 ? e.StatusCode : StatusCodes.Status400BadRequest, "Malformed request body", $"body: {e.Message}"));
         }
+        catch (IOException e) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel reports some framing errors as a bare IOException: a chunk size that overflows is
+            // "Bad chunk size data" wrapping an OverflowException.
+            metrics.Rejected("bad_request");
+            return (null, Problem(StatusCodes.Status400BadRequest, "Malformed request body", $"body: {e.Message}"));
+        }
         if (body is null)
         {
             metrics.Rejected("too_large");
