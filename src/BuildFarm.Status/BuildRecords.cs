@@ -188,4 +188,8 @@ public sealed record BuildQuery
 
     public int Limit { get; init; } = 100;
     public string? Continue { get; init; }
+
+    /// <summary>True when <paramref name="token"/> is a continue token a store issued (base64url of a sort key): what
+    /// the API checks before a list reaches the store.</summary>
+    public static bool IsContinueToken(string? token) => Stores.ContinueToken.IsValid(token);
 }

@@ -59,7 +59,7 @@ public sealed class FaultTests
         try
         {
             await File.WriteAllTextAsync(Path.Combine(context.FullName, "Dockerfile"), dockerfile);
-            await using var worker = await WorkerHarness.StartAsync();
+            await using var worker = await WorkerHarness.StartAsync(settings: new Dictionary<string, string?> { ["Worker:AllowedContextRoots:0"] = context.FullName });
             var spec = WorkerHarness.Spec() with { Context = "dir://" + context.FullName };
             await worker.PublishAsync(WorkerHarness.Command("preflight", spec));
 
@@ -83,7 +83,7 @@ public sealed class FaultTests
         {
             Directory.CreateDirectory(Path.Combine(context.FullName, "app"));
             await File.WriteAllTextAsync(Path.Combine(context.FullName, "app", "build.Dockerfile"), "FROM alpine:3.19\nRUN echo ok\n");
-            await using var worker = await WorkerHarness.StartAsync();
+            await using var worker = await WorkerHarness.StartAsync(settings: new Dictionary<string, string?> { ["Worker:AllowedContextRoots:0"] = context.FullName });
             var spec = WorkerHarness.Spec() with { Context = "dir://" + context.FullName, ContextSubPath = "app", Dockerfile = "build.Dockerfile" };
             Assert.Equal(Path.Combine(context.FullName, "app", "build.Dockerfile"), WorkerPreflight.DockerfilePath(spec));
             await worker.PublishAsync(WorkerHarness.Command("clean", spec));

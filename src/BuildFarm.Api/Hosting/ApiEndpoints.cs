@@ -57,6 +57,21 @@ public static class ApiEndpoints
             app.Logger.LogInformation("API keys loaded: {Names}", string.Join(", ", keys.Names));
         }
 
+        // Malformed HTTP framing met outside a handler's own body read (Kestrel's BadHttpRequestException) is the client's
+        // fault: a 4xx problem, never a 500.
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (BadHttpRequestException e) when (!context.Response.HasStarted)
+            {
+                context.Response.Clear();
+                var status = e.StatusCode is >= 400 and < 500 ? e.StatusCode : StatusCodes.Status400BadRequest;
+                await Problem(status, "Malformed request", e.Message).ExecuteAsync(context);
+            }
+        });
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -203,11 +218,21 @@ public static class ApiEndpoints
         })],
     };
 
-    private static async Task<IResult> GetBuildAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken) =>
-        await VisibleBuildAsync(id, context, store, cancellationToken) is { } record ? Results.Ok(record) : NotFound("build", id);
-
-    private static async Task<IResult> GetBatchAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken)
+    private static async Task<IResult> GetBuildAsync(string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
     {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return invalid;
+        }
+        return await VisibleBuildAsync(id, context, store, cancellationToken) is { } record ? Results.Ok(record) : NotFound("build", id);
+    }
+
+    private static async Task<IResult> GetBatchAsync(string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
+    {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return invalid;
+        }
         if (await VisibleBatchAsync(id, context, store, cancellationToken) is not { } batch)
         {
             return NotFound("batch", id);
@@ -256,6 +281,14 @@ public static class ApiEndpoints
         {
             errors["limit"] = [$"'{limit}' must be a whole number from 1 to {options.Value.MaxPageSize}"];
         }
+        if (batch is not null && !RequestIds.IsValid(batch))
+        {
+            errors["batch"] = [RequestIds.Problem];
+        }
+        if (continueToken is not null && !BuildQuery.IsContinueToken(continueToken))
+        {
+            errors["continue"] = ["is not a continue token this API issued (take it from the previous page's 'continue')"];
+        }
         if (errors.Count > 0)
         {
             return ValidationFailed(errors, metrics);
@@ -269,8 +302,12 @@ public static class ApiEndpoints
     }
 
     private static async Task<IResult> StreamBuildAsync(
-        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, CancellationToken cancellationToken)
+        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken)
     {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return invalid;
+        }
         if (await VisibleBuildAsync(id, context, store, cancellationToken) is null)
         {
             return NotFound("build", id);
@@ -280,8 +317,12 @@ public static class ApiEndpoints
     }
 
     private static async Task<IResult> StreamBatchAsync(
-        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, CancellationToken cancellationToken)
+        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken)
     {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return invalid;
+        }
         if (await VisibleBatchAsync(id, context, store, cancellationToken) is null)
         {
             return NotFound("batch", id);
@@ -303,8 +344,13 @@ public static class ApiEndpoints
     }
 
     private static async Task<IResult> CancelBuildAsync(
-        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics,
+        CancellationToken cancellationToken)
     {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return invalid;
+        }
         if (await VisibleBuildAsync(id, context, store, cancellationToken) is not { } record)
         {
             return NotFound("build", id);
@@ -363,7 +409,24 @@ public static class ApiEndpoints
         {
             return (null, ValidationFailed(new() { ["Idempotency-Key"] = ["must be 1-200 printable ASCII characters without spaces"] }, metrics));
         }
-        var body = await RequestBody.ReadAsync(context.Request, options.MaxBodyBytes, cancellationToken);
+        RequestBody? body;
+        try
+        {
+            body = await RequestBody.ReadAsync(context.Request, options.MaxBodyBytes, cancellationToken);
+        }
+        catch (BadHttpRequestException e)
+        {
+            // Malformed framing (a chunk size that overflows, a body shorter than its Content-Length, ...): the client's fault.
+            metrics.Rejected("bad_request");
+            return (null, Problem(e.StatusCode is >= 400 and < 500 ? e.StatusCode : StatusCodes.Status400BadRequest, "Malformed request body", $"body: {e.Message}"));
+        }
+        catch (IOException e) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel reports some framing errors as a bare IOException: a chunk size that overflows is
+            // "Bad chunk size data" wrapping an OverflowException.
+            metrics.Rejected("bad_request");
+            return (null, Problem(StatusCodes.Status400BadRequest, "Malformed request body", $"body: {e.Message}"));
+        }
         if (body is null)
         {
             metrics.Rejected("too_large");
@@ -414,6 +477,11 @@ public static class ApiEndpoints
         context.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         return Problem(StatusCodes.Status503ServiceUnavailable, "Message broker unavailable", $"{detail}; nothing was submitted, retry later");
     }
+
+    /// <summary>A 400 naming <c>id</c> when <paramref name="id"/> cannot be an id the farm issued; checked before any store
+    /// sees it.</summary>
+    private static IResult? InvalidId(string id, ApiMetrics metrics) =>
+        RequestIds.IsValid(id) ? null : ValidationFailed(new() { ["id"] = [RequestIds.Problem] }, metrics);
 
     private static IResult NotFound(string kind, string id) =>
         Problem(StatusCodes.Status404NotFound, $"Unknown {kind}", $"no {kind} '{id}' (unknown, or its record expired)");

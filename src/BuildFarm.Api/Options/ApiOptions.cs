@@ -30,6 +30,21 @@ public sealed class ApiOptions
     /// <summary>Destination patterns (<c>registry.example.com/team/*</c>, <c>**</c> across components); empty allows all.</summary>
     public IList<string> AllowedDestinations { get; set; } = [];
 
+    /// <summary>
+    /// Directories a <c>dir://</c> build context may name (docs/security.md "dir:// contexts"). Empty (the default): a
+    /// <c>dir://</c> context is refused (400 naming <c>context</c>). A context is allowed when its directory and its
+    /// Dockerfile lie under one of these once <c>..</c> and symbolic links (those that exist on this machine) are resolved.
+    /// The workers check again with <c>Worker:AllowedContextRoots</c>.
+    /// </summary>
+    public IList<string> AllowedContextRoots { get; set; } = [];
+
+    /// <summary>Furthest a request's <c>deadline</c> may lie in the future (default 7 days); 400 beyond it.</summary>
+    public TimeSpan MaxDeadline { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>The largest resource quantities a spec may ask for (<c>Api:MaxResources:Cpu</c>, <c>:Memory</c>,
+    /// <c>:EphemeralStorage</c>; defaults 64, 256Gi, 1Ti).</summary>
+    public BuildResourceLimits MaxResources { get; set; } = new();
+
     /// <summary>How long a publish may wait for the broker's confirm before the submit is rolled back (503).</summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -52,6 +67,9 @@ public sealed class ApiOptions
     /// <summary>Opt-in metric labels (<c>Api:Metrics</c>).</summary>
     public ApiMetricsOptions Metrics { get; set; } = new();
 
+    /// <summary>The largest <see cref="MaxDeadline"/>: below .NET's longest timer (about 49.7 days).</summary>
+    public static readonly TimeSpan MaxDeadlineLimit = TimeSpan.FromDays(49);
+
     /// <summary>The largest page the status stores serve.</summary>
     public const int MaxStorePage = 1000;
 
@@ -61,6 +79,7 @@ public sealed class ApiOptions
         MaxDestinations = MaxDestinations,
         MaxBuildArgs = MaxBuildArgs,
         MaxBuildArgValueBytes = MaxBuildArgValueBytes,
+        MaxResources = MaxResources,
     };
 
     public IReadOnlyList<string> Validate()
@@ -87,6 +106,19 @@ public sealed class ApiOptions
         Positive(nameof(RetryAfter), RetryAfter.TotalSeconds);
         Positive(nameof(IdempotencyTtl), IdempotencyTtl.TotalSeconds);
         Positive(nameof(SseHeartbeat), SseHeartbeat.TotalSeconds);
+        Positive(nameof(MaxDeadline), MaxDeadline.TotalSeconds);
+        if (MaxDeadline > MaxDeadlineLimit)
+        {
+            errors.Add($"Api:MaxDeadline: {MaxDeadline} exceeds {MaxDeadlineLimit.TotalDays:0} days (the longest timer a worker can set)");
+        }
+        errors.AddRange((MaxResources ?? new()).Validate("Api:MaxResources"));
+        for (var i = 0; i < AllowedContextRoots.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(AllowedContextRoots[i]) || !AllowedContextRoots[i].StartsWith('/'))
+            {
+                errors.Add($"Api:AllowedContextRoots:{i}: '{AllowedContextRoots[i]}' must be an absolute path");
+            }
+        }
         foreach (var problem in BuildSpecValidator.Validate(Probe, SpecValidation()).Errors.Where(e => e.Field.StartsWith("allowedDestinations", StringComparison.Ordinal)))
         {
             errors.Add($"Api:{problem}");

@@ -22,7 +22,7 @@ public static partial class SubmitValidator
         ArgumentNullException.ThrowIfNull(options);
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         ValidateSpec(request.Spec, "spec", options, errors);
-        ValidateCommon(request.Deadline, request.Priority, now, errors);
+        ValidateCommon(request.Deadline, request.Priority, now, options, errors);
         return errors;
     }
 
@@ -32,7 +32,7 @@ public static partial class SubmitValidator
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(options);
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        ValidateCommon(batch.Deadline, batch.Priority, now, errors);
+        ValidateCommon(batch.Deadline, batch.Priority, now, options, errors);
         if (batch.Source is { Length: > MaxSourceLength })
         {
             Add(errors, "source", $"is {batch.Source.Length} characters, over the limit of {MaxSourceLength}");
@@ -117,11 +117,15 @@ public static partial class SubmitValidator
         return errors;
     }
 
-    private static void ValidateCommon(DateTimeOffset? deadline, int priority, DateTimeOffset now, Dictionary<string, List<string>> errors)
+    private static void ValidateCommon(DateTimeOffset? deadline, int priority, DateTimeOffset now, ApiOptions options, Dictionary<string, List<string>> errors)
     {
         if (deadline is { } d && d <= now)
         {
             Add(errors, "deadline", $"{d:O} is not in the future");
+        }
+        else if (deadline is { } far && far - now > options.MaxDeadline)
+        {
+            Add(errors, "deadline", $"{far:O} is more than {options.MaxDeadline} away; the farm's maximum is Api:MaxDeadline");
         }
         if (priority is < 0 or > MaxPriority)
         {
@@ -136,11 +140,30 @@ public static partial class SubmitValidator
             Add(errors, prefix, "is required");
             return;
         }
-        foreach (var problem in BuildSpecValidator.Validate(spec, options.SpecValidation()).Errors)
+        var problems = BuildSpecValidator.Validate(spec, options.SpecValidation()).Errors;
+        foreach (var problem in problems)
         {
             var separator = problem.Field.StartsWith('[') ? "" : ".";
             Add(errors, prefix + separator + problem.Field, problem.Message);
         }
+        if (!problems.Any(p => p.Field is "context" or "contextSubPath" or "dockerfile") && ContextRefusal(spec, options) is { } refusal)
+        {
+            Add(errors, prefix + ".context", refusal);
+        }
+    }
+
+    /// <summary>Why a <c>dir://</c> context is refused (not under <c>Api:AllowedContextRoots</c>), or null.</summary>
+    public static string? ContextRefusal(BuildSpec spec, ApiOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!BuildContext.TryParse(spec.Context, out var context, out _) || context.Kind != BuildContextKind.Directory)
+        {
+            return null;
+        }
+        var directory = "/" + context.Normalized["dir:///".Length..];
+        var dockerfile = Path.Combine(directory, (spec.ContextSubPath ?? "").TrimStart('/'), string.IsNullOrEmpty(spec.Dockerfile) ? "Dockerfile" : spec.Dockerfile);
+        return ContextRoots.IsAllowed(directory, dockerfile, options.AllowedContextRoots, out var error) ? null : error + " (Api:AllowedContextRoots)";
     }
 
     /// <summary>A cycle in the dependency graph as image names (first = last), or null.</summary>
@@ -194,9 +217,9 @@ public static partial class SubmitValidator
         list.Add(message);
     }
 
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9._-]{0,62}\z", RegexOptions.CultureInvariant)]
     private static partial Regex ImageNameRegex();
 
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*\z", RegexOptions.CultureInvariant)]
     private static partial Regex BuildArgRegex();
 }

@@ -47,6 +47,35 @@ public static class PreflightCodes
     /// <summary><c>RUN</c>, <c>CMD</c> or <c>ENTRYPOINT</c> with nothing after it: BuildKit accepts it (an empty shell command).</summary>
     public const string EmptyCommand = "BFK207";
 
+    /// <summary>
+    /// The rule a code stands for, in fixed words (no Dockerfile text): what a finding may say where the Dockerfile was
+    /// read from the farm's own disk (the worker's preflight) and must not be quoted.
+    /// </summary>
+    public static string Rule(string code) => code switch
+    {
+        RunTouchesKanikoPath => "RUN touches /workspace or /kaniko",
+        WorkdirInKanikoPath => "WORKDIR in /workspace or /kaniko",
+        CopyIntoKanikoPath => "COPY/ADD into /workspace or /kaniko",
+        VolumeOnKanikoPath => "VOLUME on /workspace or /kaniko",
+        EmptyDockerfile => "no instructions",
+        MissingFrom => "missing FROM, or an instruction other than ARG before the first FROM",
+        UnknownInstruction => "unknown instruction",
+        UnterminatedHeredoc => "here-document never closed",
+        InvalidDirective => "invalid parser directive",
+        MissingArguments => "instruction without its arguments",
+        InvalidJsonForm => "SHELL not in JSON form",
+        DuplicateStageName => "two stages with the same name",
+        FloatingBaseTag => "floating base image tag",
+        UnresolvedBaseImage => "base image cannot be resolved before the build",
+        GitContext => "git:// context",
+        RemoteAddWithoutChecksum => "remote ADD without --checksum",
+        ShellFormLooksLikeJson => "exec form that is not valid JSON",
+        AddGitRepository => "ADD of a git repository",
+        WritesIntoWorkspace => "writes into /workspace (an error only with a /workspace context)",
+        EmptyCommand => "RUN, CMD or ENTRYPOINT without a command",
+        _ => "see docs/dockerfile-preflight.md",
+    };
+
     /// <summary>Severity of a code: BFK0xx and BFK1xx are errors, BFK2xx warnings.</summary>
     public static PreflightSeverity SeverityOf(string code) =>
         Number(code) >= 200 ? PreflightSeverity.Warning : PreflightSeverity.Error;

@@ -174,12 +174,12 @@ public sealed partial record BuildContext(BuildContextKind Kind, string Value, s
         return true;
     }
 
-    [GeneratedRegex(@"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?\z", RegexOptions.CultureInvariant)]
     private static partial Regex HostPortRegex();
 
-    [GeneratedRegex(@"^[0-9a-fA-F]{7,64}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[0-9a-fA-F]{7,64}\z", RegexOptions.CultureInvariant)]
     private static partial Regex CommitRegex();
 
-    [GeneratedRegex(@"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]\z", RegexOptions.CultureInvariant)]
     private static partial Regex BucketRegex();
 }

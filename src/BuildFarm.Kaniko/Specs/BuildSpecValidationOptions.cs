@@ -26,4 +26,38 @@ public sealed class BuildSpecValidationOptions
 
     /// <summary>Longest deadline a spec may ask for (default 6 h).</summary>
     public int MaxDeadlineSeconds { get; init; } = 6 * 3600;
+
+    /// <summary>The largest quantity a spec may ask for per resource; null checks only each quantity's form and size.</summary>
+    public BuildResourceLimits? MaxResources { get; init; } = new();
+}
+
+/// <summary>The largest resource quantities a build may ask for (Kubernetes quantities).</summary>
+public sealed record BuildResourceLimits
+{
+    /// <summary>CPU, for cpuRequest and cpuLimit (cores; default 64).</summary>
+    public string Cpu { get; init; } = "64";
+
+    /// <summary>Memory, for memoryRequest and memoryLimit (default 256Gi).</summary>
+    public string Memory { get; init; } = "256Gi";
+
+    /// <summary>ephemeralStorageLimit (default 1Ti).</summary>
+    public string EphemeralStorage { get; init; } = "1Ti";
+
+    /// <summary>Problems with the limits themselves, each naming its key under <paramref name="prefix"/>.</summary>
+    public IReadOnlyList<string> Validate(string prefix)
+    {
+        var errors = new List<string>();
+        foreach (var (name, value) in new[] { (nameof(Cpu), Cpu), (nameof(Memory), Memory), (nameof(EphemeralStorage), EphemeralStorage) })
+        {
+            if (!Quantity.TryParse(value, out var amount, out var error))
+            {
+                errors.Add($"{prefix}:{name}: {error}");
+            }
+            else if (amount <= 0)
+            {
+                errors.Add($"{prefix}:{name}: '{value}' must be positive");
+            }
+        }
+        return errors;
+    }
 }

@@ -2,7 +2,6 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.RegularExpressions;
 using BuildFarm.Contracts;
-using k8s.Models;
 
 namespace BuildFarm.Kaniko.Specs;
 
@@ -42,7 +41,7 @@ public static partial class BuildSpecValidator
         ValidatePlatform(spec, errors);
         ValidateCache(spec, allowList, errors, warnings);
         ValidateDeadline(spec, options, errors);
-        ValidateResources("resources", spec.Resources, errors);
+        ValidateResources("resources", spec.Resources, errors, options.MaxResources);
 
         return new BuildSpecValidation(errors, warnings);
     }
@@ -51,18 +50,26 @@ public static partial class BuildSpecValidator
     /// Checks Kubernetes resource quantities (<c>500m</c>, <c>2Gi</c>): each must parse, be positive, and a
     /// request must not exceed its limit. Shared with the pod options' default resources.
     /// </summary>
-    public static void ValidateResources(string field, BuildResources? resources, ICollection<SpecProblem> errors)
+    /// <param name="field">The field name the problems are reported under.</param>
+    /// <param name="resources">The quantities; null checks nothing.</param>
+    /// <param name="errors">Where problems are added.</param>
+    /// <param name="limits">The largest quantity allowed per resource; null checks only the quantities' form and size
+    /// (<see cref="Quantity"/>).</param>
+    public static void ValidateResources(string field, BuildResources? resources, ICollection<SpecProblem> errors, BuildResourceLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(errors);
         if (resources is null)
         {
             return;
         }
-        var cpuRequest = CheckQuantity($"{field}.cpuRequest", resources.CpuRequest, errors);
-        var cpuLimit = CheckQuantity($"{field}.cpuLimit", resources.CpuLimit, errors);
-        var memoryRequest = CheckQuantity($"{field}.memoryRequest", resources.MemoryRequest, errors);
-        var memoryLimit = CheckQuantity($"{field}.memoryLimit", resources.MemoryLimit, errors);
-        CheckQuantity($"{field}.ephemeralStorageLimit", resources.EphemeralStorageLimit, errors);
+        var maxCpu = Limit(limits?.Cpu);
+        var maxMemory = Limit(limits?.Memory);
+        var maxStorage = Limit(limits?.EphemeralStorage);
+        var cpuRequest = CheckQuantity($"{field}.cpuRequest", resources.CpuRequest, maxCpu, limits?.Cpu, errors);
+        var cpuLimit = CheckQuantity($"{field}.cpuLimit", resources.CpuLimit, maxCpu, limits?.Cpu, errors);
+        var memoryRequest = CheckQuantity($"{field}.memoryRequest", resources.MemoryRequest, maxMemory, limits?.Memory, errors);
+        var memoryLimit = CheckQuantity($"{field}.memoryLimit", resources.MemoryLimit, maxMemory, limits?.Memory, errors);
+        CheckQuantity($"{field}.ephemeralStorageLimit", resources.EphemeralStorageLimit, maxStorage, limits?.EphemeralStorage, errors);
         if (cpuRequest > cpuLimit)
         {
             errors.Add(new($"{field}.cpuRequest", $"'{resources.CpuRequest}' exceeds cpuLimit '{resources.CpuLimit}'"));
@@ -315,7 +322,9 @@ public static partial class BuildSpecValidator
         }
     }
 
-    private static decimal? CheckQuantity(string field, string? value, ICollection<SpecProblem> errors)
+    private static decimal? Limit(string? limit) => limit is not null && Quantity.TryParse(limit, out var value, out _) ? value : null;
+
+    private static decimal? CheckQuantity(string field, string? value, decimal? max, string? maxText, ICollection<SpecProblem> errors)
     {
         if (value is null)
         {
@@ -326,6 +335,11 @@ public static partial class BuildSpecValidator
             errors.Add(new(field, error));
             return null;
         }
+        if (amount > max)
+        {
+            errors.Add(new(field, $"'{value}' exceeds the farm's maximum of {maxText}"));
+            return null;
+        }
         return amount;
     }
 
@@ -333,18 +347,16 @@ public static partial class BuildSpecValidator
     public static bool TryParseQuantity(string? value, out decimal amount, [NotNullWhen(false)] out string? error)
     {
         amount = 0;
-        if (value is null || !QuantityRegex().IsMatch(value))
+        // Bounded before anything is computed: Kubernetes' own parser builds a BigInteger of any exponent (1e999999999).
+        if (value is null || value.Length > Quantity.MaxLength || !QuantityRegex().IsMatch(value))
         {
-            error = $"'{value}' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)";
+            error = value is { Length: > Quantity.MaxLength }
+                ? $"is {value.Length} characters long; a quantity has at most {Quantity.MaxLength}"
+                : $"'{value}' is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 4Gi)";
             return false;
         }
-        try
+        if (!Quantity.TryParse(value, out amount, out error))
         {
-            amount = new ResourceQuantity(value).ToDecimal();
-        }
-        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
-        {
-            error = $"'{value}' is not a Kubernetes quantity: {e.Message}";
             return false;
         }
         if (amount <= 0)
@@ -356,19 +368,19 @@ public static partial class BuildSpecValidator
         return true;
     }
 
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*\z", RegexOptions.CultureInvariant)]
     private static partial Regex BuildArgNameRegex();
 
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}\z", RegexOptions.CultureInvariant)]
     private static partial Regex LabelKeyRegex();
 
-    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9_.-]{0,127}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9_.-]{0,127}\z", RegexOptions.CultureInvariant)]
     private static partial Regex StageNameRegex();
 
-    [GeneratedRegex(@"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?\z", RegexOptions.CultureInvariant)]
     private static partial Regex PlatformRegex();
 
     // Kubernetes quantity grammar: <signedNumber><suffix>; negative values are rejected afterwards.
-    [GeneratedRegex(@"^\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?\z", RegexOptions.CultureInvariant)]
     private static partial Regex QuantityRegex();
 }

@@ -60,6 +60,12 @@ public static partial class ManifestParser
     private static Manifest? Parse(string yaml, string source, BuildSpecValidationOptions validation, List<ManifestError> errors)
     {
         var reader = new YamlFieldReader(errors);
+        // Bounded before any node is built: the node builder recurses per nesting level and hashes keys recursively.
+        if (YamlPreScan.Check(yaml, YamlLimits.Default) is var (limitAt, limitProblem))
+        {
+            reader.Error(null, "", limitAt.Line < 1 ? new ManifestLocation(1, 1) : YamlFieldReader.At(limitAt), $"refused: {limitProblem}");
+            return null;
+        }
         var stream = new YamlStream();
         try
         {

@@ -11,8 +11,33 @@ internal static class ContinueToken
 {
     public static string Encode(string sortKey) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(sortKey));
 
+    /// <summary>Longest token the stores issue (a 15-digit time, '|' and a build id, base64url), with room to spare.</summary>
+    public const int MaxLength = 400;
+
+    /// <summary>True when <paramref name="token"/> is one a store issued (checked without touching the store).</summary>
+    public static bool IsValid(string? token)
+    {
+        if (string.IsNullOrEmpty(token) || token.Length > MaxLength)
+        {
+            return false;
+        }
+        try
+        {
+            Decode(token);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
     public static string Decode(string token)
     {
+        if (token.Length > MaxLength)
+        {
+            throw new ArgumentException("continue token is too long", nameof(token));
+        }
         try
         {
             var key = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(token));

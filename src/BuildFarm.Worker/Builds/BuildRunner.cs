@@ -91,7 +91,8 @@ public sealed class BuildRunner(
     private async Task<BuildRunOutcome> RunCoreAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, bool redelivered,
         CancellationToken stopping)
     {
-        var validation = BuildSpecValidator.Validate(command.Spec, new BuildSpecValidationOptions { AllowedDestinations = _options.AllowedDestinations });
+        // Resource maxima are the API's to enforce (Api:MaxResources); here only each quantity's form and size are checked.
+        var validation = BuildSpecValidator.Validate(command.Spec, new BuildSpecValidationOptions { AllowedDestinations = _options.AllowedDestinations, MaxResources = null });
         if (!validation.IsValid)
         {
             var detail = "invalid build spec: " + string.Join("; ", validation.Errors);
@@ -101,9 +102,10 @@ public sealed class BuildRunner(
             }, stopping).ConfigureAwait(false);
             return new BuildRunOutcome("failed", FailureReasons.DockerfileInvalid, null, 0);
         }
-        if (await WorkerPreflight.CheckAsync(command.Spec, stopping).ConfigureAwait(false) is { } rejection)
+        if (await WorkerPreflight.CheckAsync(command.Spec, _options.AllowedContextRoots, _options.MaxDockerfileBytes, stopping).ConfigureAwait(false) is { } rejection)
         {
-            // A Dockerfile the worker can read (dir:// context) that would break Kaniko or is invalid: no pod, no retry.
+            // A dir:// context outside Worker:AllowedContextRoots, or a Dockerfile the worker can read that would break
+            // Kaniko or is invalid: no pod, no retry.
             await events.PublishAsync(new BuildFailed
             {
                 BuildId = command.BuildId, BatchId = command.BatchId, Reason = rejection.Reason, Detail = rejection.Detail, Attempts = 0, At = time.GetUtcNow(),
@@ -115,9 +117,7 @@ public sealed class BuildRunner(
         var destinations = command.Spec.Destinations.Select(d => d.Trim()).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var registries = destinations.Select(d => ImageReference.Parse(d).RegistryHost).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
 
-        using var deadline = command.Deadline is { } at
-            ? new CancellationTokenSource(Max(at - time.GetUtcNow(), TimeSpan.Zero), time)
-            : new CancellationTokenSource();
+        using var deadline = DeadlineSource(command.Deadline, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellation.Token, deadline.Token);
         var ct = linked.Token;
         var state = new RunState(command, buildKey, registries[0]);
@@ -441,6 +441,29 @@ public sealed class BuildRunner(
             logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod", buildId, newest);
         }
         return newest;
+    }
+
+    /// <summary>The longest delay a .NET timer takes (<c>uint.MaxValue - 1</c> ms, about 49.7 days).</summary>
+    internal static readonly TimeSpan MaxTimerDelay = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>
+    /// A source cancelled at <paramref name="deadline"/>. A deadline further away than <see cref="MaxTimerDelay"/> gets no
+    /// timer (one would throw, and no build is held that long: the API refuses deadlines past <c>Api:MaxDeadline</c>); the
+    /// pod's <c>activeDeadlineSeconds</c> still carries it.
+    /// </summary>
+    internal static CancellationTokenSource DeadlineSource(DateTimeOffset? deadline, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        if (deadline is not { } at)
+        {
+            return new CancellationTokenSource();
+        }
+        var remaining = at - time.GetUtcNow();
+        if (remaining > MaxTimerDelay)
+        {
+            return new CancellationTokenSource();
+        }
+        return new CancellationTokenSource(Max(remaining, TimeSpan.Zero), time);
     }
 
     private async Task<AttemptResult> RunAttemptAsync(RunState state, IBuildEventPublisher events, CancellationToken ct)

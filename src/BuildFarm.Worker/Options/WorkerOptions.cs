@@ -67,6 +67,16 @@ public sealed class WorkerOptions
     /// <summary>Destination allow-list patterns passed to the spec validator (empty: any destination).</summary>
     public IList<string> AllowedDestinations { get; set; } = [];
 
+    /// <summary>
+    /// Directories a <c>dir://</c> build context may name, on this worker (docs/security.md "dir:// contexts"). Empty (the
+    /// default): every <c>dir://</c> build fails before any file is read. A context is allowed when its directory and its
+    /// Dockerfile lie under one of these once <c>..</c> and symbolic links are resolved.
+    /// </summary>
+    public IList<string> AllowedContextRoots { get; set; } = [];
+
+    /// <summary>Largest Dockerfile the preflight reads from a <c>dir://</c> context, in bytes; a larger one fails the build.</summary>
+    public long MaxDockerfileBytes { get; set; } = 1024 * 1024;
+
     /// <summary>Every problem with these options, each naming its setting.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -134,6 +144,17 @@ public sealed class WorkerOptions
         if (RedisProbeInterval <= TimeSpan.Zero)
         {
             errors.Add($"Worker:RedisProbeInterval: {RedisProbeInterval} must be positive");
+        }
+        if (MaxDockerfileBytes is < 1 or > 64 * 1024 * 1024)
+        {
+            errors.Add($"Worker:MaxDockerfileBytes: {MaxDockerfileBytes} must be between 1 and 67108864");
+        }
+        for (var i = 0; i < AllowedContextRoots.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(AllowedContextRoots[i]) || !AllowedContextRoots[i].StartsWith('/'))
+            {
+                errors.Add($"Worker:AllowedContextRoots:{i}: '{AllowedContextRoots[i]}' must be an absolute path");
+            }
         }
         return errors;
     }
