@@ -64,19 +64,27 @@ public sealed class HostStartupTests
             await using var process = WorkerProcess.Start(new Dictionary<string, string?> { ["Kubernetes:KubeconfigPath"] = kubeconfig },
                 workingDirectory: elsewhere.FullName,
                 environment: new Dictionary<string, string?> { ["Urls"] = null, ["DOTNET_ENVIRONMENT"] = environment, ["ASPNETCORE_ENVIRONMENT"] = environment });
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-            await WorkerHarness.EventuallyAsync(async () =>
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            try
             {
-                Assert.False(process.HasExited, "the worker exited:\n" + process.Output);
-                try
+                await WorkerHarness.EventuallyAsync(async () =>
                 {
-                    return (await http.GetAsync(new Uri($"http://127.0.0.1:{port}/metrics"))).StatusCode == HttpStatusCode.OK;
-                }
-                catch (HttpRequestException)
-                {
-                    return false;
-                }
-            }, $"the worker started in {elsewhere.FullName} to serve /metrics on port {port} from appsettings.{environment}.json", seconds: 60);
+                    Assert.False(process.HasExited, "the worker exited:\n" + process.Output);
+                    try
+                    {
+                        using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+                        return response.StatusCode == HttpStatusCode.OK;
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                    {
+                        return false;
+                    }
+                }, $"the worker started in {elsewhere.FullName} to serve /metrics on port {port} from appsettings.{environment}.json", seconds: 120);
+            }
+            catch (TimeoutException e)
+            {
+                Assert.Fail(e.Message + "\n" + process.Output);
+            }
         }
         finally
         {
