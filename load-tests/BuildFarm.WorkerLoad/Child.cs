@@ -56,7 +56,7 @@ public static class Child
 
     private static async Task<int> RunWorkerAsync(LoadOptions options, Services services)
     {
-        var builder = WebApplication.CreateSlimBuilder([]);
+        var builder = WebApplication.CreateSlimBuilder(BuildFarm.Messaging.Hosting.BuildFarmHost.WebOptions([]));
         var settings = services.WorkerSettings(options.RedisPrefix ?? throw new ArgumentException("--redis-prefix is required"));
         settings["Kubernetes:KubeconfigPath"] = options.Kubeconfig ?? throw new ArgumentException("--kubeconfig is required");
         settings["Kaniko:Namespace"] = "buildfarm";

@@ -1,7 +1,9 @@
 using BuildFarm.Api.Hosting;
+using BuildFarm.Messaging.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
+// Settings (appsettings.json) are read from the program's directory wherever it is started from.
+var builder = WebApplication.CreateBuilder(BuildFarmHost.WebOptions(args));
 builder.AddBuildFarmApi();
 var app = builder.Build();
 app.MapBuildFarmApi();
-await app.RunAsync();
+return await BuildFarmHost.RunAsync(app, "buildfarm-api", ApiServiceCollectionExtensions.ConfigurationSettings);

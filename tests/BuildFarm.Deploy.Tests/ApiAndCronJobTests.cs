@@ -2,8 +2,11 @@ using BuildFarm.Api.Auth;
 using BuildFarm.Api.Options;
 using BuildFarm.Cli;
 using BuildFarm.Messaging;
+using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Stores;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace BuildFarm.Deploy.Tests;
 
@@ -57,9 +60,19 @@ public sealed class ApiAndCronJobTests : IDisposable
         Assert.Empty(options.Validate());
         var bus = configuration.GetSection(BusOptions.SectionName).Get<BusOptions>(o => o.ErrorOnUnknownConfiguration = true)!;
         Assert.Empty(bus.Validate());
-        var status = configuration.GetSection(BuildStatusStoreOptions.SectionName).Get<BuildStatusStoreOptions>(o => o.ErrorOnUnknownConfiguration = true)!;
-        Assert.Empty(status.Validate());
-        Assert.True(status.UseRedis, "API replicas must share the status through Redis");
+        Assert.Empty((configuration.GetSection(BuildStatusStoreOptions.SectionName).Get<BuildStatusStoreOptions>(o => o.ErrorOnUnknownConfiguration = true)
+            ?? new BuildStatusStoreOptions()).Validate());
+        // The status store as the API registers it: Redis from the farm's one Redis setting (Redis__ConnectionString from the
+        // buildfarm-redis Secret), not from the deprecated Status:RedisConnectionString.
+        var services = new ServiceCollection().AddSingleton(configuration);
+        services.AddBuildFarmStatusStore();
+        using (var provider = services.BuildServiceProvider())
+        {
+            var status = provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
+            Assert.True(status.UseRedis, "API replicas must share the status through Redis");
+            Assert.Equal(configuration["Redis:ConnectionString"], status.RedisConnectionString);
+        }
+        Assert.Null(configuration["Status:RedisConnectionString"]);
 
         var ring = ApiKeyRing.Load(configuration, options);
         var secrets = ApiKeysSecret(objects);

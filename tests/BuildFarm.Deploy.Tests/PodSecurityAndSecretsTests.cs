@@ -195,7 +195,7 @@ public sealed class PodSecurityAndSecretsTests
         var worker = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker"), "worker");
         var api = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-api"), "api");
         Assert.Equal(password, StackExchange.Redis.ConfigurationOptions.Parse(worker["Redis__ConnectionString"]!).Password);
-        Assert.Equal(password, StackExchange.Redis.ConfigurationOptions.Parse(api["Status__RedisConnectionString"]!).Password);
+        Assert.Equal(password, StackExchange.Redis.ConfigurationOptions.Parse(api["Redis__ConnectionString"]!).Password);
 
         var rabbit = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "StatefulSet", "rabbitmq"), "rabbitmq");
         foreach (var env in new[] { worker, api })

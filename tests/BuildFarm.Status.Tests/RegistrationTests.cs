@@ -41,6 +41,18 @@ public sealed class RegistrationTests
     }
 
     [Fact]
+    public void AddBuildFarmStatusStore_RedisConnectionString_TheFarmsOneRedisSetting_RedisStore_AndWinsOverTheOldName()
+    {
+        using var provider = Build(new() { ["Redis:ConnectionString"] = TestRedis.ConnectionString });
+
+        Assert.IsType<RedisBuildStatusStore>(provider.GetRequiredService<IBuildStatusStore>());
+        Assert.Equal(TestRedis.ConnectionString, provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RedisConnectionString);
+
+        using var both = Build(new() { ["Redis:ConnectionString"] = "new:6379", ["Status:RedisConnectionString"] = "old:6379" });
+        Assert.Equal("new:6379", both.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RedisConnectionString);
+    }
+
+    [Fact]
     public void AddBuildFarmStatusStore_BadSettings_ErrorsNameEachSetting()
     {
         using var provider = Build(new()

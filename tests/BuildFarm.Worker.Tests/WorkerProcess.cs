@@ -26,6 +26,23 @@ internal sealed class WorkerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits for the process to exit on its own (false when it still runs after <paramref name="seconds"/>).</summary>
+    public async Task<bool> WaitForExitAsync(int seconds)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Everything the process wrote so far (for failure messages).</summary>
     public string Output
     {
@@ -39,7 +56,10 @@ internal sealed class WorkerProcess : IAsyncDisposable
     }
 
     /// <param name="settings">Configuration keys as in appsettings (<c>Worker:Slots</c>); passed as <c>Worker__Slots</c>.</param>
-    public static WorkerProcess Start(IReadOnlyDictionary<string, string?> settings)
+    /// <param name="workingDirectory">The current directory of the process (default: the tests' own directory).</param>
+    /// <param name="environment">Raw environment variables to set (a null value removes the variable).</param>
+    public static WorkerProcess Start(IReadOnlyDictionary<string, string?> settings, string? workingDirectory = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "buildfarm-worker.dll");
         if (!File.Exists(dll))
@@ -48,17 +68,29 @@ internal sealed class WorkerProcess : IAsyncDisposable
         }
         var start = new ProcessStartInfo("dotnet")
         {
-            WorkingDirectory = AppContext.BaseDirectory,
+            WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
         start.ArgumentList.Add(dll);
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        // Urls, not ASPNETCORE_URLS: appsettings.json's Urls would win over the latter.
+        start.Environment["Urls"] = "http://127.0.0.1:0";
         start.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (key, value) in settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value ?? "";
+        }
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(key);
+            }
+            else
+            {
+                start.Environment[key] = value;
+            }
         }
         return new WorkerProcess(Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start"));
     }

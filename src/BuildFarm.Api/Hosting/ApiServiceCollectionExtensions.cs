@@ -5,9 +5,12 @@ using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
 using BuildFarm.Manifests.Hosting;
+using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
+using BuildFarm.Messaging.Hosting;
 using BuildFarm.Status;
 using BuildFarm.Status.Hosting;
+using BuildFarm.Status.Stores;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -21,6 +24,16 @@ namespace BuildFarm.Api.Hosting;
 /// <summary>The API host's composition: options, API keys, the status store, the bus, OpenAPI, health and metrics.</summary>
 public static class ApiServiceCollectionExtensions
 {
+    /// <summary>The configuration sections the API reads, and the Redis settings' old names (still honoured, with a
+    /// warning at start): <c>Redis:ConnectionString</c> is the one Redis setting of every host.</summary>
+    public static readonly HostSettings ConfigurationSettings = new(
+        [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName],
+        new Dictionary<string, string>
+        {
+            [$"{BuildStatusStoreOptions.SectionName}:RedisConnectionString"] = BuildStatusStoreOptions.SharedRedisSetting,
+            [$"{ManifestSchedulerOptions.SectionName}:RedisConnectionString"] = ManifestSchedulerOptions.SharedRedisSetting,
+        });
+
     /// <summary>
     /// Everything the API needs, with the bus named by the <c>Bus</c> section (InMemory or RabbitMq, read now because
     /// MassTransit fixes the transport at registration). <paramref name="configureBus"/> adds more consumers to the same
@@ -31,6 +44,8 @@ public static class ApiServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmApiCore();
+        // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
+        builder.Services.AddBuildFarmOperatorLogging();
         // Scheduled manifest rebuilds, when the Scheduler section says Enabled: true (publishes SubmitBatch on this bus).
         builder.AddBuildFarmScheduler();
         var bus = builder.Configuration.GetBusOptions();
@@ -71,7 +86,7 @@ public static class ApiServiceCollectionExtensions
         services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiMetrics>();
-        // Redis when Status:RedisConnectionString is set (several API replicas share it), else in process (one host).
+        // Redis when Redis:ConnectionString is set (several API replicas share it), else in process (one host).
         services.AddBuildFarmStatusStore();
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
         services.AddSingleton<Submitter>();

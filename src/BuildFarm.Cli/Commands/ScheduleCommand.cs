@@ -2,6 +2,7 @@ using System.CommandLine;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Model;
 using BuildFarm.Manifests.Scheduling;
+using BuildFarm.Messaging.Hosting;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -80,6 +81,8 @@ public static class ScheduleCommand
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            // A broker that cannot be reached is one line ("broker rabbitmq://… unreachable (…): retrying"), not a stack trace.
+            builder.Services.AddBuildFarmOperatorLogging();
             builder.Services.AddBuildFarmScheduler(o =>
             {
                 o.Enabled = true;

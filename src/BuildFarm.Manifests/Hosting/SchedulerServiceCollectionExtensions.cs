@@ -31,7 +31,15 @@ public static class SchedulerServiceCollectionExtensions
     public static IServiceCollection AddBuildFarmScheduler(this IServiceCollection services, Action<ManifestSchedulerOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var options = services.AddOptions<ManifestSchedulerOptions>().BindConfiguration(ManifestSchedulerOptions.SectionName);
+        var options = services.AddOptions<ManifestSchedulerOptions>().BindConfiguration(ManifestSchedulerOptions.SectionName)
+            .Configure<IConfiguration>((o, configuration) =>
+            {
+                // Redis:ConnectionString is the one Redis setting of every host; Scheduler:RedisConnectionString is its old name.
+                if (configuration[ManifestSchedulerOptions.SharedRedisSetting] is { } shared && !string.IsNullOrWhiteSpace(shared))
+                {
+                    o.RedisConnectionString = shared;
+                }
+            });
         if (configure is not null)
         {
             options.Configure(configure);

@@ -5,6 +5,10 @@ public sealed class ManifestSchedulerOptions
 {
     public const string SectionName = "Scheduler";
 
+    /// <summary>The farm's one Redis setting; when set in the host's configuration it gives <see cref="RedisConnectionString"/>
+    /// (whose configuration key <c>Scheduler:RedisConnectionString</c> is the deprecated old name).</summary>
+    public const string SharedRedisSetting = "Redis:ConnectionString";
+
     /// <summary>Run the scheduler in this host (<c>AddBuildFarmScheduler</c> on a host builder reads it).</summary>
     public bool Enabled { get; set; }
 
@@ -20,7 +24,8 @@ public sealed class ManifestSchedulerOptions
     /// <c>s&lt;yyMMddHHmm&gt;</c> of its own UTC time (e.g. <c>s2611290300</c>), so its tags never repeat.</summary>
     public string? Sha { get; set; }
 
-    /// <summary>StackExchange.Redis configuration string; empty = in-process coordination (one instance only).</summary>
+    /// <summary>StackExchange.Redis configuration string (in a host: <c>Redis:ConnectionString</c>); empty = in-process
+    /// coordination (one instance only).</summary>
     public string? RedisConnectionString { get; set; }
 
     /// <summary>Prefix of every Redis key the scheduler writes; give each manifest its own when several share a Redis.</summary>

@@ -1,6 +1,7 @@
 using BuildFarm.Status.Messaging;
 using BuildFarm.Status.Stores;
 using MassTransit;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -29,13 +30,23 @@ public static class StatusServiceCollectionExtensions
 
     /// <summary>
     /// The status store: Redis when <see cref="BuildStatusStoreOptions.RedisConnectionString"/> is set (its own
-    /// connection), else in process. Options bind the <c>Status</c> section, then <paramref name="configure"/> runs.
+    /// connection), else in process. Options bind the <c>Status</c> section, then <c>Redis:ConnectionString</c> (when set)
+    /// gives the connection string, then <paramref name="configure"/> runs.
     /// </summary>
     public static IServiceCollection AddBuildFarmStatusStore(this IServiceCollection services, Action<BuildStatusStoreOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configure);
-        services.AddOptions<BuildStatusStoreOptions>().BindConfiguration(BuildStatusStoreOptions.SectionName).Configure(configure).ValidateOnStart();
+        services.AddOptions<BuildStatusStoreOptions>().BindConfiguration(BuildStatusStoreOptions.SectionName)
+            .Configure<IConfiguration>((o, configuration) =>
+            {
+                // Redis:ConnectionString is the one Redis setting of every host; Status:RedisConnectionString is its old name.
+                if (configuration[BuildStatusStoreOptions.SharedRedisSetting] is { } shared && !string.IsNullOrWhiteSpace(shared))
+                {
+                    o.RedisConnectionString = shared;
+                }
+            })
+            .Configure(configure).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BuildStatusStoreOptions>, StatusOptionsValidator>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<StatusRedisConnection>();

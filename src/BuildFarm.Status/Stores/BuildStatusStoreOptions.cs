@@ -5,7 +5,12 @@ public sealed class BuildStatusStoreOptions
 {
     public const string SectionName = "Status";
 
-    /// <summary>A StackExchange.Redis configuration string. Empty: records kept in process (one host only: demo and tests).</summary>
+    /// <summary>The farm's one Redis setting, read by every host; when set it gives <see cref="RedisConnectionString"/>
+    /// (whose configuration key <c>Status:RedisConnectionString</c> is the deprecated old name).</summary>
+    public const string SharedRedisSetting = "Redis:ConnectionString";
+
+    /// <summary>A StackExchange.Redis configuration string, from <c>Redis:ConnectionString</c>. Empty: records kept in
+    /// process (one host only: demo and tests).</summary>
     public string? RedisConnectionString { get; set; }
 
     /// <summary>Prefix of every key the status store writes.</summary>
@@ -36,7 +41,7 @@ public sealed class BuildStatusStoreOptions
             }
             catch (ArgumentException e)
             {
-                errors.Add($"{SectionName}:RedisConnectionString: not a valid StackExchange.Redis configuration: {e.Message}");
+                errors.Add($"{SharedRedisSetting}: not a valid StackExchange.Redis configuration: {e.Message}");
             }
         }
         return errors;

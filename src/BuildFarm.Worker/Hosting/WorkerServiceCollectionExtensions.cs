@@ -3,6 +3,7 @@ using BuildFarm.Coordination.InMemory;
 using BuildFarm.Coordination.Redis;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
+using BuildFarm.Messaging.Hosting;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Metrics;
@@ -21,12 +22,19 @@ namespace BuildFarm.Worker.Hosting;
 /// <summary>The worker's composition: options, coordination, Kubernetes, the runner, MassTransit and metrics.</summary>
 public static class WorkerServiceCollectionExtensions
 {
+    /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads).</summary>
+    public static readonly HostSettings ConfigurationSettings = new(
+        [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName],
+        new Dictionary<string, string>());
+
     /// <summary>Everything the worker needs, with the transport named by the <c>Bus</c> section (read at registration,
     /// because MassTransit fixes the transport then).</summary>
     public static IHostApplicationBuilder AddBuildFarmWorker(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmWorkerCore();
+        // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
+        builder.Services.AddBuildFarmOperatorLogging();
         var bus = builder.Configuration.GetBusOptions();
         builder.Services.AddMassTransit(x =>
         {
@@ -126,11 +134,8 @@ public static class WorkerServiceCollectionExtensions
         services.AddTransient<KubeApiResilienceHandler>();
         services.AddSingleton<IKubernetes>(sp =>
         {
-            var options = sp.GetRequiredService<IOptions<KubernetesOptions>>().Value;
-            var config = options.InCluster
-                ? KubernetesClientConfiguration.InClusterConfig()
-                : KubernetesClientConfiguration.BuildConfigFromConfigFile(string.IsNullOrEmpty(options.KubeconfigPath) ? null : options.KubeconfigPath,
-                    currentContext: string.IsNullOrEmpty(options.Context) ? null : options.Context);
+            // No usable configuration stops the host with one line naming the setting (OptionsValidationException).
+            var config = KubernetesConfigSource.Load(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value);
             // Retries outside, metrics inside: every request that reaches the server is counted, retries included.
             return new Kubernetes(config, sp.GetRequiredService<KubeApiResilienceHandler>(), sp.GetRequiredService<KubeApiMetricsHandler>());
         });

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using BuildFarm.Client;
+using StackExchange.Redis;
+
+namespace BuildFarm.Api.Tests;
+
+/// <summary>
+/// The API host process (buildfarm-api.dll beside the tests) started as an operator starts it, from another directory:
+/// it reads its settings beside the program, and keeps its records in Redis when given the farm's one Redis setting
+/// <c>Redis__ConnectionString</c> (the real redis-server that ./test.sh starts, BUILDFARM_TEST_REDIS).
+/// </summary>
+public sealed class HostProcessTests
+{
+    [Fact]
+    public async Task Api_StartedFromAnotherDirectory_ListensWhereItsSettingsSay_RedisConnectionString_KeepsRecordsInRedis()
+    {
+        var redis = Environment.GetEnvironmentVariable("BUILDFARM_TEST_REDIS")
+            ?? throw new InvalidOperationException("BUILDFARM_TEST_REDIS is not set: run the tests with ./test.sh, which starts redis-server");
+        var environment = $"HostTest{Guid.NewGuid():N}";
+        var port = FreePort();
+        var settingsFile = Path.Combine(AppContext.BaseDirectory, $"appsettings.{environment}.json");
+        await File.WriteAllTextAsync(settingsFile, $$"""{ "Urls": "http://127.0.0.1:{{port}}" }""");
+        var elsewhere = Directory.CreateTempSubdirectory("api-cwd-");
+        var prefix = $"bfapihost:{Guid.NewGuid():N}:";
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = elsewhere.FullName,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "buildfarm-api.dll"));
+        start.Environment.Remove("Urls");
+        start.Environment["DOTNET_ENVIRONMENT"] = environment;
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = environment;
+        start.Environment["Api__Keys__me__Key"] = "host-test-key-0123456789";
+        start.Environment["Api__Keys__me__Scopes"] = "submit,read";
+        start.Environment["Redis__ConnectionString"] = redis;
+        start.Environment["Status__KeyPrefix"] = prefix;
+        var output = new StringBuilder();
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(5) };
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!await AnswersAsync(http))
+            {
+                Assert.False(process.HasExited, "the API exited:\n" + Text(output));
+                Assert.True(DateTime.UtcNow < deadline, $"the API started in {elsewhere.FullName} does not answer on port {port} (appsettings.{environment}.json):\n" + Text(output));
+                await Task.Delay(200);
+            }
+
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "host-test-key-0123456789");
+            using var response = await http.PostAsJsonAsync(new Uri("v1/builds", UriKind.Relative), Samples.Build(), BuildFarmJson.Options);
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+
+            await using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
+            var keys = connection.GetServers().SelectMany(s => s.Keys(pattern: prefix + "*")).ToList();
+            Assert.NotEmpty(keys);
+            Assert.DoesNotContain("is deprecated", Text(output), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+            File.Delete(settingsFile);
+            elsewhere.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<bool> AnswersAsync(HttpClient http)
+    {
+        try
+        {
+            using var response = await http.GetAsync(new Uri("healthz", UriKind.Relative));
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static string Text(StringBuilder output)
+    {
+        lock (output)
+        {
+            return output.ToString();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
