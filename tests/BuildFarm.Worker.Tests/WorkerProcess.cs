@@ -6,7 +6,8 @@ namespace BuildFarm.Worker.Tests;
 /// <summary>
 /// The real worker host (buildfarm-worker.dll, copied beside the tests by the project reference) run with <c>dotnet</c> as
 /// a child process, configured only by environment variables — as a deployment would run it. Killed with SIGKILL by
-/// <see cref="KillAsync"/>; killed in any case when disposed.
+/// <see cref="KillAsync"/>, stopped as Kubernetes stops a pod (SIGTERM) by <see cref="TerminateAsync"/>; killed in any
+/// case when disposed.
 /// </summary>
 internal sealed class WorkerProcess : IAsyncDisposable
 {
@@ -100,6 +101,34 @@ internal sealed class WorkerProcess : IAsyncDisposable
     {
         _process.Kill();
         await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as the kubelet sends when a pod is stopped (scale-down, drain, rollout): the host stops
+    /// gracefully. Waits for the process to exit within <paramref name="deadline"/> and returns its exit code; throws
+    /// (with the output) when it is still running then.</summary>
+    public async Task<int> TerminateAsync(TimeSpan deadline)
+    {
+        var kill = new ProcessStartInfo("kill") { UseShellExecute = false, RedirectStandardError = true };
+        kill.ArgumentList.Add("-TERM");
+        kill.ArgumentList.Add(_process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using (var signal = Process.Start(kill) ?? throw new InvalidOperationException("kill did not start"))
+        {
+            await signal.WaitForExitAsync();
+            if (signal.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"kill -TERM {_process.Id} exited {signal.ExitCode}: {await signal.StandardError.ReadToEndAsync()}");
+            }
+        }
+        using var timeout = new CancellationTokenSource(deadline);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"the worker process did not exit within {deadline} of SIGTERM:\n{Output}");
+        }
+        return _process.ExitCode;
     }
 
     public async ValueTask DisposeAsync()
