@@ -111,7 +111,7 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
             "--destination", $"registry.example.com/{DemoFarmFixture.Unique("hint")}/app:1"));
 
         Assert.True(result.ExitCode == 0, result.Error + result.Out);
-        var id = System.Text.RegularExpressions.Regex.Match(result.Out, "^build (\\S+) queued$", System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
+        var id = System.Text.RegularExpressions.Regex.Match(result.Out, "^build (\\S+) queued \\(tenant demo\\)$", System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
         Assert.NotEmpty(id);
         Assert.Contains($"follow it with: buildfarm watch {id}", result.Out, StringComparison.Ordinal);
         var watch = await CliRunner.RunAsync(farm.With("watch", id, "--output", "json"));
@@ -150,7 +150,7 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
         var result = await CliRunner.RunAsync(farm.With("status", batch.BatchId));
 
         Assert.True(result.ExitCode == 0, result.Error + result.Out);
-        Assert.Contains($"batch {batch.BatchId}: 1 image (", result.Out, StringComparison.Ordinal);
+        Assert.Contains($"batch {batch.BatchId} (tenant demo): 1 image (", result.Out, StringComparison.Ordinal);
         Assert.DoesNotContain("1 images", result.Out, StringComparison.Ordinal);
     }
 
