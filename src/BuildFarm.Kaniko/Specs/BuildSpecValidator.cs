@@ -211,13 +211,13 @@ public static partial class BuildSpecValidator
     private static void ValidateBuildArgs(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors) =>
         ValidateStringMap(
             spec.BuildArgs, "buildArgs", "build args", options.MaxBuildArgs, options.MaxBuildArgValueBytes,
-            name => BuildArgNameRegex().IsMatch(name) ? null : $"name '{name}' is invalid (letters, digits and '_', not starting with a digit)",
+            name => BuildArgNameRegex().IsMatch(name) ? null : $"name '{Shown(name)}' is invalid (1-256 letters, digits and '_', not starting with a digit)",
             errors);
 
     private static void ValidateLabels(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors) =>
         ValidateStringMap(
             spec.Labels, "labels", "labels", options.MaxLabels, options.MaxLabelValueBytes,
-            key => LabelKeyRegex().IsMatch(key) ? null : $"key '{key}' is invalid (1-256 characters: letters, digits, '.', '-', '_', '/', starting with a letter or digit; no '=')",
+            key => LabelKeyRegex().IsMatch(key) ? null : $"key '{Shown(key)}' is invalid (1-256 characters: letters, digits, '.', '-', '_', '/', starting with a letter or digit; no '=')",
             errors);
 
     /// <summary>Checks a name → value map (build args, labels): count, each name, and each value's content and size.</summary>
@@ -232,7 +232,7 @@ public static partial class BuildSpecValidator
         }
         foreach (var (name, value) in map.OrderBy(a => a.Key, StringComparer.Ordinal))
         {
-            var entryField = $"{field}[{name}]";
+            var entryField = $"{field}[{Shown(name)}]";
             if (nameProblem(name) is { } problem)
             {
                 errors.Add(new(entryField, problem));
@@ -368,7 +368,10 @@ public static partial class BuildSpecValidator
         return true;
     }
 
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*\z", RegexOptions.CultureInvariant)]
+    /// <summary>A name as an error quotes it: at most 64 characters, so a huge name is not echoed back whole.</summary>
+    private static string Shown(string name) => name.Length <= 64 ? name : string.Concat(name.AsSpan(0, 64), "…");
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]{0,255}\z", RegexOptions.CultureInvariant)]
     private static partial Regex BuildArgNameRegex();
 
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}\z", RegexOptions.CultureInvariant)]

@@ -65,6 +65,8 @@ public sealed class BuildSpecValidatorTests
         { "build arg too big", s => s with { BuildArgs = new Dictionary<string, string> { ["BIG"] = new string('x', 4097) } }, "buildArgs[BIG]", "4097 bytes" },
         { "build arg multibyte too big", s => s with { BuildArgs = new Dictionary<string, string> { ["BIG"] = new string('é', 2049) } }, "buildArgs[BIG]", "4098 bytes" },
         { "build arg NUL", s => s with { BuildArgs = new Dictionary<string, string> { ["NUL"] = "a\0b" } }, "buildArgs[NUL]", "NUL" },
+        { "build arg name too long", s => s with { BuildArgs = new Dictionary<string, string> { [new string('A', 257)] = "x" } }, "buildArgs[" + new string('A', 64) + "…]", "1-256" },
+        { "label key too long", s => s with { Labels = new Dictionary<string, string> { [new string('a', 300)] = "x" } }, "labels[" + new string('a', 64) + "…]", "1-256" },
         { "too many build args", s => s with { BuildArgs = Enumerable.Range(0, 65).ToDictionary(i => $"A{i}", _ => "v") }, "buildArgs", "limit of 64" },
         { "label with =", s => s with { Labels = new Dictionary<string, string> { ["a=b"] = "x" } }, "labels[a=b]", "key 'a=b' is invalid" },
         { "label too big", s => s with { Labels = new Dictionary<string, string> { ["k"] = new string('x', 5000) } }, "labels[k]", "5000 bytes" },
