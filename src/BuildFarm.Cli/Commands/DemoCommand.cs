@@ -97,25 +97,34 @@ public static class DemoCommand
         return command;
     }
 
+    /// <summary>Starts the farm, or says why it could not (the exit code: a port in use, the API not starting, Ctrl+C).</summary>
+    private static async Task<(DemoFarm? Farm, int ExitCode)> StartFarmAsync(CliIO io, DemoFarmOptions options, CliConsole.Interrupt interrupt)
+    {
+        try
+        {
+            return (await DemoFarm.StartAsync(options, interrupt.Token), ExitCodes.Ok);
+        }
+        catch (IOException e)
+        {
+            await io.Error.WriteLineAsync($"buildfarm demo: cannot start: {e.Message}");
+            return (null, options.Port != 0 ? ExitCodes.Usage : ExitCodes.ApiUnavailable);
+        }
+        catch (OperationCanceledException) when (interrupt.Requested)
+        {
+            return (null, ExitCodes.Interrupted);
+        }
+    }
+
     private static async Task<int> RunAsync(CliIO io, DemoFarmOptions options, int? images, string scenarioName, CancellationToken cancellationToken)
     {
         var console = CliConsole.Create(io);
         var terminal = CliConsole.IsTerminal(io);
         var clock = Stopwatch.StartNew();
         using var interrupt = CliConsole.CaptureInterrupt(io, cancellationToken);
-        DemoFarm farm;
-        try
+        var (started, failed) = await StartFarmAsync(io, options, interrupt);
+        if (started is not { } farm)
         {
-            farm = await DemoFarm.StartAsync(options, interrupt.Token);
-        }
-        catch (IOException e)
-        {
-            await io.Error.WriteLineAsync($"buildfarm demo: cannot start: {e.Message}");
-            return options.Port != 0 ? ExitCodes.Usage : ExitCodes.ApiUnavailable;
-        }
-        catch (OperationCanceledException) when (interrupt.Requested)
-        {
-            return ExitCodes.Interrupted;
+            return failed;
         }
         await using (farm)
         {
@@ -212,19 +221,10 @@ public static class DemoCommand
     {
         var console = CliConsole.Create(io);
         using var interrupt = CliConsole.CaptureInterrupt(io, cancellationToken);
-        DemoFarm farm;
-        try
+        var (started, failed) = await StartFarmAsync(io, options, interrupt);
+        if (started is not { } farm)
         {
-            farm = await DemoFarm.StartAsync(options, interrupt.Token);
-        }
-        catch (IOException e)
-        {
-            await io.Error.WriteLineAsync($"buildfarm demo: cannot start: {e.Message}");
-            return options.Port != 0 ? ExitCodes.Usage : ExitCodes.ApiUnavailable;
-        }
-        catch (OperationCanceledException) when (interrupt.Requested)
-        {
-            return ExitCodes.Interrupted;
+            return failed;
         }
         await using (farm)
         {
