@@ -24,7 +24,7 @@ public sealed class HostileInputTests
         var data = new TheoryData<string, string>();
         foreach (var id in new[] { "%20", "%09", "%0A", "%C2%A0", "%E3%80%80", "a%20b", "-x", "%F0%9F%92%A5" })
         {
-            foreach (var route in new[] { "GET /v1/builds/{0}", "GET /v1/batches/{0}", "GET /v1/builds/{0}/events", "GET /v1/batches/{0}/events", "DELETE /v1/builds/{0}" })
+            foreach (var route in new[] { "GET /v1/builds/{0}", "GET /v1/batches/{0}", "GET /v1/builds/{0}/events", "GET /v1/batches/{0}/events", "DELETE /v1/builds/{0}", "DELETE /v1/batches/{0}" })
             {
                 data.Add(route, id);
             }
@@ -474,7 +474,7 @@ internal sealed record FuzzCase(string Kind, HttpMethod Method, string Path, str
         }
         var (method, template) = Pick(random, new[]
         {
-            ("GET", "/v1/builds/{0}"), ("GET", "/v1/batches/{0}"), ("GET", "/v1/builds/{0}/events"), ("GET", "/v1/batches/{0}/events"), ("DELETE", "/v1/builds/{0}"),
+            ("GET", "/v1/builds/{0}"), ("GET", "/v1/batches/{0}"), ("GET", "/v1/builds/{0}/events"), ("GET", "/v1/batches/{0}/events"), ("DELETE", "/v1/builds/{0}"), ("DELETE", "/v1/batches/{0}"),
         });
         // An id of the valid form is unknown (404), any other is refused (400): either way a 4xx.
         return new FuzzCase("id", new HttpMethod(method), string.Format(System.Globalization.CultureInfo.InvariantCulture, template, id), null, null, Hostile: true);

@@ -369,8 +369,13 @@ public static class ApiEndpoints
     /// <summary>Cancels every build of the batch that has not ended (as <c>DELETE /v1/builds/{id}</c> does each); the
     /// answer is the batch as it stood before the cancels took effect.</summary>
     private static async Task<IResult> CancelBatchAsync(
-        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, CancellationToken cancellationToken)
+        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics,
+        CancellationToken cancellationToken)
     {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return invalid;
+        }
         if (await VisibleBatchAsync(id, context, store, cancellationToken) is not { } batch)
         {
             return NotFound("batch", id);
