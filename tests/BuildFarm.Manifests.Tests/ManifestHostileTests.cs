@@ -47,6 +47,16 @@ public sealed class ManifestHostileTests
         Assert.Contains($"nested more than {YamlLimits.Default.MaxDepth} deep", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>YamlDotNet's loader accepts an alias before its anchor and resolves it at the end of the document, so a scan
+    /// that stopped at the unknown alias let the loader build 40,000 nested lists after it (a stack overflow, exit 134).</summary>
+    [Fact]
+    public void AliasWithoutAnchor_ThenDeepNesting_IsRefusedAtTheAlias()
+    {
+        var error = Refused("images: *nope\nrest: " + new string('[', 40_000) + new string(']', 40_000) + "\n");
+        Assert.Contains("alias *nope has no anchor", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, error.Line);
+    }
+
     [Fact]
     public void BlockNesting_IsRefusedToo()
     {

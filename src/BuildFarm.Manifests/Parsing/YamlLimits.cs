@@ -109,7 +109,9 @@ internal static class YamlPreScan
                         }
                         if (!anchors.TryGetValue(name, out size))
                         {
-                            return null; // an undefined alias: the parser's own error says so
+                            // Refused here rather than left to the parser: YamlDotNet's document loader accepts an alias
+                            // before its anchor and resolves it at the end, so it would still build whatever follows.
+                            return (current.Start, $"alias *{name} has no anchor (&{name}) before it");
                         }
                         break;
                     case Scalar:
