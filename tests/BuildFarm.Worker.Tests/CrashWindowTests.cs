@@ -57,6 +57,49 @@ public sealed class CrashWindowTests
         Assert.Equal(0, meters.Sum("buildfarm.janitor.pods_deleted", "phase=failed"));
     }
 
+    [Fact]
+    public async Task DeathDuringAttempt2_RedeliveredMessage_CountsTheResetsOfAttempt1()
+    {
+        await using var worker = await WorkerHarness.StartAsync("faults: { pushReset: 1 }");
+        var runner = worker.Host.Services.GetRequiredService<BuildRunner>();
+        var command = WorkerHarness.Command("window2");
+        using var kill = new CancellationTokenSource();
+        // Attempt 1 fails on connection resets; the next pod gets no fault; the worker dies once attempt 2 has started.
+        var dying = new HookPublisher
+        {
+            OnPublish = m =>
+            {
+                switch (m)
+                {
+                    case BuildAttemptFailed { Attempt: 1 }:
+                        worker.Sim.Reload(WorkerHarness.Scenario());
+                        break;
+                    case BuildStarted { Attempt: 2 }:
+                        kill.Cancel();
+                        break;
+                }
+                return Task.CompletedTask;
+            },
+        };
+        using (var cancellation = new RunningBuilds().Register(command.BuildId))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => runner.RunAsync(command, dying, cancellation, kill.Token));
+        }
+        var attempt1 = Assert.Single(dying.Messages.OfType<BuildAttemptFailed>());
+        Assert.Equal(FailureReasons.ConnectionReset, attempt1.Reason);
+        Assert.True(attempt1.Resets > 0, "attempt 1's resets are on its BuildAttemptFailed");
+
+        var again = new HookPublisher();
+        using var second = new RunningBuilds().Register(command.BuildId);
+        var outcome = await runner.RunAsync(command, again, second, CancellationToken.None, redelivered: true);
+
+        Assert.Equal("succeeded", outcome.Outcome);
+        var succeeded = Assert.Single(again.Messages.OfType<BuildSucceeded>());
+        Assert.Equal(2, succeeded.Attempts);
+        Assert.Equal(attempt1.Resets, succeeded.Resets);
+        Assert.Equal(["bf-window2-2"], again.Messages.OfType<BuildStarted>().Select(s => s.Pod));
+    }
+
     private sealed class WorkerKilledException() : Exception("killed here by the test");
 
     /// <summary>Records what a build publishes; <see cref="OnPublish"/> runs first (and may throw: the worker dies there).</summary>

@@ -152,8 +152,8 @@ public sealed class BuildRunner(
             var renewal = RenewLeasesAsync(state, heldLocks, heldSlots, renewStop.Token);
             try
             {
-                var firstAttempt = redelivered ? await NewestAttemptAsync(command.BuildId, ct).ConfigureAwait(false) : 1;
-                return await RunAttemptsAsync(state, events, heldLocks, cancellation, firstAttempt, ct).ConfigureAwait(false);
+                var (firstAttempt, earlierResets) = redelivered ? await ResumePointAsync(command, ct).ConfigureAwait(false) : (1, 0);
+                return await RunAttemptsAsync(state, events, heldLocks, cancellation, firstAttempt, earlierResets, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -325,10 +325,11 @@ public sealed class BuildRunner(
     }
 
     private async Task<BuildRunOutcome> RunAttemptsAsync(RunState state, IBuildEventPublisher events, List<Lease> destinationLocks,
-        BuildCancellation cancellation, int firstAttempt, CancellationToken ct)
+        BuildCancellation cancellation, int firstAttempt, int earlierResets, CancellationToken ct)
     {
         var command = state.Command;
-        var resets = 0;
+        // Over all attempts: those of a previous delivery of this message (re-read from their pods) included.
+        var resets = earlierResets;
         for (var attempt = firstAttempt; ; attempt++)
         {
             state.Attempt = attempt;
@@ -379,7 +380,7 @@ public sealed class BuildRunner(
             await events.PublishAsync(new BuildAttemptFailed
             {
                 BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Reason = reason,
-                Transient = FailureReasons.IsTransient(reason), RetryAt = retry ? now + delay : null, Detail = detail, At = now,
+                Transient = FailureReasons.IsTransient(reason), RetryAt = retry ? now + delay : null, Detail = detail, Resets = resets, At = now,
             }, ct).ConfigureAwait(false);
             if (result.Stuck)
             {
@@ -418,20 +419,26 @@ public sealed class BuildRunner(
 
     /// <summary>
     /// The newest attempt whose pod exists for a redelivered build (one list request by the build-id label), or 1: the
-    /// attempts continue there (adopting that pod by name) instead of walking from 1 through finished attempts.
+    /// attempts continue there (adopting that pod by name) instead of walking from 1 through finished attempts. Also
+    /// the connection resets of the earlier attempts, read again from the logs of their pods (kept for
+    /// KeepFailedPodsFor), so that the build's count stays over all attempts.
     /// </summary>
-    private async Task<int> NewestAttemptAsync(string buildId, CancellationToken ct)
+    private async Task<(int Newest, int EarlierResets)> ResumePointAsync(BuildImage command, CancellationToken ct)
     {
-        var newest = 1;
-        foreach (var (_, attempt) in await AttemptPodsAsync(buildId, ct).ConfigureAwait(false))
+        var pods = await AttemptPodsAsync(command.BuildId, ct).ConfigureAwait(false);
+        var newest = pods.Count == 0 ? 1 : Math.Max(1, pods.Max(p => p.Attempt));
+        var resets = 0;
+        foreach (var (pod, _) in pods.Where(p => p.Attempt < newest))
         {
-            newest = Math.Max(newest, attempt);
+            var options = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = ContainerStartedAt(pod) };
+            resets += (await StreamLogAsync(pod.Metadata.Name, _kaniko.Namespace, options, follow: false, ct).ConfigureAwait(false))?.TotalResets ?? 0;
         }
         if (newest > 1)
         {
-            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod", buildId, newest);
+            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod ({Resets} connection resets in earlier attempts)",
+                command.BuildId, newest, resets);
         }
-        return newest;
+        return (newest, resets);
     }
 
     /// <summary>The attempt pods of <paramref name="buildId"/> that exist, with their attempt numbers (one list request by the build-id label).</summary>
