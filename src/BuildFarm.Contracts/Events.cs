@@ -56,6 +56,9 @@ public sealed record BuildAttemptFailed
     /// <summary>The final error line or pod status message, for people.</summary>
     public string? Detail { get; init; }
 
+    /// <summary>"connection reset by peer" seen over this attempt and all before it (so far in the build).</summary>
+    public int Resets { get; init; }
+
     public DateTimeOffset At { get; init; }
 }
 

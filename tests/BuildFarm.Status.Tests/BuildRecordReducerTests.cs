@@ -72,6 +72,21 @@ public sealed class BuildRecordReducerTests
     }
 
     [Fact]
+    public void AttemptFailed_Resets_KeptOverALaterSuccessThatCountedFewer_AndOnFailure()
+    {
+        // Attempt 1 saw 4 resets; a redelivered message that could not re-read them reports 2 on success.
+        var succeeded = Fold(Queued(), Started(1), AttemptFailed(1, transient: true) with { Resets = 4 }, Started(2, seconds: 4), Succeeded(attempts: 2));
+        Assert.Equal(4, succeeded.Resets);
+
+        var failed = Fold(Queued(), Started(1), AttemptFailed(1, transient: false) with { Resets = 3 }, Failed());
+        Assert.Equal(3, failed.Resets);
+
+        // The same attempt again (a redelivered publish) with more resets still raises the count.
+        var again = Fold(Queued(), Started(1), AttemptFailed(1, transient: true), AttemptFailed(1, transient: true) with { Resets = 5 });
+        Assert.Equal(5, again.Resets);
+    }
+
+    [Fact]
     public void AttemptFailed_Permanent_StateWaitsForBuildFailed()
     {
         var change = BuildRecordReducer.Apply(Fold(Queued(), Started(1)), AttemptFailed(1, transient: false));

@@ -28,6 +28,10 @@ public sealed class ManifestScheduler : BackgroundService
     private readonly ILogger<ManifestScheduler> _logger;
     private readonly List<ScheduleFired> _fired = [];
     private readonly Lock _firedLock = new();
+
+    // Per schedule, occurrences claimed (by this instance or one that may have died) but not known to be published. Each
+    // is published on its own once this instance can claim it, never folded into a later occurrence. Polls only.
+    private readonly Dictionary<string, SortedSet<DateTimeOffset>> _owed = new(StringComparer.Ordinal);
     private bool _leading;
     private long _lastPollTicks = DateTimeOffset.MinValue.UtcTicks;
     private long _waitingSinceTicks = DateTimeOffset.MinValue.UtcTicks;
@@ -177,18 +181,45 @@ public sealed class ManifestScheduler : BackgroundService
             await _coordinator.AdvanceLastHandledAsync(image.Name, now, cancellationToken);
             return;
         }
+        if (!_owed.TryGetValue(image.Name, out var owed))
+        {
+            _owed[image.Name] = owed = [];
+        }
+        foreach (var pending in owed.ToList())
+        {
+            // Claimed earlier and not known to be published: by this instance (its publish failed) or by a leader that
+            // may have died. Published now if it can be claimed, even past LateTolerance: a claim means it was due.
+            switch (await _coordinator.TryClaimAsync(image.Name, pending, InstanceId, _options.ClaimTtl, cancellationToken))
+            {
+                case OccurrenceClaim.HeldByOther:
+                    return; // still its claimant's; later occurrences wait behind it (at most ClaimTtl)
+                case OccurrenceClaim.Claimed:
+                    await PublishAsync(image, pending, 0, cancellationToken);
+                    await _coordinator.MarkFiredAsync(image.Name, pending, InstanceId, _options.ClaimRetention, cancellationToken);
+                    break;
+            }
+            owed.Remove(pending);
+            await _coordinator.AdvanceLastHandledAsync(image.Name, pending, cancellationToken);
+            last = pending > last.Value ? pending : last;
+        }
         var decision = ScheduleCalculator.Decide(image.ScheduleExpression!, last.Value, now, _options.Missed, _options.LateTolerance);
         if (decision.Fire is { } occurrence)
         {
             switch (await _coordinator.TryClaimAsync(image.Name, occurrence, InstanceId, _options.ClaimTtl, cancellationToken))
             {
                 case OccurrenceClaim.HeldByOther:
-                    return; // its claimant publishes, or its claim expires and this comes back
+                    // Its claimant publishes, or it died: then this instance publishes it once the claim expires, on its
+                    // own (a later occurrence due by then must not fold it in).
+                    owed.Add(occurrence);
+                    return;
                 case OccurrenceClaim.AlreadyFired:
                     break;
                 default:
+                    // Owed until published: a failed publish (broker down) is retried on its own at the next poll.
+                    owed.Add(occurrence);
                     await PublishAsync(image, occurrence, decision.Missed, cancellationToken);
                     await _coordinator.MarkFiredAsync(image.Name, occurrence, InstanceId, _options.ClaimRetention, cancellationToken);
+                    owed.Remove(occurrence);
                     break;
             }
         }

@@ -140,7 +140,7 @@ public static class BuildRecordReducer
     private static BuildChange? AttemptFailed(BuildRecord record, BuildAttemptFailed e)
     {
         var existing = Find(record, e.Attempt);
-        if (existing is { EndedAt: not null } && existing.Reason == e.Reason)
+        if (existing is { EndedAt: not null } && existing.Reason == e.Reason && record.Resets >= e.Resets)
         {
             return null;
         }
@@ -149,7 +149,9 @@ public static class BuildRecordReducer
             Reason = e.Reason, Transient = e.Transient, RetryAt = e.RetryAt, Detail = e.Detail, EndedAt = e.At,
         });
         var state = !record.State.IsFinal() && e.Transient && IsLatest(record, e.Attempt) ? BuildState.Retrying : record.State;
-        return new BuildChange(record with { Attempts = attempts, State = state }, AttemptFailedEvent);
+        // Resets so far over all attempts: a later BuildSucceeded counts them again (the maximum is kept), and a build
+        // that fails keeps them.
+        return new BuildChange(record with { Attempts = attempts, State = state, Resets = Math.Max(record.Resets, e.Resets) }, AttemptFailedEvent);
     }
 
     private static BuildChange? Succeeded(BuildRecord record, BuildSucceeded e)

@@ -152,8 +152,8 @@ public sealed class BuildRunner(
             var renewal = RenewLeasesAsync(state, heldLocks, heldSlots, renewStop.Token);
             try
             {
-                var firstAttempt = redelivered ? await NewestAttemptAsync(command.BuildId, ct).ConfigureAwait(false) : 1;
-                return await RunAttemptsAsync(state, events, heldLocks, cancellation, firstAttempt, ct).ConfigureAwait(false);
+                var (firstAttempt, earlierResets) = redelivered ? await ResumePointAsync(command, ct).ConfigureAwait(false) : (1, 0);
+                return await RunAttemptsAsync(state, events, heldLocks, cancellation, firstAttempt, earlierResets, ct).ConfigureAwait(false);
             }
             finally
             {
@@ -223,13 +223,16 @@ public sealed class BuildRunner(
         if (claim.State == DedupeState.Completed && claim.BuildId == command.BuildId)
         {
             // This very build already succeeded (its worker died after completing, before the ack): report it again,
-            // not as a duplicate of itself, and build nothing.
+            // not as a duplicate of itself, and build nothing. That worker may have died before deleting the succeeded
+            // pod: its log gives the phase seconds again, then it is deleted here.
+            var (phaseSeconds, attempts) = await ClearSucceededPodsAsync(command, ct).ConfigureAwait(false);
             await events.PublishAsync(new BuildSucceeded
             {
                 BuildId = command.BuildId, BatchId = command.BatchId, Digest = claim.Digest!,
-                Pushed = [.. command.Spec.Destinations.Select(d => $"{ImageReference.Parse(d.Trim()).Name}@{claim.Digest}")], At = time.GetUtcNow(),
+                Pushed = [.. command.Spec.Destinations.Select(d => $"{ImageReference.Parse(d.Trim()).Name}@{claim.Digest}")],
+                PhaseSeconds = phaseSeconds, Attempts = attempts, At = time.GetUtcNow(),
             }, ct).ConfigureAwait(false);
-            return new BuildRunOutcome("succeeded", null, claim.Digest, 0);
+            return new BuildRunOutcome("succeeded", null, claim.Digest, attempts);
         }
         var kind = claim.State == DedupeState.InFlight ? "in_flight" : "completed";
         var original = claim.BuildId;
@@ -322,10 +325,11 @@ public sealed class BuildRunner(
     }
 
     private async Task<BuildRunOutcome> RunAttemptsAsync(RunState state, IBuildEventPublisher events, List<Lease> destinationLocks,
-        BuildCancellation cancellation, int firstAttempt, CancellationToken ct)
+        BuildCancellation cancellation, int firstAttempt, int earlierResets, CancellationToken ct)
     {
         var command = state.Command;
-        var resets = 0;
+        // Over all attempts: those of a previous delivery of this message (re-read from their pods) included.
+        var resets = earlierResets;
         for (var attempt = firstAttempt; ; attempt++)
         {
             state.Attempt = attempt;
@@ -358,8 +362,10 @@ public sealed class BuildRunner(
                     PhaseSeconds = PhaseSeconds(result.Analysis),
                     Attempts = attempt, Resets = resets, At = time.GetUtcNow(),
                 }, ct).ConfigureAwait(false);
-                // Deleted last: if anything above fails (Redis, the bus), the retried message adopts this succeeded
-                // pod and reports the same digest instead of building again.
+                // Deleted last: if anything above fails (Redis, the bus) before the completion, the retried message
+                // adopts this succeeded pod and reports the same digest instead of building again; after it, the retried
+                // message finds the key completed and deletes the pod itself (ClearSucceededPodsAsync). The janitor
+                // deletes one nobody came back for after KeepSucceededPodsFor.
                 await DeletePodAsync(state.CurrentPod, ct).ConfigureAwait(false);
                 state.CurrentPod = null;
                 return new BuildRunOutcome("succeeded", null, digest, attempt);
@@ -374,7 +380,7 @@ public sealed class BuildRunner(
             await events.PublishAsync(new BuildAttemptFailed
             {
                 BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Reason = reason,
-                Transient = FailureReasons.IsTransient(reason), RetryAt = retry ? now + delay : null, Detail = detail, At = now,
+                Transient = FailureReasons.IsTransient(reason), RetryAt = retry ? now + delay : null, Detail = detail, Resets = resets, At = now,
             }, ct).ConfigureAwait(false);
             if (result.Stuck)
             {
@@ -413,13 +419,34 @@ public sealed class BuildRunner(
 
     /// <summary>
     /// The newest attempt whose pod exists for a redelivered build (one list request by the build-id label), or 1: the
-    /// attempts continue there (adopting that pod by name) instead of walking from 1 through finished attempts.
+    /// attempts continue there (adopting that pod by name) instead of walking from 1 through finished attempts. Also
+    /// the connection resets of the earlier attempts, read again from the logs of their pods (kept for
+    /// KeepFailedPodsFor), so that the build's count stays over all attempts.
     /// </summary>
-    private async Task<int> NewestAttemptAsync(string buildId, CancellationToken ct)
+    private async Task<(int Newest, int EarlierResets)> ResumePointAsync(BuildImage command, CancellationToken ct)
+    {
+        var pods = await AttemptPodsAsync(command.BuildId, ct).ConfigureAwait(false);
+        var newest = pods.Count == 0 ? 1 : Math.Max(1, pods.Max(p => p.Attempt));
+        var resets = 0;
+        foreach (var (pod, _) in pods.Where(p => p.Attempt < newest))
+        {
+            var options = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = ContainerStartedAt(pod) };
+            resets += (await StreamLogAsync(pod.Metadata.Name, _kaniko.Namespace, options, follow: false, ct).ConfigureAwait(false))?.TotalResets ?? 0;
+        }
+        if (newest > 1)
+        {
+            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod ({Resets} connection resets in earlier attempts)",
+                command.BuildId, newest, resets);
+        }
+        return (newest, resets);
+    }
+
+    /// <summary>The attempt pods of <paramref name="buildId"/> that exist, with their attempt numbers (one list request by the build-id label).</summary>
+    private async Task<List<(V1Pod Pod, int Attempt)>> AttemptPodsAsync(string buildId, CancellationToken ct)
     {
         var pods = await kubernetes.CoreV1.ListNamespacedPodAsync(_kaniko.Namespace,
             labelSelector: $"{KanikoPodLabels.BuildId}={KanikoPodNames.LabelValue(buildId)}", cancellationToken: ct).ConfigureAwait(false);
-        var newest = 1;
+        var found = new List<(V1Pod, int)>();
         foreach (var pod in pods.Items)
         {
             var annotations = pod.Metadata?.Annotations;
@@ -433,14 +460,37 @@ public sealed class BuildRunner(
             if (labels?.TryGetValue(KanikoPodLabels.Attempt, out var text) == true
                 && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var attempt))
             {
-                newest = Math.Max(newest, attempt);
+                found.Add((pod, attempt));
             }
         }
-        if (newest > 1)
+        return found;
+    }
+
+    /// <summary>
+    /// For a build found already completed: deletes its pods that did not fail (failed ones stay for debugging until the
+    /// janitor's KeepFailedPodsFor), reading the succeeded pod's log first. Returns that log's phase seconds and the
+    /// succeeded attempt's number (empty and 0 when the pod is gone already).
+    /// </summary>
+    private async Task<(Dictionary<string, double> PhaseSeconds, int Attempts)> ClearSucceededPodsAsync(BuildImage command, CancellationToken ct)
+    {
+        var phaseSeconds = new Dictionary<string, double>(StringComparer.Ordinal);
+        var attempts = 0;
+        foreach (var (pod, attempt) in await AttemptPodsAsync(command.BuildId, ct).ConfigureAwait(false))
         {
-            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod", buildId, newest);
+            if (pod.Status?.Phase == "Failed")
+            {
+                continue;
+            }
+            if (pod.Status?.Phase == "Succeeded" && attempt > attempts)
+            {
+                var options = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = ContainerStartedAt(pod) };
+                phaseSeconds = PhaseSeconds(await StreamLogAsync(pod.Metadata.Name, _kaniko.Namespace, options, follow: false, ct).ConfigureAwait(false));
+                attempts = attempt;
+            }
+            logger.LogInformation("build {Build}: already completed; deleting its pod {Pod} left behind", command.BuildId, pod.Metadata.Name);
+            await DeletePodAsync(pod.Metadata.Name, ct).ConfigureAwait(false);
         }
-        return newest;
+        return (phaseSeconds, attempts);
     }
 
     /// <summary>The longest delay a .NET timer takes (<c>uint.MaxValue - 1</c> ms, about 49.7 days).</summary>

@@ -30,6 +30,7 @@ public sealed class BuildFarmMetrics : IDisposable
     private readonly Counter<long> _dedupeHits;
     private readonly UpDownCounter<long> _inFlight;
     private readonly Counter<long> _kubeApiRequests;
+    private readonly Counter<long> _janitorDeletes;
 
     public BuildFarmMetrics(IMeterFactory meterFactory)
     {
@@ -47,6 +48,7 @@ public sealed class BuildFarmMetrics : IDisposable
         _dedupeHits = _meter.CreateCounter<long>("buildfarm.dedupe_hits", description: "Builds answered by an identical build (in_flight, completed)");
         _inFlight = _meter.CreateUpDownCounter<long>("buildfarm.builds_in_flight", description: "Builds this worker is running");
         _kubeApiRequests = _meter.CreateCounter<long>("buildfarm.kube_api_requests", description: "Kubernetes API requests by verb and status code");
+        _janitorDeletes = _meter.CreateCounter<long>("buildfarm.janitor.pods_deleted", description: "Pods the janitor deleted, by phase (failed, succeeded)");
     }
 
     /// <summary>Records an attempt's phases and resets from its log analysis.</summary>
@@ -101,6 +103,9 @@ public sealed class BuildFarmMetrics : IDisposable
 
     public void RecordKubeApiRequest(string verb, string code) =>
         _kubeApiRequests.Add(1, new("verb", verb), new("code", code));
+
+    /// <summary>The janitor deleted a pod left behind (<paramref name="phase"/>: <c>failed</c> or <c>succeeded</c>).</summary>
+    public void RecordJanitorDelete(string phase) => _janitorDeletes.Add(1, new KeyValuePair<string, object?>("phase", phase));
 
     public void Dispose() => _meter.Dispose();
 }

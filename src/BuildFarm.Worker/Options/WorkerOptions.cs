@@ -19,6 +19,13 @@ public sealed class WorkerOptions
     /// <summary>How long a failed attempt's pod is kept for debugging before the janitor deletes it. Succeeded pods are deleted at once.</summary>
     public TimeSpan KeepFailedPodsFor { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// How long the janitor leaves a succeeded pod before deleting it. A build deletes its own succeeded pod at once; one
+    /// outlives its build only when the worker died between the build's completion and the delete (or a redelivered
+    /// message has yet to adopt it), so this is a backstop against leaks, well above the time a redelivery takes.
+    /// </summary>
+    public TimeSpan KeepSucceededPodsFor { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Time to live of the dedupe claim, destination locks and registry slots; they expire this long after a worker dies.</summary>
     public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -100,6 +107,10 @@ public sealed class WorkerOptions
         if (KeepFailedPodsFor < TimeSpan.Zero)
         {
             errors.Add($"Worker:KeepFailedPodsFor: {KeepFailedPodsFor} must not be negative");
+        }
+        if (KeepSucceededPodsFor < TimeSpan.Zero)
+        {
+            errors.Add($"Worker:KeepSucceededPodsFor: {KeepSucceededPodsFor} must not be negative");
         }
         if (LeaseTtl < TimeSpan.FromSeconds(1))
         {

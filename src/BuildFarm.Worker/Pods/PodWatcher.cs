@@ -1,4 +1,5 @@
 using BuildFarm.Kaniko.Pods;
+using BuildFarm.Worker.Metrics;
 using BuildFarm.Worker.Options;
 using k8s;
 using k8s.Autorest;
@@ -21,7 +22,9 @@ public sealed class PodGoneException(V1Pod lastSeen)
 /// list's resourceVersion; after a 410 Expired or a dropped connection it lists again and watches from the new version
 /// (pods that vanished meanwhile count as deleted). The latest object of every pod is cached, so a build that starts
 /// waiting after its pod already finished still gets the final state. No per-pod polling.
-/// Also the janitor: failed pods older than <see cref="WorkerOptions.KeepFailedPodsFor"/> are deleted.
+/// Also the janitor: failed pods finished longer than <see cref="WorkerOptions.KeepFailedPodsFor"/> ago are deleted, and
+/// succeeded pods finished longer than <see cref="WorkerOptions.KeepSucceededPodsFor"/> ago (a build deletes its own at
+/// once; one left behind means its worker died before the delete), each counted in <c>buildfarm_janitor_pods_deleted_total</c>.
 /// </summary>
 public sealed class PodWatcher : BackgroundService
 {
@@ -32,6 +35,8 @@ public sealed class PodWatcher : BackgroundService
     private readonly ILogger<PodWatcher> _logger;
     private readonly string _namespace;
     private readonly TimeSpan _keepFailedPodsFor;
+    private readonly TimeSpan _keepSucceededPodsFor;
+    private readonly BuildFarmMetrics _metrics;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (V1Pod Pod, DateTimeOffset At)> _tombstones = new(StringComparer.Ordinal);
@@ -40,7 +45,8 @@ public sealed class PodWatcher : BackgroundService
     private int _resyncs;
     private int _watchesOpened;
 
-    public PodWatcher(IKubernetes client, IOptions<KanikoPodOptions> kaniko, IOptions<WorkerOptions> worker, TimeProvider time, ILogger<PodWatcher> logger)
+    public PodWatcher(IKubernetes client, IOptions<KanikoPodOptions> kaniko, IOptions<WorkerOptions> worker, TimeProvider time,
+        BuildFarmMetrics metrics, ILogger<PodWatcher> logger)
     {
         ArgumentNullException.ThrowIfNull(kaniko);
         ArgumentNullException.ThrowIfNull(worker);
@@ -49,6 +55,8 @@ public sealed class PodWatcher : BackgroundService
         _logger = logger;
         _namespace = kaniko.Value.Namespace;
         _keepFailedPodsFor = worker.Value.KeepFailedPodsFor;
+        _keepSucceededPodsFor = worker.Value.KeepSucceededPodsFor;
+        _metrics = metrics;
     }
 
     /// <summary>How many times the watcher listed again after an expired or dropped watch.</summary>
@@ -307,29 +315,43 @@ public sealed class PodWatcher : BackgroundService
 
     private static bool Matches(Waiter waiter, V1Pod pod) => waiter.Uid is null || waiter.Uid == pod.Metadata?.Uid;
 
-    /// <summary>Deletes failed pods kept longer than KeepFailedPodsFor (from the cache: no extra list requests).</summary>
+    /// <summary>
+    /// Deletes failed pods kept longer than KeepFailedPodsFor and succeeded pods left longer than KeepSucceededPodsFor
+    /// (from the cache: no extra list requests).
+    /// </summary>
     private async Task RunJanitorAsync(CancellationToken stoppingToken)
     {
-        var period = TimeSpan.FromSeconds(Math.Clamp(_keepFailedPodsFor.TotalSeconds / 2, 1, 60));
+        var keepShortest = _keepFailedPodsFor < _keepSucceededPodsFor ? _keepFailedPodsFor : _keepSucceededPodsFor;
+        var period = TimeSpan.FromSeconds(Math.Clamp(keepShortest.TotalSeconds / 2, 1, 60));
         using var timer = new PeriodicTimer(period, _time);
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 var now = _time.GetUtcNow();
-                List<string> expired;
+                List<(string Name, string Phase)> expired;
                 lock (_gate)
                 {
                     PruneTombstonesLocked(now);
                     expired = [.. _pods.Values
-                        .Where(p => p.Status?.Phase == "Failed" && FinishedAt(p) is { } finished && now - finished > _keepFailedPodsFor)
-                        .Select(p => p.Metadata.Name)];
+                        .Where(p => FinishedAt(p) is { } finished && p.Status?.Phase switch
+                        {
+                            "Failed" => now - finished > _keepFailedPodsFor,
+                            "Succeeded" => now - finished > _keepSucceededPodsFor,
+                            _ => false,
+                        })
+                        .Select(p => (p.Metadata.Name, p.Status!.Phase == "Failed" ? "failed" : "succeeded"))];
                 }
-                foreach (var name in expired)
+                foreach (var (name, phase) in expired)
                 {
                     try
                     {
                         await _client.CoreV1.DeleteNamespacedPodAsync(name, _namespace, cancellationToken: stoppingToken).ConfigureAwait(false);
+                        _metrics.RecordJanitorDelete(phase);
+                        if (phase == "succeeded")
+                        {
+                            _logger.LogWarning("deleted succeeded pod {Pod}, left behind by its build", name);
+                        }
                     }
                     catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
                     {
@@ -337,7 +359,7 @@ public sealed class PodWatcher : BackgroundService
                     }
                     catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException)
                     {
-                        _logger.LogWarning("could not delete expired failed pod {Pod}: {Error}", name, e.Message);
+                        _logger.LogWarning("could not delete expired {Phase} pod {Pod}: {Error}", phase, name, e.Message);
                     }
                 }
             }
