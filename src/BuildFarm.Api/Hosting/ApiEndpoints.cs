@@ -220,33 +220,48 @@ public static class ApiEndpoints
 
     private static async Task<IResult> GetBuildAsync(string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
     {
-        if (InvalidId(id, metrics) is { } invalid)
-        {
-            return invalid;
-        }
-        return await VisibleBuildAsync(id, context, store, cancellationToken) is { } record ? Results.Ok(record) : NotFound("build", id);
+        var (record, refusal) = await LookUpBuildAsync(id, context, store, metrics, cancellationToken);
+        return refusal ?? Results.Ok(record);
     }
 
     private static async Task<IResult> GetBatchAsync(string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
     {
-        if (InvalidId(id, metrics) is { } invalid)
+        var (found, refusal) = await LookUpBatchAsync(id, context, store, metrics, cancellationToken);
+        if (found is not { } batch)
         {
-            return invalid;
-        }
-        if (await VisibleBatchAsync(id, context, store, cancellationToken) is not { } batch)
-        {
-            return NotFound("batch", id);
+            return refusal!;
         }
         return Results.Ok(BatchView.Create(batch, await store.GetBatchBuildsAsync(id, cancellationToken)));
     }
 
-    /// <summary>The build's record when it exists and the caller's tenant owns it (or the caller is an admin).</summary>
-    private static async Task<BuildRecord?> VisibleBuildAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken) =>
-        await store.GetBuildAsync(id, cancellationToken) is { } record && Caller(context).CanSee(record.Tenant) ? record : null;
+    /// <summary>
+    /// The build's record for an id route: a refusal (400) for an id that is not one, before the store sees it; 404 when it
+    /// does not exist or another tenant owns it (unless the caller is an admin); else the record.
+    /// </summary>
+    private static async Task<(BuildRecord? Record, IResult? Refusal)> LookUpBuildAsync(
+        string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
+    {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return (null, invalid);
+        }
+        return await store.GetBuildAsync(id, cancellationToken) is { } record && Caller(context).CanSee(record.Tenant)
+            ? (record, null)
+            : (null, NotFound("build", id));
+    }
 
-    /// <summary>The batch's record when it exists and the caller's tenant owns it (or the caller is an admin).</summary>
-    private static async Task<BatchRecord?> VisibleBatchAsync(string id, HttpContext context, IBuildStatusStore store, CancellationToken cancellationToken) =>
-        await store.GetBatchAsync(id, cancellationToken) is { } batch && Caller(context).CanSee(batch.Tenant) ? batch : null;
+    /// <summary>The batch's record for an id route, as <see cref="LookUpBuildAsync"/>.</summary>
+    private static async Task<(BatchRecord? Record, IResult? Refusal)> LookUpBatchAsync(
+        string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
+    {
+        if (InvalidId(id, metrics) is { } invalid)
+        {
+            return (null, invalid);
+        }
+        return await store.GetBatchAsync(id, cancellationToken) is { } batch && Caller(context).CanSee(batch.Tenant)
+            ? (batch, null)
+            : (null, NotFound("batch", id));
+    }
 
     private static async Task<IResult> ListBuildsAsync(
         HttpContext context, IBuildStatusStore store, IOptions<ApiOptions> options, ApiMetrics metrics, CancellationToken cancellationToken,
@@ -304,13 +319,9 @@ public static class ApiEndpoints
     private static async Task<IResult> StreamBuildAsync(
         string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken)
     {
-        if (InvalidId(id, metrics) is { } invalid)
+        if ((await LookUpBuildAsync(id, context, store, metrics, cancellationToken)).Refusal is { } refusal)
         {
-            return invalid;
-        }
-        if (await VisibleBuildAsync(id, context, store, cancellationToken) is null)
-        {
-            return NotFound("build", id);
+            return refusal;
         }
         await RunStreamAsync(() => streams.StreamBuildAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
         return Results.Empty;
@@ -319,13 +330,9 @@ public static class ApiEndpoints
     private static async Task<IResult> StreamBatchAsync(
         string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken)
     {
-        if (InvalidId(id, metrics) is { } invalid)
+        if ((await LookUpBatchAsync(id, context, store, metrics, cancellationToken)).Refusal is { } refusal)
         {
-            return invalid;
-        }
-        if (await VisibleBatchAsync(id, context, store, cancellationToken) is null)
-        {
-            return NotFound("batch", id);
+            return refusal;
         }
         await RunStreamAsync(() => streams.StreamBatchAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
         return Results.Empty;
@@ -347,13 +354,10 @@ public static class ApiEndpoints
         string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics,
         CancellationToken cancellationToken)
     {
-        if (InvalidId(id, metrics) is { } invalid)
+        var (found, refusal) = await LookUpBuildAsync(id, context, store, metrics, cancellationToken);
+        if (found is not { } record)
         {
-            return invalid;
-        }
-        if (await VisibleBuildAsync(id, context, store, cancellationToken) is not { } record)
-        {
-            return NotFound("build", id);
+            return refusal!;
         }
         if (record.State.IsFinal())
         {
@@ -372,13 +376,10 @@ public static class ApiEndpoints
         string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics,
         CancellationToken cancellationToken)
     {
-        if (InvalidId(id, metrics) is { } invalid)
+        var (found, refusal) = await LookUpBatchAsync(id, context, store, metrics, cancellationToken);
+        if (found is not { } batch)
         {
-            return invalid;
-        }
-        if (await VisibleBatchAsync(id, context, store, cancellationToken) is not { } batch)
-        {
-            return NotFound("batch", id);
+            return refusal!;
         }
         var builds = await store.GetBatchBuildsAsync(id, cancellationToken);
         var open = builds.Where(b => !b.State.IsFinal()).ToList();
