@@ -51,9 +51,6 @@ public sealed class BuildRunner(
     TimeProvider time,
     ILogger<BuildRunner> logger)
 {
-    private static readonly string[] StuckWaitingReasons =
-        ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError"];
-
     private readonly WorkerOptions _options = workerOptions.Value;
     private readonly KanikoPodOptions _kaniko = kanikoOptions.Value;
 
@@ -430,7 +427,7 @@ public sealed class BuildRunner(
         var resets = 0;
         foreach (var (pod, _) in pods.Where(p => p.Attempt < newest))
         {
-            var options = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = ContainerStartedAt(pod) };
+            var options = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = PodStates.ContainerStartedAt(pod) };
             resets += (await StreamLogAsync(pod.Metadata.Name, _kaniko.Namespace, options, follow: false, ct).ConfigureAwait(false))?.TotalResets ?? 0;
         }
         if (newest > 1)
@@ -483,7 +480,7 @@ public sealed class BuildRunner(
             }
             if (pod.Status?.Phase == "Succeeded" && attempt > attempts)
             {
-                var options = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = ContainerStartedAt(pod) };
+                var options = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = PodStates.ContainerStartedAt(pod) };
                 phaseSeconds = PhaseSeconds(await StreamLogAsync(pod.Metadata.Name, _kaniko.Namespace, options, follow: false, ct).ConfigureAwait(false));
                 attempts = attempt;
             }
@@ -634,17 +631,17 @@ public sealed class BuildRunner(
         V1Pod running;
         try
         {
-            running = await watcher.WaitAsync(name, uid, p => IsStarted(p) || IsStuck(p), ct).ConfigureAwait(false);
+            running = await watcher.WaitAsync(name, uid, p => PodStates.IsStarted(p) || PodStates.IsStuck(p), ct).ConfigureAwait(false);
         }
         catch (PodGoneException gone)
         {
             return Classify(gone.LastSeen, null, stuck: false);
         }
-        if (!IsStarted(running))
+        if (!PodStates.IsStarted(running))
         {
             return Classify(running, null, stuck: true);
         }
-        var containerStarted = ContainerStartedAt(running);
+        var containerStarted = PodStates.ContainerStartedAt(running);
         if (!adopted && created.Metadata.CreationTimestamp is { } createdAt && containerStarted is { } startedAt)
         {
             metrics.RecordPodStartup(startedAt - new DateTimeOffset(DateTime.SpecifyKind(createdAt, DateTimeKind.Utc)));
@@ -655,7 +652,7 @@ public sealed class BuildRunner(
         V1Pod final;
         try
         {
-            final = await watcher.WaitAsync(name, uid, IsTerminated, ct).ConfigureAwait(false);
+            final = await watcher.WaitAsync(name, uid, p => PodStates.IsTerminated(p), ct).ConfigureAwait(false);
         }
         catch (PodGoneException gone)
         {
@@ -723,24 +720,6 @@ public sealed class BuildRunner(
         {
             logger.LogWarning(e, "could not release {Resource}; it expires with its lease", lease.Resource);
         }
-    }
-
-    internal static bool IsStarted(V1Pod pod) =>
-        pod.Status?.Phase is "Running" or "Succeeded" or "Failed"
-        || pod.Status?.ContainerStatuses?.Any(c => c.State?.Running is not null || c.State?.Terminated is not null) == true;
-
-    internal static bool IsTerminated(V1Pod pod) =>
-        pod.Status?.Phase is "Succeeded" or "Failed"
-        || pod.Status?.ContainerStatuses?.Any(c => c.Name == KanikoPodFactory.ContainerName && c.State?.Terminated is not null) == true;
-
-    private static bool IsStuck(V1Pod pod) =>
-        pod.Status?.ContainerStatuses?.Any(c => c.State?.Waiting?.Reason is { } r && StuckWaitingReasons.Contains(r)) == true;
-
-    private static DateTimeOffset? ContainerStartedAt(V1Pod pod)
-    {
-        var state = pod.Status?.ContainerStatuses?.FirstOrDefault(c => c.Name == KanikoPodFactory.ContainerName)?.State;
-        var started = state?.Running?.StartedAt ?? state?.Terminated?.StartedAt;
-        return started is { } s ? new DateTimeOffset(DateTime.SpecifyKind(s, DateTimeKind.Utc)) : null;
     }
 
     private static Dictionary<string, double> PhaseSeconds(KanikoLogAnalysis? analysis)
