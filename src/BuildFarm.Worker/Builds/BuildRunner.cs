@@ -16,22 +16,6 @@ using Polly.Registry;
 
 namespace BuildFarm.Worker.Builds;
 
-/// <summary>How a build ended on this worker.</summary>
-/// <param name="Outcome"><c>succeeded</c>, <c>failed</c>, <c>cancelled</c> or <c>deduplicated</c>.</param>
-/// <param name="Reason">The failure reason when not succeeded.</param>
-/// <param name="Digest">The pushed digest when succeeded or deduplicated.</param>
-/// <param name="Attempts">Pods this build ran (0 when deduplicated or invalid).</param>
-public sealed record BuildRunOutcome(string Outcome, string? Reason, string? Digest, int Attempts);
-
-/// <summary>The destination lock was lost while the build ran: success is not published, the message goes back to the queue.</summary>
-public sealed class LeaseLostException(string message) : Exception(message);
-
-/// <summary>
-/// The Kubernetes API refused a pod because of the farm's own set-up (the worker's RBAC, a missing namespace, its
-/// credentials), not because of the build: the message goes back to the queue until an operator fixes it.
-/// </summary>
-public sealed class FarmMisconfiguredException(string message, Exception inner) : Exception(message, inner);
-
 /// <summary>
 /// Runs one build, all attempts (docs/architecture.md "Flow"): validate → dedupe → destination locks → registry slots →
 /// attempts (one pod each, shared watch, streamed log analysis, classification, backoff) → events and metrics.
@@ -135,7 +119,7 @@ public sealed class BuildRunner(
             }
             claimed = true;
             await leaseScope.AcquireAsync(destinations, registries, ct).ConfigureAwait(false);
-            var (firstAttempt, earlierResets) = redelivered ? await ResumePointAsync(command, ct).ConfigureAwait(false) : (1, 0);
+            var (firstAttempt, earlierResets) = redelivered ? await pods.ResumePointAsync(command, ct).ConfigureAwait(false) : (1, 0);
             return await RunAttemptsAsync(state, events, leaseScope, cancellation, firstAttempt, earlierResets, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested && (cancellation.IsCancellationRequested || deadline.IsCancellationRequested))
@@ -182,7 +166,7 @@ public sealed class BuildRunner(
             // This very build already succeeded (its worker died after completing, before the ack): report it again,
             // not as a duplicate of itself, and build nothing. That worker may have died before deleting the succeeded
             // pod: its log gives the phase seconds again, then it is deleted here.
-            var (phaseSeconds, attempts) = await ClearSucceededPodsAsync(command, ct).ConfigureAwait(false);
+            var (phaseSeconds, attempts) = await pods.ClearSucceededAsync(command, ct).ConfigureAwait(false);
             await events.PublishAsync(build.SucceededBefore(command, claim.Digest!, phaseSeconds, attempts), ct).ConfigureAwait(false);
             return new BuildRunOutcome("succeeded", null, claim.Digest, attempts);
         }
@@ -237,7 +221,7 @@ public sealed class BuildRunner(
                 await events.PublishAsync(build.Succeeded(command, decision.Digest!, result.Analysis, attempt, resets), ct).ConfigureAwait(false);
                 // Deleted last: if anything above fails (Redis, the bus) before the completion, the retried message
                 // adopts this succeeded pod and reports the same digest instead of building again; after it, the retried
-                // message finds the key completed and deletes the pod itself (ClearSucceededPodsAsync). The janitor
+                // message finds the key completed and deletes the pod itself (AttemptPods.ClearSucceededAsync). The janitor
                 // deletes one nobody came back for after KeepSucceededPodsFor.
                 await pods.DeleteAsync(state.CurrentPod, ct).ConfigureAwait(false);
                 state.CurrentPod = null;
@@ -274,55 +258,6 @@ public sealed class BuildRunner(
             cancellation.Cancel(request.RequestedBy);
             ct.ThrowIfCancellationRequested();
         }
-    }
-
-    /// <summary>
-    /// The newest attempt whose pod exists for a redelivered build (one list request by the build-id label), or 1: the
-    /// attempts continue there (adopting that pod by name) instead of walking from 1 through finished attempts. Also
-    /// the connection resets of the earlier attempts, read again from the logs of their pods (kept for
-    /// KeepFailedPodsFor), so that the build's count stays over all attempts.
-    /// </summary>
-    private async Task<(int Newest, int EarlierResets)> ResumePointAsync(BuildImage command, CancellationToken ct)
-    {
-        var existing = await pods.ListAsync(command.BuildId, ct).ConfigureAwait(false);
-        var newest = existing.Count == 0 ? 1 : Math.Max(1, existing.Max(p => p.Attempt));
-        var resets = 0;
-        foreach (var (pod, _) in existing.Where(p => p.Attempt < newest))
-        {
-            resets += (await logs.ReadAsync(pod, command.Spec.Destinations, ct).ConfigureAwait(false))?.TotalResets ?? 0;
-        }
-        if (newest > 1)
-        {
-            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod ({Resets} connection resets in earlier attempts)",
-                command.BuildId, newest, resets);
-        }
-        return (newest, resets);
-    }
-
-    /// <summary>
-    /// For a build found already completed: deletes its pods that did not fail (failed ones stay for debugging until the
-    /// janitor's KeepFailedPodsFor), reading the succeeded pod's log first. Returns that log's phase seconds and the
-    /// succeeded attempt's number (empty and 0 when the pod is gone already).
-    /// </summary>
-    private async Task<(Dictionary<string, double> PhaseSeconds, int Attempts)> ClearSucceededPodsAsync(BuildImage command, CancellationToken ct)
-    {
-        var phaseSeconds = new Dictionary<string, double>(StringComparer.Ordinal);
-        var attempts = 0;
-        foreach (var (pod, attempt) in await pods.ListAsync(command.BuildId, ct).ConfigureAwait(false))
-        {
-            if (pod.Status?.Phase == "Failed")
-            {
-                continue;
-            }
-            if (pod.Status?.Phase == "Succeeded" && attempt > attempts)
-            {
-                phaseSeconds = BuildEvents.PhaseSeconds(await logs.ReadAsync(pod, command.Spec.Destinations, ct).ConfigureAwait(false));
-                attempts = attempt;
-            }
-            logger.LogInformation("build {Build}: already completed; deleting its pod {Pod} left behind", command.BuildId, pod.Metadata.Name);
-            await pods.DeleteAsync(pod.Metadata.Name, ct).ConfigureAwait(false);
-        }
-        return (phaseSeconds, attempts);
     }
 
     /// <summary>The longest delay a .NET timer takes (<c>uint.MaxValue - 1</c> ms, about 49.7 days).</summary>

@@ -20,11 +20,12 @@ public sealed record PodCreation(V1Pod? Pod, bool Adopted, FailureClassification
 /// <summary>
 /// The Kubernetes side of a build's attempts, one pod each: build the pod, create or adopt it (waiting out a full
 /// ResourceQuota through the <see cref="WorkerPipelines.QuotaWait"/> pipeline), delete it, list the attempt pods a
-/// build left.
+/// build left, where a redelivered build resumes, and the pods of a build found already completed.
 /// </summary>
 public sealed class AttemptPods(
     IKubernetes kubernetes,
     PodWatcher watcher,
+    AttemptLogStreamer logs,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<KanikoPodOptions> kanikoOptions,
     TimeProvider time,
@@ -169,5 +170,56 @@ public sealed class AttemptPods(
             }
         }
         return found;
+    }
+
+    /// <summary>
+    /// The newest attempt whose pod exists for a redelivered build (one list request by the build-id label), or 1: the
+    /// attempts continue there (adopting that pod by name) instead of walking from 1 through finished attempts. Also
+    /// the connection resets of the earlier attempts, read again from the logs of their pods (kept for
+    /// KeepFailedPodsFor), so that the build's count stays over all attempts.
+    /// </summary>
+    public async Task<(int Newest, int EarlierResets)> ResumePointAsync(BuildImage command, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var existing = await ListAsync(command.BuildId, ct).ConfigureAwait(false);
+        var newest = existing.Count == 0 ? 1 : Math.Max(1, existing.Max(p => p.Attempt));
+        var resets = 0;
+        foreach (var (pod, _) in existing.Where(p => p.Attempt < newest))
+        {
+            resets += (await logs.ReadAsync(pod, command.Spec.Destinations, ct).ConfigureAwait(false))?.TotalResets ?? 0;
+        }
+        if (newest > 1)
+        {
+            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod ({Resets} connection resets in earlier attempts)",
+                command.BuildId, newest, resets);
+        }
+        return (newest, resets);
+    }
+
+    /// <summary>
+    /// For a build found already completed: deletes its pods that did not fail (failed ones stay for debugging until the
+    /// janitor's KeepFailedPodsFor), reading the succeeded pod's log first. Returns that log's phase seconds and the
+    /// succeeded attempt's number (empty and 0 when the pod is gone already).
+    /// </summary>
+    public async Task<(Dictionary<string, double> PhaseSeconds, int Attempts)> ClearSucceededAsync(BuildImage command, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var phaseSeconds = new Dictionary<string, double>(StringComparer.Ordinal);
+        var attempts = 0;
+        foreach (var (pod, attempt) in await ListAsync(command.BuildId, ct).ConfigureAwait(false))
+        {
+            if (pod.Status?.Phase == "Failed")
+            {
+                continue;
+            }
+            if (pod.Status?.Phase == "Succeeded" && attempt > attempts)
+            {
+                phaseSeconds = BuildEvents.PhaseSeconds(await logs.ReadAsync(pod, command.Spec.Destinations, ct).ConfigureAwait(false));
+                attempts = attempt;
+            }
+            logger.LogInformation("build {Build}: already completed; deleting its pod {Pod} left behind", command.BuildId, pod.Metadata.Name);
+            await DeleteAsync(pod.Metadata.Name, ct).ConfigureAwait(false);
+        }
+        return (phaseSeconds, attempts);
     }
 }

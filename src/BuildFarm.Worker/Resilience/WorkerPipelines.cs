@@ -26,7 +26,7 @@ public static class WorkerPipelines
     /// together do not all come back together.</summary>
     public const string QuotaWait = "buildfarm-quota-wait";
 
-    /// <summary>Registers the three pipelines and Polly's telemetry (waiting is normal: the polls log at Debug).</summary>
+    /// <summary>Registers the three pipelines and Polly's telemetry (metered; logged at Debug).</summary>
     public static IServiceCollection AddWorkerPipelines(this IServiceCollection services)
     {
         services.AddResiliencePipeline<string, HttpResponseMessage>(KubeApi, (builder, context) =>
@@ -66,10 +66,11 @@ public static class WorkerPipelines
         });
     }
 
+    /// <summary>Every Polly event logs at Debug (the meter still counts each one): a wait is normal, a retried API
+    /// request is reported by the build when the retries run out, and the operator's log stays one line per fault
+    /// without the exception's stack trace that Polly's log entries carry.</summary>
     private static ResilienceEventSeverity Severity(SeverityProviderArguments args) =>
-        args.Source.PipelineName is Poll or QuotaWait || args.Event.Severity == ResilienceEventSeverity.Information
-            ? ResilienceEventSeverity.Debug
-            : args.Event.Severity;
+        args.Event.Severity == ResilienceEventSeverity.None ? ResilienceEventSeverity.None : ResilienceEventSeverity.Debug;
 }
 
 /// <summary>One poll's answer: <see cref="Done"/> ends the wait with <see cref="Polled{T}.Value"/>.</summary>
