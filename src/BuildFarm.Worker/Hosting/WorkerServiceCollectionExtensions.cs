@@ -9,6 +9,7 @@ using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Metrics;
 using BuildFarm.Worker.Options;
 using BuildFarm.Worker.Pods;
+using BuildFarm.Worker.Resilience;
 using k8s;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -88,10 +89,15 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<CoordinationGate>();
         services.AddHostedService(sp => sp.GetRequiredService<CoordinationGate>());
         services.AddSingleton<RunningBuilds>();
+        services.AddWorkerPipelines();
+        services.AddSingleton<AttemptPods>();
+        services.AddSingleton<AttemptLogStreamer>();
+        services.AddSingleton<LeaseScopes>();
+        services.AddSingleton<BuildEvents>();
         services.AddSingleton<BuildRunner>();
 
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName).AddPrometheusExporter());
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName, "Polly").AddPrometheusExporter());
         return services;
     }
 

@@ -1,40 +1,41 @@
 using System.Net;
 using BuildFarm.Worker.Options;
-using Microsoft.Extensions.Options;
+using BuildFarm.Worker.Resilience;
 using Polly;
+using Polly.Registry;
 using Polly.Retry;
 
 namespace BuildFarm.Worker.Pods;
 
 /// <summary>
-/// Retries Kubernetes API requests through a Polly pipeline: 429 (honouring Retry-After), 500/502/503/504 and
+/// Retries Kubernetes API requests through the <see cref="WorkerPipelines.KubeApi"/> pipeline: 429 (honouring Retry-After), 500/502/503/504 and
 /// connection errors, with exponential backoff and jitter. Never 409 (AlreadyExists: the caller adopts), 422
 /// (invalid), 403 (forbidden or quota: waiting for capacity is the caller's decision) or 404.
 /// </summary>
-public sealed class KubeApiResilienceHandler : DelegatingHandler
+public sealed class KubeApiResilienceHandler(ResiliencePipelineProvider<string> pipelines) : DelegatingHandler
 {
-    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline = pipelines.GetPipeline<HttpResponseMessage>(WorkerPipelines.KubeApi);
 
-    public KubeApiResilienceHandler(TimeProvider time, IOptions<KubernetesOptions> options)
+    /// <summary>The retry of the <see cref="WorkerPipelines.KubeApi"/> pipeline.</summary>
+    public static void AddRetry(ResiliencePipelineBuilder<HttpResponseMessage> builder, KubernetesOptions options)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
-        _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        {
+            MaxRetryAttempts = options.MaxRetries,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = options.RetryBaseDelay,
+            MaxDelay = TimeSpan.FromSeconds(10),
+            ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context.CancellationToken)),
+            DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
+            OnRetry = args =>
             {
-                MaxRetryAttempts = options.Value.MaxRetries,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.Value.RetryBaseDelay,
-                MaxDelay = TimeSpan.FromSeconds(10),
-                ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context.CancellationToken)),
-                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
-                OnRetry = args =>
-                {
-                    args.Outcome.Result?.Dispose();
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
+                args.Outcome.Result?.Dispose();
+                return ValueTask.CompletedTask;
+            },
+        });
     }
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
