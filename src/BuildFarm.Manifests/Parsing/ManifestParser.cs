@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using BuildFarm.Contracts;
+using BuildFarm.Kaniko.Graphs;
 using BuildFarm.Kaniko.Specs;
 using BuildFarm.Manifests.Model;
 using BuildFarm.Manifests.Planning;
@@ -661,49 +662,14 @@ public static partial class ManifestParser
     /// <summary>Reports each dependency cycle once, as a path, at the dependsOn entry that closes it.</summary>
     private static void CheckCycles(YamlFieldReader reader, List<ManifestImage> images, Dictionary<string, RawFields> named)
     {
-        var byName = images.ToDictionary(i => i.Name, StringComparer.Ordinal);
-        var state = new Dictionary<string, int>(StringComparer.Ordinal); // 1 = on the stack, 2 = done
-        var stack = new List<string>();
-        var reported = new HashSet<string>(StringComparer.Ordinal);
-
-        void Visit(string name)
+        var graph = DependencyGraph.Of(images, i => i.Name, i => i.DependsOn.Select(d => d.Image));
+        foreach (var cycle in graph.FindCycles())
         {
-            state[name] = 1;
-            stack.Add(name);
-            var image = byName[name];
-            for (var i = 0; i < image.DependsOn.Count; i++)
-            {
-                var next = image.DependsOn[i].Image;
-                if (!byName.ContainsKey(next))
-                {
-                    continue;
-                }
-                var s = state.GetValueOrDefault(next);
-                if (s == 1)
-                {
-                    var cycle = stack.Skip(stack.IndexOf(next)).Append(next).ToList();
-                    var key = string.Join(",", cycle.Skip(1).Order(StringComparer.Ordinal));
-                    if (reported.Add(key))
-                    {
-                        var entry = named[name].DependsOn!.First(d => d.Image == next);
-                        reader.Error(name, $"dependsOn[{entry.Index}]", entry.Location, $"dependency cycle: {string.Join(" -> ", cycle)}");
-                    }
-                }
-                else if (s == 0)
-                {
-                    Visit(next);
-                }
-            }
-            stack.RemoveAt(stack.Count - 1);
-            state[name] = 2;
-        }
-
-        foreach (var image in images)
-        {
-            if (state.GetValueOrDefault(image.Name) == 0)
-            {
-                Visit(image.Name);
-            }
+            var name = images[cycle[^2]].Name;
+            var next = images[cycle[^1]].Name;
+            var entry = named[name].DependsOn!.First(d => d.Image == next);
+            reader.Error(name, $"dependsOn[{entry.Index}]", entry.Location,
+                $"dependency cycle: {string.Join(" -> ", cycle.Select(i => images[i].Name))}");
         }
     }
 
