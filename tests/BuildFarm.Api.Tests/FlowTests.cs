@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -4,7 +4,6 @@ using System.Text.Json;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
-using BuildFarm.Client;
 using BuildFarm.Status;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;

@@ -5,7 +5,6 @@ using BuildFarm.Api.Events;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Manifests.Planning;
 using BuildFarm.Status;
@@ -402,7 +401,7 @@ public static class ApiEndpoints
         long.TryParse(context.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
 
     private static string? IdempotencyKey(HttpContext context) =>
-        context.Request.Headers[BuildFarmClient.IdempotencyKeyHeader].ToString() is { Length: > 0 } key ? key : null;
+        context.Request.Headers[ApiHeaders.IdempotencyKey].ToString() is { Length: > 0 } key ? key : null;
 
     private static bool IsMediaType(HttpRequest request, string mediaType) =>
         request.ContentType is { } contentType

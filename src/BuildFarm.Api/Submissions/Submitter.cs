@@ -2,7 +2,6 @@ using System.Diagnostics;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Specs;
 using BuildFarm.Status;
