@@ -71,9 +71,10 @@ public sealed record AttemptRecord
 
 /// <summary>
 /// What the farm knows about one build, kept from its events. Records are replaced whole on each change
-/// (<see cref="Version"/> increases by one each time), never edited in place.
+/// (<see cref="Version"/> increases by one each time), never edited in place. Not sealed: the status store keeps a derived
+/// record with the batch orchestrator's own state beside these fields; <see cref="AsWire"/> is what the API answers.
 /// </summary>
-public sealed record BuildRecord
+public record BuildRecord
 {
     public required string BuildId { get; init; }
     public string? BatchId { get; init; }
@@ -104,26 +105,6 @@ public sealed record BuildRecord
     /// <summary>Build ids this build waits for (batch dependencies).</summary>
     public IReadOnlyList<string> DependsOn { get; init; } = [];
 
-    /// <summary>
-    /// Batch builds: build arg name → the build id of the dependency whose pinned reference (<c>repo@sha256:…</c>) it
-    /// receives when the build is published. Written by the batch orchestrator from <c>SubmitBatch</c>.
-    /// </summary>
-    public IReadOnlyDictionary<string, string> DependencyBuildArgs { get; init; } = new Dictionary<string, string>();
-
-    /// <summary>
-    /// Batch builds: the build ids that depend directly on this build (the reverse of <see cref="DependsOn"/>), written by
-    /// the batch orchestrator from <c>SubmitBatch</c> so that advancing a batch reads only the builds an event affects.
-    /// Null when not recorded (a record from before the orchestrator kept reverse edges, or not a batch build): the
-    /// orchestrator then falls back to reading the whole batch. Empty for a batch build nothing depends on.
-    /// </summary>
-    public IReadOnlyList<string>? Dependents { get; init; }
-
-    /// <summary>
-    /// Batch builds: who ended the wait: the orchestrator's claim (the id of the message that released the build or
-    /// failed it as <c>dependency_failed</c>). Set once; it is what makes two orchestrators publish a build exactly once.
-    /// </summary>
-    public string? ReleasedBy { get; init; }
-
     /// <summary>The <c>BuildImage</c> priority (0–9) the build is (or will be) published with.</summary>
     public int Priority { get; init; }
 
@@ -146,6 +127,9 @@ public sealed record BuildRecord
 
     /// <summary>1 for a new record, +1 per change; SSE event ids and optimistic updates use it.</summary>
     public long Version { get; init; }
+
+    /// <summary>This record as the API answers it: exactly the fields above (a derived record's own state left out).</summary>
+    public BuildRecord AsWire() => GetType() == typeof(BuildRecord) ? this : new BuildRecord(this);
 }
 
 /// <summary>A page of builds; <see cref="Continue"/> is null on the last page.</summary>
