@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Status;
 using MassTransit;
@@ -60,6 +59,39 @@ public sealed class FlowTests
         Assert.DoesNotContain(id["web"], Released(api));
         Assert.Equal(BuildEvent.End, events.Last().Event);
         Assert.Contains(events, e => e.Record?.BuildId == id["web"] && e.Record.State == BuildState.Failed);
+    }
+
+    [Fact]
+    public async Task Batch_OrchestratorState_StoredButNeverAnswered()
+    {
+        await using var api = new ApiFactory(new() { ["Api:HostStatusConsumers"] = "true" });
+        var batch = await api.Client().SubmitBatchAsync(Samples.Batch());
+        var id = batch.Images.ToDictionary(i => i.Name, i => i.BuildId);
+        await Samples.UntilAsync(() => Released(api).Contains(id["base"]), "base published");
+
+        // The orchestrator's own state is in the store: the claim and the reverse edges of base, the build arg of app.
+        var stored = Assert.IsType<StoredBuildRecord>(await api.Store.GetBuildAsync(id["base"], CancellationToken.None));
+        Assert.NotNull(stored.ReleasedBy);
+        Assert.Contains(id["app"], stored.Dependents!);
+        Assert.NotEmpty(Assert.IsType<StoredBuildRecord>(await api.Store.GetBuildAsync(id["app"], CancellationToken.None)).DependencyBuildArgs);
+
+        // ...and in none of the API's answers: one build, the list, a cancel.
+        using var http = api.Http();
+        string[] answers =
+        [
+            await http.GetStringAsync($"/v1/builds/{id["base"]}"),
+            await http.GetStringAsync($"/v1/builds/{id["app"]}"),
+            await http.GetStringAsync($"/v1/builds?batch={batch.BatchId}"),
+            await (await http.DeleteAsync($"/v1/builds/{id["app"]}")).Content.ReadAsStringAsync(),
+        ];
+        foreach (var json in answers)
+        {
+            Assert.Contains(id["base"][..8], json, StringComparison.Ordinal);
+            foreach (var field in new[] { "dependents", "releasedBy", "dependencyBuildArgs" })
+            {
+                Assert.DoesNotContain($"\"{field}\"", json, StringComparison.OrdinalIgnoreCase);
+            }
+        }
     }
 
     [Fact]

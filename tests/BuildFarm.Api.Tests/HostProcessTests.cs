@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
-using BuildFarm.Client;
 using StackExchange.Redis;
 
 namespace BuildFarm.Api.Tests;

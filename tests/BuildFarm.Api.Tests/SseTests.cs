@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using BuildFarm.Client;
-using BuildFarm.Status;
 
 namespace BuildFarm.Api.Tests;
 

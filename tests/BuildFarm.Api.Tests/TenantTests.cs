@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using BuildFarm.Client;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Api.Tests;
 

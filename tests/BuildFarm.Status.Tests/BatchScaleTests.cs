@@ -213,7 +213,4 @@ public sealed class CountingStatusStore(IBuildStatusStore inner) : IBuildStatusS
 
     public IAsyncEnumerable<BuildChange> SubscribeAsync(string? buildId, string? batchId, CancellationToken cancellationToken) =>
         inner.SubscribeAsync(buildId, batchId, cancellationToken);
-
-    public Task<string> GetOrSetIdempotencyAsync(string scope, string key, string value, TimeSpan ttl, CancellationToken cancellationToken) =>
-        inner.GetOrSetIdempotencyAsync(scope, key, value, ttl, cancellationToken);
 }

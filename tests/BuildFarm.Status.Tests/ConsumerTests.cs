@@ -170,7 +170,7 @@ public abstract class ConsumerTests
         {
             var found = await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-{name}");
             AssertNoFaults(harness);
-            Assert.True(found, $"{name}: " + string.Join(", ", (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).Select(r => $"{r.Name}={r.State.ToWire()}/{r.ReleasedBy}"))
+            Assert.True(found, $"{name}: " + string.Join(", ", (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).Select(r => $"{r.Name}={r.State.ToWire()}/{r.Stored().ReleasedBy}"))
                 + " consumed: " + string.Join(", ", harness.Consumed.Select<BuildFailed>().Select(m => m.Context.Message.BuildId)));
         }
         await harness.InactivityTask;
@@ -251,10 +251,10 @@ public abstract class ConsumerTests
 
         Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
         var records = (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.Name!);
-        Assert.Equal([$"{batch}-py", $"{batch}-node"], records["base"].Dependents);
-        Assert.Equal([$"{batch}-app"], records["py"].Dependents);
-        Assert.Equal([], records["app"].Dependents);
-        Assert.Equal([], records["tool"].Dependents);
+        Assert.Equal([$"{batch}-py", $"{batch}-node"], records["base"].Stored().Dependents);
+        Assert.Equal([$"{batch}-app"], records["py"].Stored().Dependents);
+        Assert.Equal([], records["app"].Stored().Dependents);
+        Assert.Equal([], records["tool"].Stored().Dependents);
     }
 
     [Fact]
@@ -266,7 +266,7 @@ public abstract class ConsumerTests
         var images = Diamond(batch).Images;
         // What the orchestrator wrote before it kept reverse edges: no Dependents; the roots already released.
         await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [.. images.Select(i => new BatchMember(i.Name, i.BuildId))] },
-            [.. images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch) with
+            [.. images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch).Stored() with
             {
                 Name = i.Name,
                 Spec = i.Spec,
@@ -367,7 +367,7 @@ public abstract class ConsumerTests
         await harness.InactivityTask;
         // The grandchild is claimed either by this message's walk or by the walk of b's own BuildFailed (whichever
         // reaches it first): only the message holding a claim publishes again when it is redelivered.
-        var grandchildOurs = (await store.GetBuildAsync($"{batch}-c", CancellationToken.None))!.ReleasedBy == messageId.ToString("N");
+        var grandchildOurs = (await store.GetBuildAsync($"{batch}-c", CancellationToken.None))!.Stored().ReleasedBy == messageId.ToString("N");
         await harness.Bus.Publish(failure, c => c.MessageId = messageId);
 
         Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-b"

@@ -22,6 +22,7 @@ public sealed class RegistrationTests
         using var provider = Build([]);
 
         Assert.IsType<InMemoryBuildStatusStore>(provider.GetRequiredService<IBuildStatusStore>());
+        Assert.IsType<InMemoryIdempotencyStore>(provider.GetRequiredService<IIdempotencyStore>());
         Assert.Equal(TimeSpan.FromDays(7), provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl);
     }
 
@@ -36,6 +37,7 @@ public sealed class RegistrationTests
         });
 
         Assert.IsType<RedisBuildStatusStore>(provider.GetRequiredService<IBuildStatusStore>());
+        Assert.IsType<RedisIdempotencyStore>(provider.GetRequiredService<IIdempotencyStore>());
         Assert.Equal(("custom:", TimeSpan.FromDays(1)),
             (provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.KeyPrefix, provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl));
     }

@@ -5,7 +5,6 @@ using BuildFarm.Api.Events;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Manifests.Planning;
 using BuildFarm.Status;
@@ -147,8 +146,8 @@ public static class ApiEndpoints
         var outcome = await submitter.SubmitBuildAsync(request!, Caller(context), IdempotencyKey(context), body.Hash, cancellationToken);
         return outcome.Status switch
         {
-            SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value),
-            SubmitStatus.Replayed => Results.Ok(outcome.Value),
+            SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value.AsWire()),
+            SubmitStatus.Replayed => Results.Ok(outcome.Value!.AsWire()),
             _ => Failed(context, outcome.Status, outcome.Detail, options.Value),
         };
     }
@@ -221,7 +220,7 @@ public static class ApiEndpoints
     private static async Task<IResult> GetBuildAsync(string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
     {
         var (record, refusal) = await LookUpBuildAsync(id, context, store, metrics, cancellationToken);
-        return refusal ?? Results.Ok(record);
+        return refusal ?? Results.Ok(record!.AsWire());
     }
 
     private static async Task<IResult> GetBatchAsync(string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
@@ -313,7 +312,7 @@ public static class ApiEndpoints
         {
             State = parsedState, BatchId = batch, Tenant = tenant ?? caller.ListTenant, Limit = pageSize, Continue = continueToken,
         }, cancellationToken);
-        return Results.Ok(page);
+        return Results.Ok(page with { Items = [.. page.Items.Select(r => r.AsWire())] });
     }
 
     private static async Task<IResult> StreamBuildAsync(
@@ -367,7 +366,7 @@ public static class ApiEndpoints
         {
             return Failed(context, SubmitStatus.Unavailable, failure, options.Value);
         }
-        return Results.Accepted($"/v1/builds/{id}", record);
+        return Results.Accepted($"/v1/builds/{id}", record.AsWire());
     }
 
     /// <summary>Cancels every build of the batch that has not ended (as <c>DELETE /v1/builds/{id}</c> does each); the
@@ -402,7 +401,7 @@ public static class ApiEndpoints
         long.TryParse(context.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
 
     private static string? IdempotencyKey(HttpContext context) =>
-        context.Request.Headers[BuildFarmClient.IdempotencyKeyHeader].ToString() is { Length: > 0 } key ? key : null;
+        context.Request.Headers[ApiHeaders.IdempotencyKey].ToString() is { Length: > 0 } key ? key : null;
 
     private static bool IsMediaType(HttpRequest request, string mediaType) =>
         request.ContentType is { } contentType

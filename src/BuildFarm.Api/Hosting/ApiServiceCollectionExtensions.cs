@@ -3,7 +3,6 @@ using BuildFarm.Api.Events;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
-using BuildFarm.Client;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;

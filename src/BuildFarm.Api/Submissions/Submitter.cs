@@ -2,7 +2,6 @@ using System.Diagnostics;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Specs;
 using BuildFarm.Status;
@@ -33,11 +32,12 @@ public sealed record SubmitOutcome<T>(SubmitStatus Status, T? Value, string? Det
 /// Stores a submit's records, then publishes its one command with the broker's confirm awaited (bounded by
 /// <see cref="ApiOptions.PublishTimeout"/>); when the publish fails the records are deleted again, so a submit is either
 /// stored and published or neither. Records carry the caller's tenant. An <c>Idempotency-Key</c> reserves the id of the
-/// first request in the status store under the caller's tenant (<see cref="IBuildStatusStore.GetOrSetIdempotencyAsync"/>);
+/// first request in the status store under the caller's tenant (<see cref="IIdempotencyStore"/>);
 /// a retry from the same tenant gets that build or batch and publishes nothing.
 /// </summary>
 public sealed class Submitter(
     IBuildStatusStore store,
+    IIdempotencyStore idempotency,
     IBus bus,
     IOptions<ApiOptions> options,
     IConfiguration configuration,
@@ -230,7 +230,7 @@ public sealed class Submitter(
             return new(newId, Replay: false, Conflict: null);
         }
         var value = $"{kind}|{requestHash}|{newId}";
-        var stored = await store.GetOrSetIdempotencyAsync("api:" + caller.Tenant, idempotencyKey, value, options.Value.IdempotencyTtl, cancellationToken);
+        var stored = await idempotency.GetOrSetIdempotencyAsync("api:" + caller.Tenant, idempotencyKey, value, options.Value.IdempotencyTtl, cancellationToken);
         if (stored == value)
         {
             return new(newId, Replay: false, Conflict: null);

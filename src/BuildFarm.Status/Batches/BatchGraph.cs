@@ -93,7 +93,7 @@ public sealed partial class BatchGraph
 
     /// <summary>
     /// The graph as stored: each record's <see cref="BuildRecord.DependsOn"/> with the build args of
-    /// <see cref="BuildRecord.DependencyBuildArgs"/>. Not validated again (the orchestrator did that on submit); an edge to a
+    /// <see cref="StoredBuildRecord.DependencyBuildArgs"/>. Not validated again (the orchestrator did that on submit); an edge to a
     /// build that is not in <paramref name="records"/> is kept, and never satisfied.
     /// </summary>
     public static BatchGraph FromRecords(IReadOnlyList<BuildRecord> records)
@@ -101,7 +101,7 @@ public sealed partial class BatchGraph
         ArgumentNullException.ThrowIfNull(records);
         return new BatchGraph([.. records.Select(r =>
         {
-            var args = r.DependencyBuildArgs.ToLookup(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+            var args = r.Stored().DependencyBuildArgs.ToLookup(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
             var edges = r.DependsOn.SelectMany(d => args[d].Any()
                 ? args[d].Select(arg => new BatchEdge(d, arg))
                 : [new BatchEdge(d, null)]);

@@ -1,7 +1,6 @@
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
-namespace BuildFarm.Client;
+namespace BuildFarm.Wire;
 
 /// <summary>Body of <c>POST /v1/builds</c>.</summary>
 public sealed record SubmitBuildRequest

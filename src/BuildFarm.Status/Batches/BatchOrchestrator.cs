@@ -1,10 +1,10 @@
 using BuildFarm.Contracts;
-using BuildFarm.Status.Batches;
+using BuildFarm.Status.Messaging;
 using BuildFarm.Status.Projection;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 
-namespace BuildFarm.Status.Messaging;
+namespace BuildFarm.Status.Batches;
 
 /// <summary>
 /// Expands a <see cref="SubmitBatch"/> and follows its builds: publishes each image once all its dependencies
@@ -88,7 +88,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         // Record the outcome first (the projector may not have yet): what follows reads it from the store.
         await BuildStatusProjector.ApplyAsync(store, context.Message, logger, ct).ConfigureAwait(false);
         var ended = await store.GetBuildAsync(buildId, ct).ConfigureAwait(false);
-        if (ended?.Dependents is null || !string.Equals(ended.BatchId, batchId, StringComparison.Ordinal))
+        if (ended?.Stored().Dependents is null || !string.Equals(ended.BatchId, batchId, StringComparison.Ordinal))
         {
             // A record without reverse edges (written before the orchestrator kept them) or none at all: the old way.
             await AdvanceWholeBatchAsync(context, batchId, ct).ConfigureAwait(false);
@@ -111,7 +111,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
     /// </summary>
     private async Task<IReadOnlyList<BuildRecord>> ReleaseDependentsAsync(ConsumeContext context, BuildRecord ended, string token, CancellationToken ct)
     {
-        var dependents = (await store.GetBuildsAsync(ended.Dependents!, ct).ConfigureAwait(false))
+        var dependents = (await store.GetBuildsAsync(ended.Stored().Dependents!, ct).ConfigureAwait(false))
             .OfType<BuildRecord>().Where(d => BatchProgress.IsCandidate(d, token)).ToList();
         if (dependents.Count == 0)
         {
@@ -137,12 +137,12 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         var level = failed;
         while (level.Count > 0)
         {
-            if (level.Any(f => f.Dependents is null))
+            if (level.Any(f => f.Stored().Dependents is null))
             {
                 await AdvanceWholeBatchAsync(context, ended.BatchId!, ct).ConfigureAwait(false);
                 return;
             }
-            var ids = level.SelectMany(f => f.Dependents!).Where(seen.Add).ToList();
+            var ids = level.SelectMany(f => f.Stored().Dependents!).Where(seen.Add).ToList();
             if (ids.Count == 0)
             {
                 return;
@@ -244,12 +244,13 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         return held;
     }
 
-    private async Task EnsureOrchestrationFieldsAsync(BuildRecord wanted, CancellationToken ct)
+    private async Task EnsureOrchestrationFieldsAsync(StoredBuildRecord wanted, CancellationToken ct)
     {
         var found = false;
-        await store.UpdateBuildAsync(wanted.BuildId, current =>
+        await store.UpdateBuildAsync(wanted.BuildId, record =>
         {
             found = true;
+            var current = record.Stored();
             if (current.ReleasedBy is not null || current.State.IsFinal())
             {
                 // Decided already: only the reverse edges may be missing.
@@ -283,20 +284,20 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
     }
 
     /// <summary>
-    /// Each record with its <see cref="BuildRecord.Dependents"/> (the reverse of the others' <c>DependsOn</c>, in record
+    /// Each record with its <see cref="StoredBuildRecord.Dependents"/> (the reverse of the others' <c>DependsOn</c>, in record
     /// order). An invalid batch gets none: every image of it ends with its own <c>BuildFailed</c>, nothing follows from it.
     /// </summary>
-    private static List<BuildRecord> WithDependents(List<BuildRecord> records, bool valid)
+    private static List<StoredBuildRecord> WithDependents(List<StoredBuildRecord> records, bool valid)
     {
         var dependents = records.SelectMany(r => r.DependsOn.Select(d => (Dependency: d, Dependent: r.BuildId)))
             .ToLookup(x => x.Dependency, x => x.Dependent, StringComparer.Ordinal);
         return [.. records.Select(r => r with { Dependents = valid ? [.. dependents[r.BuildId]] : [] })];
     }
 
-    private static BuildRecord RecordOf(SubmitBatch submit, BatchImage image, Dictionary<string, string> idOf)
+    private static StoredBuildRecord RecordOf(SubmitBatch submit, BatchImage image, Dictionary<string, string> idOf)
     {
         var dependencies = (image.DependsOn ?? []).Where(d => d?.Image is not null && idOf.ContainsKey(d.Image)).ToList();
-        return new BuildRecord
+        return new StoredBuildRecord
         {
             BuildId = image.BuildId,
             BatchId = submit.BatchId,

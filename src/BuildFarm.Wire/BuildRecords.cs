@@ -1,6 +1,6 @@
 using BuildFarm.Contracts;
 
-namespace BuildFarm.Status;
+namespace BuildFarm.Wire;
 
 /// <summary>Where a build stands. Wire form: the lower-case name (<see cref="BuildStates"/>).</summary>
 public enum BuildState
@@ -71,9 +71,10 @@ public sealed record AttemptRecord
 
 /// <summary>
 /// What the farm knows about one build, kept from its events. Records are replaced whole on each change
-/// (<see cref="Version"/> increases by one each time), never edited in place.
+/// (<see cref="Version"/> increases by one each time), never edited in place. Not sealed: the status store keeps a derived
+/// record with the batch orchestrator's own state beside these fields; <see cref="AsWire"/> is what the API answers.
 /// </summary>
-public sealed record BuildRecord
+public record BuildRecord
 {
     public required string BuildId { get; init; }
     public string? BatchId { get; init; }
@@ -104,26 +105,6 @@ public sealed record BuildRecord
     /// <summary>Build ids this build waits for (batch dependencies).</summary>
     public IReadOnlyList<string> DependsOn { get; init; } = [];
 
-    /// <summary>
-    /// Batch builds: build arg name → the build id of the dependency whose pinned reference (<c>repo@sha256:…</c>) it
-    /// receives when the build is published. Written by the batch orchestrator from <c>SubmitBatch</c>.
-    /// </summary>
-    public IReadOnlyDictionary<string, string> DependencyBuildArgs { get; init; } = new Dictionary<string, string>();
-
-    /// <summary>
-    /// Batch builds: the build ids that depend directly on this build (the reverse of <see cref="DependsOn"/>), written by
-    /// the batch orchestrator from <c>SubmitBatch</c> so that advancing a batch reads only the builds an event affects.
-    /// Null when not recorded (a record from before the orchestrator kept reverse edges, or not a batch build): the
-    /// orchestrator then falls back to reading the whole batch. Empty for a batch build nothing depends on.
-    /// </summary>
-    public IReadOnlyList<string>? Dependents { get; init; }
-
-    /// <summary>
-    /// Batch builds: who ended the wait: the orchestrator's claim (the id of the message that released the build or
-    /// failed it as <c>dependency_failed</c>). Set once; it is what makes two orchestrators publish a build exactly once.
-    /// </summary>
-    public string? ReleasedBy { get; init; }
-
     /// <summary>The <c>BuildImage</c> priority (0–9) the build is (or will be) published with.</summary>
     public int Priority { get; init; }
 
@@ -133,7 +114,7 @@ public sealed record BuildRecord
     public string? RequestedBy { get; init; }
 
     /// <summary>
-    /// The tenant (team) that owns the build: the submitting API key's tenant (<see cref="Tenants"/>), never taken from a
+    /// The tenant (team) that owns the build: the submitting API key's tenant (<c>BuildFarm.Status.Tenants</c>), never taken from a
     /// request body. Set once and kept for the record's life. Null on records written before tenants existed, which only
     /// admin keys see.
     /// </summary>
@@ -146,50 +127,10 @@ public sealed record BuildRecord
 
     /// <summary>1 for a new record, +1 per change; SSE event ids and optimistic updates use it.</summary>
     public long Version { get; init; }
+
+    /// <summary>This record as the API answers it: exactly the fields above (a derived record's own state left out).</summary>
+    public BuildRecord AsWire() => GetType() == typeof(BuildRecord) ? this : new BuildRecord(this);
 }
-
-/// <summary>A batch: a manifest fan-out. Per-image state lives in the builds' records.</summary>
-public sealed record BatchRecord
-{
-    public required string BatchId { get; init; }
-    public string? Source { get; init; }
-    public string? RequestedBy { get; init; }
-
-    /// <summary>The tenant that owns the batch, and every build of it (<see cref="BuildRecord.Tenant"/>); null on batches from before tenants.</summary>
-    public string? Tenant { get; init; }
-
-    public DateTimeOffset SubmittedAt { get; init; }
-
-    /// <summary>Image name → build id, in manifest order.</summary>
-    public required IReadOnlyList<BatchMember> Members { get; init; }
-}
-
-public sealed record BatchMember(string Name, string BuildId);
-
-/// <summary>A change to a build, as streamed to live readers (SSE).</summary>
-/// <param name="Record">The record after the change.</param>
-/// <param name="Event">What happened, e.g. <c>queued</c>, <c>started</c>, <c>attempt_failed</c>, <c>succeeded</c>.</param>
-public sealed record BuildChange(BuildRecord Record, string Event);
 
 /// <summary>A page of builds; <see cref="Continue"/> is null on the last page.</summary>
 public sealed record BuildPage(IReadOnlyList<BuildRecord> Items, string? Continue);
-
-/// <summary>A list query: every filter optional.</summary>
-public sealed record BuildQuery
-{
-    public BuildState? State { get; init; }
-    public string? BatchId { get; init; }
-
-    /// <summary>
-    /// Only builds this tenant owns (answered from the store's per-tenant index, so pages stay correct); null = every
-    /// tenant's builds, records without a tenant included (for admin keys). Producers of a query for a caller must set it.
-    /// </summary>
-    public string? Tenant { get; init; }
-
-    public int Limit { get; init; } = 100;
-    public string? Continue { get; init; }
-
-    /// <summary>True when <paramref name="token"/> is a continue token a store issued (base64url of a sort key): what
-    /// the API checks before a list reaches the store.</summary>
-    public static bool IsContinueToken(string? token) => Stores.ContinueToken.IsValid(token);
-}

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace BuildFarm.Client;
+namespace BuildFarm.Wire;
 
 /// <summary>The JSON form of the HTTP API: camelCase properties, enums as lower-case snake-case strings
 /// (<c>"queued"</c>), nulls left out. The API host and the client both use it.</summary>
