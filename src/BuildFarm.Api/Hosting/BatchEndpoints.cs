@@ -97,7 +97,7 @@ internal static class BatchEndpoints
         {
             Name = i.Name,
             BuildId = string.IsNullOrWhiteSpace(i.Name) ? BuildIds.NewBuildId() : ManifestPlanner.BuildId(batchId, i.Name),
-            Spec = i.Spec,
+            Spec = WithDefaults(i.Spec)!,
             DependsOn = i.DependsOn ?? [],
         })],
     };

@@ -59,12 +59,13 @@ internal static class BuildEndpoints
         {
             return invalid;
         }
-        var errors = SubmitValidator.Validate(request!, options.Value, time.GetUtcNow());
+        request = request! with { Spec = WithDefaults(request.Spec)! };
+        var errors = SubmitValidator.Validate(request, options.Value, time.GetUtcNow());
         if (errors.Count > 0)
         {
             return ValidationFailed(errors, metrics);
         }
-        var outcome = await submitter.SubmitBuildAsync(request!, Caller(context), IdempotencyKey(context), body.Hash, cancellationToken);
+        var outcome = await submitter.SubmitBuildAsync(request, Caller(context), IdempotencyKey(context), body.Hash, cancellationToken);
         return outcome.Status switch
         {
             SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value),

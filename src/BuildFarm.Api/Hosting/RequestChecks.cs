@@ -5,6 +5,7 @@ using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
+using BuildFarm.Contracts;
 using BuildFarm.Status;
 
 namespace BuildFarm.Api.Hosting;
@@ -91,6 +92,18 @@ internal static class RequestChecks
         }
         return (body, null);
     }
+
+    /// <summary>
+    /// A spec as sent, with an explicit <c>null</c> in an optional field read as the field left out (its default): generated
+    /// clients (NSwag) send <c>"dockerfile": null</c> for a property nobody set. Null stays null (the validator names it).
+    /// </summary>
+    public static BuildSpec? WithDefaults(BuildSpec? spec) => spec is null ? null : spec with
+    {
+        Dockerfile = spec.Dockerfile ?? new BuildSpec { Context = "" }.Dockerfile,
+        Destinations = spec.Destinations ?? [],
+        BuildArgs = spec.BuildArgs ?? new Dictionary<string, string>(),
+        Labels = spec.Labels ?? new Dictionary<string, string>(),
+    };
 
     public static IResult? Deserialize<T>(byte[] body, ApiMetrics metrics, out T? value)
         where T : class

@@ -99,6 +99,10 @@ internal sealed class ApiSchemaTransformer(IOptions<ApiOptions> options) : IOpen
         else if (type == typeof(BuildSpec))
         {
             Require(schema, "context", "destinations");
+            if (Property(schema, "dockerfile") is { } dockerfile)
+            {
+                dockerfile.Default = JsonValue.Create(new BuildSpec { Context = "" }.Dockerfile);
+            }
             if (Property(schema, "destinations") is { } destinations)
             {
                 destinations.MinItems = 1;
