@@ -18,7 +18,7 @@ internal static class BatchEndpoints
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapPost("/batches", SubmitBatchAsync)
-            .WithName("SubmitBatch").WithSummary("Submit a batch: a JSON list of images, or a manifest (application/yaml; query sha, only, changed)")
+            .WithTags("Batches").WithName("SubmitBatch").WithSummary("Submit a batch: a JSON list of images, or a manifest (application/yaml; query sha, only, changed)")
             .Accepts<SubmitBatchRequest>(JsonMediaType, YamlMediaTypes)
             .Produces<BatchStatus>(StatusCodes.Status202Accepted).Produces<BatchStatus>(StatusCodes.Status200OK)
             .Documented(new OperationFacts
@@ -27,11 +27,11 @@ internal static class BatchEndpoints
                 Problems = [400, .. OperationFacts.AuthProblems, 413, 415, 422, 503],
             });
         v1.MapGet("/batches/{id}", GetBatchAsync)
-            .WithName("GetBatch").WithSummary("Read a batch: progress and each image's state")
+            .WithTags("Batches").WithName("GetBatch").WithSummary("Read a batch: progress and each image's state")
             .Produces<BatchStatus>()
             .Documented(new OperationFacts { Scope = ApiScopes.Read, Problems = [400, .. OperationFacts.AuthProblems, 404] });
         v1.MapDelete("/batches/{id}", CancelBatchAsync)
-            .WithName("CancelBatch").WithSummary("Ask the farm to cancel every build of a batch that has not ended")
+            .WithTags("Batches").WithName("CancelBatch").WithSummary("Ask the farm to cancel every build of a batch that has not ended")
             .Produces<BatchStatus>(StatusCodes.Status202Accepted)
             .Documented(new OperationFacts
             {

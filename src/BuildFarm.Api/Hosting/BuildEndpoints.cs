@@ -18,7 +18,7 @@ internal static class BuildEndpoints
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapPost("/builds", SubmitBuildAsync)
-            .WithName("SubmitBuild").WithSummary("Submit one build")
+            .WithTags("Builds").WithName("SubmitBuild").WithSummary("Submit one build")
             .Accepts<SubmitBuildRequest>(JsonMediaType)
             .Produces<BuildRecord>(StatusCodes.Status202Accepted).Produces<BuildRecord>(StatusCodes.Status200OK)
             .Documented(new OperationFacts
@@ -27,15 +27,15 @@ internal static class BuildEndpoints
                 Problems = [400, .. OperationFacts.AuthProblems, 413, 415, 422, 503],
             });
         v1.MapGet("/builds/{id}", GetBuildAsync)
-            .WithName("GetBuild").WithSummary("Read a build's record")
+            .WithTags("Builds").WithName("GetBuild").WithSummary("Read a build's record")
             .Produces<BuildRecord>()
             .Documented(new OperationFacts { Scope = ApiScopes.Read, Problems = [400, .. OperationFacts.AuthProblems, 404] });
         v1.MapGet("/builds", ListBuildsAsync)
-            .WithName("ListBuilds").WithSummary("List the key's tenant's builds (every tenant's with the admin scope; tenant narrows it), newest first, paged with continue")
+            .WithTags("Builds").WithName("ListBuilds").WithSummary("List the key's tenant's builds (every tenant's with the admin scope; tenant narrows it), newest first, paged with continue")
             .Produces<BuildPage>()
             .Documented(new OperationFacts { Scope = ApiScopes.Read, Problems = [400, .. OperationFacts.AuthProblems] });
         v1.MapDelete("/builds/{id}", CancelBuildAsync)
-            .WithName("CancelBuild").WithSummary("Ask the farm to cancel a build; answers its record after the cancel")
+            .WithTags("Builds").WithName("CancelBuild").WithSummary("Ask the farm to cancel a build; answers its record after the cancel")
             .Produces<BuildRecord>(StatusCodes.Status202Accepted)
             .Documented(new OperationFacts
             {

@@ -17,11 +17,11 @@ internal static class EventEndpoints
     {
         var facts = new OperationFacts { Scope = ApiScopes.Read, EventStream = true, Problems = [400, .. OperationFacts.AuthProblems, 404] };
         v1.MapGet("/builds/{id}/events", StreamBuildAsync)
-            .WithName("StreamBuildEvents").WithSummary("Server-Sent Events: the build's record, then each change, until it is final")
+            .WithTags("Events").WithName("StreamBuildEvents").WithSummary("Server-Sent Events: the build's record, then each change, until it is final")
             .Produces<string>(StatusCodes.Status200OK, EventStreamMediaType)
             .Documented(facts);
         v1.MapGet("/batches/{id}/events", StreamBatchAsync)
-            .WithName("StreamBatchEvents").WithSummary("Server-Sent Events: the batch's records, then each change, until all are final")
+            .WithTags("Events").WithName("StreamBatchEvents").WithSummary("Server-Sent Events: the batch's records, then each change, until all are final")
             .Produces<string>(StatusCodes.Status200OK, EventStreamMediaType)
             .Documented(facts);
     }

@@ -49,7 +49,8 @@ internal sealed class ApiSchemaTransformer(IOptions<ApiOptions> options) : IOpen
             schema.Description ??= "Where a build stands: waiting (a batch image whose dependencies have not succeeded), queued, running, retrying, succeeded, failed, cancelled";
             return Task.CompletedTask;
         }
-        if (context.JsonPropertyInfo is not null || schema.Properties is null)
+        // An object's schema: also when it is met as another type's property (BuildSpec is only ever "spec").
+        if (schema.Properties is null)
         {
             return Task.CompletedTask;
         }
