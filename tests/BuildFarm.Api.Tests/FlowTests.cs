@@ -133,6 +133,43 @@ public sealed class FlowTests
         Assert.NotEqual(BuildState.Cancelled, (await client.GetBuildAsync(batch.Images.Single(i => i.Name == "base").BuildId)).State);
     }
 
+    [Fact]
+    public async Task Cancel_WaitingBatchImage_AnswersTheRecordAfterTheCancel()
+    {
+        // No status consumers: only the API itself can have recorded the cancel by the time it answers.
+        await using var api = new ApiFactory();
+        var client = api.Client();
+        var batch = await client.SubmitBatchAsync(Samples.Batch());
+        var web = batch.Images.Single(i => i.Name == "web").BuildId;
+        Assert.Equal(BuildState.Waiting, (await client.GetBuildAsync(web)).State);
+
+        var answer = await client.CancelBuildAsync(web);
+        var stored = await client.GetBuildAsync(web);
+
+        Assert.Equal(BuildState.Cancelled, answer.State);
+        Assert.Equal(FailureReasons.Cancelled, answer.Reason);
+        Assert.Equal(2, answer.Version);
+        Assert.Equal(stored.Version, answer.Version);
+        Assert.Equal(BuildState.Cancelled, stored.State);
+        Assert.Equal(web, Assert.Single(api.Published.Of<BuildCancelled>()).BuildId);
+        var again = await Assert.ThrowsAsync<BuildFarmApiException>(() => client.CancelBuildAsync(web));
+        Assert.Equal(System.Net.HttpStatusCode.Conflict, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task Cancel_QueuedBuild_AnswersTheStoredRecordWhileTheWorkerStopsIt()
+    {
+        await using var api = new ApiFactory();
+        var client = api.Client();
+        var build = await client.SubmitBuildAsync(Samples.Build());
+
+        var answer = await client.CancelBuildAsync(build.BuildId);
+
+        Assert.Equal(BuildState.Queued, answer.State);
+        Assert.Equal((await client.GetBuildAsync(build.BuildId)).Version, answer.Version);
+        Assert.Empty(api.Published.Of<BuildCancelled>());
+    }
+
     private static HashSet<string> Released(ApiFactory api) => [.. api.Published.Of<BuildImage>().Select(b => b.BuildId)];
 }
 

@@ -1,6 +1,7 @@
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Events;
 using BuildFarm.Api.Metrics;
+using BuildFarm.Api.OpenApi;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Manifests.Hosting;
@@ -15,7 +16,6 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using Microsoft.OpenApi;
 using OpenTelemetry.Metrics;
 
 namespace BuildFarm.Api.Hosting;
@@ -97,24 +97,17 @@ public static class ApiServiceCollectionExtensions
         {
             if (c.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType && c.ProblemDetails.Detail is null)
             {
-                c.ProblemDetails.Detail = ApiEndpoints.UnsupportedMediaTypeDetail(c.HttpContext.Request);
+                c.ProblemDetails.Detail = RequestChecks.UnsupportedMediaTypeDetail(c.HttpContext.Request);
             }
         });
         services.ConfigureHttpJsonOptions(o => BuildFarmJson.Configure(o.SerializerOptions));
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        // The document is the contract generated clients are made from: BuildFarm.Api.OpenApi makes it say what the API does.
+        services.AddOpenApi(o =>
         {
-            // Every /v1 route takes an API key as a bearer token (docs/api.md "Authentication").
-            document.Components ??= new OpenApiComponents();
-            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-            document.Components.SecuritySchemes[ApiKeyAuthenticationHandler.SchemeName] = new OpenApiSecurityScheme
-            {
-                Type = SecuritySchemeType.Http,
-                Scheme = "bearer",
-                Description = "An API key (Api:Keys or Api:KeysDirectory) as 'Authorization: Bearer <key>'; scopes submit, read, cancel, admin. A key sees only its own tenant's builds and batches (others answer 404) unless it has the admin scope.",
-            };
-            document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [] }];
-            return Task.CompletedTask;
-        }));
+            o.AddDocumentTransformer<ApiDocumentTransformer>();
+            o.AddOperationTransformer<ApiOperationTransformer>();
+            o.AddSchemaTransformer<ApiSchemaTransformer>();
+        });
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);

@@ -5,6 +5,7 @@ using BuildFarm.Api.Options;
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Specs;
 using BuildFarm.Status;
+using BuildFarm.Status.Messaging;
 using MassTransit;
 using Microsoft.Extensions.Options;
 
@@ -177,7 +178,7 @@ public sealed class Submitter(
     /// Publishes CancelBuild (a worker running the build deletes its pod and ends it <c>cancelled</c>). A batch image still
     /// <c>waiting</c> for its dependencies has no worker yet: the API also publishes its <c>BuildCancelled</c>, which the
     /// projector records and the orchestrator follows (its dependents end as <c>dependency_failed</c>). Null when the
-    /// broker confirmed, else why not.
+    /// broker confirmed, else why not. The waiting image's record is then already <c>cancelled</c> in the store.
     /// </summary>
     public async Task<string?> CancelAsync(BuildRecord record, ApiCaller caller)
     {
@@ -188,10 +189,17 @@ public sealed class Submitter(
         var failure = await PublishAsync(new CancelBuild { BuildId = record.BuildId, RequestedBy = requestedBy, RequestedAt = now });
         if (failure is null && record.State == BuildState.Waiting)
         {
-            failure = await PublishAsync(new BuildCancelled
+            var cancelled = new BuildCancelled
             {
                 BuildId = record.BuildId, BatchId = record.BatchId, RequestedBy = requestedBy, Attempts = record.Attempts.Count, At = now,
-            });
+            };
+            failure = await PublishAsync(cancelled);
+            if (failure is null)
+            {
+                // Recorded here too (the projector's own apply of it is then a no-op), so the answer is the record after the
+                // cancel. Only once published: a cancel the orchestrator never hears of would leave the dependents waiting.
+                await BuildStatusProjector.ApplyAsync(store, cancelled, logger, CancellationToken.None);
+            }
         }
         if (failure is null)
         {

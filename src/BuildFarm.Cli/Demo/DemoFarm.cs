@@ -26,6 +26,9 @@ public sealed record DemoFarmOptions
 
     public int Workers { get; init; } = 2;
     public int SlotsPerWorker { get; init; } = 4;
+
+    /// <summary>More API settings on top of <see cref="DemoFarm.ApiSettings"/> (tests: more keys, smaller limits).</summary>
+    public IReadOnlyDictionary<string, string?> ExtraApiSettings { get; init; } = new Dictionary<string, string?>();
 }
 
 /// <summary>
@@ -87,7 +90,7 @@ public sealed class DemoFarm : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
             // Only the demo's own settings: no appsettings.json or environment variables leak in.
             builder.Configuration.Sources.Clear();
-            builder.Configuration.AddInMemoryCollection(ApiSettings(apiKey));
+            builder.Configuration.AddInMemoryCollection(ApiSettings(apiKey)).AddInMemoryCollection(options.ExtraApiSettings);
             builder.Logging.ClearProviders();
             builder.WebHost.ConfigureKestrel(k =>
             {
