@@ -55,10 +55,11 @@ public sealed class KubectlTests : IAsyncLifetime
     }
 
     private Task<string> WaitForStatusAsync(string name, string status) =>
-        Sim.EventuallyAsync<string>(async () => (await _kubectl.RunAsync("get", "pod", name, "-o", "jsonpath={.status.phase}")).Out,
+        Eventually.ValueAsync(async () => (await _kubectl.RunAsync("get", "pod", name, "-o", "jsonpath={.status.phase}")).Out,
             s => s == status, $"kubectl to report {name} {status}");
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public async Task CreateGetDescribeDelete_WorkAgainstTheSimulator()
     {
         await CreateAsync("kubectl-pod");
@@ -99,7 +100,8 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("pods \"kubectl-pod\" not found", gone.Error, StringComparison.Ordinal);
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public async Task Create_InvalidPod_ShowsServerValidationError()
     {
         var result = await _kubectl.RunAsync(TimeSpan.FromSeconds(30), PodYaml.Replace("NAME", "Bad_Name", StringComparison.Ordinal), "create", "-f", "-");
@@ -107,7 +109,8 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("Pod \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\"", result.Error, StringComparison.Ordinal);
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public async Task GetWatch_ShowsStatusChanges()
     {
         using var process = _kubectl.Start("get", "pods", "-w");
@@ -125,7 +128,7 @@ public sealed class KubectlTests : IAsyncLifetime
         try
         {
             await CreateAsync("watched-pod");
-            await Sim.EventuallyAsync<bool?>(() =>
+            await Eventually.ValueAsync(() =>
             {
                 lock (lines)
                 {
@@ -149,11 +152,12 @@ public sealed class KubectlTests : IAsyncLifetime
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public async Task LogsFollowAndTimestamps_StreamTheKanikoLog()
     {
         await CreateAsync("log-pod");
-        await Sim.EventuallyAsync<string>(async () => (await _kubectl.RunAsync("get", "pod", "log-pod", "-o", "jsonpath={.status.phase}")).Out,
+        await Eventually.ValueAsync(async () => (await _kubectl.RunAsync("get", "pod", "log-pod", "-o", "jsonpath={.status.phase}")).Out,
             s => s is "Running" or "Succeeded", "log-pod to start");
         var stopwatch = Stopwatch.StartNew();
         var follow = await _kubectl.RunAsync(TimeSpan.FromSeconds(30), null, "logs", "-f", "log-pod");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using k8s;
@@ -66,26 +65,9 @@ internal static class Sim
         };
     }
 
-    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes (then fails naming <paramref name="what"/>).</summary>
-    public static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, Func<T?, bool> condition, string what, double seconds = 20)
-    {
-        var deadline = Stopwatch.StartNew();
-        T? last = default;
-        while (deadline.Elapsed < TimeSpan.FromSeconds(seconds))
-        {
-            last = await probe();
-            if (condition(last))
-            {
-                return last!;
-            }
-            await Task.Delay(20);
-        }
-        throw new TimeoutException($"timed out after {seconds}s waiting for {what}; last value: {last}");
-    }
-
     public static Task<V1Pod> WaitForPhaseAsync(Kubernetes client, string name, params string[] phases) =>
-        EventuallyAsync(() => client.CoreV1.ReadNamespacedPodAsync(name, "default")!, p => p is not null && phases.Contains(p.Status?.Phase),
-            $"pod {name} to reach {string.Join("/", phases)}");
+        Eventually.ValueAsync(() => client.CoreV1.ReadNamespacedPodAsync(name, "default")!, p => p is not null && phases.Contains(p.Status?.Phase),
+            $"pod {name} to reach {string.Join("/", phases)}", TimeSpan.FromSeconds(20));
 
     /// <summary>The repository root (the folder holding BuildFarm.sln), found by walking up from the test binaries.</summary>
     public static string RepoRoot()

@@ -45,7 +45,8 @@ public sealed class ApiAndCronJobTests : IDisposable
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void ApiConfiguration_DevOverlay_KnownSettingsValidAndKeysLoad_NightlyMaySubmit()
     {
         var objects = Kustomize.Render("overlays/dev");
@@ -82,7 +83,8 @@ public sealed class ApiAndCronJobTests : IDisposable
         Assert.DoesNotContain(ApiScopes.Submit, ring.Find(secrets["dev"])!.Scopes);
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void NightlyCronJob_ArgsAreAValidSubmitOfTheMountedManifest_WithTheApiServiceAndAKey()
     {
         var objects = Kustomize.Render("overlays/production");

@@ -26,7 +26,8 @@ public sealed class DeployTests
 
     private static readonly HashSet<string> s_clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding"];
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void Overlays_Render_WithTheFarmAndItsBuildsInTheirOwnNamespaces()
     {
         foreach (var overlay in s_overlays)
@@ -42,7 +43,8 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void DevOverlay_EveryConfigMapAndSecretAWorkloadNamesIsRendered()
     {
         var objects = Kustomize.Render("overlays/dev");
@@ -60,7 +62,8 @@ public sealed class DeployTests
         Assert.Empty(missing);
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void ProductionOverlay_EveryConfigMapAWorkloadNamesIsRendered()
     {
         // Secrets are the operator's in production (docs/deploy.md); ConfigMaps come with the overlay.
@@ -74,7 +77,8 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void WorkerConfiguration_EveryKeyIsAKnownSettingAndTheWorkerAcceptsIt()
     {
         foreach (var overlay in s_overlays)
@@ -126,7 +130,8 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void KedaTrigger_WatchesTheWorkerQueue_OneReplicaPerWorkerSlots()
     {
         var objects = Kustomize.Render("overlays/production");
@@ -143,7 +148,8 @@ public sealed class DeployTests
         Assert.DoesNotContain(Kustomize.Render("overlays/dev"), o => o.Kind is "ScaledObject" or "TriggerAuthentication");
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void WorkerShutdown_PodGracePeriodOutlastsTheWorkersOwn()
     {
         foreach (var overlay in s_overlays)
@@ -158,7 +164,8 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void WorkerRbac_AllowsExactlyWhatTheWorkerDoesInTheBuildsNamespace()
     {
         var objects = Kustomize.Render("overlays/production");

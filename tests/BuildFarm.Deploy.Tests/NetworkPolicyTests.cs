@@ -34,7 +34,8 @@ public sealed class NetworkPolicyTests
     /// <summary>Every pod of the overlay: the farm's and the build pods.</summary>
     private static List<PodTemplate> Pods(IReadOnlyList<K8sObject> objects) => [.. PodTemplates.Farm(objects), .. PodTemplates.Builds(objects)];
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void EveryPolicy_SelectsExactlyThePodsItIsMeantFor()
     {
         // Policy → the pods it is written for, by source. Pod labels come from the rendered templates and the factory.
@@ -64,7 +65,8 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void BuildPods_ReachDnsAndAddressesOutsideTheCluster()
     {
         foreach (var overlay in s_overlays)
@@ -88,7 +90,8 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void BuildPods_ReachNothingInsideTheCluster_FarmPodsServicesKubernetesApiMetadata()
     {
         foreach (var overlay in s_overlays)
@@ -140,7 +143,8 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void DevStores_AcceptOnlyTheWorkersAndTheApi()
     {
         var objects = Kustomize.Render("overlays/dev");

@@ -8,7 +8,8 @@ namespace BuildFarm.Deploy.Tests;
 /// </summary>
 public sealed class OptionalComponentsTests
 {
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void Monitoring_EveryObjectCarriesTheReleaseLabel_AndTheDocumentedPatchRenamesIt()
     {
         var objects = RenderWith("monitoring", patch: null);
@@ -28,7 +29,8 @@ public sealed class OptionalComponentsTests
         Assert.Contains("path: /metadata/labels/release", docs, StringComparison.Ordinal);
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void RegistryIngress_CarriesTheFourAnnotationsForLargeLayerUploads_AndIsDocumented()
     {
         var ingress = Assert.Single(RenderWith("registry-ingress", patch: null), o => o.Kind == "Ingress");
