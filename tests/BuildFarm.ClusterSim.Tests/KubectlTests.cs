@@ -5,6 +5,7 @@ using BuildFarm.ClusterSim.Hosting;
 namespace BuildFarm.ClusterSim.Tests;
 
 /// <summary>The real kubectl against the simulator, driven with the kubeconfig <c>--kubeconfig-out</c> writes.</summary>
+[NeedsServer(Server.Kubectl)]
 public sealed class KubectlTests : IAsyncLifetime
 {
     private const string PodYaml = """
@@ -58,7 +59,6 @@ public sealed class KubectlTests : IAsyncLifetime
         Eventually.ValueAsync(async () => (await _kubectl.RunAsync("get", "pod", name, "-o", "jsonpath={.status.phase}")).Out,
             s => s == status, $"kubectl to report {name} {status}");
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public async Task CreateGetDescribeDelete_WorkAgainstTheSimulator()
     {
@@ -100,7 +100,6 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("pods \"kubectl-pod\" not found", gone.Error, StringComparison.Ordinal);
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public async Task Create_InvalidPod_ShowsServerValidationError()
     {
@@ -109,7 +108,6 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("Pod \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\"", result.Error, StringComparison.Ordinal);
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public async Task GetWatch_ShowsStatusChanges()
     {
@@ -152,7 +150,6 @@ public sealed class KubectlTests : IAsyncLifetime
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public async Task LogsFollowAndTimestamps_StreamTheKanikoLog()
     {

@@ -69,21 +69,10 @@ internal static class Sim
         Eventually.ValueAsync(() => client.CoreV1.ReadNamespacedPodAsync(name, "default")!, p => p is not null && phases.Contains(p.Status?.Phase),
             $"pod {name} to reach {string.Join("/", phases)}", TimeSpan.FromSeconds(20));
 
-    /// <summary>The repository root (the folder holding BuildFarm.sln), found by walking up from the test binaries.</summary>
-    public static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "BuildFarm.sln")))
-        {
-            dir = dir.Parent;
-        }
-        return dir?.FullName ?? throw new InvalidOperationException($"BuildFarm.sln not found above {AppContext.BaseDirectory}");
-    }
-
     /// <summary>A real Kaniko run from the repository's tests/fixtures/kaniko/runs, without its leading # source line.</summary>
     public static string[] RealRun(string file)
     {
-        var path = Path.Combine(RepoRoot(), "tests", "fixtures", "kaniko", "runs", file);
+        var path = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "kaniko", "runs", file);
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"real Kaniko run {path} is missing from the repository's test fixtures", path);

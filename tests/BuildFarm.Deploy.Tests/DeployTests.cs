@@ -12,6 +12,7 @@ using YamlDotNet.RepresentationModel;
 
 namespace BuildFarm.Deploy.Tests;
 
+[NeedsServer(Server.Kubectl)]
 public sealed class DeployTests
 {
     private static readonly string[] s_overlays = ["overlays/dev", "overlays/production"];
@@ -26,7 +27,6 @@ public sealed class DeployTests
 
     private static readonly HashSet<string> s_clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding"];
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void Overlays_Render_WithTheFarmAndItsBuildsInTheirOwnNamespaces()
     {
@@ -43,7 +43,6 @@ public sealed class DeployTests
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void DevOverlay_EveryConfigMapAndSecretAWorkloadNamesIsRendered()
     {
@@ -62,7 +61,6 @@ public sealed class DeployTests
         Assert.Empty(missing);
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void ProductionOverlay_EveryConfigMapAWorkloadNamesIsRendered()
     {
@@ -77,7 +75,6 @@ public sealed class DeployTests
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void WorkerConfiguration_EveryKeyIsAKnownSettingAndTheWorkerAcceptsIt()
     {
@@ -130,7 +127,6 @@ public sealed class DeployTests
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void KedaTrigger_WatchesTheWorkerQueue_OneReplicaPerWorkerSlots()
     {
@@ -148,7 +144,6 @@ public sealed class DeployTests
         Assert.DoesNotContain(Kustomize.Render("overlays/dev"), o => o.Kind is "ScaledObject" or "TriggerAuthentication");
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void WorkerShutdown_PodGracePeriodOutlastsTheWorkersOwn()
     {
@@ -164,7 +159,6 @@ public sealed class DeployTests
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void WorkerRbac_AllowsExactlyWhatTheWorkerDoesInTheBuildsNamespace()
     {

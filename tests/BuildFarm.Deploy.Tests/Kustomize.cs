@@ -34,19 +34,7 @@ public static class Kustomize
 {
     public static string? KubectlPath => TestEnvironment.Kubectl;
 
-    public static string RepoRoot { get; } = FindRoot();
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BuildFarm.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("BuildFarm.sln not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot => TestPaths.RepoRoot;
 
     private static readonly Dictionary<string, IReadOnlyList<K8sObject>> s_rendered = [];
 

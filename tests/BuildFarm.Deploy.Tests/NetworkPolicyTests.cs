@@ -4,6 +4,7 @@ namespace BuildFarm.Deploy.Tests;
 
 /// <summary>The rendered NetworkPolicies against the pods they are meant for: the farm's own pod templates and the
 /// Kaniko pods as <c>KanikoPodFactory</c> makes them (docs/security.md "Cluster").</summary>
+[NeedsServer(Server.Kubectl)]
 public sealed class NetworkPolicyTests
 {
     private static readonly string[] s_overlays = ["overlays/dev", "overlays/production"];
@@ -34,7 +35,6 @@ public sealed class NetworkPolicyTests
     /// <summary>Every pod of the overlay: the farm's and the build pods.</summary>
     private static List<PodTemplate> Pods(IReadOnlyList<K8sObject> objects) => [.. PodTemplates.Farm(objects), .. PodTemplates.Builds(objects)];
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void EveryPolicy_SelectsExactlyThePodsItIsMeantFor()
     {
@@ -65,7 +65,6 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void BuildPods_ReachDnsAndAddressesOutsideTheCluster()
     {
@@ -90,7 +89,6 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void BuildPods_ReachNothingInsideTheCluster_FarmPodsServicesKubernetesApiMetadata()
     {
@@ -143,7 +141,6 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void DevStores_AcceptOnlyTheWorkersAndTheApi()
     {

@@ -6,9 +6,9 @@ namespace BuildFarm.Deploy.Tests;
 /// deploy/components: the monitoring objects carry the label kube-prometheus-stack selects on, and the patch the docs
 /// give to rename it works; the registry Ingress carries the four ingress-nginx annotations large layer uploads need.
 /// </summary>
+[NeedsServer(Server.Kubectl)]
 public sealed class OptionalComponentsTests
 {
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void Monitoring_EveryObjectCarriesTheReleaseLabel_AndTheDocumentedPatchRenamesIt()
     {
@@ -29,7 +29,6 @@ public sealed class OptionalComponentsTests
         Assert.Contains("path: /metadata/labels/release", docs, StringComparison.Ordinal);
     }
 
-    [NeedsServer(Server.Kubectl)]
     [Fact]
     public void RegistryIngress_CarriesTheFourAnnotationsForLargeLayerUploads_AndIsDocumented()
     {
