@@ -39,7 +39,7 @@ public sealed class DocumentTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri("/v1/builds", UriKind.Relative))).StatusCode);
 
         var text = "";
-        await Samples.UntilAsync(() =>
+        await Eventually.UntilAsync(() =>
         {
             text = anonymous.GetStringAsync(new Uri("/metrics", UriKind.Relative)).GetAwaiter().GetResult();
             return text.Contains("buildfarm_api_requests_rejected_total{", StringComparison.Ordinal);

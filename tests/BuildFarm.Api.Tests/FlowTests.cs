@@ -30,7 +30,7 @@ public sealed class FlowTests
         });
 
         // The orchestrator publishes the images without dependencies at once.
-        await Samples.UntilAsync(() => Released(api).Contains(id["base"]) && Released(api).Contains(id["tool"]), "base and tool published");
+        await Eventually.UntilAsync(() => Released(api).Contains(id["base"]) && Released(api).Contains(id["tool"]), "base and tool published");
         Assert.DoesNotContain(id["app"], Released(api));
 
         var digest = "sha256:" + new string('b', 64);
@@ -41,7 +41,7 @@ public sealed class FlowTests
         });
 
         // base succeeded → app goes out with BASE_IMAGE pinned to exactly what base pushed.
-        await Samples.UntilAsync(() => Released(api).Contains(id["app"]), "app published after base succeeded");
+        await Eventually.UntilAsync(() => Released(api).Contains(id["app"]), "app published after base succeeded");
         var app = api.Published.Of<BuildImage>().Single(b => b.BuildId == id["app"]);
         Assert.Equal($"registry.example.com/team/base@{digest}", app.Spec.BuildArgs["BASE_IMAGE"]);
         var baseRecord = await client.GetBuildAsync(id["base"]);
@@ -110,7 +110,7 @@ public sealed class FlowTests
         var retrying = await client.StreamBuildEventsAsync(build.BuildId).FirstAsync(e => e.Record?.State == BuildState.Retrying)
             .AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         await bus.Publish(new BuildCancelled { BuildId = build.BuildId, RequestedBy = "admin", Attempts = 1, At = DateTimeOffset.UtcNow });
-        await Samples.UntilAsync(() => client.GetBuildAsync(build.BuildId).GetAwaiter().GetResult().State == BuildState.Cancelled, "the cancelled record");
+        await Eventually.UntilAsync(() => client.GetBuildAsync(build.BuildId).GetAwaiter().GetResult().State == BuildState.Cancelled, "the cancelled record");
 
         var record = await client.GetBuildAsync(build.BuildId);
         Assert.Equal("connection_reset", Assert.Single(record.Attempts).Reason);
@@ -126,7 +126,7 @@ public sealed class FlowTests
         var web = batch.Images.Single(i => i.Name == "web").BuildId;
 
         await client.CancelBuildAsync(web);
-        await Samples.UntilAsync(() => client.GetBuildAsync(web).GetAwaiter().GetResult().State == BuildState.Cancelled, "web cancelled");
+        await Eventually.UntilAsync(() => client.GetBuildAsync(web).GetAwaiter().GetResult().State == BuildState.Cancelled, "web cancelled");
 
         Assert.Equal(web, Assert.Single(api.Published.Of<CancelBuild>()).BuildId);
         Assert.DoesNotContain(web, Released(api));

@@ -33,6 +33,7 @@ public sealed class ComposeTests
         Assert.Matches(@":v?\d+\.\d+\.\d+$", image);
     }
 
+    [NeedsServer(Server.Prometheus)]
     [Fact]
     public async Task Compose_PrometheusConfig_ValidLoadsTheShippedRulesAndScrapesTheJobsTheRulesExpect()
     {

@@ -9,6 +9,7 @@ namespace BuildFarm.Dashboards.Tests;
 /// a real API while builds ran (<see cref="LiveFarm"/>).
 /// </summary>
 [Collection(nameof(MetricsRunsAlone))]
+[NeedsServer(Server.Prometheus)]
 public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<LiveFarm>
 {
     /// <summary>

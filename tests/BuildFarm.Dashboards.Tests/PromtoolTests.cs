@@ -5,6 +5,7 @@ public sealed class PromtoolTests
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromMinutes(2);
 
+    [NeedsServer(Server.Prometheus)]
     [Fact]
     public async Task Promtool_CheckRules_AcceptsEveryRule()
     {
@@ -14,6 +15,7 @@ public sealed class PromtoolTests
         Assert.Contains($"SUCCESS: {rules.Count} rules found", output, StringComparison.Ordinal);
     }
 
+    [NeedsServer(Server.Prometheus)]
     [Fact]
     public async Task Promtool_TestRules_EveryTestFilePasses()
     {
@@ -26,6 +28,7 @@ public sealed class PromtoolTests
     }
 
     /// <summary>The unit tests catch a broken rule: each mutation of the rules makes promtool fail on the named alert.</summary>
+    [NeedsServer(Server.Prometheus)]
     [Theory]
     [InlineData("            and on() buildfarm:build_attempts:rate5m > 0.05\n", "", "BuildFarmConnectionResetRatioHigh")]
     [InlineData("up{job=~\"buildfarm-worker|buildfarm-api\"} == 0", "up == 0", "BuildFarmTargetDown")]

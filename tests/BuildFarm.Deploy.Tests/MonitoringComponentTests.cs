@@ -21,7 +21,8 @@ public sealed class MonitoringComponentTests
             "deploy/components/monitoring/prometheusrule.yaml differs from dashboards/prometheus/buildfarm-rules.yml: regenerate it with the command in its header");
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void ProductionWithMonitoring_Renders_PodMonitorsSelectTheFarmsPodsUnderTheRulesJobNames()
     {
         // An overlay of the test's own: production plus the component (relative paths: kustomize refuses absolute ones).

@@ -412,7 +412,7 @@ public abstract class ConsumerTests
         await harness.Bus.Publish(new BuildSucceeded { BuildId = id, Digest = BaseDigest, Attempts = 1, At = Records.T0.AddSeconds(5) });
 
         // The two events may be applied in either order (concurrent consumers): wait for both.
-        await Eventually.TrueAsync(async () => await store.GetBuildAsync(id, CancellationToken.None) is { State: BuildState.Succeeded, Attempts.Count: 1 },
+        await Eventually.UntilAsync(async () => await store.GetBuildAsync(id, CancellationToken.None) is { State: BuildState.Succeeded, Attempts.Count: 1 },
             "the record to succeed with its attempt");
         var record = await store.GetBuildAsync(id, CancellationToken.None);
         Assert.Equal(($"bf-{id}-1", BaseDigest), (record!.Attempts[0].Pod, record.Digest));
@@ -428,7 +428,7 @@ public abstract class ConsumerTests
         await harness.Bus.Publish(new BuildSucceeded { BuildId = known, Digest = BaseDigest, Pushed = [$"r.example.com/x@{BaseDigest}"], At = Records.T0 });
         await harness.Bus.Publish(new BuildQueued { BuildId = dropped, BuildKey = "k", QueuedAt = Records.T0 });
 
-        await Eventually.TrueAsync(async () => await store.GetBuildAsync(known, CancellationToken.None) is not null, "the minimal record");
+        await Eventually.UntilAsync(async () => await store.GetBuildAsync(known, CancellationToken.None) is not null, "the minimal record");
         Assert.True(await SeenAsync(harness.Consumed.Select<BuildQueued>(), m => m.Context.Message.BuildId == dropped));
         await harness.InactivityTask;
         var record = await store.GetBuildAsync(known, CancellationToken.None);
@@ -457,6 +457,7 @@ public sealed class InMemoryConsumerTests : ConsumerTests
     protected override void ConfigureStore(BuildFarm.Status.Stores.BuildStatusStoreOptions options) => options.RedisConnectionString = null;
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisConsumerTests : ConsumerTests
 {
     protected override void ConfigureStore(BuildFarm.Status.Stores.BuildStatusStoreOptions options)

@@ -26,6 +26,7 @@ public sealed class RegistrationTests
         Assert.Equal(TimeSpan.FromDays(7), provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl);
     }
 
+    [NeedsServer(Server.Redis)]
     [Fact]
     public void AddBuildFarmStatusStore_RedisConfigured_RedisStoreWithThePrefix()
     {
@@ -42,6 +43,7 @@ public sealed class RegistrationTests
             (provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.KeyPrefix, provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl));
     }
 
+    [NeedsServer(Server.Redis)]
     [Fact]
     public void AddBuildFarmStatusStore_RedisConnectionString_TheFarmsOneRedisSetting_RedisStore_AndWinsOverTheOldName()
     {

@@ -326,7 +326,7 @@ public abstract class StatusStoreContract
 
         await elapse(ShortTtl);
 
-        await Eventually.TrueAsync(async () => (await store.GetBuildsAsync([id], CancellationToken.None))[0] is null, "the record to expire");
+        await Eventually.UntilAsync(async () => (await store.GetBuildsAsync([id], CancellationToken.None))[0] is null, "the record to expire");
     }
 
     [Fact]
@@ -363,7 +363,7 @@ public abstract class StatusStoreContract
 
         await elapse(ShortTtl);
 
-        await Eventually.TrueAsync(async () => await store.GetBuildAsync(solo, CancellationToken.None) is null
+        await Eventually.UntilAsync(async () => await store.GetBuildAsync(solo, CancellationToken.None) is null
             && await store.GetBatchAsync(batch, CancellationToken.None) is null
             && (await store.ListBuildsAsync(new BuildQuery { BatchId = batch }, CancellationToken.None)).Items.Count == 0, "the records to expire");
         Assert.True(await store.CreateBuildAsync(Records.Build(solo), CancellationToken.None), "an expired build id is free again");
@@ -563,6 +563,7 @@ public sealed class InMemoryStatusStoreTests : StatusStoreContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisStatusStoreTests : StatusStoreContract
 {
     protected override (IBuildStatusStore Store, Func<TimeSpan, Task> Elapse) Create(TimeSpan ttl) =>

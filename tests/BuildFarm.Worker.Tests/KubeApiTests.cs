@@ -1,47 +1,6 @@
-using BuildFarm.Worker.Builds;
-using BuildFarm.Worker.Hosting;
 using BuildFarm.Worker.Metrics;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace BuildFarm.Worker.Tests;
-
-public sealed class RetryBackoffTests
-{
-    [Theory]
-    [InlineData(1, 0.0, 1000)]
-    [InlineData(1, 0.999, 1999)]
-    [InlineData(2, 0.0, 2000)]
-    [InlineData(3, 0.5, 6000)]
-    [InlineData(6, 0.0, 30000)]   // 64 s capped at 60 s, half fixed
-    [InlineData(30, 0.0, 30000)]
-    public void Delay_ExponentialCappedWithEqualJitter_Expected(int attempt, double jitter, int expectedMilliseconds)
-    {
-        var delay = RetryBackoff.Delay(attempt, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(60), jitter);
-        Assert.Equal(expectedMilliseconds, delay.TotalMilliseconds, 0);
-    }
-
-    [Fact]
-    public void Delay_NeverBelowHalfNorAboveCap()
-    {
-        var random = new Random(3);
-        for (var attempt = 1; attempt <= 12; attempt++)
-        {
-            var exponential = Math.Min(2000 * Math.Pow(2, attempt - 1), 60000);
-            var delay = RetryBackoff.Delay(attempt, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(60), random.NextDouble()).TotalMilliseconds;
-            Assert.InRange(delay, exponential / 2, exponential);
-        }
-    }
-
-    [Theory]
-    [InlineData(0, 0.5)]
-    [InlineData(1, 1.0)]
-    [InlineData(1, -0.1)]
-    public void Delay_BadArguments_Throw(int attempt, double jitter) =>
-        Assert.ThrowsAny<ArgumentOutOfRangeException>(() => RetryBackoff.Delay(attempt, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), jitter));
-}
 
 public sealed class KubeApiVerbTests
 {
@@ -54,67 +13,6 @@ public sealed class KubeApiVerbTests
     [InlineData("GET", "https://k/api/v1/namespaces/b/pods/bf-x-1/log?follow=true&timestamps=true", "log")]
     public void Verb_OfPodRequests_Expected(string method, string uri, string verb) =>
         Assert.Equal(verb, KubeApiMetricsHandler.Verb(new HttpMethod(method), new Uri(uri)));
-}
-
-public sealed class WorkerOptionsTests
-{
-    [Theory]
-    [InlineData("Worker:Slots", "0", "Worker:Slots")]
-    [InlineData("Worker:MaxAttempts", "0", "Worker:MaxAttempts")]
-    [InlineData("Worker:LeaseRenewInterval", "00:00:20", "Worker:LeaseRenewInterval")]
-    [InlineData("Worker:MaxBackoff", "00:00:00.010", "Worker:MaxBackoff")]
-    [InlineData("Kaniko:ExecutorImage", "gcr.io/kaniko-project/executor:latest", "Kaniko:ExecutorImage")]
-    [InlineData("Bus:Transport", "Kafka", "Bus:Transport")]
-    [InlineData("Kubernetes:KubeconfigPath", "/nonexistent/kubeconfig", "Kubernetes:KubeconfigPath")]
-    [InlineData("Kubernetes:MaxRetries", "-1", "Kubernetes:MaxRetries")]
-    [InlineData("Kubernetes:RetryBaseDelay", "00:00:00", "Kubernetes:RetryBaseDelay")]
-    [InlineData("Worker:UnavailableRetries", "-1", "Worker:UnavailableRetries")]
-    [InlineData("Worker:UnavailableRetryMaxDelay", "00:00:00.001", "Worker:UnavailableRetryDelay/UnavailableRetryMaxDelay")]
-    [InlineData("Worker:CancelMarkerTtl", "00:00:00", "Worker:CancelMarkerTtl")]
-    [InlineData("Worker:RedisProbeInterval", "00:00:00", "Worker:RedisProbeInterval")]
-    [InlineData("Worker:MaxMessageHold", "00:00:00", "Worker:MaxMessageHold")]
-    public async Task Start_InvalidSetting_FailsNamingTheSetting(string key, string value, string named)
-    {
-        var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-options-{Guid.NewGuid():N}.kubeconfig");
-        // A valid kubeconfig (nothing listens there): only the setting under test is wrong.
-        await File.WriteAllTextAsync(kubeconfig, """
-            apiVersion: v1
-            kind: Config
-            clusters: [{ name: c, cluster: { server: "http://127.0.0.1:1" } }]
-            users: [{ name: u, user: { token: t } }]
-            contexts: [{ name: x, context: { cluster: c, user: u } }]
-            current-context: x
-            """);
-        try
-        {
-            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-            builder.Logging.ClearProviders();
-            builder.Configuration.AddInMemoryCollection(WorkerHarness.Settings(kubeconfig, new Dictionary<string, string?> { [key] = value }));
-            builder.Services.AddBuildFarmWorkerCore();
-            using var host = builder.Build();
-            var error = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync());
-            var messages = error is OptionsValidationException o ? string.Join("\n", o.Failures) : error.Message;
-            Assert.Contains(named, messages, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(kubeconfig);
-        }
-    }
-
-    [Fact]
-    public void RunningBuilds_CancelRunningBuild_TrueAndTokenFires_UnknownFalse()
-    {
-        var running = new RunningBuilds();
-        using (var build = running.Register("b1"))
-        {
-            Assert.True(running.Cancel("b1", "me"));
-            Assert.True(build.Token.IsCancellationRequested);
-            Assert.Equal("me", build.RequestedBy);
-            Assert.False(running.Cancel("b2", "me"));
-        }
-        Assert.False(running.IsRunning("b1"));
-    }
 }
 
 public sealed class KubeApiResilienceTests
@@ -222,49 +120,4 @@ public sealed class PodCreateRefusalTests
     [InlineData(null, null)]
     public void StatusMessage_StatusBodyOrOtherText_ReturnsTheMessage(string? body, string? expected) =>
         Assert.Equal(expected, BuildFarm.Worker.Pods.PodCreateRefusals.StatusMessage(body));
-}
-
-public sealed class WorkerPreflightTests
-{
-    private static readonly BuildFarm.Contracts.BuildSpec Spec = WorkerHarness.Spec();
-
-    [Theory]
-    [InlineData("FROM alpine:3.19\nWORKDIR /kaniko/work\n", "filesystem_conflict")]
-    [InlineData("FROM alpine:3.19\nRUN rm -rf /workspace\n", "filesystem_conflict")]
-    [InlineData("FROM alpine:3.19\nFROBNICATE x\n", "dockerfile_invalid")]
-    public void Reject_ErrorFindings_ReasonAndCodes(string dockerfile, string reason)
-    {
-        var rejection = BuildFarm.Worker.Builds.WorkerPreflight.Reject(dockerfile, Spec);
-
-        Assert.NotNull(rejection);
-        Assert.Equal(reason, rejection.Reason);
-        Assert.StartsWith("Dockerfile preflight: BFK", rejection.Detail, StringComparison.Ordinal);
-    }
-
-    [Theory]
-    [InlineData("dir:///workspace", true)] // the build context is /workspace itself (kaniko#1508)
-    [InlineData("dir:///workspace/monorepo", true)]
-    [InlineData("dir:///mnt/contexts/app", false)]
-    [InlineData("s3://ctx-bucket/app.tar.gz", false)]
-    public void Reject_WritingIntoWorkspace_OnlyWithTheSpecsContextInWorkspace(string context, bool rejected)
-    {
-        var rejection = BuildFarm.Worker.Builds.WorkerPreflight.Reject("FROM golang:1.23\nWORKDIR /workspace\nCOPY . .\n", Spec with { Context = context });
-
-        Assert.Equal(rejected, rejection is not null);
-        if (rejection is not null)
-        {
-            Assert.Equal("filesystem_conflict", rejection.Reason);
-            Assert.Contains("BFK002", rejection.Detail, StringComparison.Ordinal);
-        }
-    }
-
-    [Fact]
-    public void Reject_OnlyWarnings_Null() =>
-        Assert.Null(BuildFarm.Worker.Builds.WorkerPreflight.Reject("FROM alpine:latest\nRUN echo hi\n", Spec));
-
-    [Theory]
-    [InlineData("s3://ctx-bucket/app.tar.gz")]
-    [InlineData("git://github.com/acme/app.git#main")]
-    public void DockerfilePath_NotADirContext_Null(string context) =>
-        Assert.Null(BuildFarm.Worker.Builds.WorkerPreflight.DockerfilePath(Spec with { Context = context }));
 }

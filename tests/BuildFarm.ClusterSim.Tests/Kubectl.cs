@@ -3,18 +3,6 @@ using System.Text;
 
 namespace BuildFarm.ClusterSim.Tests;
 
-/// <summary>A fact that is skipped, with the reason, when the real kubectl is not installed.</summary>
-public sealed class KubectlFactAttribute : FactAttribute
-{
-    public KubectlFactAttribute()
-    {
-        if (Kubectl.Path is null)
-        {
-            Skip = "kubectl is not installed (looked for /usr/bin/kubectl and kubectl on PATH): the kubectl fidelity tests need the real binary";
-        }
-    }
-}
-
 /// <summary>Runs the real kubectl with a kubeconfig, every run bounded by a timeout.</summary>
 internal sealed class Kubectl
 {
@@ -22,24 +10,7 @@ internal sealed class Kubectl
 
     public Kubectl(string kubeconfig) => _kubeconfig = kubeconfig;
 
-    public static string? Path { get; } = Find();
-
-    private static string? Find()
-    {
-        if (File.Exists("/usr/bin/kubectl"))
-        {
-            return "/usr/bin/kubectl";
-        }
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(System.IO.Path.PathSeparator))
-        {
-            var candidate = System.IO.Path.Combine(dir, "kubectl");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        return null;
-    }
+    public static string? Path => TestEnvironment.Kubectl;
 
     public sealed record Result(int ExitCode, string Out, string Error);
 
