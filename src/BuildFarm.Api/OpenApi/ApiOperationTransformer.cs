@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Hosting;
 using BuildFarm.Api.Options;
-using BuildFarm.Status;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;

@@ -5,7 +5,6 @@ using System.Text.Json.Serialization.Metadata;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
