@@ -175,7 +175,7 @@ public sealed class BuildRunner(
             {
                 if (attemptRunning)
                 {
-                    metrics.RecordAttempt("cancelled", FailureReasons.Cancelled);
+                    metrics.RecordAttempt("cancelled", FailureReasons.Cancelled, state.PushRegistry);
                 }
                 await events.PublishAsync(new BuildCancelled
                 {
@@ -185,7 +185,7 @@ public sealed class BuildRunner(
             }
             if (attemptRunning)
             {
-                metrics.RecordAttempt("failed", FailureReasons.DeadlineExceeded);
+                metrics.RecordAttempt("failed", FailureReasons.DeadlineExceeded, state.PushRegistry);
             }
             await events.PublishAsync(new BuildFailed
             {
@@ -338,7 +338,7 @@ public sealed class BuildRunner(
             if (result.Analysis is { } analysis)
             {
                 resets += analysis.TotalResets;
-                metrics.RecordAnalysis(analysis, state.PushRegistry);
+                metrics.RecordAnalysis(analysis, state.PushRegistry, state.Command.Spec.CacheRepo);
             }
             if (classification.Succeeded && classification.Digest is { } digest)
             {
@@ -352,7 +352,7 @@ public sealed class BuildRunner(
                     }
                 }
                 await dedupe.CompleteAsync(state.BuildKey, command.BuildId, digest, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
-                metrics.RecordAttempt("succeeded", "none");
+                metrics.RecordAttempt("succeeded", "none", state.PushRegistry);
                 await events.PublishAsync(new BuildSucceeded
                 {
                     BuildId = command.BuildId, BatchId = command.BatchId, Digest = digest,
@@ -374,7 +374,7 @@ public sealed class BuildRunner(
             var reason = classification.Succeeded ? FailureReasons.Unknown : classification.Reason ?? FailureReasons.Unknown;
             var detail = classification.Succeeded ? "the container exited 0 without reporting a digest" : classification.Detail;
             var retry = !classification.Succeeded && classification.Transient && attempt < _options.MaxAttempts;
-            metrics.RecordAttempt("failed", reason);
+            metrics.RecordAttempt("failed", reason, state.PushRegistry);
             var delay = retry ? RetryBackoff.Delay(attempt, _options.BackoffBase, _options.MaxBackoff, Random.Shared.NextDouble()) : TimeSpan.Zero;
             var now = time.GetUtcNow();
             await events.PublishAsync(new BuildAttemptFailed
@@ -544,7 +544,7 @@ public sealed class BuildRunner(
         AttemptResult result;
         try
         {
-            result = await FollowAttemptAsync(command, name, ns, uid, created, adopted, ct).ConfigureAwait(false);
+            result = await FollowAttemptAsync(command, name, ns, uid, adopted, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -628,13 +628,14 @@ public sealed class BuildRunner(
     }
 
     /// <summary>An attempt after its pod exists: wait for the container, stream the log, wait for the end, classify.</summary>
-    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, string name, string ns, string? uid, V1Pod created, bool adopted,
+    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, string name, string ns, string? uid, bool adopted,
         CancellationToken ct)
     {
+        var startup = PodStartupClock.Start(time);
         V1Pod running;
         try
         {
-            running = await watcher.WaitAsync(name, uid, p => IsStarted(p) || IsStuck(p), ct).ConfigureAwait(false);
+            running = await watcher.WaitAsync(name, uid, startup.Until(p => IsStarted(p) || IsStuck(p)), ct).ConfigureAwait(false);
         }
         catch (PodGoneException gone)
         {
@@ -645,9 +646,9 @@ public sealed class BuildRunner(
             return Classify(running, null, stuck: true);
         }
         var containerStarted = ContainerStartedAt(running);
-        if (!adopted && created.Metadata.CreationTimestamp is { } createdAt && containerStarted is { } startedAt)
+        if (!adopted)
         {
-            metrics.RecordPodStartup(startedAt - new DateTimeOffset(DateTime.SpecifyKind(createdAt, DateTimeKind.Utc)));
+            metrics.RecordPodStartup(startup.Elapsed);
         }
 
         var analyzerOptions = new KanikoLogAnalyzerOptions { Destinations = command.Spec.Destinations, ContainerStartedAt = containerStarted };
