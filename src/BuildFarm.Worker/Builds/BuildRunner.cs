@@ -134,7 +134,7 @@ public sealed class BuildRunner(
             }
             if (attemptRunning)
             {
-                metrics.RecordAttempt(cancelled ? "cancelled" : "failed", cancelled ? FailureReasons.Cancelled : FailureReasons.DeadlineExceeded);
+                metrics.RecordAttempt(cancelled ? "cancelled" : "failed", cancelled ? FailureReasons.Cancelled : FailureReasons.DeadlineExceeded, state.PushRegistry);
             }
             if (cancelled)
             {
@@ -210,14 +210,14 @@ public sealed class BuildRunner(
             if (result.Analysis is { } analysis)
             {
                 resets += analysis.TotalResets;
-                metrics.RecordAnalysis(analysis, state.PushRegistry);
+                metrics.RecordAnalysis(analysis, state.PushRegistry, state.Command.Spec.CacheRepo);
             }
             var decision = AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble());
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
                 await leaseScope.FenceAsync(ct).ConfigureAwait(false);
                 await dedupe.CompleteAsync(state.BuildKey, command.BuildId, decision.Digest!, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
-                metrics.RecordAttempt("succeeded", "none");
+                metrics.RecordAttempt("succeeded", "none", state.PushRegistry);
                 await events.PublishAsync(build.Succeeded(command, decision.Digest!, result.Analysis, attempt, resets), ct).ConfigureAwait(false);
                 // Deleted last: if anything above fails (Redis, the bus) before the completion, the retried message
                 // adopts this succeeded pod and reports the same digest instead of building again; after it, the retried
@@ -228,7 +228,7 @@ public sealed class BuildRunner(
                 return new BuildRunOutcome("succeeded", null, decision.Digest, attempt);
             }
 
-            metrics.RecordAttempt("failed", decision.Reason!);
+            metrics.RecordAttempt("failed", decision.Reason!, state.PushRegistry);
             await events.PublishAsync(build.AttemptFailed(command, attempt, decision, resets), ct).ConfigureAwait(false);
             if (result.Stuck)
             {
@@ -301,7 +301,7 @@ public sealed class BuildRunner(
         AttemptResult result;
         try
         {
-            result = await FollowAttemptAsync(command, name, created.Metadata.Uid, created, adopted, ct).ConfigureAwait(false);
+            result = await FollowAttemptAsync(command, name, created.Metadata.Uid, adopted, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -320,12 +320,13 @@ public sealed class BuildRunner(
     }
 
     /// <summary>An attempt after its pod exists: wait for the container, stream the log, wait for the end, classify.</summary>
-    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, string name, string? uid, V1Pod created, bool adopted, CancellationToken ct)
+    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, string name, string? uid, bool adopted, CancellationToken ct)
     {
+        var startup = PodStartupClock.Start(time);
         V1Pod running;
         try
         {
-            running = await watcher.WaitAsync(name, uid, p => PodStates.IsStarted(p) || PodStates.IsStuck(p), ct).ConfigureAwait(false);
+            running = await watcher.WaitAsync(name, uid, startup.Until(p => PodStates.IsStarted(p) || PodStates.IsStuck(p)), ct).ConfigureAwait(false);
         }
         catch (PodGoneException gone)
         {
@@ -336,9 +337,9 @@ public sealed class BuildRunner(
             return Classify(running, null, stuck: true);
         }
         var containerStarted = PodStates.ContainerStartedAt(running);
-        if (!adopted && created.Metadata.CreationTimestamp is { } createdAt && containerStarted is { } startedAt)
+        if (!adopted)
         {
-            metrics.RecordPodStartup(startedAt - new DateTimeOffset(DateTime.SpecifyKind(createdAt, DateTimeKind.Utc)));
+            metrics.RecordPodStartup(startup.Elapsed);
         }
 
         var analysis = await logs.FollowAsync(name, command.Spec.Destinations, containerStarted, ct).ConfigureAwait(false);

@@ -16,6 +16,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using StackExchange.Redis;
 
 namespace BuildFarm.Worker.Hosting;
@@ -97,7 +98,8 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<BuildRunner>();
 
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName, "Polly").AddPrometheusExporter());
+        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("buildfarm-worker", serviceVersion: typeof(BuildFarmMetrics).Assembly.GetName().Version?.ToString()))
+            .WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName, "Polly").AddPrometheusExporter());
         return services;
     }
 
@@ -124,9 +126,9 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IDestinationLocks>(sp => UseRedis(sp)
             ? new RedisDestinationLocks(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryDestinationLocks(sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IRegistrySlots>(sp => UseRedis(sp)
+        services.AddSingleton<IRegistrySlots>(sp => new MeteredRegistrySlots(UseRedis(sp)
             ? new RedisRegistrySlots(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
-            : new InMemoryRegistrySlots(sp.GetRequiredService<TimeProvider>()));
+            : new InMemoryRegistrySlots(sp.GetRequiredService<TimeProvider>()), sp.GetRequiredService<BuildFarmMetrics>()));
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));
