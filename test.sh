@@ -37,7 +37,7 @@ fail() { echo "test.sh: $*" >&2; echo "${passed:-0} passed, $((${failed:-0} + 1)
 # ---------------------------------------------------------------------------------------------
 # Services. Each one the tests need is listed in $services; started ones are stopped on exit.
 # ---------------------------------------------------------------------------------------------
-services=(redis rabbitmq prometheus)
+services=(redis rabbitmq prometheus registry)
 started_pids=()
 apt_updated=0
 
@@ -173,8 +173,67 @@ remove_prometheus_policy() {
   fi
 }
 
+# Two Debian docker-registry (CNCF distribution 2.8) processes for tests/BuildFarm.Registry.Tests and the simulator's
+# real pushes: one open, one behind htpasswd Basic auth (a bcrypt file made here with htpasswd from apache2-utils). Each
+# has its own storage folder and config under $run_dir/services. skopeo is installed when the package can be had (the
+# tests cross-check indexes with `skopeo inspect --raw` when it is there). A policy-rc.d keeps the package from
+# starting a system registry on :5000 during the install. Exports BUILDFARM_TEST_REGISTRY (host:port, no auth),
+# BUILDFARM_TEST_REGISTRY_AUTH (host:port), BUILDFARM_TEST_REGISTRY_USER, BUILDFARM_TEST_REGISTRY_PASSWORD and, with
+# skopeo, BUILDFARM_TEST_SKOPEO.
+registry_policy_added=0
+start_registry() {
+  local missing=()
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = "0" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      registry_policy_added=1
+    fi
+    apt_install "${missing[@]}"
+    if [ "$registry_policy_added" = "1" ]; then rm -f /usr/sbin/policy-rc.d; registry_policy_added=0; fi
+  fi
+  if ! command -v skopeo >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo \
+      >"$run_dir/services/apt-install-skopeo.log" 2>&1 || echo "   skopeo could not be installed; the registry tests use the registry API alone"
+  fi
+  local d="$run_dir/services/registry"
+  mkdir -p "$d/open" "$d/auth"
+  local user="buildfarm" password; password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+  htpasswd -Bbc "$d/htpasswd" "$user" "$password" >/dev/null 2>&1 || fail "htpasswd could not write $d/htpasswd"
+  local port auth_port
+  port="$(free_port 15000)"
+  write_registry_config "$d/open" "$port" ""
+  docker-registry serve "$d/open/config.yml" >"$d/open/registry.log" 2>&1 &
+  started_pids+=($!)
+  wait_until "docker-registry (log: $d/open/registry.log)" 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port)"
+  auth_port="$(free_port $((port + 1)))"
+  write_registry_config "$d/auth" "$auth_port" "$d/htpasswd"
+  docker-registry serve "$d/auth/config.yml" >"$d/auth/registry.log" 2>&1 &
+  started_pids+=($!)
+  wait_until "docker-registry with auth (log: $d/auth/registry.log)" 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$auth_port)"
+  echo "== docker-registry on 127.0.0.1:$port (open) and 127.0.0.1:$auth_port (htpasswd)"
+  export BUILDFARM_TEST_REGISTRY="127.0.0.1:$port" BUILDFARM_TEST_REGISTRY_AUTH="127.0.0.1:$auth_port"
+  export BUILDFARM_TEST_REGISTRY_USER="$user" BUILDFARM_TEST_REGISTRY_PASSWORD="$password"
+  if command -v skopeo >/dev/null 2>&1; then export BUILDFARM_TEST_SKOPEO="$(command -v skopeo)"; fi
+}
+
+# write_registry_config DIR PORT HTPASSWD: a registry on 127.0.0.1:PORT storing under DIR/storage; Basic auth when HTPASSWD.
+write_registry_config() {
+  local dir="$1" port="$2" htpasswd_file="$3"
+  {
+    echo "version: 0.1"
+    echo "log: {level: warn, accesslog: {disabled: true}}"
+    echo "storage: {filesystem: {rootdirectory: $dir/storage}, delete: {enabled: true}}"
+    echo "http: {addr: 127.0.0.1:$port, secret: buildfarm-test-$port}"
+    if [ -n "$htpasswd_file" ]; then echo "auth: {htpasswd: {realm: buildfarm-test, path: $htpasswd_file}}"; fi
+  } >"$dir/config.yml"
+}
+
 stop_services() {
   remove_prometheus_policy
+  if [ "$registry_policy_added" = "1" ]; then rm -f /usr/sbin/policy-rc.d; fi
   stop_rabbitmq
   for pid in "${started_pids[@]}"; do
     kill "$pid" 2>/dev/null || true

@@ -54,15 +54,16 @@ public static class KanikoScript
 {
     /// <summary>Decides the pod's fate and timeline (offsets in simulated seconds). <paramref name="podKey"/>
     /// (namespace/name) and <paramref name="seed"/> make the digest; <paramref name="timeAt"/> maps an offset to the
-    /// time printed in the log (the container starts at offset 0).</summary>
+    /// time printed in the log (the container starts at offset 0). <c>imageDigest</c> is the digest pushed when the image
+    /// is real (a scenario registry with an <c>endpoint</c>); null makes one up from the seed and pod.</summary>
     public static KanikoRun Plan(KanikoArgs args, Scenario scenario, Random random, string podKey, long seed,
-        Func<double, DateTimeOffset> timeAt, string podIp)
+        Func<double, DateTimeOffset> timeAt, string podIp, string? imageDigest = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(random);
         ArgumentNullException.ThrowIfNull(timeAt);
-        var builder = new Builder(args, scenario, random, podKey, seed, timeAt, podIp);
+        var builder = new Builder(args, scenario, random, podKey, seed, timeAt, podIp) { ImageDigestOverride = imageDigest };
         return builder.Build();
     }
 
@@ -198,6 +199,8 @@ public static class KanikoScript
             return new Guid(b).ToString();
         }
 
+        public string? ImageDigestOverride { get; init; }
+
         private KanikoRun End(PodFate fate, int exitCode, string digest, string imageDigest) => new()
         {
             Lines = _lines,
@@ -214,7 +217,7 @@ public static class KanikoScript
             var baseRef = ImageRef.Parse(dockerfile.Base);
             var (pullTimings, pullFaults) = For(baseRef.Registry);
             var destinations = _args.Destinations.Select(ImageRef.Parse).ToList();
-            var imageDigest = "sha256:" + Sha256Hex(string.Create(CultureInfo.InvariantCulture, $"{_seed}/{_podKey}/image"));
+            var imageDigest = ImageDigestOverride ?? "sha256:" + Sha256Hex(string.Create(CultureInfo.InvariantCulture, $"{_seed}/{_podKey}/image"));
 
             // Pod-level fates are drawn first and always, in a fixed order, so a pod's fate does not depend on the
             // path its script takes.

@@ -6,6 +6,7 @@ using BuildFarm.ClusterSim.Api;
 using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Kaniko;
 using BuildFarm.ClusterSim.Scenarios;
+using BuildFarm.Registry;
 using k8s.Models;
 
 namespace BuildFarm.ClusterSim.Kubelet;
@@ -28,6 +29,7 @@ public sealed class SimKubelet : IDisposable
     private readonly LinkedList<PodRun> _waiting = new();
     private readonly CancellationTokenSource _shutdown = new();
     private int[] _nodeUsage = [];
+    private IReadOnlyList<IReadOnlyDictionary<string, string>> _nodeLabels = [];
     private int _podsPerNode;
     private int _ipCounter;
 
@@ -47,9 +49,11 @@ public sealed class SimKubelet : IDisposable
         ArgumentNullException.ThrowIfNull(capacity);
         lock (_slotLock)
         {
-            var usage = new int[capacity.Nodes];
+            var labels = capacity.NodeLabels();
+            var usage = new int[labels.Count];
             Array.Copy(_nodeUsage, usage, Math.Min(_nodeUsage.Length, usage.Length));
             _nodeUsage = usage;
+            _nodeLabels = labels;
             _podsPerNode = capacity.PodsPerNode;
         }
         PumpWaiting();
@@ -74,7 +78,10 @@ public sealed class SimKubelet : IDisposable
         ArgumentNullException.ThrowIfNull(pod);
         var args = ArgsOf(pod, out _);
         var run = new PodRun(pod.Metadata.NamespaceProperty, pod.Metadata.Name, pod.Metadata.Uid, args?.Destinations ?? [],
-            CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token));
+            CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token))
+        {
+            NodeSelector = pod.Spec?.NodeSelector is { Count: > 0 } selector ? new Dictionary<string, string>(selector, StringComparer.Ordinal) : null,
+        };
         _runs[run.Uid] = run;
         _stats.PodCreated(run.Uid, run.Namespace, run.Name, run.Destinations);
         run.Task = Task.Run(() => LifeAsync(run));
@@ -243,25 +250,32 @@ public sealed class SimKubelet : IDisposable
 
     private async Task<int> AcquireSlotAsync(PodRun run, CancellationToken ct)
     {
+        int nodes;
+        int matching;
         lock (_slotLock)
         {
-            if (_waiting.Count == 0 && TryTakeSlot(out var node))
+            // FIFO among pods that want the same nodes; a pod for other nodes is not held up behind them.
+            if (!_waiting.Any(w => SameSelector(w, run)) && TryTakeSlot(run, out var node))
             {
                 run.NodeIndex = node;
                 return node;
             }
             _waiting.AddLast(run);
+            nodes = _nodeUsage.Length;
+            matching = Enumerable.Range(0, nodes).Count(i => Matches(run, i));
         }
         var pod = _store.GetPod(run.Namespace, run.Name);
         if (pod is not null)
         {
-            int nodes;
-            lock (_slotLock)
-            {
-                nodes = _nodeUsage.Length;
-            }
-            var message = string.Create(CultureInfo.InvariantCulture,
-                $"0/{nodes} nodes are available: {nodes} Too many pods. preemption: 0/{nodes} nodes are available: {nodes} No preemption victims found for incoming pod.");
+            // The default scheduler's wording: no node matches the selector, or the matching ones are full.
+            var message = matching == 0
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"0/{nodes} nodes are available: {nodes} node(s) didn't match Pod's node affinity/selector. preemption: 0/{nodes} nodes are available: {nodes} Preemption is not helpful for scheduling.")
+                : matching == nodes
+                    ? string.Create(CultureInfo.InvariantCulture,
+                        $"0/{nodes} nodes are available: {nodes} Too many pods. preemption: 0/{nodes} nodes are available: {nodes} No preemption victims found for incoming pod.")
+                    : string.Create(CultureInfo.InvariantCulture,
+                        $"0/{nodes} nodes are available: {nodes - matching} node(s) didn't match Pod's node affinity/selector, {matching} Too many pods. preemption: 0/{nodes} nodes are available: {matching} No preemption victims found for incoming pod, {nodes - matching} Preemption is not helpful for scheduling.");
             var now = SimStore.Truncate(_clock.Now);
             _store.UpdatePod(run.Namespace, run.Name, p =>
             {
@@ -282,12 +296,38 @@ public sealed class SimKubelet : IDisposable
         }
     }
 
-    private bool TryTakeSlot(out int node)
+    /// <summary>True when node <paramref name="node"/> has every label of the pod's node selector. Keys that no node of the
+    /// scenario carries are not matched on (so a farm's own pool selector works against the default scenario).</summary>
+    private bool Matches(PodRun run, int node)
+    {
+        if (run.NodeSelector is null || node >= _nodeLabels.Count)
+        {
+            return true;
+        }
+        foreach (var (key, value) in run.NodeSelector)
+        {
+            if (!_nodeLabels.Any(l => l.ContainsKey(key)))
+            {
+                continue;
+            }
+            if (!_nodeLabels[node].TryGetValue(key, out var actual) || actual != value)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool SameSelector(PodRun a, PodRun b) =>
+        (a.NodeSelector?.Count ?? 0) == (b.NodeSelector?.Count ?? 0)
+        && (a.NodeSelector ?? []).All(kv => b.NodeSelector!.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
+    private bool TryTakeSlot(PodRun run, out int node)
     {
         node = -1;
         for (var i = 0; i < _nodeUsage.Length; i++)
         {
-            if (_nodeUsage[i] < _podsPerNode && (node < 0 || _nodeUsage[i] < _nodeUsage[node]))
+            if (_nodeUsage[i] < _podsPerNode && Matches(run, i) && (node < 0 || _nodeUsage[i] < _nodeUsage[node]))
             {
                 node = i;
             }
@@ -298,6 +338,16 @@ public sealed class SimKubelet : IDisposable
         }
         _nodeUsage[node]++;
         return true;
+    }
+
+    /// <summary>The <c>os/arch</c> of a node (a pod without <c>--custom-platform</c> builds for it, as Kaniko does).</summary>
+    private string NodePlatform(int node)
+    {
+        lock (_slotLock)
+        {
+            var labels = node < _nodeLabels.Count ? _nodeLabels[node] : null;
+            return $"{labels?.GetValueOrDefault("kubernetes.io/os") ?? "linux"}/{labels?.GetValueOrDefault("kubernetes.io/arch") ?? "amd64"}";
+        }
     }
 
     private void ReleaseSlot(PodRun run)
@@ -322,17 +372,73 @@ public sealed class SimKubelet : IDisposable
         var granted = new List<(PodRun Run, int Node)>();
         lock (_slotLock)
         {
-            while (_waiting.First is { } first && TryTakeSlot(out var node))
+            for (var entry = _waiting.First; entry is not null;)
             {
-                _waiting.RemoveFirst();
-                first.Value.NodeIndex = node;
-                granted.Add((first.Value, node));
+                var next = entry.Next;
+                if (TryTakeSlot(entry.Value, out var node))
+                {
+                    _waiting.Remove(entry);
+                    entry.Value.NodeIndex = node;
+                    granted.Add((entry.Value, node));
+                }
+                entry = next;
             }
         }
         foreach (var (run, node) in granted)
         {
             run.Slot.TrySetResult(node);
         }
+    }
+
+    /// <summary>The genuine image a pod pushes when one of its destinations' registries has an <c>endpoint</c>: its
+    /// platform is <c>--custom-platform</c>, else the node's; its content names the build (context and Dockerfile), so
+    /// every attempt of a build pushes the same digest.</summary>
+    private MinimalImage? RealImage(KanikoArgs args, Scenario scenario, int node)
+    {
+        if (args.NoPush || !args.Destinations.Any(d => scenario.Registries.TryGetValue(ImageRef.Parse(d).Registry, out var r) && r.Endpoint is not null))
+        {
+            return null;
+        }
+        var platformText = args.CustomPlatform ?? NodePlatform(node);
+        if (!OciPlatform.TryParse(platformText, out var platform, out _))
+        {
+            platform = OciPlatform.Parse(NodePlatform(node));
+        }
+        return MinimalImage.Create(platform, $"buildfarm simulated build\ncontext {args.Context}\ndockerfile {args.Dockerfile}\nplatform {platform}\n");
+    }
+
+    /// <summary>Pushes <paramref name="image"/> to each destination on a mapped registry; the error, or null.</summary>
+    private static async Task<string?> PushRealImageAsync(KanikoArgs args, Scenario scenario, MinimalImage image, CancellationToken ct)
+    {
+        var options = new RegistryClientOptions { MaxRetries = 2, RequestTimeout = TimeSpan.FromSeconds(20), ResetPhase = "push" };
+        foreach (var (host, settings) in scenario.Registries)
+        {
+            if (settings.Endpoint is { } endpoint)
+            {
+                options.Endpoints[host] = new Uri(endpoint.EndsWith('/') ? endpoint : endpoint + "/");
+            }
+        }
+        using var client = new RegistryClient(options);
+        foreach (var destination in args.Destinations)
+        {
+            if (!RegistryReference.TryParse(destination, out var reference, out var error))
+            {
+                return $"failed to push to destination {destination}: {error}";
+            }
+            if (!options.Endpoints.ContainsKey(reference.Registry))
+            {
+                continue;
+            }
+            try
+            {
+                await client.PushImageAsync(reference.Tag is null ? reference.WithTag("latest") : reference, image, ct);
+            }
+            catch (Exception e) when (e is RegistryException or HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                return $"failed to push to destination {destination}: {e.Message}";
+            }
+        }
+        return null;
     }
 
     private static void SetReady(V1Pod p, bool ready, string? reason, DateTime now)
@@ -548,7 +654,20 @@ public sealed class SimKubelet : IDisposable
         }
         else
         {
-            plan = KanikoScript.Plan(args, scenario, random, $"{run.Namespace}/{run.Name}", _seed, o => _clock.After(startSim, o), podIp);
+            var realImage = RealImage(args, scenario, node);
+            plan = KanikoScript.Plan(args, scenario, random, $"{run.Namespace}/{run.Name}", _seed, o => _clock.After(startSim, o), podIp, realImage?.Digest);
+            if (realImage is not null && plan.Fate == PodFate.Succeeded
+                && await PushRealImageAsync(args, scenario, realImage, ct) is { } pushError)
+            {
+                plan = plan with
+                {
+                    Lines = [.. plan.Lines.Where(l => !l.Text.StartsWith("Pushed ", StringComparison.Ordinal)),
+                        new ScriptLine(plan.Duration, $"error pushing image: {pushError}")],
+                    Fate = PodFate.Failed,
+                    ExitCode = 1,
+                    Digest = string.Empty,
+                };
+            }
         }
 
         foreach (var line in plan.Lines)
@@ -700,6 +819,7 @@ public sealed class SimKubelet : IDisposable
         public TaskCompletionSource<int> Slot { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource<long> Deleted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public int NodeIndex { get; set; } = -1;
+        public Dictionary<string, string>? NodeSelector { get; init; }
         public bool SlotReleased { get; set; }
         public Task? Task { get; set; }
 

@@ -96,6 +96,11 @@ public static partial class ManifestParser
             ["cache"] = (reader, raw, image, field, value) => raw.Cache = reader.Bool(value, image, field),
             ["deadlineSeconds"] = (reader, raw, image, field, value) => raw.DeadlineSeconds = reader.Int(value, image, field),
             ["schedule"] = (reader, raw, image, field, value) => raw.Schedule = reader.String(value, image, field),
+            ["platforms"] = (reader, raw, image, field, value) =>
+            {
+                raw.PlatformsLocation = YamlFieldReader.At(value);
+                raw.Platforms = reader.StringList(value, image, field);
+            },
             ["destinations"] = (reader, raw, image, field, value) =>
             {
                 raw.DestinationsLocation = YamlFieldReader.At(value);

@@ -28,7 +28,18 @@ public static partial class ManifestParser
         var subPath = Pick("contextSubPath", raw.ContextSubPath, null);
         var dockerfile = Pick("dockerfile", raw.Dockerfile, defaults?.Dockerfile);
         var target = Pick("target", raw.Target, defaults?.Target);
-        var platform = Pick("platform", raw.Platform, defaults?.Platform);
+        // An image naming platform or platforms takes neither from the defaults (naming both is refused by the spec check).
+        var ownPlatforms = raw.Platform is not null || raw.Platforms is not null;
+        var platform = Pick("platform", raw.Platform, ownPlatforms ? null : defaults?.Platform);
+        var platforms = ownPlatforms ? raw.Platforms : defaults?.Platforms;
+        if (platforms is not null)
+        {
+            locations["platforms"] = ownPlatforms ? raw.PlatformsLocation : defaults!.PlatformsLocation;
+            for (var i = 0; i < platforms.Count; i++)
+            {
+                locations[$"platforms[{i}]"] = platforms[i].Location;
+            }
+        }
         var cacheRepo = Pick("cacheRepo", raw.CacheRepo, defaults?.CacheRepo);
 
         var cache = raw.Cache ?? defaults?.Cache;
@@ -109,6 +120,7 @@ public static partial class ManifestParser
             Cache = cache?.Value ?? false,
             CacheRepo = cacheRepo,
             Platform = platform,
+            Platforms = platforms is null ? null : [.. platforms.Select(x => x.Value)],
             Resources = resources,
             DeadlineSeconds = deadline?.Value,
         };
