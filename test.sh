@@ -253,7 +253,8 @@ if ! dotnet build BuildFarm.sln -c Release -warnaserror -nologo -v:q >"$run_dir/
   fail "dotnet build failed"
 fi
 
-server_variables=(BUILDFARM_TEST_REDIS BUILDFARM_TEST_RABBITMQ BUILDFARM_TEST_PROMETHEUS BUILDFARM_TEST_PROMTOOL)
+server_variables=(BUILDFARM_TEST_REDIS BUILDFARM_TEST_RABBITMQ BUILDFARM_TEST_PROMETHEUS BUILDFARM_TEST_PROMTOOL
+  BUILDFARM_TEST_REGISTRY BUILDFARM_TEST_REGISTRY_AUTH BUILDFARM_TEST_REGISTRY_USER BUILDFARM_TEST_REGISTRY_PASSWORD BUILDFARM_TEST_SKOPEO)
 passed=0; failed=0; skipped=0; status=0
 
 # run_lane LANE FILTER [env -u ...]: runs every test project with FILTER (and the user's), adds its counters to the totals.

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Status;
 using MassTransit;
@@ -67,7 +68,7 @@ public sealed class FlowTests
         await using var api = new ApiFactory(new() { ["Api:HostStatusConsumers"] = "true" });
         var batch = await api.Client().SubmitBatchAsync(Samples.Batch());
         var id = batch.Images.ToDictionary(i => i.Name, i => i.BuildId);
-        await Samples.UntilAsync(() => Released(api).Contains(id["base"]), "base published");
+        await Eventually.UntilAsync(() => Released(api).Contains(id["base"]), "base published");
 
         // The orchestrator's own state is in the store: the claim and the reverse edges of base, the build arg of app.
         var stored = Assert.IsType<StoredBuildRecord>(await api.Store.GetBuildAsync(id["base"], CancellationToken.None));

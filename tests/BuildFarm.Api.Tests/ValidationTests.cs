@@ -96,7 +96,7 @@ public sealed class ValidationTests
 
         Assert.Equal(HttpStatusCode.Accepted, several.StatusCode);
         Assert.Equal(HttpStatusCode.Accepted, one.StatusCode);
-        await Samples.UntilAsync(() => api.Published.Of<BuildImage>().Count == 2, "two BuildImage");
+        await Eventually.UntilAsync(() => api.Published.Of<BuildImage>().Count == 2, "two BuildImage");
         var specs = api.Published.Of<BuildImage>().Select(b => b.Spec).OrderBy(s => s.Destinations[0], StringComparer.Ordinal).ToList();
         Assert.Equal(["linux/amd64", "linux/arm64"], specs[0].Platforms);
         Assert.Null(specs[0].Platform);

@@ -59,7 +59,7 @@ public sealed class MultiPlatformTests
         Assert.Equal("sim-node-1", amd.Spec.NodeName);
         Assert.Equal("sim-node-1", other.Spec.NodeName);
 
-        var pending = await Sim.EventuallyAsync(
+        var pending = await Eventually.ValueAsync(
             async () => await client.CoreV1.ReadNamespacedPodAsync("s390x", "default"),
             p => p?.Status?.Conditions?.Any(c => c.Type == "PodScheduled" && c.Reason == "Unschedulable") == true, "s390x Unschedulable");
         Assert.Equal("Pending", pending.Status.Phase);
@@ -85,13 +85,14 @@ public sealed class MultiPlatformTests
         }
         await client.CoreV1.CreateNamespacedPodAsync(WithSelector(Sim.KanikoPod("amd-late"), new() { ["kubernetes.io/arch"] = "amd64" }), "default");
 
-        var amd = await Sim.EventuallyAsync(
+        var amd = await Eventually.ValueAsync(
             async () => await client.CoreV1.ReadNamespacedPodAsync("amd-late", "default"),
             p => !string.IsNullOrEmpty(p?.Spec?.NodeName), "amd-late scheduled");
         Assert.Equal("sim-node-1", amd.Spec.NodeName);
     }
 
     [Fact]
+    [NeedsServer(Server.Registry)]
     public async Task A_mapped_registry_receives_a_genuine_image_of_the_pods_platform_and_the_pod_reports_its_digest()
     {
         var registry = Environment.GetEnvironmentVariable("BUILDFARM_TEST_REGISTRY")

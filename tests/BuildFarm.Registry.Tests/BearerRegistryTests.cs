@@ -3,6 +3,7 @@ using System.Text.Json;
 namespace BuildFarm.Registry.Tests;
 
 /// <summary>The Bearer token flow against a real docker-registry configured for token authentication.</summary>
+[NeedsServer(Server.Registry)]
 public sealed class BearerRegistryTests
 {
     [Fact]

@@ -4,6 +4,7 @@ using System.Text.Json;
 namespace BuildFarm.Registry.Tests;
 
 /// <summary>The client against the real docker-registry processes ./test.sh starts (with and without Basic auth).</summary>
+[NeedsServer(Server.Registry)]
 public sealed class LiveRegistryTests
 {
     private static readonly OciPlatform Amd64 = OciPlatform.Parse("linux/amd64");

@@ -14,6 +14,10 @@ public enum Server
 
     /// <summary>The real kubectl (/usr/bin/kubectl or on PATH); ./test.sh does not install it.</summary>
     Kubectl,
+
+    /// <summary>Two docker-registry processes: <c>BUILDFARM_TEST_REGISTRY</c> (host:port, no auth) and
+    /// <c>BUILDFARM_TEST_REGISTRY_AUTH</c> (htpasswd Basic auth; <c>BUILDFARM_TEST_REGISTRY_USER</c>/<c>_PASSWORD</c>).</summary>
+    Registry,
 }
 
 /// <summary>
@@ -27,6 +31,8 @@ public static class TestEnvironment
     public const string RabbitMqVariable = "BUILDFARM_TEST_RABBITMQ";
     public const string PrometheusVariable = "BUILDFARM_TEST_PROMETHEUS";
     public const string PromtoolVariable = "BUILDFARM_TEST_PROMTOOL";
+    public const string RegistryVariable = "BUILDFARM_TEST_REGISTRY";
+    public const string RegistryAuthVariable = "BUILDFARM_TEST_REGISTRY_AUTH";
 
     /// <summary>True when <c>CI</c> is <c>true</c> or <c>1</c> (GitHub Actions, GitLab and most CI systems set it): there a
     /// server test whose server is missing fails instead of being skipped.</summary>
@@ -66,6 +72,7 @@ public static class TestEnvironment
         Server.Kubectl => Kubectl is null
             ? "kubectl is not installed (looked for /usr/bin/kubectl and kubectl on PATH): these tests need the real binary"
             : null,
+        Server.Registry => MissingVariable(RegistryVariable, "docker-registry") ?? MissingVariable(RegistryAuthVariable, "docker-registry with htpasswd auth"),
         _ => throw new ArgumentOutOfRangeException(nameof(server), server, "unknown server"),
     };
 
@@ -76,6 +83,7 @@ public static class TestEnvironment
         Server.RabbitMq => "rabbitmq",
         Server.Prometheus => "prometheus",
         Server.Kubectl => "kubectl",
+        Server.Registry => "registry",
         _ => throw new ArgumentOutOfRangeException(nameof(server), server, "unknown server"),
     };
 
