@@ -12,6 +12,7 @@ namespace BuildFarm.Dashboards.Tests;
 /// guess between 0 and 5 s and this test fails.
 /// </summary>
 [Collection(nameof(MetricsRunsAlone))]
+[NeedsServer(Server.Prometheus)]
 public sealed partial class HistogramAccuracyTests(AccuracyFarm farm, ITestOutputHelper output) : IClassFixture<AccuracyFarm>
 {
     private const double Tolerance = 0.15;

@@ -661,6 +661,7 @@ public sealed class InMemoryIdempotencyStoreTests : IdempotencyStoreContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisIdempotencyStoreTests : IdempotencyStoreContract
 {
     protected override (IIdempotencyStore Store, Func<TimeSpan, Task> Elapse) Create() =>
