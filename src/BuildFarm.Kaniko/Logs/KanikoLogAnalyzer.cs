@@ -926,6 +926,12 @@ public sealed partial class KanikoLogAnalyzer
             var moved = timeline.Ticks[SlotPush] - pushTicksBefore;
             timeline.Ticks[SlotPush] -= moved;
             timeline.Ticks[SlotBuild] += moved;
+            if (pushTicksBefore == 0)
+            {
+                // The push phase never really began: its start goes with its time.
+                timeline.Starts[SlotBuild] = Timeline.Earliest(timeline.Starts[SlotBuild], timeline.Starts[SlotPush]);
+                timeline.Starts[SlotPush] = -1;
+            }
         }
     }
 
@@ -1207,10 +1213,19 @@ public sealed partial class KanikoLogAnalyzer
         }
 
         DateTimeOffset? first = null, last = null;
+        var phaseStarts = new Dictionary<KanikoPhase, DateTimeOffset>();
         if (timeline is { HasLast: true } && (clock != KanikoLogClock.Elapsed || _options.ContainerStartedAt is not null))
         {
             first = new DateTimeOffset(timeline.First, TimeSpan.Zero);
             last = new DateTimeOffset(timeline.Last, TimeSpan.Zero);
+            foreach (var (phase, slot) in (ReadOnlySpan<(KanikoPhase, int)>)[(KanikoPhase.Pull, SlotPull), (KanikoPhase.Extract, SlotExtract), (KanikoPhase.Build, SlotBuild), (KanikoPhase.Push, SlotPush)])
+            {
+                var start = slot == SlotPull ? Timeline.Earliest(timeline.Starts[SlotPull], timeline.Starts[SlotPullTentative]) : timeline.Starts[slot];
+                if (start >= 0 && Seconds(slot) > 0)
+                {
+                    phaseStarts[phase] = new DateTimeOffset(start, TimeSpan.Zero);
+                }
+            }
         }
 
         return new KanikoLogAnalysis
@@ -1249,6 +1264,7 @@ public sealed partial class KanikoLogAnalyzer
             StepExitCode = exitCode,
             FirstTimestamp = first,
             LastTimestamp = last,
+            PhaseStarts = phaseStarts,
         };
     }
 
@@ -1297,6 +1313,8 @@ public sealed partial class KanikoLogAnalyzer
     private sealed class Timeline
     {
         public readonly long[] Ticks = new long[SlotCount];
+        /// <summary>Where each slot first got time (-1: never).</summary>
+        public readonly long[] Starts = [-1, -1, -1, -1, -1, -1];
         public bool HasLast;
         public long First;
         public long Last;
@@ -1315,15 +1333,23 @@ public sealed partial class KanikoLogAnalyzer
             // Out-of-order stamps (stdout and stderr are merged) add nothing and do not move the clock back.
             if (ticks > Last)
             {
+                if (Starts[PrevSlot] < 0)
+                {
+                    Starts[PrevSlot] = Last;
+                }
                 Ticks[PrevSlot] += ticks - Last;
                 Last = ticks;
             }
         }
 
+        public static long Earliest(long a, long b) => a < 0 ? b : b < 0 ? a : Math.Min(a, b);
+
         public void Resolve(int target)
         {
             Ticks[target] += Ticks[SlotPullTentative];
             Ticks[SlotPullTentative] = 0;
+            Starts[target] = Earliest(Starts[target], Starts[SlotPullTentative]);
+            Starts[SlotPullTentative] = -1;
             if (PrevSlot == SlotPullTentative)
             {
                 PrevSlot = target;
