@@ -26,6 +26,7 @@ public sealed class TracingTests
     {
         await using var receiver = await OtlpTraceReceiver.StartAsync();
         BuildRecord? retried = null;
+        BatchStatus? batch = null;
         var farm = await DemoFarm.StartAsync(new DemoFarmOptions
         {
             Scenario = ScenarioLoader.Parse(Yaml, "tracing test scenario"), ScenarioYaml = Yaml, Seed = 11, OtlpEndpoint = receiver.Endpoint,
@@ -34,6 +35,13 @@ public sealed class TracingTests
         {
             using var http = new HttpClient { BaseAddress = farm.Address };
             var client = new BuildFarmClient(http, farm.ApiKey);
+            var submittedBatch = await client.SubmitBatchAsync(new SubmitBatchRequest
+            {
+                Images = [.. Enumerable.Range(1, 2).Select(i => new BatchImageRequest
+                {
+                    Name = $"img-{i}", Spec = new BuildSpec { Context = "s3://ctx-bucket/app.tar.gz", Destinations = [$"registry.example.com/trace/batch-{i}:1"] },
+                })],
+            });
             // P(an attempt resets, the next one does not) = 1/4 per build; rounds of 8 until one build shows it.
             for (var round = 0; round < 8 && retried is null; round++)
             {
@@ -43,6 +51,11 @@ public sealed class TracingTests
                 })));
                 var done = await Task.WhenAll(submitted.Select(b => WaitFinalAsync(client, b.BuildId)));
                 retried = done.FirstOrDefault(b => b.State == BuildState.Succeeded && b.Attempts.Count == 2);
+            }
+            batch = await client.GetBatchAsync(submittedBatch.BatchId);
+            foreach (var member in batch.Images)
+            {
+                await WaitFinalAsync(client, member.BuildId);
             }
         }
         finally
@@ -93,6 +106,14 @@ public sealed class TracingTests
         }
         var lastPush = Assert.Single(Children(attempts[1], trace, "kaniko.push"));
         Assert.Equal(build.TraceId, lastPush.TraceId);
+
+        // Each build of the batch links the batch's submit span.
+        var submit = Assert.Single(all, s => s.Name == "batch.submit" && Equals(s.Attributes.GetValueOrDefault("buildfarm.batch.id"), batch!.BatchId));
+        foreach (var member in batch!.Images)
+        {
+            var memberBuild = Assert.Single(all, s => s.Name == "build" && Equals(s.Attributes.GetValueOrDefault("buildfarm.build.id"), member.BuildId));
+            Assert.Contains((submit.TraceId, submit.SpanId), memberBuild.Links);
+        }
     }
 
     private static async Task<BuildRecord> WaitFinalAsync(BuildFarmClient client, string buildId)

@@ -66,7 +66,9 @@ public sealed class BuildRunner(
         }
         metrics.BuildStarted();
         // The build's span: a child of MassTransit's consume span, so of the API request that published the command.
-        using var span = TraceNames.Source.StartActivity(TraceNames.BuildSpan);
+        // A build of a batch links the batch's submit span.
+        ActivityLink[]? links = ActivityContext.TryParse(command.BatchTraceParent, null, out var batchSpan) ? [new ActivityLink(batchSpan)] : null;
+        using var span = TraceNames.Source.StartActivity(TraceNames.BuildSpan, ActivityKind.Internal, default(ActivityContext), links: links);
         span?.SetTag(TraceNames.BuildId, command.BuildId);
         span?.SetTag(TraceNames.BatchId, command.BatchId);
         try
