@@ -8,6 +8,7 @@ using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
 using BuildFarm.Messaging.Hosting;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Status;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Stores;
@@ -44,6 +45,7 @@ public static class ApiServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmApiCore();
+        builder.Services.AddOpenTelemetry().AddBuildFarmTracing(builder.Configuration, "buildfarm-api");
         // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
         builder.Services.AddBuildFarmOperatorLogging();
         // Scheduled manifest rebuilds, when the Scheduler section says Enabled: true (publishes SubmitBatch on this bus).

@@ -4,6 +4,7 @@ using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Specs;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Status;
 using BuildFarm.Status.Messaging;
 using MassTransit;
@@ -130,7 +131,13 @@ public sealed class Submitter(
             return Replay(earlier, earlier.Tenant, caller);
         }
         var now = time.GetUtcNow();
-        var message = plan(reservation.Id) with { BatchId = reservation.Id, RequestedBy = requestedBy, Tenant = caller.Tenant, SubmittedAt = now };
+        // The batch's own span: its builds link to it (docs/tracing.md), whichever trace each of them ends up in.
+        using var span = TraceNames.Source.StartActivity(TraceNames.BatchSubmitSpan);
+        span?.SetTag(TraceNames.BatchId, reservation.Id);
+        var message = plan(reservation.Id) with
+        {
+            BatchId = reservation.Id, RequestedBy = requestedBy, Tenant = caller.Tenant, SubmittedAt = now, TraceParent = span?.Id,
+        };
         var buildIds = message.Images.ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
         var record = new BatchRecord
         {

@@ -123,6 +123,8 @@ public sealed partial class KanikoLogAnalyzer
     private sealed class Timeline
     {
         public readonly long[] Ticks = new long[SlotCount];
+        /// <summary>Where each slot first got time (-1: never).</summary>
+        public readonly long[] Starts = [-1, -1, -1, -1, -1, -1];
         public bool HasLast;
         public long First;
         public long Last;
@@ -141,15 +143,23 @@ public sealed partial class KanikoLogAnalyzer
             // Out-of-order stamps (stdout and stderr are merged) add nothing and do not move the clock back.
             if (ticks > Last)
             {
+                if (Starts[PrevSlot] < 0)
+                {
+                    Starts[PrevSlot] = Last;
+                }
                 Ticks[PrevSlot] += ticks - Last;
                 Last = ticks;
             }
         }
 
+        public static long Earliest(long a, long b) => a < 0 ? b : b < 0 ? a : Math.Min(a, b);
+
         public void Resolve(int target)
         {
             Ticks[target] += Ticks[SlotPullTentative];
             Ticks[SlotPullTentative] = 0;
+            Starts[target] = Earliest(Starts[target], Starts[SlotPullTentative]);
+            Starts[SlotPullTentative] = -1;
             if (PrevSlot == SlotPullTentative)
             {
                 PrevSlot = target;

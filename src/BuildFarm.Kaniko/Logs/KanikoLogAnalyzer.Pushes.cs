@@ -234,6 +234,12 @@ public sealed partial class KanikoLogAnalyzer
             var moved = timeline.Ticks[SlotPush] - pushTicksBefore;
             timeline.Ticks[SlotPush] -= moved;
             timeline.Ticks[SlotBuild] += moved;
+            if (pushTicksBefore == 0)
+            {
+                // The push phase never really began: its start goes with its time.
+                timeline.Starts[SlotBuild] = Timeline.Earliest(timeline.Starts[SlotBuild], timeline.Starts[SlotPush]);
+                timeline.Starts[SlotPush] = -1;
+            }
         }
     }
 

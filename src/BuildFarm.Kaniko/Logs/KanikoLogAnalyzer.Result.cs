@@ -73,10 +73,19 @@ public sealed partial class KanikoLogAnalyzer
         }
 
         DateTimeOffset? first = null, last = null;
+        var phaseStarts = new Dictionary<KanikoPhase, DateTimeOffset>();
         if (timeline is { HasLast: true } && (clock != KanikoLogClock.Elapsed || _options.ContainerStartedAt is not null))
         {
             first = new DateTimeOffset(timeline.First, TimeSpan.Zero);
             last = new DateTimeOffset(timeline.Last, TimeSpan.Zero);
+            foreach (var (phase, slot) in (ReadOnlySpan<(KanikoPhase, int)>)[(KanikoPhase.Pull, SlotPull), (KanikoPhase.Extract, SlotExtract), (KanikoPhase.Build, SlotBuild), (KanikoPhase.Push, SlotPush)])
+            {
+                var start = slot == SlotPull ? Timeline.Earliest(timeline.Starts[SlotPull], timeline.Starts[SlotPullTentative]) : timeline.Starts[slot];
+                if (start >= 0 && Seconds(slot) > 0)
+                {
+                    phaseStarts[phase] = new DateTimeOffset(start, TimeSpan.Zero);
+                }
+            }
         }
 
         return new KanikoLogAnalysis
@@ -115,6 +124,7 @@ public sealed partial class KanikoLogAnalyzer
             StepExitCode = exitCode,
             FirstTimestamp = first,
             LastTimestamp = last,
+            PhaseStarts = phaseStarts,
         };
     }
 

@@ -189,6 +189,9 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                 }, stepCt).ConfigureAwait(false);
             }
         }).ConfigureAwait(false);
+        // Builds released while the batch's submission is consumed link to its submit span (docs/tracing.md); those
+        // released later, when a dependency ends, carry no link.
+        var batchTraceParent = context.TryGetMessage<SubmitBatch>(out var submitted) ? submitted.Message.TraceParent : null;
         await Parallel.ForEachAsync(plan.Release, Parallelism(ct), async (step, stepCt) =>
         {
             if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimRelease(r, token, step.Spec), stepCt).ConfigureAwait(false) is not null)
@@ -196,6 +199,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                 logger.LogInformation("batch {Batch}: publishing {Build}", batchId, step.Build.BuildId);
                 await context.Publish(new BuildImage
                 {
+                    BatchTraceParent = batchTraceParent,
                     BuildId = step.Build.BuildId,
                     Spec = step.Spec,
                     BatchId = batchId,

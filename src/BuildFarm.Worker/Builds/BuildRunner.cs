@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using BuildFarm.Contracts;
 using BuildFarm.Coordination;
 using BuildFarm.Kaniko.Classification;
 using BuildFarm.Kaniko.Logs;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Kaniko.Specs;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Worker.Metrics;
 using BuildFarm.Worker.Options;
 using BuildFarm.Worker.Pods;
@@ -63,10 +65,22 @@ public sealed class BuildRunner(
             metrics.RecordQueueWait(started - command.SubmittedAt);
         }
         metrics.BuildStarted();
+        // The build's span: a child of MassTransit's consume span, so of the API request that published the command.
+        // A build of a batch links the batch's submit span.
+        ActivityLink[]? links = ActivityContext.TryParse(command.BatchTraceParent, null, out var batchSpan) ? [new ActivityLink(batchSpan)] : null;
+        using var span = TraceNames.Source.StartActivity(TraceNames.BuildSpan, ActivityKind.Internal, default(ActivityContext), links: links);
+        span?.SetTag(TraceNames.BuildId, command.BuildId);
+        span?.SetTag(TraceNames.BatchId, command.BatchId);
         try
         {
             var outcome = await RunCoreAsync(command, events, cancellation, redelivered, stopping).ConfigureAwait(false);
             metrics.RecordBuild(outcome.Outcome, time.GetUtcNow() - started);
+            span?.SetTag(TraceNames.Outcome, outcome.Outcome);
+            span?.SetTag(TraceNames.Reason, outcome.Reason);
+            if (outcome.Outcome == "failed")
+            {
+                span?.SetStatus(ActivityStatusCode.Error, outcome.Reason);
+            }
             return outcome;
         }
         finally
@@ -289,7 +303,38 @@ public sealed class BuildRunner(
         var command = state.Command;
         var pod = pods.Prepare(command, state.Attempt, state.BuildKey);
         var name = pod.Metadata.Name;
-        var (created, adopted, rejection) = await pods.CreateOrAdoptAsync(pod, command.BuildId, ct).ConfigureAwait(false);
+        using var span = TraceNames.Source.StartActivity(TraceNames.AttemptSpan);
+        span?.SetTag(TraceNames.BuildId, command.BuildId);
+        span?.SetTag(TraceNames.Attempt, state.Attempt);
+        span?.SetTag(TraceNames.Pod, name);
+        span?.SetTag(TraceNames.Registry, state.PushRegistry);
+        var result = await RunAttemptCoreAsync(state, events, pod, ct).ConfigureAwait(false);
+        span?.SetTag(TraceNames.Outcome, result.Classification.Succeeded ? "succeeded" : "failed");
+        span?.SetTag(TraceNames.Reason, result.Classification.Reason);
+        if (!result.Classification.Succeeded)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, result.Classification.Reason);
+        }
+        return result;
+    }
+
+    private async Task<AttemptResult> RunAttemptCoreAsync(RunState state, IBuildEventPublisher events, V1Pod pod, CancellationToken ct)
+    {
+        var command = state.Command;
+        var name = pod.Metadata.Name;
+        V1Pod? created;
+        bool adopted;
+        FailureClassification? rejection;
+        using (var createSpan = TraceNames.Source.StartActivity(TraceNames.PodCreateSpan))
+        {
+            createSpan?.SetTag(TraceNames.Pod, name);
+            (created, adopted, rejection) = await pods.CreateOrAdoptAsync(pod, command.BuildId, ct).ConfigureAwait(false);
+            createSpan?.SetTag(TraceNames.Adopted, adopted);
+            if (created is null)
+            {
+                createSpan?.SetStatus(ActivityStatusCode.Error, rejection?.Reason);
+            }
+        }
         if (created is null)
         {
             return new AttemptResult(rejection!, null, Stuck: false);
@@ -339,7 +384,9 @@ public sealed class BuildRunner(
         var containerStarted = PodStates.ContainerStartedAt(running);
         if (!adopted)
         {
+            var podStarted = time.GetUtcNow();
             metrics.RecordPodStartup(startup.Elapsed);
+            BuildSpans.PodStartup(podStarted - startup.Elapsed, podStarted);
         }
 
         var analysis = await logs.FollowAsync(name, command.Spec.Destinations, containerStarted, ct).ConfigureAwait(false);
@@ -354,6 +401,10 @@ public sealed class BuildRunner(
         }
         // A dropped followed stream: read the whole log again now that the container has ended.
         analysis ??= await logs.ReadAsync(name, command.Spec.Destinations, containerStarted, ct).ConfigureAwait(false);
+        if (analysis is not null)
+        {
+            BuildSpans.KanikoPhases(analysis);
+        }
         return Classify(final, analysis, stuck: false);
     }
 

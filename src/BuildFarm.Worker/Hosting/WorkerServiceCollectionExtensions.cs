@@ -4,6 +4,7 @@ using BuildFarm.Coordination.Redis;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
 using BuildFarm.Messaging.Hosting;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Metrics;
@@ -35,6 +36,7 @@ public static class WorkerServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmWorkerCore();
+        builder.Services.AddOpenTelemetry().AddBuildFarmTracing(builder.Configuration, "buildfarm-worker");
         // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
         builder.Services.AddBuildFarmOperatorLogging();
         var bus = builder.Configuration.GetBusOptions();
