@@ -3,7 +3,6 @@ using BuildFarm.Cli.Demo;
 using BuildFarm.Client;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Cli.Tests;
 
