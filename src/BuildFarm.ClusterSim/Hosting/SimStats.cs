@@ -92,6 +92,15 @@ public sealed class SimStats
         }
     }
 
+    /// <summary>How many started pods push to <paramref name="registry"/> right now.</summary>
+    public int RegistryLoad(string registry)
+    {
+        lock (_lock)
+        {
+            return _registries.TryGetValue(registry, out var r) ? r.Current : 0;
+        }
+    }
+
     /// <summary>A pod's phase turned Succeeded or Failed: it stops counting as running at once, as it stops counting
     /// against the namespace's pod quota, although its kubelet loop ends (<see cref="PodStopped"/>) a little later.</summary>
     public void PodTerminated(string uid)

@@ -57,13 +57,13 @@ public static partial class KanikoScript
     /// time printed in the log (the container starts at offset 0). <c>imageDigest</c> is the digest pushed when the image
     /// is real (a scenario registry with an <c>endpoint</c>); null makes one up from the seed and pod.</summary>
     public static KanikoRun Plan(KanikoArgs args, Scenario scenario, Random random, string podKey, long seed,
-        Func<double, DateTimeOffset> timeAt, string podIp, string? imageDigest = null)
+        Func<double, DateTimeOffset> timeAt, string podIp, string? imageDigest = null, Func<string, int>? registryLoad = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(random);
         ArgumentNullException.ThrowIfNull(timeAt);
-        var builder = new Builder(args, scenario, random, podKey, seed, timeAt, podIp) { ImageDigestOverride = imageDigest };
+        var builder = new Builder(args, scenario, random, podKey, seed, timeAt, podIp) { ImageDigestOverride = imageDigest, RegistryLoad = registryLoad };
         return builder.Build();
     }
 
@@ -149,12 +149,23 @@ public static partial class KanikoScript
         private (TimingSettings Timings, FaultSettings Faults) For(string registry)
         {
             var timings = _scenario.Timings;
-            if (_scenario.Registries.TryGetValue(registry, out var r))
+            _scenario.Registries.TryGetValue(registry, out var r);
+            if (r is not null)
             {
                 timings = r.Timings?.Over(timings) ?? timings;
             }
-            return (timings, _scenario.FaultsFor(registry));
+            var faults = _scenario.FaultsFor(registry);
+            // The registry's capacity model: pushing while more pods push there than it can take resets connections.
+            if (r?.Capacity is { } capacity && RegistryLoad?.Invoke(registry) is { } load
+                && Scenario.CongestionResetRate(load, capacity) is var congestion && congestion > (faults.PushReset ?? 0))
+            {
+                faults = new FaultSettings { PushReset = congestion }.Over(faults);
+            }
+            return (timings, faults);
         }
+
+        /// <summary>How many pods push to a registry right now (the simulator's count, this pod included); null: not modelled.</summary>
+        public Func<string, int>? RegistryLoad { get; init; }
 
         private DockerfileSettings Dockerfile()
         {

@@ -276,7 +276,8 @@ public sealed partial class SimKubelet
         else
         {
             var realImage = RealImage(args, scenario, node);
-            plan = KanikoScript.Plan(args, scenario, random, $"{run.Namespace}/{run.Name}", _seed, o => _clock.After(startSim, o), podIp, realImage?.Digest);
+            plan = KanikoScript.Plan(args, scenario, random, $"{run.Namespace}/{run.Name}", _seed, o => _clock.After(startSim, o), podIp, realImage?.Digest,
+                registryLoad: _stats.RegistryLoad);
             if (realImage is not null && plan.Fate == PodFate.Succeeded
                 && await PushRealImageAsync(args, scenario, realImage, ct) is { } pushError)
             {

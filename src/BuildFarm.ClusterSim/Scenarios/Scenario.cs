@@ -17,6 +17,11 @@ public sealed class Scenario
     /// <summary>Per registry host (e.g. <c>ghcr.io</c>, <c>index.docker.io</c>): timing and fault overrides.</summary>
     public Dictionary<string, RegistrySettings> Registries { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The probability that one push try resets at a registry of <paramref name="capacity"/> concurrent pushes
+    /// while <paramref name="load"/> pods push there: 0 up to the capacity, then 1.5 × (load − capacity) / capacity, at most 0.9.</summary>
+    public static double CongestionResetRate(int load, int capacity) =>
+        capacity < 1 || load <= capacity ? 0 : Math.Min(0.9, 1.5 * (load - capacity) / capacity);
+
     /// <summary>The faults for a registry host: its <c>registries.&lt;host&gt;.faults</c> over the global <see cref="Faults"/>.</summary>
     public FaultSettings FaultsFor(string registry) =>
         Registries.TryGetValue(registry, out var r) && r.Faults is { } f ? f.Over(Faults) : Faults;
@@ -63,6 +68,10 @@ public sealed class Scenario
                 && (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))
             {
                 errors.Add($"registries.{host}.endpoint must be an absolute http or https URL (got '{endpoint}')");
+            }
+            if (registry.Capacity is < 1 or > 100_000)
+            {
+                errors.Add($"registries.{host}.capacity must be between 1 and 100000 (got {registry.Capacity})");
             }
             registry.Timings?.Validate($"registries.{host}.timings", errors);
             registry.Faults?.Validate($"registries.{host}.faults", errors);
@@ -416,6 +425,13 @@ public sealed class RegistrySettings
     /// small genuine image (config + layer, its platform in the config) there, anonymously, and reports that digest.
     /// </summary>
     public string? Endpoint { get; set; }
+
+    /// <summary>
+    /// Concurrent pushes this registry takes before it starts resetting connections (null: unlimited). Above it, each
+    /// push try of a pod resets with probability <see cref="Scenario.CongestionResetRate"/> — 1.5 × the excess over the
+    /// capacity as a fraction of it, at most 0.9 — or the registry's <c>pushReset</c> if higher.
+    /// </summary>
+    public int? Capacity { get; set; }
 
     public TimingSettings? Timings { get; set; }
     public FaultSettings? Faults { get; set; }

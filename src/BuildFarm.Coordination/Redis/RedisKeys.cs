@@ -11,6 +11,7 @@ public sealed class RedisKeys(string prefix)
     public string Lock(string destination) => $"{Prefix}lock:{{{destination}}}";
     public string LockFence(string destination) => $"{Prefix}lock:{{{destination}}}:fence";
     public string Slots(string registry) => $"{Prefix}slots:{{{registry}}}";
+    public string Limit(string registry) => $"{Prefix}limit:{{{registry}}}";
     public string Dedupe(string buildKey) => $"{Prefix}dedupe:{{{buildKey}}}";
     public string Cancel(string buildId) => $"{Prefix}cancel:{{{buildId}}}";
 }

@@ -10,6 +10,7 @@ using BuildFarm.Worker.Metrics;
 using BuildFarm.Worker.Options;
 using BuildFarm.Worker.Pods;
 using BuildFarm.Worker.Resilience;
+using BuildFarm.Worker.Scheduling;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Options;
@@ -37,6 +38,7 @@ public sealed class BuildRunner(
     BuildEvents build,
     ResiliencePipelineProvider<string> pipelines,
     BuildFarmMetrics metrics,
+    RegistryLimitFeedback registryLimits,
     IOptions<WorkerOptions> workerOptions,
     IOptions<KanikoPodOptions> kanikoOptions,
     TimeProvider time,
@@ -227,6 +229,7 @@ public sealed class BuildRunner(
                 metrics.RecordAnalysis(analysis, state.PushRegistry, state.Command.Spec.CacheRepo);
             }
             var decision = AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble());
+            registryLimits.Report(state.PushRegistry, result.Analysis, decision.Verdict == AttemptVerdict.Succeed, decision.Reason);
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
                 await leaseScope.FenceAsync(ct).ConfigureAwait(false);

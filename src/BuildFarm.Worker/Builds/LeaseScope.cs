@@ -1,6 +1,7 @@
 using BuildFarm.Coordination;
 using BuildFarm.Worker.Options;
 using BuildFarm.Worker.Resilience;
+using BuildFarm.Worker.Scheduling;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Registry;
@@ -12,6 +13,7 @@ public sealed class LeaseScopes(
     IBuildDedupe dedupe,
     IDestinationLocks locks,
     IRegistrySlots slots,
+    RegistryLimitFeedback limits,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<WorkerOptions> options,
     TimeProvider time,
@@ -19,7 +21,7 @@ public sealed class LeaseScopes(
 {
     /// <summary>A scope holding nothing yet, for the build <paramref name="buildId"/> whose dedupe claim is <paramref name="buildKey"/>.</summary>
     public LeaseScope Open(string buildId, string buildKey) =>
-        new(dedupe, locks, slots, pipelines.GetPipeline(WorkerPipelines.Poll), options.Value, time, logger, buildId, buildKey);
+        new(dedupe, locks, slots, limits, pipelines.GetPipeline(WorkerPipelines.Poll), options.Value, time, logger, buildId, buildKey);
 }
 
 /// <summary>
@@ -34,6 +36,7 @@ public sealed class LeaseScope : IAsyncDisposable
     private readonly IBuildDedupe _dedupe;
     private readonly IDestinationLocks _locks;
     private readonly IRegistrySlots _slots;
+    private readonly RegistryLimitFeedback _limits;
     private readonly ResiliencePipeline _poll;
     private readonly WorkerOptions _options;
     private readonly TimeProvider _time;
@@ -46,12 +49,13 @@ public sealed class LeaseScope : IAsyncDisposable
     private Task? _renewal;
     private bool _keep;
 
-    internal LeaseScope(IBuildDedupe dedupe, IDestinationLocks locks, IRegistrySlots slots, ResiliencePipeline poll, WorkerOptions options,
+    internal LeaseScope(IBuildDedupe dedupe, IDestinationLocks locks, IRegistrySlots slots, RegistryLimitFeedback limits, ResiliencePipeline poll, WorkerOptions options,
         TimeProvider time, ILogger logger, string buildId, string buildKey)
     {
         _dedupe = dedupe;
         _locks = locks;
         _slots = slots;
+        _limits = limits;
         _poll = poll;
         _options = options;
         _time = time;
@@ -76,7 +80,7 @@ public sealed class LeaseScope : IAsyncDisposable
         }
         foreach (var registry in registries)
         {
-            _heldSlots.Add(await WaitForAsync(token => _slots.TryAcquireAsync(registry, _buildId, _options.RegistrySlotLimit, _options.LeaseTtl, token), ct)
+            _heldSlots.Add(await WaitForAsync(token => _slots.TryAcquireAsync(registry, _buildId, _limits.Current(registry), _options.LeaseTtl, token), ct)
                 .ConfigureAwait(false));
         }
         _renewStop = CancellationTokenSource.CreateLinkedTokenSource(ct);

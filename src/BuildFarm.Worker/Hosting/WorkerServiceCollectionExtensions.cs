@@ -1,5 +1,6 @@
 using BuildFarm.Coordination;
 using BuildFarm.Coordination.InMemory;
+using BuildFarm.Coordination.Adaptive;
 using BuildFarm.Coordination.Redis;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
@@ -11,6 +12,7 @@ using BuildFarm.Worker.Metrics;
 using BuildFarm.Worker.Options;
 using BuildFarm.Worker.Pods;
 using BuildFarm.Worker.Resilience;
+using BuildFarm.Worker.Scheduling;
 using k8s;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -89,6 +91,8 @@ public static class WorkerServiceCollectionExtensions
         services.AddBuildFarmKubernetes();
         services.AddSingleton<PodWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<PodWatcher>());
+        services.AddSingleton<RegistryLimitFeedback>();
+        services.AddHostedService(sp => sp.GetRequiredService<RegistryLimitFeedback>());
         services.AddSingleton<CoordinationGate>();
         services.AddHostedService(sp => sp.GetRequiredService<CoordinationGate>());
         services.AddSingleton<RunningBuilds>();
@@ -131,6 +135,9 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IRegistrySlots>(sp => new MeteredRegistrySlots(UseRedis(sp)
             ? new RedisRegistrySlots(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryRegistrySlots(sp.GetRequiredService<TimeProvider>()), sp.GetRequiredService<BuildFarmMetrics>()));
+        services.AddSingleton<IRegistryLimits>(sp => UseRedis(sp)
+            ? new RedisRegistryLimits(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>(), sp.GetRequiredService<TimeProvider>())
+            : new InMemoryRegistryLimits(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));

@@ -32,8 +32,27 @@ public sealed class WorkerOptions
     /// <summary>How often held leases are renewed; must be well under <see cref="LeaseTtl"/>.</summary>
     public TimeSpan LeaseRenewInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Concurrent builds per destination registry host, across all workers.</summary>
+    /// <summary>Concurrent builds per destination registry host, across all workers: the most the adaptive limit grants
+    /// (or the fixed limit when <see cref="AdaptiveRegistryLimit"/> is off).</summary>
     public int RegistrySlotLimit { get; set; } = 20;
+
+    /// <summary>Adapt each registry's slot limit between <see cref="RegistrySlotFloor"/> and <see cref="RegistrySlotLimit"/>:
+    /// multiplied by RegistryLimitDecreaseFactor when builds meet connection resets, 429s or 5xx from it, grown back by one per limit's worth of clean builds
+    /// (docs/scheduling.md). Off: the limit is <see cref="RegistrySlotLimit"/>, fixed.</summary>
+    public bool AdaptiveRegistryLimit { get; set; } = true;
+
+    /// <summary>The adaptive limit never goes below this.</summary>
+    public int RegistrySlotFloor { get; set; } = 2;
+
+    /// <summary>How often a worker sends its reports and reads the limits back (one Redis round trip per registry
+    /// with reports, whatever the number of builds).</summary>
+    public TimeSpan RegistryLimitWindow { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>On congestion a registry's limit is multiplied by this (0–1, exclusive).</summary>
+    public double RegistryLimitDecreaseFactor { get; set; } = 0.8;
+
+    /// <summary>After a decrease, congestion does not decrease a registry's limit again for this long.</summary>
+    public TimeSpan RegistryLimitCooldown { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a succeeded build answers identical builds with its digest.</summary>
     public TimeSpan DedupeCompletedTtl { get; set; } = TimeSpan.FromHours(24);
@@ -120,9 +139,25 @@ public sealed class WorkerOptions
         {
             errors.Add($"Worker:LeaseRenewInterval: {LeaseRenewInterval} must be positive and at most half of LeaseTtl ({LeaseTtl})");
         }
-        if (RegistrySlotLimit < 1)
+        if (RegistrySlotLimit is < 1 or > 100_000)
         {
-            errors.Add($"Worker:RegistrySlotLimit: {RegistrySlotLimit} must be at least 1");
+            errors.Add($"Worker:RegistrySlotLimit: {RegistrySlotLimit} must be between 1 and 100000");
+        }
+        if (RegistrySlotFloor < 1 || RegistrySlotFloor > RegistrySlotLimit)
+        {
+            errors.Add($"Worker:RegistrySlotFloor: {RegistrySlotFloor} must be at least 1 and at most RegistrySlotLimit ({RegistrySlotLimit})");
+        }
+        if (RegistryLimitWindow < TimeSpan.FromMilliseconds(100) || RegistryLimitWindow > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"Worker:RegistryLimitWindow: {RegistryLimitWindow} must be between 100 ms and 5 minutes");
+        }
+        if (!(RegistryLimitDecreaseFactor > 0 && RegistryLimitDecreaseFactor < 1))
+        {
+            errors.Add($"Worker:RegistryLimitDecreaseFactor: {RegistryLimitDecreaseFactor} must be between 0 and 1, exclusive");
+        }
+        if (RegistryLimitCooldown < TimeSpan.Zero || RegistryLimitCooldown > TimeSpan.FromHours(1))
+        {
+            errors.Add($"Worker:RegistryLimitCooldown: {RegistryLimitCooldown} must be between 0 and 1 hour");
         }
         if (DedupeCompletedTtl < TimeSpan.FromSeconds(1))
         {

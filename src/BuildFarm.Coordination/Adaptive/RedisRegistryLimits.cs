@@ -1,0 +1,98 @@
+using System.Globalization;
+using BuildFarm.Coordination.Redis;
+using StackExchange.Redis;
+
+namespace BuildFarm.Coordination.Adaptive;
+
+/// <summary>
+/// Adaptive registry limits in Redis: a hash per registry (<c>limit</c>, <c>decreased</c> in Unix ms, <c>v</c> a
+/// version), kept a day after its last change (then the registry starts again from the maximum). A window is one
+/// pipelined read of every registry, then, for each registry whose state changes, a transaction conditioned on the
+/// version read (retried on a concurrent change), so windows of several workers all count. The arithmetic is
+/// <see cref="AdaptiveLimit.Next"/>'s, in .NET, not a script.
+/// </summary>
+public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys keys, TimeProvider time) : IRegistryLimits
+{
+    private static readonly TimeSpan KeepFor = TimeSpan.FromDays(1);
+    private const int Attempts = 5;
+
+    private IDatabase Db => redis.GetDatabase();
+
+    public async Task<IReadOnlyDictionary<string, AdaptiveLimitState>> ApplyAsync(IReadOnlyDictionary<string, LimitReports> reports, AdaptiveLimitSettings settings,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reports);
+        ArgumentNullException.ThrowIfNull(settings);
+        cancellationToken.ThrowIfCancellationRequested();
+        var registries = reports.Keys.ToList();
+        var reads = registries.Select(r => Db.HashGetAllAsync(keys.Limit(r))).ToList();
+        var stored = await Task.WhenAll(reads).ConfigureAwait(false);
+        var result = new Dictionary<string, AdaptiveLimitState>(StringComparer.OrdinalIgnoreCase);
+        var writes = new List<Task<(string Registry, AdaptiveLimitState State)>>();
+        for (var i = 0; i < registries.Count; i++)
+        {
+            var registry = registries[i];
+            var window = reports[registry];
+            var (state, version, raw) = Parse(stored[i], settings);
+            if (window.Clean == 0 && window.Congested == 0)
+            {
+                result[registry] = AdaptiveLimit.Next(state, 0, 0, time.GetUtcNow(), settings);
+                continue;
+            }
+            writes.Add(WriteAsync(registry, window, settings, state, version, raw, cancellationToken));
+        }
+        foreach (var (registry, state) in await Task.WhenAll(writes).ConfigureAwait(false))
+        {
+            result[registry] = state;
+        }
+        return result;
+    }
+
+    private async Task<(string, AdaptiveLimitState)> WriteAsync(string registry, LimitReports window, AdaptiveLimitSettings settings,
+        AdaptiveLimitState state, long version, RedisValue raw, CancellationToken cancellationToken)
+    {
+        var key = keys.Limit(registry);
+        for (var attempt = 1; ; attempt++)
+        {
+            var next = AdaptiveLimit.Next(state, window.Clean, window.Congested, time.GetUtcNow(), settings);
+            var transaction = Db.CreateTransaction();
+            // Conditioned on the version exactly as read (a garbled one included: it is overwritten, not stuck).
+            transaction.AddCondition(raw.IsNull ? Condition.HashNotExists(key, "v") : Condition.HashEqual(key, "v", raw));
+            _ = transaction.HashSetAsync(key,
+            [
+                new HashEntry("limit", next.Limit.ToString("R", CultureInfo.InvariantCulture)),
+                new HashEntry("decreased", next.LastDecrease is { } d ? d.ToUnixTimeMilliseconds() : 0),
+                new HashEntry("v", version + 1),
+            ]);
+            _ = transaction.KeyExpireAsync(key, KeepFor);
+            if (await transaction.ExecuteAsync().ConfigureAwait(false))
+            {
+                return (registry, next);
+            }
+            if (attempt == Attempts)
+            {
+                // Other workers keep winning: this window is dropped (the next one reports again); the limit read stands.
+                return (registry, state);
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+            (state, version, raw) = Parse(await Db.HashGetAllAsync(key).ConfigureAwait(false), settings);
+        }
+    }
+
+    private static (AdaptiveLimitState State, long Version, RedisValue Raw) Parse(HashEntry[] entries, AdaptiveLimitSettings settings)
+    {
+        if (entries.Length == 0)
+        {
+            return (AdaptiveLimit.Initial(settings), 0, RedisValue.Null);
+        }
+        var fields = entries.ToDictionary(e => e.Name.ToString(), e => e.Value, StringComparer.Ordinal);
+        var limit = fields.TryGetValue("limit", out var l) && double.TryParse(l.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed)
+            ? parsed : settings.Max;
+        DateTimeOffset? decreased = fields.TryGetValue("decreased", out var d) && long.TryParse(d.ToString(), CultureInfo.InvariantCulture, out var ms)
+            && ms > 0 && ms < 253_402_300_799_000
+            ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+        var raw = fields.TryGetValue("v", out var v) ? v : RedisValue.Null;
+        var version = long.TryParse(raw.ToString(), CultureInfo.InvariantCulture, out var n) && n >= 0 ? n : 0;
+        return (new AdaptiveLimitState(limit, decreased), version, raw);
+    }
+}

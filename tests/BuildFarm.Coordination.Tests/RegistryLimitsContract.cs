@@ -1,0 +1,98 @@
+using BuildFarm.Coordination.Adaptive;
+using BuildFarm.Coordination.Redis;
+using Microsoft.Extensions.Time.Testing;
+
+namespace BuildFarm.Coordination.Tests;
+
+/// <summary>What every <see cref="IRegistryLimits"/> does: shared between workers, atomic per window.</summary>
+public abstract class RegistryLimitsContract
+{
+    protected static readonly AdaptiveLimitSettings Settings = new() { Floor = 2, Max = 16, DecreaseFactor = 0.5, Cooldown = TimeSpan.FromSeconds(30) };
+
+    /// <summary>Two workers' views of one store.</summary>
+    protected abstract (IRegistryLimits First, IRegistryLimits Second) Create();
+
+    private static Dictionary<string, LimitReports> Reports(params (string Registry, int Clean, int Congested)[] reports) =>
+        reports.ToDictionary(r => r.Registry, r => new LimitReports(r.Clean, r.Congested));
+
+    [Fact]
+    public async Task UnknownRegistry_ReadsTheMaximum()
+    {
+        var (limits, _) = Create();
+        var states = await limits.ApplyAsync(Reports(("ghcr.io", 0, 0)), Settings, CancellationToken.None);
+        Assert.Equal(16, states["ghcr.io"].Slots);
+    }
+
+    [Fact]
+    public async Task CongestionReportedByOneWorker_IsTheLimitTheOtherReads()
+    {
+        var (first, second) = Create();
+        var after = await first.ApplyAsync(Reports(("ghcr.io", 3, 1), ("quay.io", 2, 0)), Settings, CancellationToken.None);
+        Assert.Equal(8, after["ghcr.io"].Slots);
+        Assert.Equal(16, after["quay.io"].Slots);
+
+        var read = await second.ApplyAsync(Reports(("ghcr.io", 0, 0)), Settings, CancellationToken.None);
+        Assert.Equal(8, read["ghcr.io"].Slots);
+        Assert.NotNull(read["ghcr.io"].LastDecrease);
+    }
+
+    [Fact]
+    public async Task CleanWindows_GrowTheLimitBack()
+    {
+        var (first, second) = Create();
+        await first.ApplyAsync(Reports(("ghcr.io", 0, 1)), Settings, CancellationToken.None);
+        await second.ApplyAsync(Reports(("ghcr.io", 8, 0)), Settings, CancellationToken.None);
+        var read = await first.ApplyAsync(Reports(("ghcr.io", 0, 0)), Settings, CancellationToken.None);
+        Assert.Equal(8, read["ghcr.io"].Slots);
+        Assert.True(read["ghcr.io"].Limit > 8.9, $"8 clean builds grow the limit by about one (got {read["ghcr.io"].Limit})");
+    }
+
+    [Fact]
+    public async Task ConcurrentWindowsOfTwoWorkers_AllCount()
+    {
+        var (first, second) = Create();
+        await first.ApplyAsync(Reports(("ghcr.io", 0, 1)), Settings, CancellationToken.None);
+        // Two workers each sending 20 windows of one clean build, at the same time: every window lands (no lost update).
+        async Task Send(IRegistryLimits worker)
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                await worker.ApplyAsync(Reports(("ghcr.io", 1, 0)), Settings, CancellationToken.None);
+            }
+        }
+        await Task.WhenAll(Task.Run(() => Send(first)), Task.Run(() => Send(second)));
+        var expected = new AdaptiveLimitState(8, null);
+        expected = AdaptiveLimit.Next(expected, 40, 0, DateTimeOffset.UnixEpoch, Settings);
+        var read = await second.ApplyAsync(Reports(("ghcr.io", 0, 0)), Settings, CancellationToken.None);
+        Assert.Equal(expected.Limit, read["ghcr.io"].Limit, 6);
+    }
+}
+
+[NeedsServer(Server.Redis)]
+public sealed class RedisRegistryLimitsTests : RegistryLimitsContract
+{
+    protected override (IRegistryLimits First, IRegistryLimits Second) Create()
+    {
+        var keys = new RedisKeys(TestRedis.UniquePrefix());
+        return (new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System), new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System));
+    }
+
+    [Fact]
+    public async Task AGarbledStoredValue_ReadsAsTheMaximum()
+    {
+        var keys = new RedisKeys(TestRedis.UniquePrefix());
+        await TestRedis.Multiplexer.GetDatabase().HashSetAsync(keys.Limit("ghcr.io"), [new("limit", "lots"), new("v", "x")]);
+        var limits = new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System);
+        var states = await limits.ApplyAsync(new Dictionary<string, LimitReports> { ["ghcr.io"] = new(0, 1) }, Settings, CancellationToken.None);
+        Assert.Equal(8, states["ghcr.io"].Slots);
+    }
+}
+
+public sealed class InMemoryRegistryLimitsTests : RegistryLimitsContract
+{
+    protected override (IRegistryLimits First, IRegistryLimits Second) Create()
+    {
+        var limits = new InMemoryRegistryLimits(new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture)));
+        return (limits, limits);
+    }
+}
