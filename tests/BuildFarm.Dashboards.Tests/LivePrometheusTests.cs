@@ -83,7 +83,11 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
         Assert.NotEmpty(hitRatios);
         Assert.All(hitRatios.Values, v => Assert.InRange(v, 0, 1));
         Assert.Contains("quota", (await ValuesByAsync("Pod creates refused by kind", "A", "kind")).Keys);
-        Assert.Contains("registry.example.com", (await ValuesByAsync("Registry slots in use", "A", "registry")).Keys);
+        Assert.Contains("registry.example.com", (await ValuesByAsync("Registry slots in use and limit", "A", "registry")).Keys);
+        // The adaptive limit of each registry built for, within the worker's floor and maximum (defaults 2 and 20).
+        var limits = await ValuesByAsync("Registry slots in use and limit", "B", "registry");
+        Assert.Contains("registry.example.com", limits.Keys);
+        Assert.All(limits.Values, v => Assert.InRange(v, 2, 20));
         Assert.Contains("flaky.example.net", (await ValuesByAsync("Attempts/s by registry", "A", "registry")).Keys);
     }
 

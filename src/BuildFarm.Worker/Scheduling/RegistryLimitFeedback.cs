@@ -46,10 +46,17 @@ public sealed class RegistryLimitFeedback : BackgroundService
             Cooldown = _options.RegistryLimitCooldown,
             DecreaseFactor = _options.RegistryLimitDecreaseFactor,
         };
-        // The meter of BuildFarmMetrics (the factory hands out one Meter per name): buildfarm_registry_slot_limit.
-        meters.Create(BuildFarmMetrics.MeterName).CreateObservableGauge("buildfarm.registry_slot_limit",
+        // The meter of BuildFarmMetrics (the factory hands out one Meter per name): buildfarm_registry_slot_limit, and
+        // the floor beside it (the BuildFarmRegistryAtSlotFloor alert compares the two).
+        var meter = meters.Create(BuildFarmMetrics.MeterName);
+        meter.CreateObservableGauge("buildfarm.registry_slot_limit",
             () => Snapshot().Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>("registry", kv.Key))),
             description: "The slot limit of each registry this worker builds for, as the adaptive limit last set it");
+        if (_options.AdaptiveRegistryLimit)
+        {
+            meter.CreateObservableGauge("buildfarm.registry_slot_floor", () => _settings.Floor,
+                description: "The floor of the adaptive registry slot limit (Worker:RegistrySlotFloor)");
+        }
     }
 
     /// <summary>The slot limit of <paramref name="registry"/> as last read (the maximum until the first read).</summary>
