@@ -59,7 +59,8 @@ public sealed class BrowserTests(WebFarmFixture farm, BrowserFixture browser) : 
         var baseBox = await page.Locator($"svg.graph a[data-build='{ids["base"]}']").BoundingBoxAsync();
         var appBox = await app.BoundingBoxAsync();
         Assert.True(appBox!.X > baseBox!.X + baseBox.Width, "app (level 1) is not right of base (level 0)");
-        Assert.Equal($"app: succeeded · {(await farm.Client.GetBuildAsync(ids["app"])).Digest![7..19]}", await app.GetAttributeAsync("aria-label"));
+        // Each node's accessible name (its <title>): the image and its state in words, not only a colour.
+        Assert.Equal($"app: succeeded · {(await farm.Client.GetBuildAsync(ids["app"])).Digest![7..19]}", await app.Locator("title").TextContentAsync());
         await AssertAccessibleAsync(page, "batch page");
         await ScreenshotAsync(page, "batch-page.png");
 
@@ -96,7 +97,7 @@ public sealed class BrowserTests(WebFarmFixture farm, BrowserFixture browser) : 
         // A read-only key of the same tenant sees the build but no cancel button.
         var viewer = await browser.NewPageAsync();
         await OpenWithKeyAsync(viewer, $"ui/#/builds/{build.BuildId}", WebFarmFixture.ViewerKey);
-        await Expect(viewer.Locator("#build dl.facts")).ToContainTextAsync(build.BuildId);
+        await Expect(viewer.Locator("#build dl.facts").First).ToContainTextAsync(build.BuildId);
         await Expect(viewer.Locator("#who-text")).ToHaveTextAsync("key may: read");
         await Expect(viewer.Locator("#cancel-build")).ToHaveCountAsync(0);
 
@@ -106,7 +107,7 @@ public sealed class BrowserTests(WebFarmFixture farm, BrowserFixture browser) : 
         await farm.WaitForStateAsync(build.BuildId, BuildState.Running);
         await page.Locator("#cancel-build").ClickAsync();
 
-        await Expect(page.Locator("#build dl.facts .badge")).ToHaveTextAsync("cancelled", new() { Timeout = 30_000 });
+        await Expect(page.Locator("#build dl.facts .badge").First).ToHaveTextAsync("cancelled", new() { Timeout = 30_000 });
         await Expect(page.Locator("#cancel-build")).ToHaveCountAsync(0);
         Assert.Equal(BuildState.Cancelled, (await farm.WaitForStateAsync(build.BuildId, BuildState.Cancelled)).State);
         Assert.Empty(problems);
@@ -144,7 +145,9 @@ public sealed class BrowserTests(WebFarmFixture farm, BrowserFixture browser) : 
         await page.Locator("#images a").First.ClickAsync();
         await Expect(page.Locator("#build")).ToBeVisibleAsync();
         Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"), "the build page scrolls sideways at 375 px");
-        // Keyboard: the skip link is the first stop and leads to the content.
+        // Keyboard: after a load, the skip link is the first stop.
+        await page.ReloadAsync();
+        await Expect(page.Locator("#build")).ToBeVisibleAsync();
         await page.Keyboard.PressAsync("Tab");
         Assert.Equal("Skip to content", await page.EvaluateAsync<string>("() => document.activeElement.textContent"));
     }

@@ -60,13 +60,18 @@ public static class WebUi
             : null;
     }
 
-    /// <summary>Maps <c>/ui</c> (a redirect to <c>/ui/</c>) and <c>/ui/{path}</c>, anonymous and outside the OpenAPI document.</summary>
+    /// <summary>Maps <c>/ui/{path}</c> (and <c>/ui</c>, a redirect to <c>/ui/</c>), anonymous and outside the OpenAPI document.</summary>
     public static IEndpointRouteBuilder MapBuildFarmWebUi(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/ui", () => Results.Redirect(Prefix)).AllowAnonymous().ExcludeFromDescription();
+        // The catch-all also matches "/ui" and "/ui/" (routing ignores a trailing slash): only the one without is redirected,
+        // so that the page's relative links (app.js, app.css) resolve under /ui/.
         app.MapGet(Prefix + "{**path}", (string? path, HttpContext context) =>
         {
+            if (string.IsNullOrEmpty(path) && !context.Request.Path.Value!.EndsWith('/'))
+            {
+                return Results.Redirect(Prefix);
+            }
             var headers = context.Response.Headers;
             headers.ContentSecurityPolicy = ContentSecurityPolicy;
             headers.XContentTypeOptions = "nosniff";

@@ -128,7 +128,8 @@ export async function readEvents(path, onEvent, signal, lastEventId) {
 /**
  * What the key may do, as {read, submit, cancel}. There is no route that lists a key's scopes, so each is probed with a
  * request that changes nothing: authorization answers 403 before the handler runs when the scope is missing, and the
- * handler refuses the request itself otherwise (cancel: a malformed id, 400; submit: an unsupported media type, 415).
+ * handler refuses the request itself otherwise (cancel: a malformed id, 400; submit: an empty JSON object, 400). Neither
+ * reaches the store or the bus.
  * Kept in sessionStorage with the key, so a key is probed once per browser session.
  */
 export async function scopes() {
@@ -150,7 +151,7 @@ export async function scopes() {
   const result = {
     read: await may('/v1/builds?limit=1', {}),
     cancel: await may('/v1/builds/%21', { method: 'DELETE' }),
-    submit: await may('/v1/builds', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '' }),
+    submit: await may('/v1/builds', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' }),
   };
   sessionStorage.setItem(SCOPES_ITEM, JSON.stringify(result));
   return result;

@@ -27,7 +27,7 @@ function h(tag, attributes = {}, ...children) {
       node.setAttribute(k, v);
     }
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== undefined && child !== null && child !== false) {
       node.append(child instanceof Node ? child : String(child));
     }
@@ -286,8 +286,8 @@ async function batchView(id) {
   const zoom = (factor) => () => { options.scale = Math.min(2, Math.max(0.3, options.scale * factor)); redraw(); };
   const tools = h('div', { class: 'graph-tools' },
     h('div', { class: 'form' }, h('div', {}, h('label', { for: 'g-search' }, 'Find an image'), search)),
-    h('button', { type: 'button', onclick: zoom(1.25), 'aria-label': 'Zoom in' }, '+'),
-    h('button', { type: 'button', onclick: zoom(0.8), 'aria-label': 'Zoom out' }, '−'),
+    h('button', { type: 'button', onclick: zoom(1.25) }, 'Zoom in'),
+    h('button', { type: 'button', onclick: zoom(0.8) }, 'Zoom out'),
     h('button', { type: 'button', onclick: () => { columnsAll(); redraw(); } }, 'Expand all'),
     h('button', { type: 'button', onclick: () => { options.expanded.clear(); redraw(); } }, 'Collapse large levels'),
     searchHelp);
@@ -463,7 +463,7 @@ async function buildView(id) {
     }
   };
   const tabs = h('div', { class: 'tabs', role: 'group', 'aria-label': 'Attempt' });
-  const pre = h('pre', { class: 'log', id: 'log', tabindex: '0', 'aria-label': 'Kaniko log' });
+  const pre = h('pre', { class: 'log', id: 'log', tabindex: '0', role: 'region', 'aria-label': 'Kaniko log' });
   const logNote = h('p', { class: 'note', id: 'log-note' });
   const renderTabs = () => {
     tabs.replaceChildren(...(record.attempts || []).map((a) => h('button', {

@@ -155,6 +155,9 @@ export function drawGraph(container, images, options) {
       continue;
     }
     const link = el('a', { href: `#/builds/${encodeURIComponent(image.buildId)}`, 'data-build': image.buildId });
+    // The accessible name is the <title> (name and state in full); the visible lines may be clipped.
+    const title = el('title');
+    link.append(title);
     const g = el('g', { class: 'node', transform: `translate(${p.x},${p.y})` });
     g.append(el('rect', { width: NODE_W, height: NODE_H, rx: 6 }));
     g.append(el('text', { class: 'name', x: 8, y: 18 }, clip(image.name, 26)));
@@ -162,7 +165,7 @@ export function drawGraph(container, images, options) {
     g.append(line);
     link.append(g);
     svg.append(link);
-    const node = { link, g, line };
+    const node = { link, g, line, title };
     nodes.set(image.buildId, node);
     paint(node, image, query !== '' ? matches(image) : null);
   }
@@ -176,8 +179,8 @@ export function drawGraph(container, images, options) {
       transform: `translate(${p.x},${p.y})`,
       tabindex: '0',
       role: 'button',
-      'aria-label': `Level ${l}: ${column.length} images collapsed; ${countText(column)}. Press Enter to expand`,
     });
+    summary.append(el('title', {}, `${column.length} images (expand): level ${l}, ${countText(column)}`));
     summary.append(el('rect', { width: NODE_W, height: NODE_H, rx: 6 }));
     summary.append(el('text', { class: 'name', x: 8, y: 18 }, `${column.length} images (expand)`));
     summary.append(el('text', { x: 8, y: 36 }, clip(countText(column), 30)));
@@ -219,6 +222,6 @@ function paint(node, image, hit) {
   }
   node.g.setAttribute('class', classes.join(' '));
   node.line.textContent = clip(stateLine(image), 30);
-  node.link.setAttribute('aria-label', `${image.name}: ${stateLine(image)}`);
+  node.title.textContent = `${image.name}: ${stateLine(image)}`;
   node.link.dataset.state = image.state;
 }
