@@ -223,7 +223,8 @@ start_registry() {
 # Debian's chromium for tests/BuildFarm.Web.Tests (Playwright drives it through ExecutablePath; no browser download).
 # Installed only when missing; exports BUILDFARM_TEST_CHROMIUM (its absolute path).
 start_chromium() {
-  if ! [ -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then apt_install chromium; fi
+  # fonts-liberation: the metric-compatible fonts chromium recommends, so that screenshots show text (installs skip recommends).
+  if ! [ -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then apt_install chromium fonts-liberation; fi
   local path=/usr/bin/chromium
   [ -x "$path" ] || path="$(command -v chromium)"
   export BUILDFARM_TEST_CHROMIUM="$path"

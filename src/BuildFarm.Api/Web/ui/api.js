@@ -4,8 +4,9 @@ const SCOPES_ITEM = 'buildfarm.scopes';
 
 /** Thrown for an answer that is not 2xx: status, title and detail from the problem document when there is one. */
 export class ApiError extends Error {
-  constructor(status, title, detail, errors) {
+  constructor(status, title, detail, errors, problem = false) {
     super(detail ? `${title}: ${detail}` : title);
+    this.problem = problem;
     this.status = status;
     this.title = title;
     this.detail = detail;
@@ -31,6 +32,7 @@ async function problemOf(response) {
   let title = `${response.status} ${response.statusText}`.trim();
   let detail = '';
   let errors;
+  let problem = false;
   try {
     const type = response.headers.get('content-type') || '';
     if (type.includes('json')) {
@@ -38,13 +40,14 @@ async function problemOf(response) {
       title = body.title || title;
       detail = body.detail || '';
       errors = body.errors;
+      problem = true;
     } else {
       detail = (await response.text()).slice(0, 300);
     }
   } catch {
     // an unreadable body: the status line says enough
   }
-  return new ApiError(response.status, title, detail, errors);
+  return new ApiError(response.status, title, detail, errors, problem);
 }
 
 /** A request to the API with the key; resolves to the Response (2xx) or throws ApiError. */

@@ -478,6 +478,7 @@ async function buildView(id) {
     const abort = logAbort.signal;
     signal.addEventListener('abort', () => logAbort?.abort());
     pre.textContent = '';
+    pre.hidden = false;
     const attempts = record.attempts || [];
     const live = !FINAL.has(record.state) && selected === attempts[attempts.length - 1]?.attempt;
     const path = `/v1/builds/${encodeURIComponent(id)}/logs?attempt=${selected}`;
@@ -503,8 +504,9 @@ async function buildView(id) {
         return;
       }
       pre.textContent = '';
+      pre.hidden = true;
       logNote.textContent = e.status === 404
-        ? `The log of attempt ${selected} is not available from this API (404${e.detail ? `: ${e.detail}` : ''}).`
+        ? `The log of attempt ${selected} is not available from this API (404${e.problem && e.detail ? `: ${e.detail}` : ''}).`
         : `The log could not be read: ${e.message}`;
     }
   };
