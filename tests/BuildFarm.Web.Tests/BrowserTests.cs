@@ -8,7 +8,8 @@ namespace BuildFarm.Web.Tests;
 /// <summary>
 /// The web page in a real headless chromium against the demo farm's API (docs/web.md): the batch graph follows the
 /// simulator live, a failed node opens its build page, cancel works and is offered only to keys that may, another
-/// tenant's key sees nothing, axe finds no serious or critical violation, the page fits 375 px. Screenshots of the batch
+/// tenant's key sees nothing, a big level folds and search finds an image in it, axe finds no serious or critical
+/// violation, the page fits 375 px. Screenshots of the batch
 /// page and of a failed build's page are written to <see cref="BrowserFixture.ScreenshotDirectory"/>.
 /// </summary>
 [Collection(WebFarmGroup.Name)]
@@ -92,7 +93,10 @@ public sealed class BrowserTests(WebFarmFixture farm, BrowserFixture browser) : 
     [Fact]
     public async Task BuildPage_CancelIsOfferedToKeysThatMay_AndCancels()
     {
-        var build = await farm.Client.SubmitBuildAsync(new SubmitBuildRequest { Spec = WebFarmFixture.Spec(WebFarmFixture.HoldRegistry, WebFarmFixture.Unique("hold")) });
+        var build = await farm.Client.SubmitBuildAsync(new SubmitBuildRequest
+        {
+            Spec = WebFarmFixture.Spec(WebFarmFixture.HoldRegistry, WebFarmFixture.Unique("hold")) with { DeadlineSeconds = WebFarmFixture.HoldDeadlineSeconds },
+        });
 
         // A read-only key of the same tenant sees the build but no cancel button.
         var viewer = await browser.NewPageAsync();
@@ -128,6 +132,39 @@ public sealed class BrowserTests(WebFarmFixture farm, BrowserFixture browser) : 
         await page.GotoAsync(new Uri(farm.Api, $"ui/#/builds/{batch.Images[0].BuildId}").ToString());
         await Expect(page.Locator("main")).ToContainTextAsync("was not found");
         await Expect(page.Locator("#graph")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task LargeBatch_ABigLevelStartsCollapsed_SearchFindsAnImage_AndEnterExpandsIt()
+    {
+        var prefix = WebFarmFixture.Unique("big");
+        var batch = await farm.Client.SubmitBatchAsync(new SubmitBatchRequest
+        {
+            Images = [.. Enumerable.Range(1, 60).Select(i => Image($"img-{i:D2}", Registry, prefix))],
+        });
+        var page = await browser.NewPageAsync();
+        var problems = Watch(page);
+        await OpenWithKeyAsync(page, $"ui/#/batches/{batch.BatchId}", farm.Farm.ApiKey);
+
+        // 60 images on one level (more than 40): one summary node instead of 60, the table still lists them all.
+        await Expect(page.Locator("svg.graph g.summary")).ToHaveCountAsync(1);
+        await Expect(page.Locator("svg.graph a[data-build]")).ToHaveCountAsync(0);
+        await Expect(page.Locator("#images tbody tr")).ToHaveCountAsync(60);
+
+        // Searching opens the level holding a match and marks the match.
+        await page.GetByLabel("Find an image").FillAsync("img-42");
+        await Expect(page.Locator("svg.graph a[data-build]")).ToHaveCountAsync(60);
+        await Expect(page.Locator("svg.graph g.node.hit")).ToHaveCountAsync(1);
+        await Expect(page.Locator("svg.graph g.node.hit")).ToContainTextAsync("img-42");
+        await Expect(page.Locator("#g-search-help")).ToHaveTextAsync("1 match(es)");
+
+        // Without a search the level folds again; Enter on the summary (keyboard) unfolds it.
+        await page.GetByLabel("Find an image").FillAsync("");
+        await Expect(page.Locator("svg.graph g.summary")).ToHaveCountAsync(1);
+        await page.Locator("svg.graph g.summary").FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.Locator("svg.graph a[data-build]")).ToHaveCountAsync(60);
+        Assert.Empty(problems);
     }
 
     [Fact]
