@@ -5,7 +5,8 @@
 #   1. build with warnings as errors;
 #   2. fast lane: every test without [NeedsServer] (trait Lane=Servers), run with the server variables unset, so a test
 #      that needs a server but is not marked fails here instead of passing by luck;
-#   3. installs (as root, with apt-get) and starts on 127.0.0.1 the servers the tests need (redis, rabbitmq, prometheus);
+#   3. installs (as root, with apt-get) and starts on 127.0.0.1 the servers the tests need (redis, rabbitmq, prometheus,
+#      registry; chromium is only installed);
 #   4. server lane: the [NeedsServer] tests (Lane=Servers) of the projects that have any, with the variables set;
 #   5. stops what it started.
 #
@@ -37,7 +38,7 @@ fail() { echo "test.sh: $*" >&2; echo "${passed:-0} passed, $((${failed:-0} + 1)
 # ---------------------------------------------------------------------------------------------
 # Services. Each one the tests need is listed in $services; started ones are stopped on exit.
 # ---------------------------------------------------------------------------------------------
-services=(redis rabbitmq prometheus registry)
+services=(redis rabbitmq prometheus registry chromium)
 started_pids=()
 apt_updated=0
 
@@ -219,6 +220,17 @@ start_registry() {
   if command -v skopeo >/dev/null 2>&1; then export BUILDFARM_TEST_SKOPEO="$(command -v skopeo)"; fi
 }
 
+# Debian's chromium for tests/BuildFarm.Web.Tests (Playwright drives it through ExecutablePath; no browser download).
+# Installed only when missing; exports BUILDFARM_TEST_CHROMIUM (its absolute path).
+start_chromium() {
+  # fonts-liberation: the metric-compatible fonts chromium recommends, so that screenshots show text (installs skip recommends).
+  if ! [ -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then apt_install chromium fonts-liberation; fi
+  local path=/usr/bin/chromium
+  [ -x "$path" ] || path="$(command -v chromium)"
+  export BUILDFARM_TEST_CHROMIUM="$path"
+  echo "== chromium: $("$path" --version 2>/dev/null | head -n 1)"
+}
+
 # write_registry_config DIR PORT HTPASSWD: a registry on 127.0.0.1:PORT storing under DIR/storage; Basic auth when HTPASSWD.
 write_registry_config() {
   local dir="$1" port="$2" htpasswd_file="$3"
@@ -254,7 +266,8 @@ if ! dotnet build BuildFarm.sln -c Release -warnaserror -nologo -v:q >"$run_dir/
 fi
 
 server_variables=(BUILDFARM_TEST_REDIS BUILDFARM_TEST_RABBITMQ BUILDFARM_TEST_PROMETHEUS BUILDFARM_TEST_PROMTOOL
-  BUILDFARM_TEST_REGISTRY BUILDFARM_TEST_REGISTRY_AUTH BUILDFARM_TEST_REGISTRY_USER BUILDFARM_TEST_REGISTRY_PASSWORD BUILDFARM_TEST_SKOPEO)
+  BUILDFARM_TEST_REGISTRY BUILDFARM_TEST_REGISTRY_AUTH BUILDFARM_TEST_REGISTRY_USER BUILDFARM_TEST_REGISTRY_PASSWORD BUILDFARM_TEST_SKOPEO
+  BUILDFARM_TEST_CHROMIUM BUILDFARM_TEST_SCREENSHOTS)
 passed=0; failed=0; skipped=0; status=0
 # One test may run at most hang_timeout; one project's lane at most project_timeout (both far above a healthy run:
 # the slowest test takes ~3 min on a loaded machine, the slowest project ~4 min).
@@ -315,6 +328,8 @@ if [ "$fast_only" = "0" ]; then
   for service in "${services[@]}"; do
     "start_$service"
   done
+  # The web tests' screenshots (docs/web.md) go with the test results.
+  export BUILDFARM_TEST_SCREENSHOTS="$run_dir/results/screenshots"
   run_lane servers "Lane=Servers"
 fi
 

@@ -114,6 +114,8 @@ public sealed class ApiCommandTests(DemoFarmFixture farm)
         var id = System.Text.RegularExpressions.Regex.Match(result.Out, "^build (\\S+) queued \\(tenant demo\\)$", System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value;
         Assert.NotEmpty(id);
         Assert.Contains($"follow it with: buildfarm watch {id}", result.Out, StringComparison.Ordinal);
+        // The web page of the build (docs/web.md), under the API's address.
+        Assert.Contains($"open it in a browser: {farm.Api}ui/#/builds/{id}", result.Out, StringComparison.Ordinal);
         var watch = await CliRunner.RunAsync(farm.With("watch", id, "--output", "json"));
         Assert.True(watch.ExitCode == 0, watch.Error + watch.Out);
     }

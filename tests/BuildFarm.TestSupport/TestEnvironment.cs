@@ -18,6 +18,10 @@ public enum Server
     /// <summary>Two docker-registry processes: <c>BUILDFARM_TEST_REGISTRY</c> (host:port, no auth) and
     /// <c>BUILDFARM_TEST_REGISTRY_AUTH</c> (htpasswd Basic auth; <c>BUILDFARM_TEST_REGISTRY_USER</c>/<c>_PASSWORD</c>).</summary>
     Registry,
+
+    /// <summary>A headless-capable chromium for the web page's browser tests: <c>BUILDFARM_TEST_CHROMIUM</c> (absolute path;
+    /// ./test.sh installs Debian's <c>chromium</c> package).</summary>
+    Chromium,
 }
 
 /// <summary>
@@ -33,6 +37,7 @@ public static class TestEnvironment
     public const string PromtoolVariable = "BUILDFARM_TEST_PROMTOOL";
     public const string RegistryVariable = "BUILDFARM_TEST_REGISTRY";
     public const string RegistryAuthVariable = "BUILDFARM_TEST_REGISTRY_AUTH";
+    public const string ChromiumVariable = "BUILDFARM_TEST_CHROMIUM";
 
     /// <summary>True when <c>CI</c> is <c>true</c> or <c>1</c> (GitHub Actions, GitLab and most CI systems set it): there a
     /// server test whose server is missing fails instead of being skipped.</summary>
@@ -60,6 +65,9 @@ public static class TestEnvironment
     /// <summary>The promtool binary (absolute path) that ./test.sh installs.</summary>
     public static string Promtool => RequireBinary(PromtoolVariable, "promtool");
 
+    /// <summary>The chromium binary (absolute path) that ./test.sh installs.</summary>
+    public static string Chromium => RequireBinary(ChromiumVariable, "chromium");
+
     /// <summary>The real kubectl, or null when it is not installed.</summary>
     public static string? Kubectl { get; } = FindKubectl();
 
@@ -73,6 +81,7 @@ public static class TestEnvironment
             ? "kubectl is not installed (looked for /usr/bin/kubectl and kubectl on PATH): these tests need the real binary"
             : null,
         Server.Registry => MissingVariable(RegistryVariable, "docker-registry") ?? MissingVariable(RegistryAuthVariable, "docker-registry with htpasswd auth"),
+        Server.Chromium => MissingVariable(ChromiumVariable, "chromium"),
         _ => throw new ArgumentOutOfRangeException(nameof(server), server, "unknown server"),
     };
 
@@ -84,6 +93,7 @@ public static class TestEnvironment
         Server.Prometheus => "prometheus",
         Server.Kubectl => "kubectl",
         Server.Registry => "registry",
+        Server.Chromium => "chromium",
         _ => throw new ArgumentOutOfRangeException(nameof(server), server, "unknown server"),
     };
 

@@ -1,5 +1,6 @@
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Options;
+using BuildFarm.Api.Web;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 
@@ -65,6 +66,8 @@ public static class ApiEndpoints
         app.MapHealthChecks(ReadyPath, new HealthCheckOptions { Predicate = c => c.Tags.Contains(ApiServiceCollectionExtensions.ReadyTag) });
         app.MapPrometheusScrapingEndpoint(MetricsPath);
         app.MapOpenApi("/openapi/{documentName}.json");
+        // The web page's static files (docs/web.md): anonymous, not in the OpenAPI document; its data calls use /v1 with a key.
+        app.MapBuildFarmWebUi();
 
         var v1 = app.MapGroup("/v1");
         BuildEndpoints.Map(v1);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using BuildFarm.Api.Web;
 using BuildFarm.Cli.Demo;
 using BuildFarm.Cli.Progress;
 using BuildFarm.Client;
@@ -268,6 +269,7 @@ public static class DemoCommand
         [
             "",
             $"The farm is ready: API {api} with the bearer key {key} (scopes submit, read, cancel).",
+            $"Web page: {new Uri(api, WebUi.Prefix.TrimStart('/'))} (paste the key when it asks; it shows the batches, their graphs and builds).",
             "In another terminal:",
             "",
             $"  export {ApiConnection.ApiEnvironmentVariable}={api} {ApiConnection.ApiKeyEnvironmentVariable}={key}",

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using BuildFarm.Api.Web;
 using BuildFarm.Cli.Progress;
 using BuildFarm.Client;
 using BuildFarm.Contracts;
@@ -60,14 +61,19 @@ public static class SubmitCommand
                 return await connection.RunAsync(parse, io, "submit", async client =>
                 {
                     var batch = await client.SubmitManifestAsync(yaml, options, null, cancellationToken);
-                    return await AfterBatchAsync(client, batch, io, json, parse.GetValue(wait), cancellationToken);
+                    return await AfterBatchAsync(client, batch, io, json, parse.GetValue(wait), connection.BaseAddress(parse, out _)!, cancellationToken);
                 });
             }
             return await connection.RunAsync(parse, io, "submit", async client =>
             {
                 var build = await client.SubmitBuildAsync(new SubmitBuildRequest { Spec = spec! }, null, cancellationToken);
+                var page = PageUrl(connection.BaseAddress(parse, out _)!, WebUi.BuildPath(build.BuildId));
                 if (parse.GetValue(wait))
                 {
+                    if (!json)
+                    {
+                        await io.Out.WriteLineAsync($"open it in a browser: {page}");
+                    }
                     return await Following.BuildAsync(client, build, io, json, cancellationToken);
                 }
                 if (json)
@@ -78,6 +84,7 @@ public static class SubmitCommand
                 {
                     await io.Out.WriteLineAsync($"build {build.BuildId} {build.State.ToWire()}{StatusCommand.TenantNote(build.Tenant)}");
                     await io.Out.WriteLineAsync($"follow it with: buildfarm watch {build.BuildId}");
+                    await io.Out.WriteLineAsync($"open it in a browser: {page}");
                 }
                 return ExitCodes.Ok;
             });
@@ -85,10 +92,19 @@ public static class SubmitCommand
         return command;
     }
 
-    private static async Task<int> AfterBatchAsync(BuildFarmClient client, BatchStatus batch, CliIO io, bool json, bool wait, CancellationToken cancellationToken)
+    /// <summary>The web page (docs/web.md) of a build or batch under the API's base address (which may have a path).</summary>
+    public static Uri PageUrl(Uri api, string pagePath) => new(api, pagePath.TrimStart('/'));
+
+    private static async Task<int> AfterBatchAsync(
+        BuildFarmClient client, BatchStatus batch, CliIO io, bool json, bool wait, Uri api, CancellationToken cancellationToken)
     {
+        var page = PageUrl(api, WebUi.BatchPath(batch.BatchId));
         if (wait)
         {
+            if (!json)
+            {
+                await io.Out.WriteLineAsync($"open it in a browser: {page}");
+            }
             return await Following.BatchAsync(client, batch, io, json, cancellationToken);
         }
         if (json)
@@ -99,6 +115,7 @@ public static class SubmitCommand
         await io.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"batch {batch.BatchId}: {Plural.Of(batch.Total, "image")} submitted{StatusCommand.TenantNote(batch.Tenant)}"));
         CliConsole.Create(io).Write(StatusCommand.BatchTable(batch));
         await io.Out.WriteLineAsync($"follow it with: buildfarm watch {batch.BatchId}");
+        await io.Out.WriteLineAsync($"open it in a browser: {page}");
         return ExitCodes.Ok;
     }
 
