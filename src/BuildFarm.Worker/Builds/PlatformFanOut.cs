@@ -98,7 +98,7 @@ public static class PlatformFanOut
             // Rethrown below: the build's own cancellation first, else the first lane's exception.
         }
         ct.ThrowIfCancellationRequested();
-        if (tasks.FirstOrDefault(t => t.IsFaulted || t.IsCanceled) is { } broken)
+        if ((tasks.FirstOrDefault(t => t.IsFaulted) ?? tasks.FirstOrDefault(t => t.IsCanceled)) is { } broken)
         {
             await broken.ConfigureAwait(false);
         }
@@ -118,8 +118,9 @@ public static class PlatformFanOut
                 }
                 return outcome;
             }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested && !ct.IsCancellationRequested && Volatile.Read(ref failedFirst) >= 0)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested && !ct.IsCancellationRequested)
             {
+                // Stopped by this fan-out: another lane failed or threw.
                 return LaneOutcome.Stopped;
             }
             catch
