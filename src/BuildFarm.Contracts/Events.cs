@@ -37,6 +37,11 @@ public sealed record BuildStarted
     public string? BatchId { get; init; }
     public required int Attempt { get; init; }
     public required string Pod { get; init; }
+
+    /// <summary>The platform this attempt builds (<c>linux/arm64</c>) in a multi-platform build, whose platforms number their
+    /// attempts each on their own; null in a single-platform build.</summary>
+    public string? Platform { get; init; }
+
     public DateTimeOffset At { get; init; }
 }
 
@@ -46,6 +51,9 @@ public sealed record BuildAttemptFailed
     public required string BuildId { get; init; }
     public string? BatchId { get; init; }
     public required int Attempt { get; init; }
+
+    /// <summary>The platform of the attempt in a multi-platform build (see <see cref="BuildStarted.Platform"/>); null otherwise.</summary>
+    public string? Platform { get; init; }
 
     /// <summary>A reason from <see cref="FailureReasons"/>.</summary>
     public required string Reason { get; init; }
@@ -80,7 +88,21 @@ public sealed record BuildSucceeded
     /// <summary>"connection reset by peer" seen over all attempts.</summary>
     public int Resets { get; init; }
 
+    /// <summary>A multi-platform build: each platform's image (the manifests the index <see cref="Digest"/> names), in the
+    /// spec's order. Empty for a single-platform build.</summary>
+    public IReadOnlyList<PlatformImage> Platforms { get; init; } = [];
+
     public DateTimeOffset At { get; init; }
+}
+
+/// <summary>One platform's image of a multi-platform build: the platform and its manifest digest.</summary>
+public sealed record PlatformImage
+{
+    /// <summary><c>os/arch[/variant]</c>, e.g. <c>linux/arm64</c>.</summary>
+    public required string Platform { get; init; }
+
+    /// <summary>The platform's image manifest digest (<c>sha256:…</c>), in every destination repository.</summary>
+    public required string Digest { get; init; }
 }
 
 /// <summary>The build ended without an image.</summary>

@@ -57,6 +57,10 @@ public static class BuildStates
 public sealed record AttemptRecord
 {
     public required int Attempt { get; init; }
+
+    /// <summary>The platform this attempt built in a multi-platform build (each platform numbers its own attempts); null otherwise.</summary>
+    public string? Platform { get; init; }
+
     public string? Pod { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? EndedAt { get; init; }
@@ -91,6 +95,11 @@ public record BuildRecord
     public string? Detail { get; init; }
     public string? Digest { get; init; }
     public IReadOnlyList<string> Pushed { get; init; } = [];
+
+    /// <summary>A succeeded multi-platform build: each platform's image digest; <see cref="Digest"/> is the index over them.
+    /// Empty for a single-platform build.</summary>
+    public IReadOnlyList<PlatformImage> Platforms { get; init; } = [];
+
     public IReadOnlyList<AttemptRecord> Attempts { get; init; } = [];
 
     /// <summary>Seconds per phase of the successful attempt (<c>pull</c>, <c>extract</c>, <c>build</c>, <c>push</c>).</summary>

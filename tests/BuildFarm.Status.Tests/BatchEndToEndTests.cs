@@ -5,6 +5,7 @@ using System.Text.Json;
 using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Contracts;
+using BuildFarm.Registry;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Worker.Hosting;
 using k8s;
@@ -29,6 +30,9 @@ public sealed class BatchEndToEndTests
 {
     private const string Namespace = "buildfarm";
     private const string DeniedRegistry = "denied.example.com";
+
+    /// <summary>The registry host the simulator's pods and the worker's index push send to the test's real docker-registry.</summary>
+    private const string RealRegistryHost = "registry.test";
 
     /// <summary>30 images in 4 levels: 2 bases, 6 on a base, 12 on two level-1 images (diamonds), 10 on level 2.</summary>
     private static SubmitBatch ThirtyImages(string batch)
@@ -143,10 +147,98 @@ public sealed class BatchEndToEndTests
         Assert.Single(stats.Pods, p => p.Name.StartsWith($"bf-{batch}-base-", StringComparison.Ordinal)); // permanent: not retried
     }
 
+    [Fact]
+    [NeedsServer(Server.Redis, Server.RabbitMq, Server.Registry)]
+    public async Task TwoPlatformBase_OnePodPerPlatformOnMatchingNodes_IndexInTheRegistry_DependentGetsTheIndexDigest()
+    {
+        var registry = Environment.GetEnvironmentVariable(TestEnvironment.RegistryVariable)
+            ?? throw new InvalidOperationException($"{TestEnvironment.RegistryVariable} is not set: run the tests with ./test.sh, which starts docker-registry");
+        await using var farm = await Farm.StartAsync(registry);
+        var batch = $"e2emp{Guid.NewGuid().ToString("N")[..8]}";
+        var submit = new SubmitBatch
+        {
+            BatchId = batch,
+            SubmittedAt = DateTimeOffset.UtcNow,
+            Images =
+            [
+                new BatchImage
+                {
+                    Name = "base", BuildId = $"{batch}-base",
+                    Spec = new BuildSpec
+                    {
+                        Context = "s3://ctx-bucket/mono.tar.gz", ContextSubPath = "base", Platforms = ["linux/amd64", "linux/arm64"],
+                        Destinations = [$"{RealRegistryHost}/{batch}/base:1", $"{RealRegistryHost}/{batch}/base:latest"],
+                    },
+                },
+                new BatchImage
+                {
+                    Name = "app", BuildId = $"{batch}-app",
+                    Spec = new BuildSpec { Context = "s3://ctx-bucket/mono.tar.gz", ContextSubPath = "app", Destinations = [$"registry.example.com/{batch}/app:1"] },
+                    DependsOn = [new BatchDependency("base", "BASE_IMAGE")],
+                },
+            ],
+        };
+
+        await farm.PublishAsync(submit);
+
+        await Eventually.UntilAsync(async () => (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)) is { Count: 2 } b
+            && b.All(r => r.State.IsFinal()), "both builds of the batch to end", TimeSpan.FromSeconds(120));
+        var records = (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.Name!);
+        var baseRecord = records["base"];
+        Assert.True(baseRecord.State == BuildState.Succeeded, $"base: {baseRecord.State.ToWire()} {baseRecord.Reason} {baseRecord.Detail}");
+        Assert.Equal(["linux/amd64", "linux/arm64"], baseRecord.Platforms.Select(p => p.Platform));
+        Assert.Equal([(1, "linux/amd64"), (1, "linux/arm64")], baseRecord.Attempts.Select(a => (a.Attempt, a.Platform!)));
+
+        // One pod per platform, each with its platform's node selector, each on a node of that architecture.
+        var pods = farm.Pods.Snapshot();
+        var nodes = farm.NodeArchitectures();
+        foreach (var (platform, arch) in new[] { ("linux/amd64", "amd64"), ("linux/arm64", "arm64") })
+        {
+            var name = $"bf-{batch}-base-1-linux-{arch}";
+            var created = Assert.Single(pods, p => p.Type == WatchEventType.Added && p.Name == name);
+            Assert.Equal(arch, created.NodeSelector["kubernetes.io/arch"]);
+            Assert.Equal("linux", created.NodeSelector["kubernetes.io/os"]);
+            Assert.Contains($"--custom-platform={platform}", created.Args);
+            Assert.DoesNotContain(created.Args, a => a.StartsWith($"--destination={RealRegistryHost}/{batch}/base:1", StringComparison.Ordinal));
+            var node = pods.Last(p => p.Name == name && p.NodeName is not null).NodeName!;
+            Assert.Equal(arch, nodes[node]);
+        }
+        Assert.Equal(2, pods.Count(p => p.Type == WatchEventType.Added && p.Name.StartsWith($"bf-{batch}-base-", StringComparison.Ordinal)));
+
+        // The registry holds one index at both tags: a manifest list of the two per-platform manifests.
+        var options = new RegistryClientOptions();
+        options.PlainHttpRegistries.Add(registry);
+        using var client = new RegistryClient(options);
+        var repository = RegistryReference.Parse($"{registry}/{batch}/base");
+        foreach (var tag in new[] { "1", "latest" })
+        {
+            var index = await client.GetManifestAsync(repository.WithTag(tag));
+            Assert.NotNull(index);
+            Assert.Equal(baseRecord.Digest, index.Digest);
+            Assert.Equal(OciMediaTypes.DockerManifestList, index.MediaType);
+            var entries = ImageIndex.Parse(index.Body);
+            Assert.Equal(["linux/amd64", "linux/arm64"], entries.Select(e => e.Platform!.ToString()));
+            Assert.Equal(baseRecord.Platforms.Select(p => p.Digest), entries.Select(e => e.Digest));
+            foreach (var entry in entries)
+            {
+                var manifest = await client.HeadManifestAsync(repository.WithDigest(entry.Digest));
+                Assert.Equal((OciMediaTypes.DockerManifest, manifest!.Size), (entry.MediaType, entry.Size));
+            }
+        }
+
+        // The dependent was built on the index digest.
+        var app = records["app"];
+        Assert.True(app.State == BuildState.Succeeded, $"app: {app.State.ToWire()} {app.Reason} {app.Detail}");
+        var pinned = $"{RealRegistryHost}/{batch}/base@{baseRecord.Digest}";
+        Assert.Equal(pinned, app.Spec.BuildArgs["BASE_IMAGE"]);
+        Assert.Contains($"--build-arg=BASE_IMAGE={pinned}", Assert.Single(pods, p => p.Type == WatchEventType.Added && p.Name == $"bf-{batch}-app-1").Args);
+    }
+
     /// <summary>Simulator + worker host + status host on the test broker and Redis, and a pod watch of the test's own.</summary>
     private sealed class Farm : IAsyncDisposable
     {
         private readonly ClusterSimulator _sim;
+        private readonly Scenario _scenario;
         private readonly IHost _worker;
         private readonly IHost _status;
         private readonly string _kubeconfig;
@@ -154,9 +246,10 @@ public sealed class BatchEndToEndTests
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _watch;
 
-        private Farm(ClusterSimulator sim, IHost worker, IHost status, string kubeconfig, PodLog pods)
+        private Farm(ClusterSimulator sim, Scenario scenario, IHost worker, IHost status, string kubeconfig, PodLog pods)
         {
             _sim = sim;
+            _scenario = scenario;
             _worker = worker;
             _status = status;
             _kubeconfig = kubeconfig;
@@ -169,21 +262,33 @@ public sealed class BatchEndToEndTests
         public IBuildStatusStore Store { get; }
         public PodLog Pods { get; }
 
-        public static async Task<Farm> StartAsync()
+        /// <summary>The farm; with <paramref name="realRegistry"/> (host:port of a docker-registry), the simulator has an amd64
+        /// and an arm64 node pool and pushes <see cref="RealRegistryHost"/> images to it, and the worker pushes indexes there.</summary>
+        public static async Task<Farm> StartAsync(string? realRegistry = null)
         {
-            var yaml = ScenarioLoader.FastYaml() + $$"""
+            var yaml = ScenarioLoader.FastYaml() + (realRegistry is null ? """
                 capacity: { nodes: 4, podsPerNode: 10 }
+
+                """ : """
+                capacity:
+                  podsPerNode: 10
+                  nodePools:
+                    - { name: amd, nodes: 2, os: linux, arch: amd64 }
+                    - { name: arm, nodes: 2, os: linux, arch: arm64 }
+
+                """) + $$"""
                 registries:
                   {{DeniedRegistry}}:
                     faults: { unauthorized: 1.0 }
-                """;
-            var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = ScenarioLoader.Parse(yaml, "batch e2e"), Seed = 11 });
+                """ + (realRegistry is null ? "" : $"\n  {RealRegistryHost}:\n    endpoint: http://{realRegistry}\n");
+            var scenario = ScenarioLoader.Parse(yaml, "batch e2e");
+            var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = scenario, Seed = 11 });
             var kubeconfig = Path.Combine(Path.GetTempPath(), $"status-e2e-{Guid.NewGuid():N}.kubeconfig");
             sim.WriteKubeconfig(kubeconfig);
             var prefix = TestRedis.UniquePrefix();
-            var worker = await StartWorkerAsync(kubeconfig, prefix + "worker:");
+            var worker = await StartWorkerAsync(kubeconfig, prefix + "worker:", realRegistry);
             var status = await StartStatusAsync(prefix + "status:");
-            var farm = new Farm(sim, worker, status, kubeconfig, new PodLog());
+            var farm = new Farm(sim, scenario, worker, status, kubeconfig, new PodLog());
             await farm.Pods.Started.WaitAsync(TimeSpan.FromSeconds(30));
             return farm;
         }
@@ -191,19 +296,26 @@ public sealed class BatchEndToEndTests
         public Task PublishAsync<T>(T message)
             where T : class => _status.Services.GetRequiredService<IBus>().Publish(message);
 
+        /// <summary>Each simulated node's <c>kubernetes.io/arch</c> label, by node name (<c>sim-node-1</c>… in the order of
+        /// the scenario's node labels, as the simulator names them).</summary>
+        public Dictionary<string, string> NodeArchitectures() =>
+            _scenario.Capacity.NodeLabels().Select((labels, i) => (Name: BuildFarm.ClusterSim.Kubelet.SimKubelet.NodeName(i), Arch: labels["kubernetes.io/arch"]))
+                .ToDictionary(n => n.Name, n => n.Arch, StringComparer.Ordinal);
+
         public async Task<SimStatsSnapshot> StatsAsync()
         {
             using var http = new HttpClient();
             return (await http.GetFromJsonAsync<SimStatsSnapshot>(new Uri(_sim.Address, "/_sim/stats"), new JsonSerializerOptions(JsonSerializerDefaults.Web)))!;
         }
 
-        private static async Task<IHost> StartWorkerAsync(string kubeconfig, string redisPrefix)
+        private static async Task<IHost> StartWorkerAsync(string kubeconfig, string redisPrefix, string? realRegistry)
         {
             var broker = Broker();
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
+                [$"Registry:Endpoints:{RealRegistryHost}"] = realRegistry is null ? null : $"http://{realRegistry}/",
                 ["Kubernetes:KubeconfigPath"] = kubeconfig,
                 ["Kaniko:Namespace"] = Namespace,
                 ["Worker:Slots"] = "8",
@@ -279,7 +391,8 @@ public sealed class BatchEndToEndTests
     }
 
     /// <summary>One pod watch event as the test saw it, numbered in arrival order.</summary>
-    private sealed record PodEvent(int Index, WatchEventType Type, string Name, string? Phase, IReadOnlyList<string> Args);
+    private sealed record PodEvent(int Index, WatchEventType Type, string Name, string? Phase, IReadOnlyList<string> Args, string? NodeName,
+        IReadOnlyDictionary<string, string> NodeSelector);
 
     private sealed class PodLog
     {
@@ -302,7 +415,8 @@ public sealed class BatchEndToEndTests
                     cancellationToken: cancellationToken))
                 {
                     var args = pod.Spec?.Containers?.FirstOrDefault()?.Args ?? [];
-                    _events.Enqueue(new PodEvent(Interlocked.Increment(ref _index), type, pod.Metadata.Name, pod.Status?.Phase, [.. args]));
+                    _events.Enqueue(new PodEvent(Interlocked.Increment(ref _index), type, pod.Metadata.Name, pod.Status?.Phase, [.. args], pod.Spec?.NodeName,
+                        pod.Spec?.NodeSelector is { } selector ? new Dictionary<string, string>(selector) : new Dictionary<string, string>()));
                 }
             }
             catch (Exception e) when (e is OperationCanceledException || cancellationToken.IsCancellationRequested)

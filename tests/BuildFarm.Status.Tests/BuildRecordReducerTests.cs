@@ -323,4 +323,43 @@ public sealed class BuildRecordReducerTests
             }
         }
     }
+
+    [Fact]
+    public void MultiPlatform_EachPlatformNumbersItsOwnAttempts_AndTheSuccessKeepsEveryPlatformsDigest()
+    {
+        const string Arm = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        const string Amd = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+        BuildStarted StartedOn(string platform, int attempt, int seconds) =>
+            new() { BuildId = "b1", Attempt = attempt, Platform = platform, Pod = $"bf-b1-{attempt}-{platform.Replace('/', '-')}", At = T0.AddSeconds(seconds) };
+
+        var record = Fold(Queued(), StartedOn("linux/amd64", 1, 1), StartedOn("linux/arm64", 1, 1),
+            AttemptFailed(1, transient: true, seconds: 2) with { Platform = "linux/arm64" });
+        // Two attempts numbered 1, one per platform: the arm64 one failed, the amd64 one still runs.
+        Assert.Equal(2, record.Attempts.Count);
+        Assert.Null(record.Attempts.Single(a => a.Platform == "linux/amd64").EndedAt);
+        Assert.Equal(FailureReasons.ConnectionReset, record.Attempts.Single(a => a.Platform == "linux/arm64").Reason);
+        Assert.Equal(BuildState.Retrying, record.State);
+
+        record = Fold(record, StartedOn("linux/arm64", 2, 4), Succeeded(attempts: 2) with
+        {
+            Platforms = [new PlatformImage { Platform = "linux/amd64", Digest = Amd }, new PlatformImage { Platform = "linux/arm64", Digest = Arm }],
+        });
+        Assert.Equal(BuildState.Succeeded, record.State);
+        Assert.Equal(Digest, record.Digest);
+        Assert.Equal([("linux/amd64", Amd), ("linux/arm64", Arm)], record.Platforms.Select(p => (p.Platform, p.Digest)));
+        Assert.Equal([(1, "linux/amd64"), (1, "linux/arm64"), (2, "linux/arm64")], record.Attempts.Select(a => (a.Attempt, a.Platform!)));
+        Assert.All(record.Attempts, a => Assert.NotNull(a.EndedAt));
+    }
+
+    [Fact]
+    public void MultiPlatform_ALateStartOfOnePlatformDoesNotMoveTheBuildBackWhileAnotherPlatformsLaterAttemptRuns()
+    {
+        var record = Fold(Queued(),
+            new BuildStarted { BuildId = "b1", Attempt = 1, Platform = "linux/amd64", Pod = "bf-b1-1-linux-amd64", At = T0.AddSeconds(1) },
+            AttemptFailed(1, transient: true, seconds: 2) with { Platform = "linux/amd64" });
+        Assert.Equal(BuildState.Retrying, record.State);
+        // arm64's first attempt starts now: it is that platform's latest, so the build runs again.
+        record = Fold(record, new BuildStarted { BuildId = "b1", Attempt = 1, Platform = "linux/arm64", Pod = "bf-b1-1-linux-arm64", At = T0.AddSeconds(3) });
+        Assert.Equal(BuildState.Running, record.State);
+    }
 }

@@ -13,7 +13,7 @@ public static class ConfigurationCheck
     /// worker and the API) ignores it without a warning.</summary>
     public static readonly IReadOnlySet<string> FarmSections = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
-        "Api", "Bus", "Redis", "Status", "Scheduler", "Worker", "Kaniko", "Kubernetes",
+        "Api", "Bus", "Redis", "Status", "Scheduler", "Worker", "Kaniko", "Kubernetes", "Registry",
     };
 
     /// <summary>Sections of ASP.NET Core and .NET hosting itself.</summary>

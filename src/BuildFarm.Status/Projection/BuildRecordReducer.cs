@@ -122,12 +122,12 @@ public static class BuildRecordReducer
 
     private static BuildChange? Started(BuildRecord record, BuildStarted e)
     {
-        var existing = Find(record, e.Attempt);
+        var existing = Find(record, e.Platform, e.Attempt);
         var attemptChanged = existing is null || existing.Pod != e.Pod || existing.StartedAt is null;
         var attempts = attemptChanged
-            ? Upsert(record.Attempts, e.Attempt, a => a with { Pod = e.Pod, StartedAt = a.StartedAt ?? e.At })
+            ? Upsert(record.Attempts, e.Platform, e.Attempt, a => a with { Pod = e.Pod, StartedAt = a.StartedAt ?? e.At })
             : record.Attempts;
-        var latest = IsLatest(record, e.Attempt) && (existing?.EndedAt is null);
+        var latest = IsLatest(record, e.Platform, e.Attempt) && (existing?.EndedAt is null);
         var state = !record.State.IsFinal() && latest ? BuildState.Running : record.State;
         var startedAt = record.StartedAt is { } s && s <= e.At ? s : e.At;
         if (!attemptChanged && state == record.State && startedAt == record.StartedAt)
@@ -139,16 +139,16 @@ public static class BuildRecordReducer
 
     private static BuildChange? AttemptFailed(BuildRecord record, BuildAttemptFailed e)
     {
-        var existing = Find(record, e.Attempt);
+        var existing = Find(record, e.Platform, e.Attempt);
         if (existing is { EndedAt: not null } && existing.Reason == e.Reason && record.Resets >= e.Resets)
         {
             return null;
         }
-        var attempts = Upsert(record.Attempts, e.Attempt, a => a with
+        var attempts = Upsert(record.Attempts, e.Platform, e.Attempt, a => a with
         {
             Reason = e.Reason, Transient = e.Transient, RetryAt = e.RetryAt, Detail = e.Detail, EndedAt = e.At,
         });
-        var state = !record.State.IsFinal() && e.Transient && IsLatest(record, e.Attempt) ? BuildState.Retrying : record.State;
+        var state = !record.State.IsFinal() && e.Transient && IsLatest(record, e.Platform, e.Attempt) ? BuildState.Retrying : record.State;
         // Resets so far over all attempts: a later BuildSucceeded counts them again (the maximum is kept), and a build
         // that fails keeps them.
         return new BuildChange(record with { Attempts = attempts, State = state, Resets = Math.Max(record.Resets, e.Resets) }, AttemptFailedEvent);
@@ -164,13 +164,15 @@ public static class BuildRecordReducer
         {
             // Already succeeded (e.g. from BuildDeduplicated): fill in only what is missing, for the same digest.
             if (!string.Equals(record.Digest, e.Digest, StringComparison.Ordinal)
-                || (record.Pushed.Count > 0 || e.Pushed.Count == 0) && (record.PhaseSeconds.Count > 0 || e.PhaseSeconds.Count == 0))
+                || (record.Pushed.Count > 0 || e.Pushed.Count == 0) && (record.PhaseSeconds.Count > 0 || e.PhaseSeconds.Count == 0)
+                && (record.Platforms.Count > 0 || e.Platforms.Count == 0))
             {
                 return null;
             }
             return new BuildChange(record with
             {
                 Pushed = record.Pushed.Count > 0 ? record.Pushed : e.Pushed,
+                Platforms = record.Platforms.Count > 0 ? record.Platforms : e.Platforms,
                 PhaseSeconds = record.PhaseSeconds.Count > 0 ? record.PhaseSeconds : e.PhaseSeconds,
             }, SucceededEvent);
         }
@@ -179,6 +181,7 @@ public static class BuildRecordReducer
             State = BuildState.Succeeded,
             Digest = e.Digest,
             Pushed = e.Pushed,
+            Platforms = e.Platforms,
             PhaseSeconds = e.PhaseSeconds,
             Resets = Math.Max(record.Resets, e.Resets),
             Reason = null,
@@ -262,15 +265,19 @@ public static class BuildRecordReducer
             : null;
     }
 
-    private static AttemptRecord? Find(BuildRecord record, int attempt) => record.Attempts.FirstOrDefault(a => a.Attempt == attempt);
+    // An attempt is known by its number and, in a multi-platform build, its platform (each platform numbers its own).
+    private static bool Is(AttemptRecord a, string? platform, int attempt) => a.Attempt == attempt && string.Equals(a.Platform, platform, StringComparison.Ordinal);
 
-    /// <summary>True when no later attempt is known: only the latest attempt moves the build's state.</summary>
-    private static bool IsLatest(BuildRecord record, int attempt) => record.Attempts.All(a => a.Attempt <= attempt);
+    private static AttemptRecord? Find(BuildRecord record, string? platform, int attempt) => record.Attempts.FirstOrDefault(a => Is(a, platform, attempt));
 
-    private static IReadOnlyList<AttemptRecord> Upsert(IReadOnlyList<AttemptRecord> attempts, int attempt, Func<AttemptRecord, AttemptRecord> change)
+    /// <summary>True when no later attempt (of the same platform) is known: only the latest attempt moves the build's state.</summary>
+    private static bool IsLatest(BuildRecord record, string? platform, int attempt) =>
+        record.Attempts.All(a => a.Attempt <= attempt || !string.Equals(a.Platform, platform, StringComparison.Ordinal));
+
+    private static IReadOnlyList<AttemptRecord> Upsert(IReadOnlyList<AttemptRecord> attempts, string? platform, int attempt, Func<AttemptRecord, AttemptRecord> change)
     {
-        var current = attempts.FirstOrDefault(a => a.Attempt == attempt) ?? new AttemptRecord { Attempt = attempt };
-        return [.. attempts.Where(a => a.Attempt != attempt).Append(change(current)).OrderBy(a => a.Attempt)];
+        var current = attempts.FirstOrDefault(a => Is(a, platform, attempt)) ?? new AttemptRecord { Attempt = attempt, Platform = platform };
+        return [.. attempts.Where(a => !Is(a, platform, attempt)).Append(change(current)).OrderBy(a => a.Attempt).ThenBy(a => a.Platform, StringComparer.Ordinal)];
     }
 
     /// <summary>Ends attempts still open when the build ends (their own failure event may come later and fill in the reason).</summary>

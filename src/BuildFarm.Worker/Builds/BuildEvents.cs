@@ -27,19 +27,20 @@ public sealed class BuildEvents(TimeProvider time)
         BuildId = command.BuildId, BatchId = command.BatchId, RequestedBy = requestedBy, Attempts = attempts, At = time.GetUtcNow(),
     };
 
-    public BuildStarted Started(BuildImage command, int attempt, string pod) => new()
+    /// <summary>An attempt's pod exists; <paramref name="platform"/> is its platform in a multi-platform build, else null.</summary>
+    public BuildStarted Started(BuildImage command, int attempt, string pod, string? platform = null) => new()
     {
-        BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Pod = pod, At = time.GetUtcNow(),
+        BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Pod = pod, Platform = platform, At = time.GetUtcNow(),
     };
 
     /// <summary>A failed attempt; <c>RetryAt</c> when <paramref name="decision"/> retries.</summary>
-    public BuildAttemptFailed AttemptFailed(BuildImage command, int attempt, AttemptDecision decision, int resets)
+    public BuildAttemptFailed AttemptFailed(BuildImage command, int attempt, AttemptDecision decision, int resets, string? platform = null)
     {
         var now = time.GetUtcNow();
         var reason = decision.Reason ?? FailureReasons.Unknown;
         return new BuildAttemptFailed
         {
-            BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Reason = reason, Transient = FailureReasons.IsTransient(reason),
+            BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Platform = platform, Reason = reason, Transient = FailureReasons.IsTransient(reason),
             RetryAt = decision.Verdict == AttemptVerdict.Retry ? now + decision.RetryAfter : null, Detail = decision.Detail, Resets = resets, At = now,
         };
     }
@@ -50,6 +51,26 @@ public sealed class BuildEvents(TimeProvider time)
         BuildId = command.BuildId, BatchId = command.BatchId, Digest = digest, Pushed = Pushed(command, digest, analysis),
         PhaseSeconds = PhaseSeconds(analysis), Attempts = attempts, Resets = resets, At = time.GetUtcNow(),
     };
+
+    /// <summary>
+    /// A multi-platform build succeeded: <paramref name="indexDigest"/> is the index pushed to every destination (the
+    /// build's digest), <paramref name="platforms"/> the per-platform images it names. <paramref name="attempts"/> is the
+    /// most any platform took; the phase seconds are those of the slowest platform per phase (the build waited for it).
+    /// </summary>
+    public BuildSucceeded SucceededMultiPlatform(BuildImage command, string indexDigest, IReadOnlyList<PlatformImage> platforms,
+        IEnumerable<KanikoLogAnalysis?> analyses, int attempts, int resets)
+    {
+        var seconds = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (phase, value) in analyses.SelectMany(a => PhaseSeconds(a)))
+        {
+            seconds[phase] = Math.Max(value, seconds.GetValueOrDefault(phase));
+        }
+        return new BuildSucceeded
+        {
+            BuildId = command.BuildId, BatchId = command.BatchId, Digest = indexDigest, Pushed = Pushed(command, indexDigest, null),
+            PhaseSeconds = seconds, Attempts = attempts, Resets = resets, Platforms = platforms, At = time.GetUtcNow(),
+        };
+    }
 
     /// <summary>This very build had already succeeded (its worker died before the ack): reported again.</summary>
     public BuildSucceeded SucceededBefore(BuildImage command, string digest, IReadOnlyDictionary<string, double> phaseSeconds, int attempts) => new()

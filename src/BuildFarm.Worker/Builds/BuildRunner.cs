@@ -24,7 +24,9 @@ namespace BuildFarm.Worker.Builds;
 /// attempts (one pod each, shared watch, streamed log analysis, classification, backoff) → events and metrics.
 /// It only orchestrates named steps: <see cref="LeaseScope"/> (locks, slots, renewal, fencing), <see cref="AttemptPods"/>
 /// (create or adopt, quota wait, delete, list), <see cref="AttemptLogStreamer"/> (the log through the analyzer),
-/// <see cref="AttemptDecision"/> (succeed, retry after a backoff, fail) and <see cref="BuildEvents"/> (what is published).
+/// <see cref="AttemptDecision"/> (succeed, retry after a backoff, fail), <see cref="BuildEvents"/> (what is published), and for
+/// a multi-platform build <see cref="PlatformFanOut"/> (one line of attempts per platform) and <see cref="IndexPublisher"/>
+/// (the index pushed to the destinations once every platform succeeded).
 /// Testable without MassTransit: all I/O is behind <see cref="IKubernetes"/>, the coordination interfaces,
 /// <see cref="PodWatcher"/> and <see cref="IBuildEventPublisher"/>.
 /// </summary>
@@ -36,6 +38,7 @@ public sealed class BuildRunner(
     IBuildDedupe dedupe,
     ICancelRequests cancelRequests,
     BuildEvents build,
+    IndexPublisher indexes,
     ResiliencePipelineProvider<string> pipelines,
     BuildFarmMetrics metrics,
     RegistryLimitFeedback registryLimits,
@@ -117,7 +120,7 @@ public sealed class BuildRunner(
         using var deadline = DeadlineSource(command.Deadline, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellation.Token, deadline.Token);
         var ct = linked.Token;
-        var state = new RunState(command, buildKey, registries[0]);
+        var state = new RunState(command, buildKey, destinations, PlatformFanOut.Lanes(command, buildKey, registries[0]));
         await using var leaseScope = leases.Open(command.BuildId, buildKey);
         var claimed = false;
         try
@@ -134,31 +137,35 @@ public sealed class BuildRunner(
                 return elsewhere;
             }
             claimed = true;
+            // One lease for the whole build, however many platforms it has.
             await leaseScope.AcquireAsync(destinations, registries, ct).ConfigureAwait(false);
-            var (firstAttempt, earlierResets) = redelivered ? await pods.ResumePointAsync(command, ct).ConfigureAwait(false) : (1, 0);
-            return await RunAttemptsAsync(state, events, leaseScope, cancellation, firstAttempt, earlierResets, ct).ConfigureAwait(false);
+            var run = new LaneRun(events, cancellation, redelivered);
+            return state.Lanes is [var lane]
+                ? await RunSinglePlatformAsync(state, lane, run, leaseScope, ct).ConfigureAwait(false)
+                : await RunMultiPlatformAsync(state, run, leaseScope, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested && (cancellation.IsCancellationRequested || deadline.IsCancellationRequested))
         {
             // Cancelled on request or past the deadline: end the build here.
             var cancelled = cancellation.IsCancellationRequested;
-            var attemptRunning = state.CurrentPod is not null;
-            await pods.DeleteAsync(state.CurrentPod, CancellationToken.None).ConfigureAwait(false);
+            foreach (var lane in state.Lanes.Where(l => l.CurrentPod is not null))
+            {
+                await pods.DeleteAsync(lane.CurrentPod, CancellationToken.None).ConfigureAwait(false);
+                lane.CurrentPod = null;
+                metrics.RecordAttempt(cancelled ? "cancelled" : "failed", cancelled ? FailureReasons.Cancelled : FailureReasons.DeadlineExceeded, lane.PushRegistry,
+                    lane.Platform);
+            }
             if (claimed)
             {
                 await dedupe.AbandonAsync(buildKey, command.BuildId, CancellationToken.None).ConfigureAwait(false);
             }
-            if (attemptRunning)
-            {
-                metrics.RecordAttempt(cancelled ? "cancelled" : "failed", cancelled ? FailureReasons.Cancelled : FailureReasons.DeadlineExceeded, state.PushRegistry);
-            }
             if (cancelled)
             {
-                await events.PublishAsync(build.Cancelled(command, cancellation.RequestedBy, state.Attempt), CancellationToken.None).ConfigureAwait(false);
-                return new BuildRunOutcome("cancelled", FailureReasons.Cancelled, null, state.Attempt);
+                await events.PublishAsync(build.Cancelled(command, cancellation.RequestedBy, state.Attempts), CancellationToken.None).ConfigureAwait(false);
+                return new BuildRunOutcome("cancelled", FailureReasons.Cancelled, null, state.Attempts);
             }
-            await events.PublishAsync(build.DeadlineExceeded(command, state.Attempt), CancellationToken.None).ConfigureAwait(false);
-            return new BuildRunOutcome("failed", FailureReasons.DeadlineExceeded, null, state.Attempt);
+            await events.PublishAsync(build.DeadlineExceeded(command, state.Attempts), CancellationToken.None).ConfigureAwait(false);
+            return new BuildRunOutcome("failed", FailureReasons.DeadlineExceeded, null, state.Attempts);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -213,57 +220,129 @@ public sealed class BuildRunner(
         return new BuildRunOutcome("deduplicated", null, claim.Digest, 0);
     }
 
-    private async Task<BuildRunOutcome> RunAttemptsAsync(RunState state, IBuildEventPublisher events, LeaseScope leaseScope,
-        BuildCancellation cancellation, int firstAttempt, int earlierResets, CancellationToken ct)
+    /// <summary>A single-platform build: its one line of attempts, then fence, complete and publish (or fail).</summary>
+    private async Task<BuildRunOutcome> RunSinglePlatformAsync(RunState state, AttemptLane lane, LaneRun run, LeaseScope leaseScope, CancellationToken ct)
     {
         var command = state.Command;
-        // Over all attempts: those of a previous delivery of this message (re-read from their pods) included.
-        var resets = earlierResets;
+        var outcome = await RunLaneAsync(state, lane, run, ct).ConfigureAwait(false);
+        if (!outcome.Succeeded)
+        {
+            return await FailAsync(state, run.Events, outcome.Failure!.Reason!, outcome.Failure.Detail, lane.Attempt, ct).ConfigureAwait(false);
+        }
+        var digest = outcome.Digest!;
+        await leaseScope.FenceAsync(ct).ConfigureAwait(false);
+        await dedupe.CompleteAsync(state.BuildKey, command.BuildId, digest, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
+        metrics.RecordAttempt("succeeded", "none", lane.PushRegistry);
+        await run.Events.PublishAsync(build.Succeeded(command, digest, outcome.Analysis, lane.Attempt, state.Resets), ct).ConfigureAwait(false);
+        // Deleted last: if anything above fails (Redis, the bus) before the completion, the retried message
+        // adopts this succeeded pod and reports the same digest instead of building again; after it, the retried
+        // message finds the key completed and deletes the pod itself (AttemptPods.ClearSucceededAsync). The janitor
+        // deletes one nobody came back for after KeepSucceededPodsFor.
+        await DeleteLanePodsAsync(state, ct).ConfigureAwait(false);
+        return new BuildRunOutcome("succeeded", null, digest, lane.Attempt);
+    }
+
+    /// <summary>
+    /// A multi-platform build (docs/multi-platform.md): every platform's line of attempts side by side; when all succeeded,
+    /// the index over their images is pushed to every destination (the locks still held), then fence, complete with the
+    /// index digest and publish. A failed platform (or a failed index push) fails the build and tags nothing.
+    /// </summary>
+    private async Task<BuildRunOutcome> RunMultiPlatformAsync(RunState state, LaneRun run, LeaseScope leaseScope, CancellationToken ct)
+    {
+        var command = state.Command;
+        var fanOut = await PlatformFanOut.RunAsync(state.Lanes, (lane, token) => RunLaneAsync(state, lane, run, token), ct).ConfigureAwait(false);
+        if (!fanOut.Succeeded)
+        {
+            // The failed platform's pod is kept for debugging (no longer its lane's); the others' are deleted.
+            await DeleteLanePodsAsync(state, ct).ConfigureAwait(false);
+            return await FailAsync(state, run.Events, fanOut.Reason!, fanOut.Detail, fanOut.Attempts, ct).ConfigureAwait(false);
+        }
+        string indexDigest;
+        try
+        {
+            indexDigest = (await indexes.PushAsync(state.Destinations, fanOut.Images, ct).ConfigureAwait(false)).Digest;
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && (IndexPublisher.IsPushFailure(e) || e is OperationCanceledException))
+        {
+            var (reason, detail) = IndexPublisher.Classify(e);
+            logger.LogWarning("build {Build}: every platform succeeded, the index push failed ({Reason}): {Detail}", command.BuildId, reason, detail);
+            await DeleteLanePodsAsync(state, ct).ConfigureAwait(false);
+            return await FailAsync(state, run.Events, reason, detail, fanOut.Attempts, ct).ConfigureAwait(false);
+        }
+        await leaseScope.FenceAsync(ct).ConfigureAwait(false);
+        await dedupe.CompleteAsync(state.BuildKey, command.BuildId, indexDigest, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
+        foreach (var lane in state.Lanes)
+        {
+            metrics.RecordAttempt("succeeded", "none", lane.PushRegistry, lane.Platform);
+        }
+        await run.Events.PublishAsync(build.SucceededMultiPlatform(command, indexDigest, fanOut.Images, fanOut.Analyses, fanOut.Attempts, state.Resets), ct)
+            .ConfigureAwait(false);
+        await DeleteLanePodsAsync(state, ct).ConfigureAwait(false);
+        return new BuildRunOutcome("succeeded", null, indexDigest, fanOut.Attempts);
+    }
+
+    /// <summary>The build failed: its dedupe claim is dropped (an identical build runs again) and the failure published.</summary>
+    private async Task<BuildRunOutcome> FailAsync(RunState state, IBuildEventPublisher events, string reason, string? detail, int attempts, CancellationToken ct)
+    {
+        await dedupe.AbandonAsync(state.BuildKey, state.Command.BuildId, ct).ConfigureAwait(false);
+        await events.PublishAsync(build.Failed(state.Command, reason, detail, attempts), ct).ConfigureAwait(false);
+        return new BuildRunOutcome("failed", reason, null, attempts);
+    }
+
+    /// <summary>Deletes the pods the lanes still hold (succeeded, or stopped because another platform failed).</summary>
+    private async Task DeleteLanePodsAsync(RunState state, CancellationToken ct)
+    {
+        foreach (var lane in state.Lanes)
+        {
+            await pods.DeleteAsync(lane.CurrentPod, ct).ConfigureAwait(false);
+            lane.CurrentPod = null;
+        }
+    }
+
+    /// <summary>
+    /// One line of attempts (the build's, or one platform's), each a new pod, until one succeeds (returned with its pod
+    /// still there, <see cref="AttemptLane.CurrentPod"/>) or the build must fail (the failing decision). A redelivered
+    /// message continues at the lane's newest existing attempt pod.
+    /// </summary>
+    private async Task<LaneOutcome> RunLaneAsync(RunState state, AttemptLane lane, LaneRun run, CancellationToken ct)
+    {
+        var command = state.Command;
+        var (firstAttempt, earlierResets) = run.Redelivered ? await pods.ResumePointAsync(command, ct, lane.Platform).ConfigureAwait(false) : (1, 0);
+        // Over all attempts of every lane: those of a previous delivery of this message (re-read from their pods) included.
+        var resets = state.AddResets(earlierResets);
         for (var attempt = firstAttempt; ; attempt++)
         {
-            state.Attempt = attempt;
-            var result = await RunAttemptAsync(state, events, ct).ConfigureAwait(false);
+            lane.Attempt = attempt;
+            var result = await RunAttemptAsync(lane, run.Events, ct).ConfigureAwait(false);
             if (result.Analysis is { } analysis)
             {
-                resets += analysis.TotalResets;
-                metrics.RecordAnalysis(analysis, state.PushRegistry, state.Command.Spec.CacheRepo);
+                resets = state.AddResets(analysis.TotalResets);
+                metrics.RecordAnalysis(analysis, lane.PushRegistry, command.Spec.CacheRepo, lane.Platform);
             }
             var decision = AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble());
             registryLimits.Report(state.PushRegistry, result.Analysis, decision.Verdict == AttemptVerdict.Succeed, decision.Reason);
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
-                await leaseScope.FenceAsync(ct).ConfigureAwait(false);
-                await dedupe.CompleteAsync(state.BuildKey, command.BuildId, decision.Digest!, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
-                metrics.RecordAttempt("succeeded", "none", state.PushRegistry);
-                await events.PublishAsync(build.Succeeded(command, decision.Digest!, result.Analysis, attempt, resets), ct).ConfigureAwait(false);
-                // Deleted last: if anything above fails (Redis, the bus) before the completion, the retried message
-                // adopts this succeeded pod and reports the same digest instead of building again; after it, the retried
-                // message finds the key completed and deletes the pod itself (AttemptPods.ClearSucceededAsync). The janitor
-                // deletes one nobody came back for after KeepSucceededPodsFor.
-                await pods.DeleteAsync(state.CurrentPod, ct).ConfigureAwait(false);
-                state.CurrentPod = null;
-                return new BuildRunOutcome("succeeded", null, decision.Digest, attempt);
+                return LaneOutcome.Success(decision.Digest!, result.Analysis);
             }
 
-            metrics.RecordAttempt("failed", decision.Reason!, state.PushRegistry);
-            await events.PublishAsync(build.AttemptFailed(command, attempt, decision, resets), ct).ConfigureAwait(false);
+            metrics.RecordAttempt("failed", decision.Reason!, lane.PushRegistry, lane.Platform);
+            await run.Events.PublishAsync(build.AttemptFailed(command, attempt, decision, resets, lane.Platform), ct).ConfigureAwait(false);
             if (result.Stuck)
             {
                 // A pod that never started (image pull, config error) would wait forever: delete it now.
-                await pods.DeleteAsync(state.CurrentPod, ct).ConfigureAwait(false);
+                await pods.DeleteAsync(lane.CurrentPod, ct).ConfigureAwait(false);
             }
             // The failed pod is kept for debugging; the PodWatcher's janitor deletes it after KeepFailedPodsFor.
-            state.CurrentPod = null;
+            lane.CurrentPod = null;
             if (decision.Verdict == AttemptVerdict.Fail)
             {
-                await dedupe.AbandonAsync(state.BuildKey, command.BuildId, ct).ConfigureAwait(false);
-                await events.PublishAsync(build.Failed(command, decision.Reason!, decision.Detail, attempt), ct).ConfigureAwait(false);
-                return new BuildRunOutcome("failed", decision.Reason, null, attempt);
+                return LaneOutcome.Failed(decision);
             }
-            logger.LogInformation("build {Build}: attempt {Attempt} failed ({Reason}); retrying in {Delay}", command.BuildId, attempt, decision.Reason,
-                decision.RetryAfter);
+            logger.LogInformation("build {Build}: attempt {Attempt}{Platform} failed ({Reason}); retrying in {Delay}", command.BuildId, attempt,
+                lane.Platform is null ? "" : " of " + lane.Platform, decision.Reason, decision.RetryAfter);
             await Task.Delay(decision.RetryAfter, time, ct).ConfigureAwait(false);
-            CancelIfRequested(await cancelRequests.FindAsync(command.BuildId, ct).ConfigureAwait(false), cancellation, ct);
+            CancelIfRequested(await cancelRequests.FindAsync(command.BuildId, ct).ConfigureAwait(false), run.Cancellation, ct);
         }
     }
 
@@ -301,17 +380,17 @@ public sealed class BuildRunner(
     }
 
     /// <summary>One attempt: its pod created or adopted, <see cref="BuildStarted"/> published while it starts, then followed to its end.</summary>
-    private async Task<AttemptResult> RunAttemptAsync(RunState state, IBuildEventPublisher events, CancellationToken ct)
+    private async Task<AttemptResult> RunAttemptAsync(AttemptLane lane, IBuildEventPublisher events, CancellationToken ct)
     {
-        var command = state.Command;
-        var pod = pods.Prepare(command, state.Attempt, state.BuildKey);
+        var command = lane.Command;
+        var pod = pods.Prepare(command, lane.Attempt, lane.BuildKey, lane.Platform);
         var name = pod.Metadata.Name;
         using var span = TraceNames.Source.StartActivity(TraceNames.AttemptSpan);
         span?.SetTag(TraceNames.BuildId, command.BuildId);
-        span?.SetTag(TraceNames.Attempt, state.Attempt);
+        span?.SetTag(TraceNames.Attempt, lane.Attempt);
         span?.SetTag(TraceNames.Pod, name);
-        span?.SetTag(TraceNames.Registry, state.PushRegistry);
-        var result = await RunAttemptCoreAsync(state, events, pod, ct).ConfigureAwait(false);
+        span?.SetTag(TraceNames.Registry, lane.PushRegistry);
+        var result = await RunAttemptCoreAsync(lane, events, pod, ct).ConfigureAwait(false);
         span?.SetTag(TraceNames.Outcome, result.Classification.Succeeded ? "succeeded" : "failed");
         span?.SetTag(TraceNames.Reason, result.Classification.Reason);
         if (!result.Classification.Succeeded)
@@ -321,9 +400,9 @@ public sealed class BuildRunner(
         return result;
     }
 
-    private async Task<AttemptResult> RunAttemptCoreAsync(RunState state, IBuildEventPublisher events, V1Pod pod, CancellationToken ct)
+    private async Task<AttemptResult> RunAttemptCoreAsync(AttemptLane lane, IBuildEventPublisher events, V1Pod pod, CancellationToken ct)
     {
-        var command = state.Command;
+        var command = lane.Command;
         var name = pod.Metadata.Name;
         V1Pod? created;
         bool adopted;
@@ -342,14 +421,14 @@ public sealed class BuildRunner(
         {
             return new AttemptResult(rejection!, null, Stuck: false);
         }
-        state.CurrentPod = name;
+        lane.CurrentPod = name;
         // Published while the pod starts (one broker round trip less on every build's path); it settles before the
         // attempt's outcome is known to anyone, so no later event of this build can overtake it.
-        var startedEvent = events.PublishAsync(build.Started(command, state.Attempt, name), ct);
+        var startedEvent = events.PublishAsync(build.Started(command, lane.Attempt, name, lane.Platform), ct);
         AttemptResult result;
         try
         {
-            result = await FollowAttemptAsync(command, name, created.Metadata.Uid, adopted, ct).ConfigureAwait(false);
+            result = await FollowAttemptAsync(lane.Destinations, name, created.Metadata.Uid, adopted, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -368,7 +447,7 @@ public sealed class BuildRunner(
     }
 
     /// <summary>An attempt after its pod exists: wait for the container, stream the log, wait for the end, classify.</summary>
-    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, string name, string? uid, bool adopted, CancellationToken ct)
+    private async Task<AttemptResult> FollowAttemptAsync(IReadOnlyList<string> destinations, string name, string? uid, bool adopted, CancellationToken ct)
     {
         var startup = PodStartupClock.Start(time);
         V1Pod running;
@@ -392,7 +471,7 @@ public sealed class BuildRunner(
             BuildSpans.PodStartup(podStarted - startup.Elapsed, podStarted);
         }
 
-        var analysis = await logs.FollowAsync(name, command.Spec.Destinations, containerStarted, ct).ConfigureAwait(false);
+        var analysis = await logs.FollowAsync(name, destinations, containerStarted, ct).ConfigureAwait(false);
         V1Pod final;
         try
         {
@@ -403,7 +482,7 @@ public sealed class BuildRunner(
             final = gone.LastSeen;
         }
         // A dropped followed stream: read the whole log again now that the container has ended.
-        analysis ??= await logs.ReadAsync(name, command.Spec.Destinations, containerStarted, ct).ConfigureAwait(false);
+        analysis ??= await logs.ReadAsync(name, destinations, containerStarted, ct).ConfigureAwait(false);
         if (analysis is not null)
         {
             BuildSpans.KanikoPhases(analysis);
@@ -418,12 +497,28 @@ public sealed class BuildRunner(
 
     private sealed record AttemptResult(FailureClassification Classification, KanikoLogAnalysis? Analysis, bool Stuck);
 
-    private sealed class RunState(BuildImage command, string buildKey, string pushRegistry)
+    /// <summary>What every lane of one delivery shares: where its events go, its cancellation, whether it was redelivered.</summary>
+    private sealed record LaneRun(IBuildEventPublisher Events, BuildCancellation Cancellation, bool Redelivered);
+
+    private sealed class RunState(BuildImage command, string buildKey, IReadOnlyList<string> destinations, IReadOnlyList<AttemptLane> lanes)
     {
+        private int _resets;
+
         public BuildImage Command { get; } = command;
         public string BuildKey { get; } = buildKey;
-        public string PushRegistry { get; } = pushRegistry;
-        public int Attempt { get; set; }
-        public string? CurrentPod { get; set; }
+
+        /// <summary>The destinations, trimmed, distinct and sorted.</summary>
+        public IReadOnlyList<string> Destinations { get; } = destinations;
+
+        /// <summary>One lane (no platform) for a single-platform build, one per platform otherwise.</summary>
+        public IReadOnlyList<AttemptLane> Lanes { get; } = lanes;
+
+        /// <summary>The most attempts any lane ran.</summary>
+        public int Attempts => Lanes.Max(l => l.Attempt);
+
+        /// <summary>Connection resets over every lane's attempts so far.</summary>
+        public int Resets => Volatile.Read(ref _resets);
+
+        public int AddResets(int count) => Interlocked.Add(ref _resets, count);
     }
 }

@@ -6,6 +6,7 @@ using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
 using BuildFarm.Messaging.Hosting;
 using BuildFarm.Messaging.Tracing;
+using BuildFarm.Registry;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Metrics;
@@ -29,8 +30,12 @@ public static class WorkerServiceCollectionExtensions
 {
     /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads).</summary>
     public static readonly HostSettings ConfigurationSettings = new(
-        [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName],
+        [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName,
+            RegistrySectionName],
         new Dictionary<string, string>());
+
+    /// <summary>The section of the registry client the worker pushes image indexes with (<see cref="RegistryClientOptions"/>).</summary>
+    public const string RegistrySectionName = "Registry";
 
     /// <summary>Everything the worker needs, with the transport named by the <c>Bus</c> section (read at registration,
     /// because MassTransit fixes the transport then).</summary>
@@ -77,6 +82,7 @@ public static class WorkerServiceCollectionExtensions
         services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
         services.AddSection<RedisOptions>(RedisOptions.SectionName, o => o.Validate());
         services.AddSection<KubernetesOptions>(KubernetesOptions.SectionName, o => o.Validate());
+        services.AddSection<RegistryClientOptions>(RegistrySectionName, o => o.Validate());
 
         // Stopping: MassTransit waits ShutdownGracePeriod, then cancels ConsumeContext.CancellationToken; the runner then
         // leaves the pod and leases alone and the unacknowledged message goes back to the queue.
@@ -102,6 +108,10 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<LeaseScopes>();
         services.AddSingleton<BuildEvents>();
         services.AddSingleton<BuildRunner>();
+        // Multi-platform builds: the index push (docs/multi-platform.md), its resets counted with phase "index".
+        services.AddBuildFarmRegistryClient();
+        services.AddSingleton<IRegistryResetObserver, RegistryResetMetrics>();
+        services.AddSingleton<IndexPublisher>();
 
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
         services.AddOpenTelemetry().ConfigureResource(r => r.AddService("buildfarm-worker", serviceVersion: typeof(BuildFarmMetrics).Assembly.GetName().Version?.ToString()))

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using BuildFarm.Kaniko;
 using BuildFarm.Kaniko.Logs;
@@ -103,26 +104,28 @@ public sealed class BuildFarmMetrics : IDisposable
     /// <param name="pushRegistry">The destination registry host (the push phase's registry).</param>
     /// <param name="cacheRepo">The build's <c>cacheRepo</c>, if it set one: the cache counters carry its registry, else the
     /// destination's (Kaniko's default cache repository is the destination's repository + <c>/cache</c>).</param>
-    public void RecordAnalysis(KanikoLogAnalysis analysis, string pushRegistry, string? cacheRepo = null)
+    /// <param name="platform">The attempt's platform in a multi-platform build (a <c>platform</c> label on the phase
+    /// durations); null for a single-platform build, whose series carry no such label.</param>
+    public void RecordAnalysis(KanikoLogAnalysis analysis, string pushRegistry, string? cacheRepo = null, string? platform = null)
     {
         ArgumentNullException.ThrowIfNull(analysis);
         // Pull and extract talk to the base image's registry (from "Retrieving image … from registry X").
         var pullRegistry = analysis.BaseRegistry ?? UnknownRegistry;
         if (analysis.Pull.Seconds is { } pull)
         {
-            _pull.Record(pull, new KeyValuePair<string, object?>("registry", pullRegistry));
+            _pull.Record(pull, Tags(platform, new KeyValuePair<string, object?>("registry", pullRegistry)));
         }
         if (analysis.Extract.Seconds is { } extract)
         {
-            _extract.Record(extract);
+            _extract.Record(extract, Tags(platform));
         }
         if (analysis.Build.Seconds is { } build)
         {
-            _build.Record(build);
+            _build.Record(build, Tags(platform));
         }
         if (analysis.Push.Seconds is { } push)
         {
-            _push.Record(push, new KeyValuePair<string, object?>("registry", pushRegistry));
+            _push.Record(push, Tags(platform, new KeyValuePair<string, object?>("registry", pushRegistry)));
         }
         foreach (var (phase, count) in analysis.Resets)
         {
@@ -151,8 +154,24 @@ public sealed class BuildFarmMetrics : IDisposable
     /// One finished attempt; <paramref name="reason"/> is <c>none</c> for a success. <paramref name="registry"/> is the
     /// destination's registry host (the one push resets carry), so resets at a registry divide by attempts to it.
     /// </summary>
-    public void RecordAttempt(string outcome, string reason, string registry) =>
-        _attempts.Add(1, new("outcome", outcome), new("reason", reason), new("registry", registry));
+    /// <remarks><paramref name="platform"/>: the attempt's platform in a multi-platform build (a <c>platform</c> label);
+    /// null for a single-platform build, whose series carry no such label.</remarks>
+    public void RecordAttempt(string outcome, string reason, string registry, string? platform = null) =>
+        _attempts.Add(1, Tags(platform, new("outcome", outcome), new("reason", reason), new("registry", registry)));
+
+    /// <summary>The tags given, and <c>platform</c> when there is one.</summary>
+    private static TagList Tags(string? platform, params ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var list = new TagList(tags);
+        if (platform is not null)
+        {
+            list.Add("platform", platform);
+        }
+        return list;
+    }
+
+    /// <summary>A connection reset outside a Kaniko log: the worker's own registry requests (phase <c>index</c>).</summary>
+    public void RecordConnectionReset(string phase, string registry) => _resets.Add(1, new("phase", phase), new("registry", registry));
 
     public void RecordBuild(string outcome, TimeSpan duration)
     {

@@ -34,11 +34,14 @@ public sealed class AttemptPods(
     private readonly KanikoPodOptions _kaniko = kanikoOptions.Value;
     private readonly ResiliencePipeline _quotaWait = pipelines.GetPipeline(WorkerPipelines.QuotaWait);
 
-    /// <summary>The attempt's pod spec; the build's deadline also bounds the pod (the kubelet stops it even if this worker is gone).</summary>
-    public V1Pod Prepare(BuildImage command, int attempt, string buildKey)
+    /// <summary>The attempt's pod spec (for <paramref name="platform"/> of a multi-platform build when not null); the
+    /// build's deadline also bounds the pod (the kubelet stops it even if this worker is gone).</summary>
+    public V1Pod Prepare(BuildImage command, int attempt, string buildKey, string? platform = null)
     {
         ArgumentNullException.ThrowIfNull(command);
-        var pod = KanikoPodFactory.Create(command.Spec, command.BuildId, attempt, _kaniko, buildKey);
+        var pod = platform is null
+            ? KanikoPodFactory.Create(command.Spec, command.BuildId, attempt, _kaniko, buildKey)
+            : KanikoPodFactory.CreateForPlatform(command.Spec, command.BuildId, platform, attempt, _kaniko, buildKey);
         if (command.Deadline is { } deadline)
         {
             var remaining = (long)Math.Ceiling(Math.Max(1, (deadline - time.GetUtcNow()).TotalSeconds));
@@ -147,8 +150,10 @@ public sealed class AttemptPods(
         }
     }
 
-    /// <summary>The attempt pods of <paramref name="buildId"/> that exist, with their attempt numbers (one list request by the build-id label).</summary>
-    public async Task<List<(V1Pod Pod, int Attempt)>> ListAsync(string buildId, CancellationToken ct)
+    /// <summary>The attempt pods of <paramref name="buildId"/> that exist, with their attempt numbers (one list request by
+    /// the build-id label); with <paramref name="platform"/>, only that platform's pods of a multi-platform build (by the
+    /// <c>buildfarm.io/platform</c> annotation).</summary>
+    public async Task<List<(V1Pod Pod, int Attempt)>> ListAsync(string buildId, CancellationToken ct, string? platform = null)
     {
         var pods = await kubernetes.CoreV1.ListNamespacedPodAsync(_kaniko.Namespace,
             labelSelector: $"{KanikoPodLabels.BuildId}={KanikoPodNames.LabelValue(buildId)}", cancellationToken: ct).ConfigureAwait(false);
@@ -160,6 +165,10 @@ public sealed class AttemptPods(
             // The label may be a shortened value: the annotation holds the full build id. Debug pods are not attempts.
             if ((annotations?.TryGetValue(KanikoPodLabels.BuildId, out var id) == true && id != buildId)
                 || labels?.ContainsKey(KanikoPodLabels.Debug) == true)
+            {
+                continue;
+            }
+            if (platform is not null && (annotations?.TryGetValue(KanikoPodLabels.Platform, out var podPlatform) != true || podPlatform != platform))
             {
                 continue;
             }
@@ -178,10 +187,10 @@ public sealed class AttemptPods(
     /// the connection resets of the earlier attempts, read again from the logs of their pods (kept for
     /// KeepFailedPodsFor), so that the build's count stays over all attempts.
     /// </summary>
-    public async Task<(int Newest, int EarlierResets)> ResumePointAsync(BuildImage command, CancellationToken ct)
+    public async Task<(int Newest, int EarlierResets)> ResumePointAsync(BuildImage command, CancellationToken ct, string? platform = null)
     {
         ArgumentNullException.ThrowIfNull(command);
-        var existing = await ListAsync(command.BuildId, ct).ConfigureAwait(false);
+        var existing = await ListAsync(command.BuildId, ct, platform).ConfigureAwait(false);
         var newest = existing.Count == 0 ? 1 : Math.Max(1, existing.Max(p => p.Attempt));
         var resets = 0;
         foreach (var (pod, _) in existing.Where(p => p.Attempt < newest))
@@ -190,8 +199,8 @@ public sealed class AttemptPods(
         }
         if (newest > 1)
         {
-            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}, the newest pod ({Resets} connection resets in earlier attempts)",
-                command.BuildId, newest, resets);
+            logger.LogInformation("build {Build}: redelivered; continuing at attempt {Attempt}{Platform}, the newest pod ({Resets} connection resets in earlier attempts)",
+                command.BuildId, newest, platform is null ? "" : " of " + platform, resets);
         }
         return (newest, resets);
     }
