@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using BuildFarm.Cli.Progress;
 using BuildFarm.Client;
 
 namespace BuildFarm.Cli.Commands;
