@@ -280,7 +280,8 @@ public sealed class ControlEndToEndTests
             });
             builder.AddBuildFarmWorker();
             var host = builder.Build();
-            await host.StartAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await host.StartAsync(timeout.Token);
             return host;
         }
 
@@ -307,7 +308,8 @@ public sealed class ControlEndToEndTests
             builder.AddBuildFarmApi();
             var app = builder.Build();
             app.MapBuildFarmApi();
-            await app.StartAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await app.StartAsync(timeout.Token);
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             return (app, new Uri($"http://127.0.0.1:{new Uri(bound).Port}/"));
         }
