@@ -136,6 +136,24 @@ public sealed class BuildFarmClient
         SendAsync<BatchStatus>(new HttpRequestMessage(HttpMethod.Delete, "v1/batches/" + Escape(batchId)), null, cancellationToken);
 
     /// <summary>
+    /// <c>POST /v1/builds/{id}/rerun</c>: runs an ended build again as a new build (its <see cref="BuildRecord.RerunOf"/>
+    /// names the original); the new build's record. With <paramref name="failedOnly"/> a build that succeeded is 409.
+    /// 404 unknown, 409 not ended yet (or a batch image that never received its dependencies' digests).
+    /// </summary>
+    public Task<BuildRecord> RerunBuildAsync(string buildId, bool failedOnly = false, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        SendAsync<BuildRecord>(new HttpRequestMessage(HttpMethod.Post, RerunPath("v1/builds/", buildId, failedOnly)), idempotencyKey, cancellationToken);
+
+    /// <summary>
+    /// <c>POST /v1/batches/{id}/rerun</c>: runs an ended batch again as a new batch: every image, or with
+    /// <paramref name="failedOnly"/> only what did not succeed and its dependents, built on the digests that did
+    /// (<see cref="BatchStatus.Reused"/>). 404 unknown, 409 not ended yet or (failed only) nothing failed.
+    /// </summary>
+    public Task<BatchStatus> RerunBatchAsync(string batchId, bool failedOnly = false, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        SendAsync<BatchStatus>(new HttpRequestMessage(HttpMethod.Post, RerunPath("v1/batches/", batchId, failedOnly)), idempotencyKey, cancellationToken);
+
+    private static string RerunPath(string prefix, string id, bool failedOnly) => prefix + Escape(id) + "/rerun" + (failedOnly ? "?failed=true" : "");
+
+    /// <summary>
     /// Follows <c>GET /v1/builds/{id}/events</c>: the current record, then every change, until the build is final (an
     /// <see cref="BuildEvent.End"/> event is the last one). A dropped connection is reopened with <c>Last-Event-ID</c>.
     /// </summary>

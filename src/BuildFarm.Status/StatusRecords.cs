@@ -14,6 +14,12 @@ public sealed record BatchRecord
 
     /// <summary>Image name → build id, in manifest order.</summary>
     public required IReadOnlyList<BatchMember> Members { get; init; }
+
+    /// <summary>Set on a re-run: the batch it runs again (<see cref="BatchStatus.RerunOf"/>).</summary>
+    public string? RerunOf { get; init; }
+
+    /// <summary>A re-run of the failed part: the original's images not built again (<see cref="BatchStatus.Reused"/>).</summary>
+    public IReadOnlyList<ReusedImage> Reused { get; init; } = [];
 }
 
 public sealed record BatchMember(string Name, string BuildId);

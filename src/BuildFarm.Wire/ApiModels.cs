@@ -74,6 +74,28 @@ public sealed record BatchStatus
     public bool Succeeded { get; init; }
 
     public IReadOnlyList<BatchImageStatus> Images { get; init; } = [];
+
+    /// <summary>Set on a re-run (<c>POST /v1/batches/{id}/rerun</c>): the batch id of the batch it runs again.</summary>
+    public string? RerunOf { get; init; }
+
+    /// <summary>
+    /// A re-run with <c>failed=true</c>: the images of the original batch that succeeded and are not built again. Their
+    /// dependents in this batch were given these digests as build args. Empty otherwise.
+    /// </summary>
+    public IReadOnlyList<ReusedImage> Reused { get; init; } = [];
+}
+
+/// <summary>An image a re-run batch takes from its original instead of building it again.</summary>
+public sealed record ReusedImage
+{
+    /// <summary>The image's name in the batch.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The build of the original batch that pushed it.</summary>
+    public required string BuildId { get; init; }
+
+    /// <summary>The digest that build pushed, which the dependents are built on.</summary>
+    public required string Digest { get; init; }
 }
 
 /// <summary>One image of a batch, as <see cref="BatchStatus"/> shows it.</summary>

@@ -111,6 +111,9 @@ public record BuildRecord
     /// <summary>Set when the build took another identical build's outcome.</summary>
     public string? DeduplicatedFrom { get; init; }
 
+    /// <summary>Set on a re-run (<c>POST /v1/builds/{id}/rerun</c>): the build id of the build it runs again.</summary>
+    public string? RerunOf { get; init; }
+
     /// <summary>Build ids this build waits for (batch dependencies).</summary>
     public IReadOnlyList<string> DependsOn { get; init; } = [];
 

@@ -36,6 +36,14 @@ internal static class BatchEndpoints
             {
                 Scope = ApiScopes.Cancel, LocationOnAccepted = true, Problems = [400, .. OperationFacts.AuthProblems, 404, 409, 503],
             });
+        v1.MapPost("/batches/{id}/rerun", RerunBatchAsync)
+            .WithTags("Batches").WithName("RerunBatch").WithSummary("Run an ended batch again as a new batch: every image, or with failed=true only what did not succeed and its dependents, on the digests that did")
+            .Produces<BatchStatus>(StatusCodes.Status202Accepted).Produces<BatchStatus>(StatusCodes.Status200OK)
+            .Documented(new OperationFacts
+            {
+                Scope = ApiScopes.Submit, Idempotent = true, LocationOnAccepted = true, Rerun = true,
+                Problems = [400, .. OperationFacts.AuthProblems, 404, 409, 422, 503],
+            });
     }
 
     private static async Task<IResult> SubmitBatchAsync(
@@ -111,8 +119,12 @@ internal static class BatchEndpoints
         return Results.Ok(BatchView.Create(batch, await store.GetBatchBuildsAsync(id, cancellationToken)));
     }
 
-    /// <summary>Cancels every build of the batch that has not ended (as <c>DELETE /v1/builds/{id}</c> does each); the
-    /// answer is the batch as it is after the cancels (its waiting images already <c>cancelled</c>).</summary>
+    /// <summary>
+    /// Cancels every build of the batch that has not ended (as <c>DELETE /v1/builds/{id}</c> does each); the answer is the
+    /// batch as it is after the cancels (its waiting images already <c>cancelled</c>). The waiting images go first: once a
+    /// running build ends cancelled the orchestrator would end its still waiting dependents as <c>dependency_failed</c>,
+    /// while the batch's own cancel ends them <c>cancelled</c>.
+    /// </summary>
     private static async Task<IResult> CancelBatchAsync(
         string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics,
         CancellationToken cancellationToken)
@@ -129,7 +141,7 @@ internal static class BatchEndpoints
             return Problem(StatusCodes.Status409Conflict, "Batch already ended", $"every build of batch '{id}' has ended; there is nothing to cancel");
         }
         var caller = Caller(context);
-        foreach (var record in open)
+        foreach (var record in open.OrderBy(b => b.State == BuildState.Waiting ? 0 : 1))
         {
             if (await submitter.CancelAsync(record, caller) is { } failure)
             {
@@ -137,5 +149,46 @@ internal static class BatchEndpoints
             }
         }
         return Results.Accepted($"/v1/batches/{id}", BatchView.Create(batch, await store.GetBatchBuildsAsync(id, CancellationToken.None)));
+    }
+
+    /// <summary>
+    /// Submits an ended batch again as a new batch of the original's tenant, linked by <see cref="BatchStatus.RerunOf"/>:
+    /// every image, or with <c>failed=true</c> those that did not succeed and their dependents (<see cref="Reruns.Select"/>),
+    /// the others reused (<see cref="BatchStatus.Reused"/>). Checked against the submit bounds like any batch.
+    /// </summary>
+    private static async Task<IResult> RerunBatchAsync(
+        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics, TimeProvider time,
+        CancellationToken cancellationToken, string? failed = null)
+    {
+        var (early, failedOnly) = RerunRequest(context, failed, metrics);
+        if (early is not null)
+        {
+            return early;
+        }
+        var (found, refusal) = await LookUpBatchAsync(id, context, store, metrics, cancellationToken);
+        if (found is not { } original)
+        {
+            return refusal!;
+        }
+        var builds = await store.GetBatchBuildsAsync(id, cancellationToken);
+        if (Reruns.Select(original, builds, failedOnly, out var problem) is not { } selection)
+        {
+            return Problem(StatusCodes.Status409Conflict, "Batch cannot be run again", problem);
+        }
+        var trial = SubmitValidator.Validate(Reruns.Plan(original, selection, BuildIds.NewBatchId()), options.Value, time.GetUtcNow());
+        if (trial.Count > 0)
+        {
+            return Problem(StatusCodes.Status409Conflict, "Batch cannot be run again",
+                $"batch '{id}' is no longer a valid submit: {string.Join("; ", trial.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}"))}");
+        }
+        var caller = RerunCaller(context, original.Tenant);
+        var outcome = await submitter.SubmitBatchAsync(batchId => Reruns.Plan(original, selection, batchId), "rerun", caller, IdempotencyKey(context),
+            RerunHash("batch", id, failedOnly), cancellationToken, rerunOf: id, reused: Reruns.ReusedImages(original, selection));
+        if (outcome.Value is { } record)
+        {
+            var status = BatchView.Create(record, await store.GetBatchBuildsAsync(record.BatchId, cancellationToken));
+            return outcome.Status == SubmitStatus.Accepted ? Results.Accepted($"/v1/batches/{record.BatchId}", status) : Replayed(context, status);
+        }
+        return Failed(context, outcome.Status, outcome.Detail, options.Value);
     }
 }

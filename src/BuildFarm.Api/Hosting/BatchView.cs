@@ -36,6 +36,8 @@ public static class BatchView
             Done = images.All(i => i.State.IsFinal()),
             Succeeded = images.All(i => i.State == BuildState.Succeeded),
             Images = images,
+            RerunOf = batch.RerunOf,
+            Reused = batch.Reused,
         };
     }
 }

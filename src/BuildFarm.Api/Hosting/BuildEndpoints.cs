@@ -40,6 +40,14 @@ internal static class BuildEndpoints
             {
                 Scope = ApiScopes.Cancel, LocationOnAccepted = true, Problems = [400, .. OperationFacts.AuthProblems, 404, 409, 503],
             });
+        v1.MapPost("/builds/{id}/rerun", RerunBuildAsync)
+            .WithTags("Builds").WithName("RerunBuild").WithSummary("Run an ended build again as a new build (rerunOf names the original); answers the new build's record")
+            .Produces<BuildRecord>(StatusCodes.Status202Accepted).Produces<BuildRecord>(StatusCodes.Status200OK)
+            .Documented(new OperationFacts
+            {
+                Scope = ApiScopes.Submit, Idempotent = true, LocationOnAccepted = true, Rerun = true,
+                Problems = [400, .. OperationFacts.AuthProblems, 404, 409, 422, 503],
+            });
     }
 
     private static async Task<IResult> SubmitBuildAsync(
@@ -133,6 +141,44 @@ internal static class BuildEndpoints
             State = parsedState, BatchId = batch, Tenant = tenant ?? caller.ListTenant, Limit = pageSize, Continue = continueToken,
         }, cancellationToken);
         return Results.Ok(page with { Items = [.. page.Items.Select(r => r.AsWire())] });
+    }
+
+    /// <summary>
+    /// Submits the ended build again as a new build of the original's tenant (its spec as built, its priority; no
+    /// deadline), linked by <see cref="BuildRecord.RerunOf"/>. With <c>failed=true</c> a build that succeeded is a conflict.
+    /// </summary>
+    private static async Task<IResult> RerunBuildAsync(
+        string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics, TimeProvider time,
+        CancellationToken cancellationToken, string? failed = null)
+    {
+        var (early, failedOnly) = RerunRequest(context, failed, metrics);
+        if (early is not null)
+        {
+            return early;
+        }
+        var (found, refusal) = await LookUpBuildAsync(id, context, store, metrics, cancellationToken);
+        if (found is not { } original)
+        {
+            return refusal!;
+        }
+        if (Reruns.BuildProblem(original, failedOnly) is { } problem)
+        {
+            return Problem(StatusCodes.Status409Conflict, "Build cannot be run again", problem);
+        }
+        var request = Reruns.BuildRequest(original);
+        if (SubmitValidator.Validate(request, options.Value, time.GetUtcNow()) is { Count: > 0 } errors)
+        {
+            return Problem(StatusCodes.Status409Conflict, "Build cannot be run again",
+                $"build '{id}' is no longer a valid submit: {string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}"))}");
+        }
+        var caller = RerunCaller(context, original.Tenant);
+        var outcome = await submitter.SubmitBuildAsync(request, caller, IdempotencyKey(context), RerunHash("build", id, failedOnly), cancellationToken, rerunOf: id);
+        return outcome.Status switch
+        {
+            SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value.AsWire()),
+            SubmitStatus.Replayed => Replayed(context, outcome.Value!.AsWire()),
+            _ => Failed(context, outcome.Status, outcome.Detail, options.Value),
+        };
     }
 
     /// <summary>Publishes the cancel and answers the record as it is after it: a <c>waiting</c> batch image is already

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
@@ -57,14 +59,53 @@ internal static class RequestChecks
         return Results.Ok(value);
     }
 
+    /// <summary>A 400 naming the <c>Idempotency-Key</c> header when it is not 1-200 printable ASCII characters; null when absent or fine.</summary>
+    public static IResult? InvalidIdempotencyKey(HttpContext context, ApiMetrics metrics) =>
+        IdempotencyKey(context) is { } key && (key.Length > 200 || key.Any(c => c is < '!' or > '~'))
+            ? ValidationFailed(new() { [ApiHeaders.IdempotencyKey] = ["must be 1-200 printable ASCII characters without spaces"] }, metrics)
+            : null;
+
+    /// <summary>
+    /// The checks of a re-run request (it has no body): the Idempotency-Key and the <c>failed</c> query parameter
+    /// (<c>true</c> or <c>false</c>, absent is false). The answer when one is bad, else whether only what failed runs again.
+    /// </summary>
+    public static (IResult? Early, bool FailedOnly) RerunRequest(HttpContext context, string? failed, ApiMetrics metrics)
+    {
+        if (InvalidIdempotencyKey(context, metrics) is { } invalid)
+        {
+            return (invalid, false);
+        }
+        if (failed is null)
+        {
+            return (null, false);
+        }
+        return bool.TryParse(failed, out var value)
+            ? (null, value)
+            : (ValidationFailed(new() { ["failed"] = [$"'{Printable(failed)}' must be true or false"] }, metrics), false);
+    }
+
+    /// <summary>
+    /// Whom a re-run acts for: the caller, but in the original's tenant (an admin re-running another tenant's build makes
+    /// a build that tenant owns and sees, and shares that tenant's Idempotency-Keys). Records from before tenants: the caller's.
+    /// </summary>
+    public static ApiCaller RerunCaller(HttpContext context, string? owner)
+    {
+        var caller = Caller(context);
+        return owner is null ? caller : caller with { Tenant = owner };
+    }
+
+    /// <summary>What identifies a re-run request for its Idempotency-Key: what is run again and how.</summary>
+    public static string RerunHash(string kind, string id, bool failedOnly) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"rerun\n{kind}\n{id}\n{(failedOnly ? "failed" : "all")}")));
+
     /// <summary>The body, read whole up to <see cref="ApiOptions.MaxBodyBytes"/>; or the answer when the request cannot have one
     /// (a bad Idempotency-Key, malformed framing, too large).</summary>
     public static async Task<(RequestBody? Body, IResult? Early)> ReadBodyAsync(
         HttpContext context, ApiOptions options, ApiMetrics metrics, CancellationToken cancellationToken)
     {
-        if (IdempotencyKey(context) is { } key && (key.Length > 200 || key.Any(c => c is < '!' or > '~')))
+        if (InvalidIdempotencyKey(context, metrics) is { } invalidKey)
         {
-            return (null, ValidationFailed(new() { ["Idempotency-Key"] = ["must be 1-200 printable ASCII characters without spaces"] }, metrics));
+            return (null, invalidKey);
         }
         RequestBody? body;
         try

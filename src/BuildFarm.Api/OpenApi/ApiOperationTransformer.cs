@@ -26,7 +26,7 @@ internal sealed class ApiOperationTransformer(IOptions<ApiOptions> options) : IO
         [401] = "No API key, or an unknown one (WWW-Authenticate: Bearer)",
         [403] = "The API key lacks the scope this operation needs",
         [404] = "No such build or batch, its record expired, or another tenant owns it",
-        [409] = "Already final: there is nothing to cancel",
+        [409] = "The build's or batch's state does not allow it: a cancel of one already final; a re-run of one not ended yet, of nothing that failed (failed=true), or of a batch image that never received its dependencies' digests",
         [413] = "The body exceeds Api:MaxBodyBytes",
         [415] = "The Content-Type is not one this operation accepts",
         [422] = "The Idempotency-Key was used for a different request",
@@ -98,6 +98,14 @@ internal sealed class ApiOperationTransformer(IOptions<ApiOptions> options) : IO
         if (facts.Manifest)
         {
             DescribeManifest(operation);
+        }
+        if (facts.Rerun)
+        {
+            foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>().Where(p => p is { In: ParameterLocation.Query, Name: "failed" }))
+            {
+                parameter.Description = "true: run again only what did not succeed (failed, dependency_failed, cancelled) and its dependents, reusing the digests of what succeeded; false (the default): everything";
+                parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Boolean, Default = JsonValue.Create(false) };
+            }
         }
         if (string.Equals(operation.OperationId, "ListBuilds", StringComparison.Ordinal))
         {

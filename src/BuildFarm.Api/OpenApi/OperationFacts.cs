@@ -28,6 +28,9 @@ public sealed record OperationFacts
     /// <c>changed</c> query parameters.</summary>
     public bool Manifest { get; init; }
 
+    /// <summary>A re-run: the boolean <c>failed</c> query parameter (run again only what did not succeed).</summary>
+    public bool Rerun { get; init; }
+
     /// <summary>Problems every authenticated route can answer: no or unknown key, a key without the scope.</summary>
     public static readonly int[] AuthProblems = [StatusCodes.Status401Unauthorized, StatusCodes.Status403Forbidden];
 }

@@ -51,8 +51,9 @@ public sealed class Submitter(
         ?? configuration["Kaniko:ExecutorImage"]
         ?? Kaniko.Pods.KanikoPodOptions.DefaultExecutorImage;
 
+    /// <summary>Submits one build; <paramref name="rerunOf"/> names the build it runs again (<see cref="BuildRecord.RerunOf"/>), if any.</summary>
     public async Task<SubmitOutcome<BuildRecord>> SubmitBuildAsync(
-        SubmitBuildRequest request, ApiCaller caller, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+        SubmitBuildRequest request, ApiCaller caller, string? idempotencyKey, string requestHash, CancellationToken cancellationToken, string? rerunOf = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(caller);
@@ -79,6 +80,7 @@ public sealed class Submitter(
             SubmittedAt = now,
             UpdatedAt = now,
             Version = 1,
+            RerunOf = rerunOf,
         };
         if (!await store.CreateBuildAsync(record, cancellationToken))
         {
@@ -114,9 +116,11 @@ public sealed class Submitter(
 
     /// <summary>Submits a batch (a JSON batch converted, or a planned manifest). <paramref name="plan"/> makes the batch for the
     /// batch id this call reserves (build ids derive from it). Members without dependencies are stored <c>queued</c>, the
-    /// others <c>waiting</c>.</summary>
+    /// others <c>waiting</c>. A re-run names the batch it runs again (<paramref name="rerunOf"/>) and the images it takes
+    /// from it as they are (<paramref name="reused"/>).</summary>
     public async Task<SubmitOutcome<BatchRecord>> SubmitBatchAsync(
-        Func<string, SubmitBatch> plan, string source, ApiCaller caller, string? idempotencyKey, string requestHash, CancellationToken cancellationToken)
+        Func<string, SubmitBatch> plan, string source, ApiCaller caller, string? idempotencyKey, string requestHash, CancellationToken cancellationToken,
+        string? rerunOf = null, IReadOnlyList<ReusedImage>? reused = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(caller);
@@ -147,6 +151,8 @@ public sealed class Submitter(
             Tenant = caller.Tenant,
             SubmittedAt = now,
             Members = [.. message.Images.Select(i => new BatchMember(i.Name, i.BuildId))],
+            RerunOf = rerunOf,
+            Reused = reused ?? [],
         };
         var builds = message.Images.Select(i => new BuildRecord
         {

@@ -63,6 +63,11 @@ public static class StatusCommand
             {
                 var counts = string.Join(", ", batch.Counts.Where(c => c.Value > 0).Select(c => $"{c.Value} {c.Key}"));
                 await io.Out.WriteLineAsync($"batch {batch.BatchId}{TenantNote(batch.Tenant)}: {Plural.Of(batch.Total, "image")} ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
+                if (batch.RerunOf is { } original)
+                {
+                    var reused = batch.Reused.Count == 0 ? "" : "; reused from it: " + string.Join(", ", batch.Reused.Select(r => $"{r.Name} {r.Digest}"));
+                    await io.Out.WriteLineAsync($"a re-run of batch {original}{reused}");
+                }
                 CliConsole.Create(io).Write(BatchTable(batch));
             }
             return ExitCodes.Ok;
@@ -116,6 +121,7 @@ public static class StatusCommand
         Field("digest", b.Digest);
         Field("pushed", string.Join(", ", b.Pushed));
         Field("deduplicated from", b.DeduplicatedFrom);
+        Field("rerun of", b.RerunOf);
         Field("phases (s)", string.Join(", ", b.PhaseSeconds.Select(p => $"{p.Key} {p.Value.ToString("0.0", s_inv)}")));
         Field("resets", b.Resets == 0 ? null : b.Resets.ToString(s_inv));
         Field("submitted", b.SubmittedAt.ToString("u", s_inv));
