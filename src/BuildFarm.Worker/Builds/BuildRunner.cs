@@ -320,7 +320,7 @@ public sealed class BuildRunner(
                 metrics.RecordAnalysis(analysis, lane.PushRegistry, command.Spec.CacheRepo, lane.Platform);
             }
             var decision = AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble());
-            registryLimits.Report(state.PushRegistry, result.Analysis, decision.Verdict == AttemptVerdict.Succeed, decision.Reason);
+            registryLimits.Report(lane.PushRegistry, result.Analysis, decision.Verdict == AttemptVerdict.Succeed, decision.Reason);
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
                 return LaneOutcome.Success(decision.Digest!, result.Analysis);
