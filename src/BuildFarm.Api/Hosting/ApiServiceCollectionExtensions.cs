@@ -4,6 +4,7 @@ using BuildFarm.Api.Metrics;
 using BuildFarm.Api.OpenApi;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
+using BuildFarm.Hosting;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
@@ -82,8 +83,9 @@ public static class ApiServiceCollectionExtensions
     /// <see cref="AddBuildFarmApiConsumers"/>.</summary>
     public static IServiceCollection AddBuildFarmApiCore(this IServiceCollection services)
     {
-        services.AddSection<ApiOptions>(ApiOptions.SectionName, o => o.Validate());
-        services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
+        services.AddBuildFarmDefaults();
+        services.AddValidatedSection<ApiOptions>(ApiOptions.SectionName, o => o.Validate());
+        services.AddValidatedSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiMetrics>();
         // Redis when Redis:ConnectionString is set (several API replicas share it), else in process (one host).
@@ -127,21 +129,7 @@ public static class ApiServiceCollectionExtensions
     }
 
     /// <summary>Health checks with this tag make up <c>/readyz</c>.</summary>
-    public const string ReadyTag = "ready";
-
-    private static void AddSection<T>(this IServiceCollection services, string section, Func<T, IReadOnlyList<string>> validate)
-        where T : class
-    {
-        services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(validate));
-    }
-
-    private sealed class SectionValidator<T>(Func<T, IReadOnlyList<string>> validate) : IValidateOptions<T>
-        where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options) =>
-            validate(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
-    }
+    public const string ReadyTag = HostingDefaults.ReadyTag;
 
     /// <summary>Ready while the status store answers a read within 2 s.</summary>
     private sealed class StoreHealthCheck(IBuildStatusStore store) : IHealthCheck
