@@ -256,6 +256,10 @@ fi
 server_variables=(BUILDFARM_TEST_REDIS BUILDFARM_TEST_RABBITMQ BUILDFARM_TEST_PROMETHEUS BUILDFARM_TEST_PROMTOOL
   BUILDFARM_TEST_REGISTRY BUILDFARM_TEST_REGISTRY_AUTH BUILDFARM_TEST_REGISTRY_USER BUILDFARM_TEST_REGISTRY_PASSWORD BUILDFARM_TEST_SKOPEO)
 passed=0; failed=0; skipped=0; status=0
+# One test may run at most hang_timeout; one project's lane at most project_timeout (both far above a healthy run:
+# the slowest test takes ~3 min on a loaded machine, the slowest project ~4 min).
+hang_timeout="${BUILDFARM_TEST_HANG_TIMEOUT:-6m}"
+project_timeout="${BUILDFARM_TEST_PROJECT_TIMEOUT:-25m}"
 
 # run_lane LANE FILTER [env -u ...]: runs every test project with FILTER (and the user's), adds its counters to the totals.
 run_lane() {
@@ -270,10 +274,16 @@ run_lane() {
       continue
     fi
     echo "== $lane: $name"
-    "$@" dotnet test "$project" -c Release --no-build -nologo \
+    # A hung test must not eat the CI budget: the blame collector kills the test host when one test runs longer than
+    # $hang_timeout (and prints the test it was running); `timeout` is the last resort for a hung runner.
+    "$@" timeout --kill-after=30s "$project_timeout" dotnet test "$project" -c Release --no-build -nologo \
       --logger "trx;LogFileName=$name.$lane.trx" --logger "console;verbosity=minimal" \
+      --blame-hang-timeout "$hang_timeout" --blame-hang-dump-type none \
       --results-directory "$run_dir/results" --filter "$filter"
     local code=$?
+    if [ "$code" = "124" ] || [ "$code" = "137" ]; then
+      echo "test.sh: $name ($lane lane) ran past $project_timeout and was stopped" >&2
+    fi
     local trx="$run_dir/results/$name.$lane.trx"
     if [ ! -f "$trx" ]; then
       echo "test.sh: $name ($lane lane) produced no results (exit $code)" >&2

@@ -19,19 +19,23 @@ public sealed class FakeExpiry(FakeTimeProvider time) : IExpiry
     }
 }
 
+/// <summary>Real time against Redis. Created with its store, before the test sets its lease: the lower bound is
+/// measured from then, so a slow machine (a stall between setting the lease and this wait) cannot fail the test.</summary>
 public sealed class RealExpiry : IExpiry
 {
+    private readonly DateTimeOffset _createdBeforeTheLease = DateTimeOffset.UtcNow;
+
     public async Task AssertAfterAsync(TimeSpan ttl, Func<Task<bool>> condition)
     {
-        var started = DateTimeOffset.UtcNow;
-        var deadline = started + ttl + TimeSpan.FromSeconds(5);
+        var deadline = DateTimeOffset.UtcNow + ttl + TimeSpan.FromSeconds(5);
         while (!await condition())
         {
             Assert.True(DateTimeOffset.UtcNow < deadline, $"the condition did not hold within {ttl} + 5 s");
             await Task.Delay(20);
         }
-        // Redis expires keys with millisecond precision; allow a little clock granularity.
-        Assert.True(DateTimeOffset.UtcNow - started >= ttl - TimeSpan.FromMilliseconds(50),
+        // The lease was set after this object was created, so it cannot have expired sooner than ttl after that;
+        // Redis expires keys with millisecond precision: allow a little clock granularity.
+        Assert.True(DateTimeOffset.UtcNow - _createdBeforeTheLease >= ttl - TimeSpan.FromMilliseconds(50),
             "the condition held before the lease could have expired");
     }
 }

@@ -24,13 +24,13 @@ public sealed class CrashWindowTests
         var dying = new HookPublisher { OnPublish = m => m is BuildSucceeded ? throw new WorkerKilledException() : Task.CompletedTask };
         using (var cancellation = new RunningBuilds().Register(command.BuildId))
         {
-            await Assert.ThrowsAsync<WorkerKilledException>(() => runner.RunAsync(command, dying, cancellation, CancellationToken.None));
+            await Assert.ThrowsAsync<WorkerKilledException>(() => runner.RunAsync(command, dying, cancellation, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)));
         }
         Assert.False(await worker.PodGoneAsync("bf-window1-1"), "the death left the succeeded pod");
 
         var again = new HookPublisher();
         using var second = new RunningBuilds().Register(command.BuildId);
-        var outcome = await runner.RunAsync(command, again, second, CancellationToken.None, redelivered: true);
+        var outcome = await runner.RunAsync(command, again, second, CancellationToken.None, redelivered: true).WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal("succeeded", outcome.Outcome);
         var succeeded = Assert.Single(again.Messages.OfType<BuildSucceeded>());
@@ -83,7 +83,7 @@ public sealed class CrashWindowTests
         };
         using (var cancellation = new RunningBuilds().Register(command.BuildId))
         {
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => runner.RunAsync(command, dying, cancellation, kill.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => runner.RunAsync(command, dying, cancellation, kill.Token).WaitAsync(TimeSpan.FromSeconds(60)));
         }
         var attempt1 = Assert.Single(dying.Messages.OfType<BuildAttemptFailed>());
         Assert.Equal(FailureReasons.ConnectionReset, attempt1.Reason);
@@ -91,7 +91,7 @@ public sealed class CrashWindowTests
 
         var again = new HookPublisher();
         using var second = new RunningBuilds().Register(command.BuildId);
-        var outcome = await runner.RunAsync(command, again, second, CancellationToken.None, redelivered: true);
+        var outcome = await runner.RunAsync(command, again, second, CancellationToken.None, redelivered: true).WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal("succeeded", outcome.Outcome);
         var succeeded = Assert.Single(again.Messages.OfType<BuildSucceeded>());

@@ -94,7 +94,7 @@ public sealed partial class RabbitMqIntegrationTests
         {
             await client.PublishAsync(WorkerHarness.Command(id));
             await client.Events.WaitAsync<BuildStarted>(id, seconds: 60);
-            await first.Host.StopAsync();
+            await first.Host.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Assert.False(await first.PodGoneAsync($"bf-{id}-1"), "a stopping worker must not delete its build's pod");
         }
         Assert.DoesNotContain(client.Events.For(id), e => e is BuildSucceeded or BuildFailed or BuildCancelled);
@@ -195,7 +195,7 @@ public sealed partial class RabbitMqIntegrationTests
 
         public async ValueTask DisposeAsync()
         {
-            await Host.StopAsync();
+            await Host.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Host.Dispose();
             _kubernetes.Dispose();
             File.Delete(_kubeconfig);
@@ -243,7 +243,7 @@ public sealed partial class RabbitMqIntegrationTests
 
         public async ValueTask DisposeAsync()
         {
-            await Host.StopAsync();
+            await Host.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Host.Dispose();
         }
     }

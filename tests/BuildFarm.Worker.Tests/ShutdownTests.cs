@@ -12,7 +12,7 @@ public sealed class ShutdownTests
         await first.PublishAsync(command);
         await first.Events.WaitAsync<BuildStarted>("handover");
 
-        await first.Host.StopAsync();
+        await first.Host.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.False(await first.PodGoneAsync("bf-handover-1"), "a stopping worker must not delete its build's pod");
         Assert.DoesNotContain(first.Events.For("handover"), e => e is BuildSucceeded or BuildFailed or BuildCancelled);
 

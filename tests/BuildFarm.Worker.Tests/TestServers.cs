@@ -87,7 +87,7 @@ internal sealed class RedisServerProcess : IAsyncDisposable
             return;
         }
         _process.Kill();
-        await _process.WaitForExitAsync();
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
         _process.Dispose();
         _process = null;
         await Eventually.UntilAsync(async () => !await TestPorts.AcceptsAsync(Port), $"redis-server on port {Port} to stop", TimeSpan.FromSeconds(15));

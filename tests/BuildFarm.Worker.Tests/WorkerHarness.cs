@@ -130,12 +130,16 @@ internal sealed class WorkerHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Host.StopAsync();
+        // Bounded: a stop that hangs fails the test that owns the harness instead of hanging the whole run.
+        using (var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            await Host.StopAsync(stopping.Token).WaitAsync(TimeSpan.FromSeconds(60));
+        }
         Host.Dispose();
         Kubernetes.Dispose();
         if (_ownsSim)
         {
-            await Sim.DisposeAsync();
+            await Sim.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60));
         }
         File.Delete(_kubeconfig);
     }

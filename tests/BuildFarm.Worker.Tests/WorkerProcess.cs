@@ -100,7 +100,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
     public async Task KillAsync()
     {
         _process.Kill();
-        await _process.WaitForExitAsync();
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
     }
 
     /// <summary>SIGTERM, as the kubelet sends when a pod is stopped (scale-down, drain, rollout): the host stops
@@ -113,7 +113,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         kill.ArgumentList.Add(_process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         using (var signal = Process.Start(kill) ?? throw new InvalidOperationException("kill did not start"))
         {
-            await signal.WaitForExitAsync();
+            await signal.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             if (signal.ExitCode != 0)
             {
                 throw new InvalidOperationException($"kill -TERM {_process.Id} exited {signal.ExitCode}: {await signal.StandardError.ReadToEndAsync()}");
@@ -136,7 +136,7 @@ internal sealed class WorkerProcess : IAsyncDisposable
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
         }
         _process.Dispose();
     }

@@ -38,6 +38,12 @@ public sealed class SimStore
     /// <summary>Non-terminated pods allowed per namespace; 0 = unlimited.</summary>
     public int PodQuota { get; set; }
 
+    /// <summary>Called (under the store's lock) with a pod's uid when its phase turns Succeeded or Failed: from then on
+    /// the pod no longer counts against <see cref="PodQuota"/>, as in a real ResourceQuota.</summary>
+    public Action<string>? PodTerminated { get; set; }
+
+    private static bool IsTerminal(V1Pod pod) => pod.Status?.Phase is "Succeeded" or "Failed";
+
     /// <summary>Largest memory limit per container (a LimitRange); a pod above it is refused with 403. Null: none.</summary>
     public ResourceQuantity? MaxContainerMemory { get; set; }
 
@@ -96,7 +102,7 @@ public sealed class SimStore
                 }
                 if (PodQuota > 0)
                 {
-                    var used = _pods.Values.Count(p => p.Metadata.NamespaceProperty == ns && p.Status?.Phase is not ("Succeeded" or "Failed"));
+                    var used = _pods.Values.Count(p => p.Metadata.NamespaceProperty == ns && !IsTerminal(p));
                     if (used >= PodQuota)
                     {
                         throw new SimApiException(403, "Forbidden",
@@ -204,6 +210,10 @@ public sealed class SimStore
                 mutate(next);
                 Commit(next.Metadata, "MODIFIED", "pods", next, current);
                 _pods[key] = next;
+                if (IsTerminal(next) && !IsTerminal(current))
+                {
+                    PodTerminated?.Invoke(next.Metadata.Uid);
+                }
                 return next;
             }
         }

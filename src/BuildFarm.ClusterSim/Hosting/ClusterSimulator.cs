@@ -106,6 +106,7 @@ public sealed class ClusterSimulator : IAsyncDisposable
             PodQuota = scenario.Quota.PodsPerNamespace, MaxContainerMemory = scenario.Quota.MaxContainerMemoryQuantity(),
         };
         var stats = new SimStats();
+        store.PodTerminated = stats.PodTerminated;
         ClusterSimulator? sim = null;
         var kubelet = new SimKubelet(store, clock, () => sim?.Scenario ?? scenario, options.Seed, stats);
 

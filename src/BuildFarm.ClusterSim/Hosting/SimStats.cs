@@ -46,7 +46,7 @@ public sealed class SimStats
     private readonly Dictionary<(string, string, int), long> _requests = [];
     private readonly Dictionary<string, (int Current, int Peak, List<ConcurrencyPoint> History)> _registries = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, PodRecord> _pods = new(StringComparer.Ordinal);
-    private int _running;
+    private readonly HashSet<string> _runningPods = new(StringComparer.Ordinal);
     private int _peak;
 
     /// <summary>Watch delivery timings (thread-safe on their own).</summary>
@@ -76,8 +76,8 @@ public sealed class SimStats
     {
         lock (_lock)
         {
-            _running++;
-            _peak = Math.Max(_peak, _running);
+            _runningPods.Add(uid);
+            _peak = Math.Max(_peak, _runningPods.Count);
             if (_pods.TryGetValue(uid, out var r))
             {
                 _pods[uid] = r with { Node = node, Start = time, Outcome = "Running" };
@@ -89,6 +89,16 @@ public sealed class SimStats
                 history.Add(new ConcurrencyPoint(time, current));
                 _registries[reg] = (current, Math.Max(peak, current), history);
             }
+        }
+    }
+
+    /// <summary>A pod's phase turned Succeeded or Failed: it stops counting as running at once, as it stops counting
+    /// against the namespace's pod quota, although its kubelet loop ends (<see cref="PodStopped"/>) a little later.</summary>
+    public void PodTerminated(string uid)
+    {
+        lock (_lock)
+        {
+            _runningPods.Remove(uid);
         }
     }
 
@@ -104,7 +114,7 @@ public sealed class SimStats
             {
                 return;
             }
-            _running--;
+            _runningPods.Remove(uid);
             foreach (var reg in registries.Distinct(StringComparer.OrdinalIgnoreCase))
             {
                 var (current, peak, history) = _registries.GetValueOrDefault(reg, (1, 1, []));
@@ -124,7 +134,7 @@ public sealed class SimStats
                 Requests = _requests.Select(kv => new RequestCount(kv.Key.Item1, kv.Key.Item2, kv.Key.Item3, kv.Value))
                     .OrderBy(r => r.Verb, StringComparer.Ordinal).ThenBy(r => r.Resource, StringComparer.Ordinal).ThenBy(r => r.Code).ToList(),
                 PodsByPhase = podsByPhase,
-                RunningPods = _running,
+                RunningPods = _runningPods.Count,
                 PeakConcurrentPods = _peak,
                 Watches = watches,
                 WatchDelivery = WatchDelivery.Snapshot(),
