@@ -1,6 +1,4 @@
-using System.Net;
 using Polly;
-using Polly.Retry;
 
 namespace BuildFarm.Registry;
 
@@ -22,45 +20,17 @@ public static class RegistryResilience
         {
             return builder;
         }
-        return builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-        {
-            MaxRetryAttempts = options.MaxRetries,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = options.RetryBaseDelay,
-            MaxDelay = TimeSpan.FromSeconds(10),
-            ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context.CancellationToken)),
-            DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
-            OnRetry = args =>
-            {
-                args.Outcome.Result?.Dispose();
-                return ValueTask.CompletedTask;
-            },
-        });
+        return builder.AddRetry(TransientHttpRetry.Strategy(options.MaxRetries, options.RetryBaseDelay, ShouldRetry));
     }
 
     /// <summary>A pipeline built outside dependency injection (tests, the cluster simulator).</summary>
     public static ResiliencePipeline<HttpResponseMessage> Create(RegistryClientOptions options, TimeProvider? time = null) =>
         Configure(new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time ?? TimeProvider.System }, options).Build();
 
-    /// <summary>True for the outcomes worth another try.</summary>
+    /// <summary>True for the outcomes worth another try (<see cref="TransientHttpRetry.ShouldRetry"/> with 408).</summary>
     public static bool ShouldRetry(Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken) =>
-        outcome.Exception switch
-        {
-            HttpRequestException => true,
-            IOException => true,
-            OperationCanceledException => !cancellationToken.IsCancellationRequested,
-            null => outcome.Result?.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
-                or HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable
-                or HttpStatusCode.GatewayTimeout,
-            _ => false,
-        };
+        TransientHttpRetry.ShouldRetry(outcome, requestTimeout: true, cancellationToken);
 
     /// <summary>The server's Retry-After (seconds or a date), capped at 30 s; null takes the backoff.</summary>
-    public static TimeSpan? RetryAfter(HttpResponseMessage? response)
-    {
-        var header = response?.Headers.RetryAfter;
-        var delay = header?.Delta ?? (header?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
-        return delay is { } d ? TimeSpan.FromTicks(Math.Clamp(d.Ticks, 0, TimeSpan.FromSeconds(30).Ticks)) : null;
-    }
+    public static TimeSpan? RetryAfter(HttpResponseMessage? response) => TransientHttpRetry.RetryAfter(response);
 }

@@ -1,11 +1,16 @@
-using BuildFarm.Messaging.Tracing;
+using BuildFarm.Api.Hosting;
+using BuildFarm.Hosting;
+using BuildFarm.Hosting.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
 namespace BuildFarm.Api.Tests;
 
-/// <summary><c>Otel:Endpoint</c>: off when absent, an OTLP/HTTP base address when set, a clear error when malformed.</summary>
+/// <summary><c>Otel:Endpoint</c>: off when absent, an OTLP/HTTP base address when set, a clear error when malformed; the
+/// host defaults set the resource's <c>service.name</c> once, for metrics and traces alike.</summary>
 public sealed class TracingSettingsTests
 {
     private static IConfiguration Config(string? endpoint) =>
@@ -19,7 +24,7 @@ public sealed class TracingSettingsTests
     {
         Assert.Null(BuildFarmTracing.Endpoint(Config(endpoint)));
         var services = new ServiceCollection();
-        services.AddOpenTelemetry().AddBuildFarmTracing(Config(endpoint), "buildfarm-api");
+        services.AddOpenTelemetry().AddBuildFarmTracing(Config(endpoint));
         using var provider = services.BuildServiceProvider();
         Assert.Null(provider.GetService<TracerProvider>());
     }
@@ -29,7 +34,7 @@ public sealed class TracingSettingsTests
     {
         Assert.Equal(new Uri("http://jaeger:4318"), BuildFarmTracing.Endpoint(Config(" http://jaeger:4318 ")));
         var services = new ServiceCollection();
-        services.AddOpenTelemetry().AddBuildFarmTracing(Config("http://jaeger:4318"), "buildfarm-api");
+        services.AddOpenTelemetry().AddBuildFarmTracing(Config("http://jaeger:4318"));
         using var provider = services.BuildServiceProvider();
         Assert.NotNull(provider.GetService<TracerProvider>());
     }
@@ -43,4 +48,33 @@ public sealed class TracingSettingsTests
         var error = Assert.Throws<InvalidOperationException>(() => BuildFarmTracing.Endpoint(Config(endpoint)));
         Assert.Contains("Otel:Endpoint", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Defaults_ApiHost_ServiceNameOnMetricsAndTraces()
+    {
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [BuildFarmTracing.EndpointKey] = "http://jaeger:4318" });
+        builder.AddBuildFarmDefaults(ApiServiceCollectionExtensions.ServiceName);
+        builder.Services.AddBuildFarmApiCore();
+        using var provider = builder.Services.BuildServiceProvider();
+
+        Assert.Equal("buildfarm-api", ServiceName(provider.GetRequiredService<MeterProvider>()));
+        Assert.Equal("buildfarm-api", ServiceName(provider.GetRequiredService<TracerProvider>()));
+    }
+
+    [Fact]
+    public void Defaults_Twice_TheResourceIsSetOnce_FirstNameKept()
+    {
+        // A host made of two hosts' parts (the demo) calls the defaults from each; the later name must not replace the first.
+        var services = new ServiceCollection();
+        services.AddBuildFarmDefaults("buildfarm-api");
+        services.AddBuildFarmDefaults("buildfarm-worker");
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Equal("buildfarm-api", ServiceName(provider.GetRequiredService<MeterProvider>()));
+        Assert.Single(services, d => d.ServiceType == typeof(BuildFarmTracing.TelemetryService));
+    }
+
+    private static object? ServiceName(BaseProvider provider) =>
+        provider.GetResource().Attributes.Single(a => a.Key == "service.name").Value;
 }

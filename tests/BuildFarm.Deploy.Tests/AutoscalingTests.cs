@@ -99,6 +99,26 @@ public sealed class AutoscalingTests
 
     [NeedsServer(Server.Kubectl)]
     [Fact]
+    public void ApiAndWorker_LivenessOnHealthz_ReadinessOnReadyz_OnNamedPorts()
+    {
+        // Both hosts map the same endpoints (BuildFarm.Hosting): /healthz checks no dependency, /readyz checks Redis and the
+        // bus. A liveness probe on /readyz would restart every pod during a Redis outage.
+        var objects = Kustomize.Render("overlays/dev");
+        foreach (var name in new[] { "buildfarm-worker", "buildfarm-api" })
+        {
+            var container = new K8sObject("Container", name, null, (YamlMappingNode)((YamlSequenceNode)RenderedConfig.PodSpec(RenderedConfig.Workload(objects, "Deployment", name))[new YamlScalarNode("containers")]).Children[0]);
+            Assert.Equal("/healthz", container.Scalar("livenessProbe", "httpGet", "path"));
+            Assert.Equal("/readyz", container.Scalar("readinessProbe", "httpGet", "path"));
+            foreach (var probe in new[] { "livenessProbe", "readinessProbe" })
+            {
+                var port = container.Scalar(probe, "httpGet", "port");
+                Assert.Contains(((YamlSequenceNode)container.At("ports")!).Children, p => new K8sObject("Port", string.Empty, null, (YamlMappingNode)p).Scalar("name") == port);
+            }
+        }
+    }
+
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void FarmAndDevStores_StartupProbesOnNamedPorts_ResourcesOnEveryContainer()
     {
         var objects = Kustomize.Render("overlays/dev");

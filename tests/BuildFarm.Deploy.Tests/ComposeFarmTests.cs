@@ -6,7 +6,7 @@ using BuildFarm.Api.Options;
 using BuildFarm.Cli;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
-using BuildFarm.Messaging.Tracing;
+using BuildFarm.Hosting.Telemetry;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Stores;
 using BuildFarm.Worker.Hosting;

@@ -1,3 +1,4 @@
+using BuildFarm.Hosting;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Stores;
 using Microsoft.Extensions.Configuration;
@@ -54,6 +55,25 @@ public sealed class RegistrationTests
 
         using var both = Build(new() { ["Redis:ConnectionString"] = "new:6379", ["Status:RedisConnectionString"] = "old:6379" });
         Assert.Equal("new:6379", both.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RedisConnectionString);
+    }
+
+    [NeedsServer(Server.Redis)]
+    [Fact]
+    public void AddBuildFarmStatusStore_Redis_BothStoresOnTheProcessOneMultiplexer()
+    {
+        using var provider = Build(new() { ["Redis:ConnectionString"] = TestRedis.ConnectionString });
+        var connections = provider.GetRequiredService<RedisConnections>();
+
+        provider.GetRequiredService<IBuildStatusStore>();
+        provider.GetRequiredService<IIdempotencyStore>();
+
+        // The status store and the idempotency store share one; the worker and the scheduler ask for the same string.
+        Assert.Equal(1, connections.Count);
+        var shared = connections.Get(TestRedis.ConnectionString);
+        Assert.Equal(1, connections.Count);
+        Assert.True(shared.IsConnected);
+        provider.Dispose();
+        Assert.False(shared.IsConnected);
     }
 
     [Fact]

@@ -26,6 +26,7 @@ public sealed class KubeApiResilienceTests
     [InlineData(422, false)]
     [InlineData(403, false)]
     [InlineData(404, false)]
+    [InlineData(408, false)]
     [InlineData(200, false)]
     public void ShouldRetry_ByStatusCode_Expected(int code, bool retry)
     {

@@ -18,7 +18,7 @@ namespace BuildFarm.Worker.Tests;
 [CollectionDefinition(nameof(MetricsRunsAlone), DisableParallelization = true)]
 public sealed class MetricsRunsAlone;
 
-/// <summary>The real worker host (Kestrel on 127.0.0.1:0, in-memory bus) scraped on /metrics and /healthz.</summary>
+/// <summary>The real worker host (Kestrel on 127.0.0.1:0, in-memory bus) scraped on /metrics, /healthz and /readyz.</summary>
 [Collection(nameof(MetricsRunsAlone))]
 public sealed class MetricsEndpointTests
 {
@@ -44,6 +44,7 @@ public sealed class MetricsEndpointTests
             var bus = app.Services.GetRequiredService<IBus>();
 
             Assert.Equal("Healthy", await http.GetStringAsync(new Uri("/healthz", UriKind.Relative)));
+            Assert.Equal("Healthy", await http.GetStringAsync(new Uri("/readyz", UriKind.Relative)));
 
             await bus.Publish(WorkerHarness.Command("metrics-fail"));
             await ScrapeUntilAsync(http, "buildfarm_build_attempts_total{", "reason=\"connection_reset\"");
@@ -97,7 +98,7 @@ public sealed class MetricsEndpointTests
     }
 
     [Fact]
-    public async Task Healthz_RedisUnreachable_Unhealthy503()
+    public async Task Readyz_RedisUnreachable_Unhealthy503_HealthzStillLive()
     {
         await using var sim = await ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = WorkerHarness.Scenario(), Seed = 7 });
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-health-{Guid.NewGuid():N}.kubeconfig");
@@ -115,9 +116,13 @@ public sealed class MetricsEndpointTests
         {
             var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
             using var http = new HttpClient { BaseAddress = address };
-            using var response = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+            using var response = await http.GetAsync(new Uri("/readyz", UriKind.Relative));
             Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, response.StatusCode);
             Assert.Equal("Unhealthy", await response.Content.ReadAsStringAsync());
+            // Liveness checks no dependency: restarting the worker would not bring Redis back.
+            using var live = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+            Assert.Equal(System.Net.HttpStatusCode.OK, live.StatusCode);
+            Assert.Equal("Healthy", await live.Content.ReadAsStringAsync());
         }
         finally
         {

@@ -1,7 +1,7 @@
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Web;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using BuildFarm.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace BuildFarm.Api.Hosting;
@@ -16,9 +16,9 @@ public static class ApiEndpoints
     public const string JsonMediaType = RequestChecks.JsonMediaType;
     public const string YamlMediaType = RequestChecks.YamlMediaType;
 
-    public const string HealthPath = "/healthz";
-    public const string ReadyPath = "/readyz";
-    public const string MetricsPath = "/metrics";
+    public const string HealthPath = HostingDefaults.HealthPath;
+    public const string ReadyPath = HostingDefaults.ReadyPath;
+    public const string MetricsPath = HostingDefaults.MetricsPath;
 
     /// <summary>The detail of a 415: the Content-Type the request sent and the ones its route accepts.</summary>
     internal static string UnsupportedMediaTypeDetail(HttpRequest request) => RequestChecks.UnsupportedMediaTypeDetail(request);
@@ -62,9 +62,7 @@ public static class ApiEndpoints
         app.UseAuthorization();
 
         // Health and metrics are not API-explorer endpoints: the document transformer describes them (OpenApi/ApiDocumentTransformer).
-        app.MapHealthChecks(HealthPath, new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks(ReadyPath, new HealthCheckOptions { Predicate = c => c.Tags.Contains(ApiServiceCollectionExtensions.ReadyTag) });
-        app.MapPrometheusScrapingEndpoint(MetricsPath);
+        app.MapBuildFarmDefaults();
         app.MapOpenApi("/openapi/{documentName}.json");
         // The web page's static files (docs/web.md): anonymous, not in the OpenAPI document; its data calls use /v1 with a key.
         app.MapBuildFarmWebUi();

@@ -4,11 +4,11 @@ using BuildFarm.Api.Metrics;
 using BuildFarm.Api.OpenApi;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
+using BuildFarm.Hosting;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
 using BuildFarm.Messaging.Hosting;
-using BuildFarm.Messaging.Tracing;
 using BuildFarm.Status;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Stores;
@@ -17,8 +17,6 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
 
 namespace BuildFarm.Api.Hosting;
 
@@ -44,8 +42,9 @@ public static class ApiServiceCollectionExtensions
     public static IHostApplicationBuilder AddBuildFarmApi(this IHostApplicationBuilder builder, Action<IBusRegistrationConfigurator>? configureBus = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // Redis connections, health checks, OpenTelemetry (resource, Prometheus, traces when Otel:Endpoint is set).
+        builder.AddBuildFarmDefaults(ServiceName);
         builder.Services.AddBuildFarmApiCore();
-        builder.Services.AddOpenTelemetry().AddBuildFarmTracing(builder.Configuration, "buildfarm-api");
         // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
         builder.Services.AddBuildFarmOperatorLogging();
         // Scheduled manifest rebuilds, when the Scheduler section says Enabled: true (publishes SubmitBatch on this bus).
@@ -84,8 +83,9 @@ public static class ApiServiceCollectionExtensions
     /// <see cref="AddBuildFarmApiConsumers"/>.</summary>
     public static IServiceCollection AddBuildFarmApiCore(this IServiceCollection services)
     {
-        services.AddSection<ApiOptions>(ApiOptions.SectionName, o => o.Validate());
-        services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
+        services.AddBuildFarmDefaults(ServiceName);
+        services.AddValidatedSection<ApiOptions>(ApiOptions.SectionName, o => o.Validate());
+        services.AddValidatedSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ApiMetrics>();
         // Redis when Redis:ConnectionString is set (several API replicas share it), else in process (one host).
@@ -121,29 +121,15 @@ public static class ApiServiceCollectionExtensions
         }
 
         services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: [ReadyTag]);
-        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("buildfarm-api", serviceVersion: typeof(ApiMetrics).Assembly.GetName().Version?.ToString()))
-            .WithMetrics(m => m
-            .AddMeter(ApiMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
-            .AddPrometheusExporter());
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(ApiMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"));
         return services;
     }
 
     /// <summary>Health checks with this tag make up <c>/readyz</c>.</summary>
-    public const string ReadyTag = "ready";
+    public const string ReadyTag = HostingDefaults.ReadyTag;
 
-    private static void AddSection<T>(this IServiceCollection services, string section, Func<T, IReadOnlyList<string>> validate)
-        where T : class
-    {
-        services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(validate));
-    }
-
-    private sealed class SectionValidator<T>(Func<T, IReadOnlyList<string>> validate) : IValidateOptions<T>
-        where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options) =>
-            validate(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
-    }
+    /// <summary>The API's <c>service.name</c> on its metrics and spans.</summary>
+    public const string ServiceName = "buildfarm-api";
 
     /// <summary>Ready while the status store answers a read within 2 s.</summary>
     private sealed class StoreHealthCheck(IBuildStatusStore store) : IHealthCheck

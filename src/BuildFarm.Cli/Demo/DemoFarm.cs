@@ -3,7 +3,7 @@ using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Worker.Metrics;
 using BuildFarm.Api.Hosting;
-using BuildFarm.Messaging.Tracing;
+using BuildFarm.Hosting.Telemetry;
 using k8s;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

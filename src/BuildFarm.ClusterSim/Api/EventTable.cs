@@ -7,14 +7,8 @@ namespace BuildFarm.ClusterSim.Api;
 /// <summary>The server-side Table of events: <c>kubectl get events</c> prints LAST SEEN TYPE REASON OBJECT MESSAGE.</summary>
 public static class EventTable
 {
-    private static JsonObject Column(string name, int priority, string description) => new()
-    {
-        ["name"] = name,
-        ["type"] = "string",
-        ["format"] = name == "Name" ? "name" : string.Empty,
-        ["description"] = description,
-        ["priority"] = priority,
-    };
+    private static JsonObject Column(string name, int priority, string description) =>
+        PodTable.Column(name, "string", name == "Name" ? "name" : string.Empty, description, priority);
 
     public static JsonObject Table(IEnumerable<Corev1Event> events, DateTimeOffset now, string? includeObject, string resourceVersion,
         string? continueToken = null)
@@ -51,28 +45,17 @@ public static class EventTable
             }
             rows.Add(row);
         }
-        var metadata = new JsonObject { ["resourceVersion"] = resourceVersion };
-        if (!string.IsNullOrEmpty(continueToken))
-        {
-            metadata["continue"] = continueToken;
-        }
-        return new JsonObject
-        {
-            ["kind"] = "Table",
-            ["apiVersion"] = "meta.k8s.io/v1",
-            ["metadata"] = metadata,
-            ["columnDefinitions"] = new JsonArray(
-                Column("Last Seen", 0, "Time of the most recent occurrence."),
-                Column("Type", 0, "Type of this event (Normal, Warning)."),
-                Column("Reason", 0, "Why the action was taken."),
-                Column("Object", 0, "The object this event is about."),
-                Column("Subobject", 1, "The field of the object this event is about."),
-                Column("Source", 1, "The component reporting this event."),
-                Column("Message", 0, "A human-readable description."),
-                Column("First Seen", 1, "Time of the first occurrence."),
-                Column("Count", 1, "How many times it occurred."),
-                Column("Name", 1, "The event's name.")),
-            ["rows"] = rows,
-        };
+        return PodTable.Envelope(resourceVersion, continueToken, new JsonArray(
+            Column("Last Seen", 0, "Time of the most recent occurrence."),
+            Column("Type", 0, "Type of this event (Normal, Warning)."),
+            Column("Reason", 0, "Why the action was taken."),
+            Column("Object", 0, "The object this event is about."),
+            Column("Subobject", 1, "The field of the object this event is about."),
+            Column("Source", 1, "The component reporting this event."),
+            Column("Message", 0, "A human-readable description."),
+            Column("First Seen", 1, "Time of the first occurrence."),
+            Column("Count", 1, "How many times it occurred."),
+            Column("Name", 1, "The event's name.")),
+            rows);
     }
 }

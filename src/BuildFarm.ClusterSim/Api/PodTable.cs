@@ -21,7 +21,7 @@ public static class PodTable
         Column("Readiness Gates", "string", "", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
     ];
 
-    private static JsonObject Column(string name, string type, string format, string description, int priority) => new()
+    internal static JsonObject Column(string name, string type, string format, string description, int priority) => new()
     {
         ["name"] = name,
         ["type"] = type,
@@ -39,6 +39,12 @@ public static class PodTable
         {
             rows.Add(Row(pod, now, includeObject));
         }
+        return Envelope(resourceVersion, continueToken, withColumns ? ColumnDefinitions() : new JsonArray(), rows);
+    }
+
+    /// <summary>The Table object around <paramref name="rows"/> (pods' or events').</summary>
+    internal static JsonObject Envelope(string resourceVersion, string? continueToken, JsonArray columns, JsonArray rows)
+    {
         var metadata = new JsonObject { ["resourceVersion"] = resourceVersion };
         if (!string.IsNullOrEmpty(continueToken))
         {
@@ -49,7 +55,7 @@ public static class PodTable
             ["kind"] = "Table",
             ["apiVersion"] = "meta.k8s.io/v1",
             ["metadata"] = metadata,
-            ["columnDefinitions"] = withColumns ? ColumnDefinitions() : new JsonArray(),
+            ["columnDefinitions"] = columns,
             ["rows"] = rows,
         };
     }

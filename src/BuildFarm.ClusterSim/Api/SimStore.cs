@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Diagnostics;
 using k8s;
 using k8s.Models;
 
@@ -10,7 +9,7 @@ namespace BuildFarm.ClusterSim.Api;
 /// watch-from-version (older versions are 410 Expired), and a namespace pod quota. Stored objects are never mutated:
 /// every update stores a new copy.
 /// </summary>
-public sealed class SimStore
+public sealed partial class SimStore
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
@@ -169,26 +168,6 @@ public sealed class SimStore
         }
     }
 
-    public (List<Corev1Event> Items, long ResourceVersion) ListEvents(string? ns)
-    {
-        lock (_lock)
-        {
-            var items = _events.Values.Where(e => ns is null || e.Metadata.NamespaceProperty == ns)
-                .OrderBy(e => e.Metadata.NamespaceProperty, StringComparer.Ordinal)
-                .ThenBy(e => e.Metadata.Name, StringComparer.Ordinal)
-                .ToList();
-            return (items, _resourceVersion);
-        }
-    }
-
-    public Corev1Event? GetEvent(string ns, string name)
-    {
-        lock (_lock)
-        {
-            return _events.GetValueOrDefault(Key(ns, name));
-        }
-    }
-
     /// <summary>
     /// Applies <paramref name="mutate"/> to a copy of the pod and stores it (MODIFIED). Null when the pod is gone.
     /// The copy has its own metadata and status; its spec is the stored one, shared, unless <paramref name="changesSpec"/>
@@ -244,207 +223,6 @@ public sealed class SimStore
         finally
         {
             PrepareCommitted();
-        }
-    }
-
-    /// <summary>Records an event about a pod; a repeat (same reason and message) bumps its count.</summary>
-    public Corev1Event RecordEvent(V1Pod pod, string type, string reason, string message, string component = "kubelet",
-        string? host = null)
-    {
-        ArgumentNullException.ThrowIfNull(pod);
-        try
-        {
-            lock (_lock)
-            {
-                var now = Truncate(_now());
-                var existing = _eventKeys.TryGetValue((pod.Metadata.Uid, reason, message), out var existingKey)
-                    ? _events.GetValueOrDefault(existingKey) : null;
-                if (existing is not null)
-                {
-                    var next = Clone(existing);
-                    next.Count = (next.Count ?? 1) + 1;
-                    next.LastTimestamp = now;
-                    Commit(next.Metadata, "MODIFIED", "events", next, existing);
-                    var key = Key(next.Metadata.NamespaceProperty, next.Metadata.Name);
-                    _events[key] = next;
-                    _eventOrder.Enqueue((key, _resourceVersion));
-                    return next;
-                }
-                var ev = new Corev1Event
-                {
-                    ApiVersion = "v1",
-                    Kind = "Event",
-                    Metadata = new V1ObjectMeta
-                    {
-                        Name = string.Create(CultureInfo.InvariantCulture, $"{pod.Metadata.Name}.{_resourceVersion + 1:x16}"),
-                        NamespaceProperty = pod.Metadata.NamespaceProperty,
-                        Uid = NewUid(),
-                        CreationTimestamp = now,
-                    },
-                    InvolvedObject = new V1ObjectReference
-                    {
-                        ApiVersion = "v1",
-                        Kind = "Pod",
-                        Name = pod.Metadata.Name,
-                        NamespaceProperty = pod.Metadata.NamespaceProperty,
-                        Uid = pod.Metadata.Uid,
-                        ResourceVersion = pod.Metadata.ResourceVersion,
-                        FieldPath = reason is "Scheduled" or "FailedScheduling" or "Evicted" ? null : "spec.containers{kaniko}",
-                    },
-                    Reason = reason,
-                    Message = message,
-                    Type = type,
-                    Count = 1,
-                    FirstTimestamp = now,
-                    LastTimestamp = now,
-                    Source = new V1EventSource { Component = component, Host = host },
-                    ReportingComponent = component,
-                    ReportingInstance = host ?? string.Empty,
-                };
-                if (ev.InvolvedObject.FieldPath is not null && pod.Spec?.Containers is { Count: > 0 } cs)
-                {
-                    ev.InvolvedObject.FieldPath = $"spec.containers{{{cs[0].Name}}}";
-                }
-                Commit(ev.Metadata, "ADDED", "events", ev, null);
-                var added = Key(ev.Metadata.NamespaceProperty, ev.Metadata.Name);
-                _events[added] = ev;
-                _eventKeys[(pod.Metadata.Uid, reason, message)] = added;
-                _eventOrder.Enqueue((added, _resourceVersion));
-                TrimEvents();
-                return ev;
-            }
-        }
-        finally
-        {
-            PrepareCommitted();
-        }
-    }
-
-    private void TrimEvents()
-    {
-        const int limit = 50_000;
-        if (_events.Count > limit)
-        {
-            // A tenth below the limit at once, oldest first, straight from the commit-order queue: no sort (sorting
-            // 50,000 events under the store lock stalled every request for tens of milliseconds each time).
-            while (_events.Count > limit * 9 / 10 && _eventOrder.TryDequeue(out var oldest))
-            {
-                if (IsCurrent(oldest) && _events.Remove(oldest.Key, out var old))
-                {
-                    _eventKeys.Remove((old.InvolvedObject.Uid, old.Reason, old.Message));
-                }
-            }
-        }
-        if (_eventOrder.Count > 2 * limit)
-        {
-            // Events written again and again (a repeating reason) leave stale entries behind: drop them.
-            var current = _eventOrder.Where(IsCurrent).ToList();
-            _eventOrder.Clear();
-            foreach (var entry in current)
-            {
-                _eventOrder.Enqueue(entry);
-            }
-        }
-    }
-
-    private bool IsCurrent((string Key, long Version) entry) =>
-        _events.TryGetValue(entry.Key, out var ev) && ev.Metadata.ResourceVersion == Rv(entry.Version);
-
-    private void Commit(V1ObjectMeta meta, string type, string resource, IKubernetesObject<V1ObjectMeta> obj,
-        IKubernetesObject<V1ObjectMeta>? previous)
-    {
-        var rv = ++_resourceVersion;
-        meta.ResourceVersion = Rv(rv);
-        var ev = new StoredEvent(rv, type, resource, obj, previous) { CommittedAt = Stopwatch.GetTimestamp() };
-        _history.AddLast(ev);
-        TrimHistory();
-        if (_watches.Length > 0)
-        {
-            // The fan-out thread writes it to the watchers, outside this lock; the array is never changed, only replaced.
-            _fanOut.Post(ev, _watches);
-            t_committed = ev;
-        }
-    }
-
-    [ThreadStatic]
-    private static StoredEvent? t_committed;
-
-    /// <summary>
-    /// After the lock: the committing thread serialises the change's wire line (once, shared by every watcher) unless the
-    /// fan-out thread got to it first, so that the one fan-out thread spends its time writing, not serialising.
-    /// </summary>
-    private static void PrepareCommitted()
-    {
-        if (t_committed is { } ev)
-        {
-            t_committed = null;
-            ev.WireLine(ev.Type);
-        }
-    }
-
-    private void TrimHistory()
-    {
-        while (_history.Count > _historyLimit)
-        {
-            _oldestAvailable = _history.First!.Value.ResourceVersion;
-            _history.RemoveFirst();
-        }
-    }
-
-    /// <summary>Forgets all history: any watch from a version before now gets 410 Expired.</summary>
-    public long Compact()
-    {
-        lock (_lock)
-        {
-            _history.Clear();
-            _oldestAvailable = _resourceVersion;
-            return _resourceVersion;
-        }
-    }
-
-    /// <summary>
-    /// Starts a watch. With <paramref name="fromVersion"/> null it begins with a synthetic ADDED for every current
-    /// object (the "get state and start at most recent" semantics of resourceVersion unset or "0"); otherwise it
-    /// replays every change after that version, or throws 410 Expired when the history no longer holds it.
-    /// </summary>
-    public (StoreWatch Watch, long StartVersion) Subscribe(string resource, long? fromVersion)
-    {
-        lock (_lock)
-        {
-            var watch = new StoreWatch(this, resource, _resourceVersion);
-            if (fromVersion is null)
-            {
-                IEnumerable<IKubernetesObject<V1ObjectMeta>> current = resource == "pods" ? _pods.Values : _events.Values;
-                foreach (var obj in current.OrderBy(o => long.Parse(o.Metadata.ResourceVersion, CultureInfo.InvariantCulture)))
-                {
-                    watch.Enqueue(new StoredEvent(long.Parse(obj.Metadata.ResourceVersion, CultureInfo.InvariantCulture), "ADDED", resource, obj, null));
-                }
-            }
-            else
-            {
-                var from = fromVersion.Value;
-                if (from < _oldestAvailable)
-                {
-                    throw SimApiException.Expired(string.Create(CultureInfo.InvariantCulture, $"too old resource version: {from} ({_oldestAvailable})"));
-                }
-                foreach (var ev in _history)
-                {
-                    if (ev.ResourceVersion > from && ev.Resource == resource)
-                    {
-                        watch.Enqueue(ev);
-                    }
-                }
-            }
-            _watches = [.. _watches, watch];
-            return (watch, _resourceVersion);
-        }
-    }
-
-    internal void Unsubscribe(StoreWatch watch)
-    {
-        lock (_lock)
-        {
-            _watches = [.. _watches.Where(w => w != watch)];
         }
     }
 }

@@ -1,10 +1,10 @@
+using BuildFarm.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 
 namespace BuildFarm.Manifests.Hosting;
 
@@ -45,8 +45,9 @@ public static class SchedulerServiceCollectionExtensions
             options.Configure(configure);
         }
         options.ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ManifestSchedulerOptions>, SchedulerOptionsValidator>();
+        services.AddSingleton<IValidateOptions<ManifestSchedulerOptions>>(new SectionValidator<ManifestSchedulerOptions>(o => o.Validate()));
         services.TryAddSingleton(TimeProvider.System);
+        services.AddBuildFarmRedisConnections();
         services.TryAddSingleton<IScheduleCoordinator>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ManifestSchedulerOptions>>().Value;
@@ -54,22 +55,11 @@ public static class SchedulerServiceCollectionExtensions
             {
                 return new InMemoryScheduleCoordinator(sp.GetRequiredService<TimeProvider>());
             }
-            var config = ConfigurationOptions.Parse(o.RedisConnectionString);
-            config.AbortOnConnectFail = false;
-            return new RedisScheduleCoordinator(ConnectionMultiplexer.Connect(config), o.KeyPrefix);
+            // The process's shared multiplexer (the status store's, when both use Redis:ConnectionString).
+            return new RedisScheduleCoordinator(sp.GetRequiredService<RedisConnections>().Get(o.RedisConnectionString), o.KeyPrefix);
         });
         services.AddSingleton<ManifestScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<ManifestScheduler>());
         return services;
-    }
-
-    /// <summary>Reports every problem of the section, by name, at start.</summary>
-    private sealed class SchedulerOptionsValidator : IValidateOptions<ManifestSchedulerOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, ManifestSchedulerOptions options)
-        {
-            var errors = options.Validate();
-            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-        }
     }
 }

@@ -1,3 +1,4 @@
+using BuildFarm.Hosting;
 using BuildFarm.Status.Batches;
 using BuildFarm.Status.Messaging;
 using BuildFarm.Status.Stores;
@@ -30,8 +31,8 @@ public static class StatusServiceCollectionExtensions
         services.AddBuildFarmStatusStore(_ => { });
 
     /// <summary>
-    /// The status store and the idempotency store (<see cref="IIdempotencyStore"/>, same backend and key prefix): Redis when <see cref="BuildStatusStoreOptions.RedisConnectionString"/> is set (its own
-    /// connection), else in process. Options bind the <c>Status</c> section, then <c>Redis:ConnectionString</c> (when set)
+    /// The status store and the idempotency store (<see cref="IIdempotencyStore"/>, same backend and key prefix): Redis when <see cref="BuildStatusStoreOptions.RedisConnectionString"/> is set (the
+    /// process's shared connection), else in process. Options bind the <c>Status</c> section, then <c>Redis:ConnectionString</c> (when set)
     /// gives the connection string, then <paramref name="configure"/> runs.
     /// </summary>
     public static IServiceCollection AddBuildFarmStatusStore(this IServiceCollection services, Action<BuildStatusStoreOptions> configure)
@@ -48,54 +49,28 @@ public static class StatusServiceCollectionExtensions
                 }
             })
             .Configure(configure).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<BuildStatusStoreOptions>, StatusOptionsValidator>();
+        services.AddSingleton<IValidateOptions<BuildStatusStoreOptions>>(new SectionValidator<BuildStatusStoreOptions>(o => o.Validate()));
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<StatusRedisConnection>();
+        services.AddBuildFarmRedisConnections();
         services.TryAddSingleton<IBuildStatusStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
             var time = sp.GetRequiredService<TimeProvider>();
             return options.UseRedis
-                ? new RedisBuildStatusStore(sp.GetRequiredService<StatusRedisConnection>().Multiplexer, options.KeyPrefix, options.RecordTtl, time)
+                ? new RedisBuildStatusStore(Redis(sp, options), options.KeyPrefix, options.RecordTtl, time)
                 : new InMemoryBuildStatusStore(time, options.RecordTtl);
         });
         services.TryAddSingleton<IIdempotencyStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
             return options.UseRedis
-                ? new RedisIdempotencyStore(sp.GetRequiredService<StatusRedisConnection>().Multiplexer, options.KeyPrefix)
+                ? new RedisIdempotencyStore(Redis(sp, options), options.KeyPrefix)
                 : new InMemoryIdempotencyStore(sp.GetRequiredService<TimeProvider>());
         });
         return services;
     }
 
-    private sealed class StatusOptionsValidator : IValidateOptions<BuildStatusStoreOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, BuildStatusStoreOptions options)
-        {
-            var errors = options.Validate();
-            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-        }
-    }
-}
-
-/// <summary>The status store's own Redis connection, made on first use and closed with the container.</summary>
-internal sealed class StatusRedisConnection(IOptions<BuildStatusStoreOptions> options) : IDisposable
-{
-    private readonly Lazy<ConnectionMultiplexer> _connection = new(() =>
-    {
-        var config = ConfigurationOptions.Parse(options.Value.RedisConnectionString!);
-        config.AbortOnConnectFail = false;
-        return ConnectionMultiplexer.Connect(config);
-    });
-
-    public IConnectionMultiplexer Multiplexer => _connection.Value;
-
-    public void Dispose()
-    {
-        if (_connection.IsValueCreated)
-        {
-            _connection.Value.Dispose();
-        }
-    }
+    /// <summary>The process's shared multiplexer for the store's connection string.</summary>
+    private static IConnectionMultiplexer Redis(IServiceProvider sp, BuildStatusStoreOptions options) =>
+        sp.GetRequiredService<RedisConnections>().Get(options.RedisConnectionString!);
 }

@@ -8,7 +8,7 @@ namespace BuildFarm.Worker.Hosting;
 /// Whether this worker may start builds: closed while Redis (when configured) does not answer a PING, so the worker never
 /// builds without dedupe, locks and slots. The build consumer waits at the gate before each run: with prefetch equal to
 /// the worker's slots, the slots fill up with waiting messages and the broker delivers nothing more until Redis returns.
-/// Readiness (<c>/healthz</c>) reports the gate. Without Redis (in-process coordination) it is always open.
+/// Readiness (<c>/readyz</c>) reports the gate. Without Redis (in-process coordination) it is always open.
 /// </summary>
 public sealed class CoordinationGate : BackgroundService
 {

@@ -1,15 +1,15 @@
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using BuildFarm.Hosting;
 
 namespace BuildFarm.Worker.Hosting;
 
 public static class WorkerEndpoints
 {
-    /// <summary><c>/healthz</c> (liveness and readiness: unhealthy while Redis is unreachable) and <c>/metrics</c> (Prometheus).</summary>
+    /// <summary><c>/healthz</c> (liveness: the process serves HTTP), <c>/readyz</c> (readiness: Redis answers, when
+    /// configured, and the bus is connected) and <c>/metrics</c> (Prometheus).</summary>
     public static WebApplication MapBuildFarmWorkerEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapHealthChecks("/healthz", new HealthCheckOptions());
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapBuildFarmDefaults();
         return app;
     }
 }

@@ -2,10 +2,10 @@ using BuildFarm.Coordination;
 using BuildFarm.Coordination.InMemory;
 using BuildFarm.Coordination.Adaptive;
 using BuildFarm.Coordination.Redis;
+using BuildFarm.Hosting;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
 using BuildFarm.Messaging.Hosting;
-using BuildFarm.Messaging.Tracing;
 using BuildFarm.Registry;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Messaging;
@@ -19,8 +19,6 @@ using MassTransit;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
 using StackExchange.Redis;
 
 namespace BuildFarm.Worker.Hosting;
@@ -37,19 +35,29 @@ public static class WorkerServiceCollectionExtensions
     /// <summary>The section of the registry client the worker pushes image indexes with (<see cref="RegistryClientOptions"/>).</summary>
     public const string RegistrySectionName = "Registry";
 
+    /// <summary>The worker's <c>service.name</c> on its metrics and spans.</summary>
+    public const string ServiceName = "buildfarm-worker";
+
     /// <summary>Everything the worker needs, with the transport named by the <c>Bus</c> section (read at registration,
     /// because MassTransit fixes the transport then).</summary>
     public static IHostApplicationBuilder AddBuildFarmWorker(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // Redis connections, health checks, OpenTelemetry (resource, Prometheus, traces when Otel:Endpoint is set).
+        builder.AddBuildFarmDefaults(ServiceName);
         builder.Services.AddBuildFarmWorkerCore();
-        builder.Services.AddOpenTelemetry().AddBuildFarmTracing(builder.Configuration, "buildfarm-worker");
         // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
         builder.Services.AddBuildFarmOperatorLogging();
         var bus = builder.Configuration.GetBusOptions();
         builder.Services.AddMassTransit(x =>
         {
             x.AddBuildFarmConsumers();
+            // The broker's health is part of /readyz, as in the API.
+            x.ConfigureHealthCheckOptions(h =>
+            {
+                h.Name = "bus";
+                h.Tags.Add(HostingDefaults.ReadyTag);
+            });
             x.UsingBuildFarmTransport(bus);
         });
         return builder;
@@ -77,12 +85,13 @@ public static class WorkerServiceCollectionExtensions
     /// health checks and metrics. Tests add the bus with the MassTransit test harness and <see cref="AddBuildFarmConsumers"/>.</summary>
     public static IServiceCollection AddBuildFarmWorkerCore(this IServiceCollection services)
     {
-        services.AddSection<WorkerOptions>(WorkerOptions.SectionName, o => o.Validate());
-        services.AddSection<KanikoPodOptions>(KanikoPodOptions.SectionName, SectionValidators.Kaniko);
-        services.AddSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
-        services.AddSection<RedisOptions>(RedisOptions.SectionName, o => o.Validate());
-        services.AddSection<KubernetesOptions>(KubernetesOptions.SectionName, o => o.Validate());
-        services.AddSection<RegistryClientOptions>(RegistrySectionName, o => o.Validate());
+        services.AddBuildFarmDefaults(ServiceName);
+        services.AddValidatedSection<WorkerOptions>(WorkerOptions.SectionName, o => o.Validate());
+        services.AddValidatedSection<KanikoPodOptions>(KanikoPodOptions.SectionName, SectionValidators.Kaniko);
+        services.AddValidatedSection<BusOptions>(BusOptions.SectionName, o => o.Validate());
+        services.AddValidatedSection<RedisOptions>(RedisOptions.SectionName, o => o.Validate());
+        services.AddValidatedSection<KubernetesOptions>(KubernetesOptions.SectionName, o => o.Validate());
+        services.AddValidatedSection<RegistryClientOptions>(RegistrySectionName, o => o.Validate());
 
         // Stopping: MassTransit waits ShutdownGracePeriod, then cancels ConsumeContext.CancellationToken; the runner then
         // leaves the pod and leases alone and the unacknowledged message goes back to the queue.
@@ -113,28 +122,17 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IRegistryResetObserver, RegistryResetMetrics>();
         services.AddSingleton<IndexPublisher>();
 
-        services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
-        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("buildfarm-worker", serviceVersion: typeof(BuildFarmMetrics).Assembly.GetName().Version?.ToString()))
-            .WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName, "Polly").AddPrometheusExporter());
+        services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: [HostingDefaults.ReadyTag]);
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName, "Polly"));
         return services;
-    }
-
-    private static void AddSection<T>(this IServiceCollection services, string section, Func<T, IReadOnlyList<string>> validate)
-        where T : class
-    {
-        services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(validate));
     }
 
     private static void AddBuildFarmCoordination(this IServiceCollection services)
     {
+        // The process's one multiplexer for Redis:ConnectionString, shared with the status store and the scheduler when a
+        // host runs them too (closing it twice, here and by RedisConnections, is harmless).
         services.AddSingleton<IConnectionMultiplexer>(sp =>
-        {
-            var options = sp.GetRequiredService<IOptions<RedisOptions>>().Value;
-            var config = ConfigurationOptions.Parse(options.ConnectionString!);
-            config.AbortOnConnectFail = false;
-            return ConnectionMultiplexer.Connect(config);
-        });
+            sp.GetRequiredService<RedisConnections>().Get(sp.GetRequiredService<IOptions<RedisOptions>>().Value.ConnectionString!));
         services.AddSingleton(sp => new RedisKeys(sp.GetRequiredService<IOptions<RedisOptions>>().Value.KeyPrefix));
         services.AddSingleton<IBuildDedupe>(sp => UseRedis(sp)
             ? new RedisBuildDedupe(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())

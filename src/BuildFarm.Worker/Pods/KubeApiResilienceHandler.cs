@@ -1,9 +1,8 @@
-using System.Net;
+using BuildFarm.Registry;
 using BuildFarm.Worker.Options;
 using BuildFarm.Worker.Resilience;
 using Polly;
 using Polly.Registry;
-using Polly.Retry;
 
 namespace BuildFarm.Worker.Pods;
 
@@ -21,21 +20,7 @@ public sealed class KubeApiResilienceHandler(ResiliencePipelineProvider<string> 
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
-        builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-        {
-            MaxRetryAttempts = options.MaxRetries,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = options.RetryBaseDelay,
-            MaxDelay = TimeSpan.FromSeconds(10),
-            ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context.CancellationToken)),
-            DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
-            OnRetry = args =>
-            {
-                args.Outcome.Result?.Dispose();
-                return ValueTask.CompletedTask;
-            },
-        });
+        builder.AddRetry(TransientHttpRetry.Strategy(options.MaxRetries, options.RetryBaseDelay, ShouldRetry));
     }
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
@@ -46,23 +31,10 @@ public sealed class KubeApiResilienceHandler(ResiliencePipelineProvider<string> 
     private Task<HttpResponseMessage> BaseSendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         base.SendAsync(request, cancellationToken);
 
-    /// <summary>True for the outcomes worth another try.</summary>
+    /// <summary>True for the outcomes worth another try (<see cref="TransientHttpRetry.ShouldRetry"/> without 408).</summary>
     public static bool ShouldRetry(Outcome<HttpResponseMessage> outcome, CancellationToken cancellationToken) =>
-        outcome.Exception switch
-        {
-            HttpRequestException => true,
-            IOException => true,
-            TaskCanceledException => !cancellationToken.IsCancellationRequested,
-            null => outcome.Result?.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.InternalServerError
-                or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
-            _ => false,
-        };
+        TransientHttpRetry.ShouldRetry(outcome, requestTimeout: false, cancellationToken);
 
     /// <summary>The server's Retry-After (seconds or a date) when present, capped at 30 s; null takes the backoff.</summary>
-    public static TimeSpan? RetryAfter(HttpResponseMessage? response)
-    {
-        var header = response?.Headers.RetryAfter;
-        var delay = header?.Delta ?? (header?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
-        return delay is { } d ? TimeSpan.FromTicks(Math.Clamp(d.Ticks, 0, TimeSpan.FromSeconds(30).Ticks)) : null;
-    }
+    public static TimeSpan? RetryAfter(HttpResponseMessage? response) => TransientHttpRetry.RetryAfter(response);
 }

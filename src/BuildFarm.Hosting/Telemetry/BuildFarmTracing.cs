@@ -1,37 +1,58 @@
-using System.Diagnostics;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
-namespace BuildFarm.Messaging.Tracing;
+namespace BuildFarm.Hosting.Telemetry;
 
 /// <summary>
-/// The farm's OpenTelemetry resource and trace pipeline (docs/tracing.md), the same for the API, the worker and the demo.
-/// Tracing is off until <c>Otel:Endpoint</c> names an OTLP/HTTP collector; the resource (<c>service.name</c>,
-/// <c>service.version</c>) is set either way, so metrics carry it too.
+/// The farm's OpenTelemetry set-up (docs/tracing.md), the same for the API, the worker and the demo: one resource
+/// (<c>service.name</c>, <c>service.version</c>) for every signal, metrics for the Prometheus exporter, and the trace
+/// pipeline. Tracing is off until <c>Otel:Endpoint</c> names an OTLP/HTTP collector; the resource is set either way, so
+/// metrics carry it too. <see cref="HostingDefaults"/> calls these.
 /// </summary>
 public static class BuildFarmTracing
 {
     /// <summary>The setting that turns tracing on: the collector's OTLP/HTTP base address (spans go to <c>{it}/v1/traces</c>).</summary>
     public const string EndpointKey = "Otel:Endpoint";
 
+    /// <summary>The name of the farm's own span source (BuildFarm.Messaging's <c>TraceNames.Source</c>).</summary>
+    public const string FarmSourceName = "BuildFarm";
+
     /// <summary>The sources whose spans are exported: the farm's own, MassTransit's, outgoing HTTP (the Kubernetes API).</summary>
-    public static readonly IReadOnlyList<string> Sources = [TraceNames.SourceName, "MassTransit", "System.Net.Http"];
+    public static readonly IReadOnlyList<string> Sources = [FarmSourceName, "MassTransit", "System.Net.Http"];
 
     /// <summary>
-    /// Sets the resource for every signal of <paramref name="otel"/> and, when <see cref="EndpointKey"/> is set, exports
-    /// spans over OTLP/HTTP protobuf and records trace-based exemplars on histograms. Throws when the endpoint is not an
-    /// absolute http(s) URI.
+    /// The resource of every signal (<paramref name="serviceName"/> and this build's version) and the Prometheus exporter,
+    /// registered once per service collection: a second call (a host composed of two hosts' parts, as the demo is) keeps
+    /// the first service name.
     /// </summary>
-    public static OpenTelemetryBuilder AddBuildFarmTracing(this OpenTelemetryBuilder otel, IConfiguration configuration, string serviceName)
+    public static OpenTelemetryBuilder AddBuildFarmTelemetry(this IServiceCollection services, string serviceName)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrWhiteSpace(serviceName);
+        var otel = services.AddOpenTelemetry();
+        if (services.Any(d => d.ServiceType == typeof(TelemetryService)))
+        {
+            return otel;
+        }
+        services.AddSingleton(new TelemetryService(serviceName));
+        otel.ConfigureResource(r => r.AddService(serviceName, serviceVersion: ServiceVersion()))
+            .WithMetrics(m => m.AddPrometheusExporter());
+        return otel;
+    }
+
+    /// <summary>
+    /// When <see cref="EndpointKey"/> is set, exports spans over OTLP/HTTP protobuf and records trace-based exemplars on
+    /// histograms; otherwise adds nothing. Throws when the endpoint is not an absolute http(s) URI.
+    /// </summary>
+    public static OpenTelemetryBuilder AddBuildFarmTracing(this OpenTelemetryBuilder otel, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(otel);
         ArgumentNullException.ThrowIfNull(configuration);
-        ArgumentException.ThrowIfNullOrWhiteSpace(serviceName);
-        otel.ConfigureResource(r => r.AddService(serviceName, serviceVersion: ServiceVersion()));
         if (Endpoint(configuration) is not { } endpoint)
         {
             return otel;
@@ -66,7 +87,7 @@ public static class BuildFarmTracing
         return uri;
     }
 
-    private static bool IsProbe(string? path) => path is "/healthz" or "/readyz" or "/metrics";
+    private static bool IsProbe(string? path) => path is HostingDefaults.HealthPath or HostingDefaults.ReadyPath or HostingDefaults.MetricsPath;
 
     private static string ServiceVersion()
     {
@@ -76,33 +97,7 @@ public static class BuildFarmTracing
         // The SDK appends "+<commit>"; keep it: it names the exact build.
         return version;
     }
-}
 
-/// <summary>The farm's span source, span names and attribute keys (docs/tracing.md lists them).</summary>
-public static class TraceNames
-{
-    public const string SourceName = "BuildFarm";
-
-    /// <summary>The source every farm span comes from.</summary>
-    public static readonly ActivitySource Source = new(SourceName);
-
-    public const string BuildSpan = "build";
-    public const string AttemptSpan = "attempt";
-    public const string PodCreateSpan = "pod.create";
-    public const string PodStartupSpan = "pod.startup";
-    /// <summary>Kaniko phase spans: <c>kaniko.pull</c>, <c>kaniko.extract</c>, <c>kaniko.build</c>, <c>kaniko.push</c>.</summary>
-    public const string PhaseSpanPrefix = "kaniko.";
-    public const string BatchSubmitSpan = "batch.submit";
-
-    public const string BuildId = "buildfarm.build.id";
-    public const string BatchId = "buildfarm.batch.id";
-    public const string Attempt = "buildfarm.attempt";
-    public const string Pod = "buildfarm.pod";
-    public const string Registry = "buildfarm.registry";
-    public const string Outcome = "buildfarm.outcome";
-    public const string Reason = "buildfarm.reason";
-    public const string Adopted = "buildfarm.pod.adopted";
-    public const string PhaseSeconds = "kaniko.phase.seconds";
-    public const string PhaseCount = "kaniko.phase.count";
-    public const string PhaseResets = "kaniko.phase.resets";
+    /// <summary>Marks a service collection whose resource is set, and names the service.</summary>
+    public sealed record TelemetryService(string Name);
 }
