@@ -24,7 +24,7 @@ public sealed class BuildLogOptions
     /// <summary>How long a log stays after its last write: as long as the build's record (<c>Status:RecordTtl</c>).</summary>
     public TimeSpan Ttl { get; set; } = TimeSpan.FromDays(7);
 
-    public const long MinAttemptBytes = 16 * 1024;
+    public const long MinAttemptBytes = 1024;
     public const long MaxMaxAttemptBytes = 256L * 1024 * 1024;
 
     /// <summary>Every problem, each naming its setting; empty when valid.</summary>

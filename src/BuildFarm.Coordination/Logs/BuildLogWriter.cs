@@ -63,7 +63,7 @@ public sealed class BuildLogWriter : IDisposable
         _attempt = attempt;
         _options = options;
         _headBudget = options.MaxAttemptBytes / 2;
-        _tailBudget = options.MaxAttemptBytes - _headBudget - 512;
+        _tailBudget = options.MaxAttemptBytes - _headBudget - 256; // room for the marker
         if (resume is not null)
         {
             _lines = resume.Lines;
@@ -247,9 +247,8 @@ public sealed class BuildLogWriter : IDisposable
                     }
                 }
             }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (Exception e)
             {
-                LastError = e;
                 lock (_gate)
                 {
                     // Back to the front of the buffer (without the marker and tail, which are rebuilt on the next try).
@@ -258,6 +257,11 @@ public sealed class BuildLogWriter : IDisposable
                     _pending = head;
                     _pendingBytes += pendingBytes;
                 }
+                if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+                {
+                    throw;
+                }
+                LastError = e;
             }
         }
         finally

@@ -29,6 +29,7 @@ public sealed class BuildRunner(
     PodWatcher watcher,
     AttemptPods pods,
     AttemptLogStreamer logs,
+    AttemptLogs attemptLogs,
     LeaseScopes leases,
     IBuildDedupe dedupe,
     ICancelRequests cancelRequests,
@@ -301,7 +302,7 @@ public sealed class BuildRunner(
         AttemptResult result;
         try
         {
-            result = await FollowAttemptAsync(command, name, created.Metadata.Uid, created, adopted, ct).ConfigureAwait(false);
+            result = await FollowAttemptAsync(command, state.Attempt, name, created.Metadata.Uid, created, adopted, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -320,7 +321,8 @@ public sealed class BuildRunner(
     }
 
     /// <summary>An attempt after its pod exists: wait for the container, stream the log, wait for the end, classify.</summary>
-    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, string name, string? uid, V1Pod created, bool adopted, CancellationToken ct)
+    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, int attempt, string name, string? uid, V1Pod created, bool adopted,
+        CancellationToken ct)
     {
         V1Pod running;
         try
@@ -341,7 +343,9 @@ public sealed class BuildRunner(
             metrics.RecordPodStartup(startedAt - new DateTimeOffset(DateTime.SpecifyKind(createdAt, DateTimeKind.Utc)));
         }
 
-        var analysis = await logs.FollowAsync(name, command.Spec.Destinations, containerStarted, ct).ConfigureAwait(false);
+        // The attempt's log in the log store: every line the analyzer sees, resumed where an earlier worker left an adopted pod.
+        await using var log = await attemptLogs.OpenAsync(command.BuildId, attempt, adopted, ct).ConfigureAwait(false);
+        var analysis = await logs.FollowAsync(name, command.Spec.Destinations, containerStarted, ct, log?.Writer).ConfigureAwait(false);
         V1Pod final;
         try
         {
@@ -352,7 +356,11 @@ public sealed class BuildRunner(
             final = gone.LastSeen;
         }
         // A dropped followed stream: read the whole log again now that the container has ended.
-        analysis ??= await logs.ReadAsync(name, command.Spec.Destinations, containerStarted, ct).ConfigureAwait(false);
+        analysis ??= await logs.ReadAsync(name, command.Spec.Destinations, containerStarted, ct, log?.Writer).ConfigureAwait(false);
+        if (log is not null)
+        {
+            await log.CompleteAsync(ct).ConfigureAwait(false);
+        }
         return Classify(final, analysis, stuck: false);
     }
 

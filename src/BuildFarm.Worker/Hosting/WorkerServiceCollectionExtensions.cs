@@ -1,5 +1,6 @@
 using BuildFarm.Coordination;
 using BuildFarm.Coordination.InMemory;
+using BuildFarm.Coordination.Logs;
 using BuildFarm.Coordination.Redis;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
@@ -25,7 +26,7 @@ public static class WorkerServiceCollectionExtensions
 {
     /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads).</summary>
     public static readonly HostSettings ConfigurationSettings = new(
-        [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName],
+        [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName, BuildLogOptions.SectionName],
         new Dictionary<string, string>());
 
     /// <summary>Everything the worker needs, with the transport named by the <c>Bus</c> section (read at registration,
@@ -83,6 +84,7 @@ public static class WorkerServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<BuildFarmMetrics>();
         services.AddBuildFarmCoordination();
+        services.AddBuildFarmLogStore();
         services.AddBuildFarmKubernetes();
         services.AddSingleton<PodWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<PodWatcher>());
@@ -92,6 +94,7 @@ public static class WorkerServiceCollectionExtensions
         services.AddWorkerPipelines();
         services.AddSingleton<AttemptPods>();
         services.AddSingleton<AttemptLogStreamer>();
+        services.AddSingleton<AttemptLogs>();
         services.AddSingleton<LeaseScopes>();
         services.AddSingleton<BuildEvents>();
         services.AddSingleton<BuildRunner>();
@@ -130,6 +133,20 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));
+    }
+
+    /// <summary>The log store (the <c>Logs</c> section): in Redis with the coordination's connection, else in process
+    /// (registered only when no store is yet: <c>buildfarm demo</c> shares one with its API).</summary>
+    private static void AddBuildFarmLogStore(this IServiceCollection services)
+    {
+        services.AddSection<BuildLogOptions>(BuildLogOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton<IBuildLogStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BuildLogOptions>>().Value;
+            return UseRedis(sp)
+                ? new RedisBuildLogStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.KeyPrefix, options.Ttl)
+                : new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), options.Ttl);
+        });
     }
 
     private static bool UseRedis(IServiceProvider sp) => sp.GetRequiredService<IOptions<RedisOptions>>().Value.UseRedis;
