@@ -16,7 +16,7 @@ using Microsoft.Extensions.Options;
 namespace BuildFarm.Api.Hosting;
 
 /// <summary>The API's routes (docs/api.md): <c>/v1/builds</c>, <c>/v1/batches</c>, their event streams, health, metrics, OpenAPI.</summary>
-public static class ApiEndpoints
+public static partial class ApiEndpoints
 {
     public const string JsonMediaType = "application/json";
     public const string YamlMediaType = "application/yaml";
@@ -107,6 +107,7 @@ public static class ApiEndpoints
         v1.MapGet("/batches/{id}/events", StreamBatchAsync).RequireAuthorization(ApiScopes.Read)
             .WithName("StreamBatchEvents").WithSummary("Server-Sent Events: the batch's records, then each change, until all are final")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream").ProducesProblem(StatusCodes.Status404NotFound);
+        MapBuildLogs(v1);
         v1.MapDelete("/builds/{id}", CancelBuildAsync).RequireAuthorization(ApiScopes.Cancel)
             .WithName("CancelBuild").WithSummary("Ask the farm to cancel a build")
             .Produces<BuildRecord>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status404NotFound)

@@ -4,6 +4,7 @@ using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Client;
+using BuildFarm.Coordination.Logs;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
@@ -27,7 +28,7 @@ public static class ApiServiceCollectionExtensions
     /// <summary>The configuration sections the API reads, and the Redis settings' old names (still honoured, with a
     /// warning at start): <c>Redis:ConnectionString</c> is the one Redis setting of every host.</summary>
     public static readonly HostSettings ConfigurationSettings = new(
-        [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName],
+        [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName, BuildLogOptions.SectionName],
         new Dictionary<string, string>
         {
             [$"{BuildStatusStoreOptions.SectionName}:RedisConnectionString"] = BuildStatusStoreOptions.SharedRedisSetting,
@@ -88,6 +89,7 @@ public static class ApiServiceCollectionExtensions
         services.AddSingleton<ApiMetrics>();
         // Redis when Redis:ConnectionString is set (several API replicas share it), else in process (one host).
         services.AddBuildFarmStatusStore();
+        services.AddBuildFarmLogReader();
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();
@@ -134,6 +136,42 @@ public static class ApiServiceCollectionExtensions
 
     /// <summary>Health checks with this tag make up <c>/readyz</c>.</summary>
     public const string ReadyTag = "ready";
+
+    /// <summary>The log store the workers write (<c>Logs</c> section): in Redis when <c>Redis:ConnectionString</c> is set,
+    /// else in process (registered only when no store is yet: <c>buildfarm demo</c> shares one with its workers).</summary>
+    private static void AddBuildFarmLogReader(this IServiceCollection services)
+    {
+        services.AddSection<BuildLogOptions>(BuildLogOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton<LogStoreConnection>();
+        services.TryAddSingleton<IBuildLogStore>(sp =>
+        {
+            var logs = sp.GetRequiredService<IOptions<BuildLogOptions>>().Value;
+            return sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.UseRedis
+                ? new RedisBuildLogStore(sp.GetRequiredService<LogStoreConnection>().Multiplexer, logs.KeyPrefix, logs.Ttl)
+                : new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), logs.Ttl);
+        });
+    }
+
+    /// <summary>The log store's Redis connection, made on first use and closed with the container.</summary>
+    private sealed class LogStoreConnection(IOptions<BuildStatusStoreOptions> options) : IDisposable
+    {
+        private readonly Lazy<StackExchange.Redis.ConnectionMultiplexer> _connection = new(() =>
+        {
+            var config = StackExchange.Redis.ConfigurationOptions.Parse(options.Value.RedisConnectionString!);
+            config.AbortOnConnectFail = false;
+            return StackExchange.Redis.ConnectionMultiplexer.Connect(config);
+        });
+
+        public StackExchange.Redis.IConnectionMultiplexer Multiplexer => _connection.Value;
+
+        public void Dispose()
+        {
+            if (_connection.IsValueCreated)
+            {
+                _connection.Value.Dispose();
+            }
+        }
+    }
 
     private static void AddSection<T>(this IServiceCollection services, string section, Func<T, IReadOnlyList<string>> validate)
         where T : class
