@@ -22,6 +22,7 @@ public static class BuildFarmCli
             SubmitCommand.Create(io),
             StatusCommand.Create(io),
             CancelCommand.Create(io),
+            LogsCommand.Create(io),
             WatchCommand.Create(io),
             DemoCommand.Create(io),
             ManifestCommand.Create(io),
