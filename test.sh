@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Runs every BuildFarm test: installs (as root, with apt-get) and starts on 127.0.0.1 the servers the
-# tests need, builds with warnings as errors, runs each test project, stops what it started and prints
-# a final line "N passed, N failed, N skipped" totalled over all projects. Exits non-zero on any failure.
+# Runs every BuildFarm test in two lanes and prints a final line "N passed, N failed, N skipped" totalled over both
+# lanes and all projects; exits non-zero on any failure.
+#
+#   1. build with warnings as errors;
+#   2. fast lane: every test without [NeedsServer] (trait Lane=Servers), run with the server variables unset, so a test
+#      that needs a server but is not marked fails here instead of passing by luck;
+#   3. installs (as root, with apt-get) and starts on 127.0.0.1 the servers the tests need (redis, rabbitmq, prometheus);
+#   4. server lane: the [NeedsServer] tests (Lane=Servers) of the projects that have any, with the variables set;
+#   5. stops what it started.
 #
 #   ./test.sh                 everything
-#   ./test.sh --filter EXPR   passes a dotnet test filter to every project
+#   ./test.sh --filter EXPR   passes a dotnet test filter to every project (combined with each lane's own filter)
+#   ./test.sh --fast          the fast lane only (no servers started)
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,19 +20,24 @@ run_dir="$root/.test-run"
 rm -rf "$run_dir"
 mkdir -p "$run_dir/results" "$run_dir/services"
 
-filter_args=()
-if [ "${1:-}" = "--filter" ] && [ -n "${2:-}" ]; then
-  filter_args=(--filter "$2")
-fi
+user_filter=""; fast_only=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --filter) [ -n "${2:-}" ] || { echo "test.sh: --filter needs an expression" >&2; exit 2; }; user_filter="$2"; shift 2 ;;
+    --fast) fast_only=1; shift ;;
+    *) echo "test.sh: unknown argument '$1' (use --filter EXPR or --fast)" >&2; exit 2 ;;
+  esac
+done
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-fail() { echo "test.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+# fail MESSAGE: stops the run; the last line still totals what ran so far, plus this failure.
+fail() { echo "test.sh: $*" >&2; echo "${passed:-0} passed, $((${failed:-0} + 1)) failed, ${skipped:-0} skipped"; exit 1; }
 
 # ---------------------------------------------------------------------------------------------
 # Services. Each one the tests need is listed in $services; started ones are stopped on exit.
 # ---------------------------------------------------------------------------------------------
-services=(redis rabbitmq prometheus)
+services=(redis rabbitmq prometheus registry)
 started_pids=()
 apt_updated=0
 
@@ -161,8 +173,67 @@ remove_prometheus_policy() {
   fi
 }
 
+# Two Debian docker-registry (CNCF distribution 2.8) processes for tests/BuildFarm.Registry.Tests and the simulator's
+# real pushes: one open, one behind htpasswd Basic auth (a bcrypt file made here with htpasswd from apache2-utils). Each
+# has its own storage folder and config under $run_dir/services. skopeo is installed when the package can be had (the
+# tests cross-check indexes with `skopeo inspect --raw` when it is there). A policy-rc.d keeps the package from
+# starting a system registry on :5000 during the install. Exports BUILDFARM_TEST_REGISTRY (host:port, no auth),
+# BUILDFARM_TEST_REGISTRY_AUTH (host:port), BUILDFARM_TEST_REGISTRY_USER, BUILDFARM_TEST_REGISTRY_PASSWORD and, with
+# skopeo, BUILDFARM_TEST_SKOPEO.
+registry_policy_added=0
+start_registry() {
+  local missing=()
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = "0" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      registry_policy_added=1
+    fi
+    apt_install "${missing[@]}"
+    if [ "$registry_policy_added" = "1" ]; then rm -f /usr/sbin/policy-rc.d; registry_policy_added=0; fi
+  fi
+  if ! command -v skopeo >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo \
+      >"$run_dir/services/apt-install-skopeo.log" 2>&1 || echo "   skopeo could not be installed; the registry tests use the registry API alone"
+  fi
+  local d="$run_dir/services/registry"
+  mkdir -p "$d/open" "$d/auth"
+  local user="buildfarm" password; password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+  htpasswd -Bbc "$d/htpasswd" "$user" "$password" >/dev/null 2>&1 || fail "htpasswd could not write $d/htpasswd"
+  local port auth_port
+  port="$(free_port 15000)"
+  write_registry_config "$d/open" "$port" ""
+  docker-registry serve "$d/open/config.yml" >"$d/open/registry.log" 2>&1 &
+  started_pids+=($!)
+  wait_until "docker-registry (log: $d/open/registry.log)" 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port)"
+  auth_port="$(free_port $((port + 1)))"
+  write_registry_config "$d/auth" "$auth_port" "$d/htpasswd"
+  docker-registry serve "$d/auth/config.yml" >"$d/auth/registry.log" 2>&1 &
+  started_pids+=($!)
+  wait_until "docker-registry with auth (log: $d/auth/registry.log)" 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$auth_port)"
+  echo "== docker-registry on 127.0.0.1:$port (open) and 127.0.0.1:$auth_port (htpasswd)"
+  export BUILDFARM_TEST_REGISTRY="127.0.0.1:$port" BUILDFARM_TEST_REGISTRY_AUTH="127.0.0.1:$auth_port"
+  export BUILDFARM_TEST_REGISTRY_USER="$user" BUILDFARM_TEST_REGISTRY_PASSWORD="$password"
+  if command -v skopeo >/dev/null 2>&1; then export BUILDFARM_TEST_SKOPEO="$(command -v skopeo)"; fi
+}
+
+# write_registry_config DIR PORT HTPASSWD: a registry on 127.0.0.1:PORT storing under DIR/storage; Basic auth when HTPASSWD.
+write_registry_config() {
+  local dir="$1" port="$2" htpasswd_file="$3"
+  {
+    echo "version: 0.1"
+    echo "log: {level: warn, accesslog: {disabled: true}}"
+    echo "storage: {filesystem: {rootdirectory: $dir/storage}, delete: {enabled: true}}"
+    echo "http: {addr: 127.0.0.1:$port, secret: buildfarm-test-$port}"
+    if [ -n "$htpasswd_file" ]; then echo "auth: {htpasswd: {realm: buildfarm-test, path: $htpasswd_file}}"; fi
+  } >"$dir/config.yml"
+}
+
 stop_services() {
   remove_prometheus_policy
+  if [ "$registry_policy_added" = "1" ]; then rm -f /usr/sbin/policy-rc.d; fi
   stop_rabbitmq
   for pid in "${started_pids[@]}"; do
     kill "$pid" 2>/dev/null || true
@@ -173,12 +244,8 @@ stop_services() {
 }
 trap stop_services EXIT
 
-for service in "${services[@]}"; do
-  "start_$service"
-done
-
 # ---------------------------------------------------------------------------------------------
-# Build once, then run each test project and total the TRX counters.
+# Build once, then run each lane over the test projects and total the TRX counters.
 # ---------------------------------------------------------------------------------------------
 echo "== build (warnings as errors)"
 if ! dotnet build BuildFarm.sln -c Release -warnaserror -nologo -v:q >"$run_dir/build.log" 2>&1; then
@@ -186,33 +253,62 @@ if ! dotnet build BuildFarm.sln -c Release -warnaserror -nologo -v:q >"$run_dir/
   fail "dotnet build failed"
 fi
 
+server_variables=(BUILDFARM_TEST_REDIS BUILDFARM_TEST_RABBITMQ BUILDFARM_TEST_PROMETHEUS BUILDFARM_TEST_PROMTOOL
+  BUILDFARM_TEST_REGISTRY BUILDFARM_TEST_REGISTRY_AUTH BUILDFARM_TEST_REGISTRY_USER BUILDFARM_TEST_REGISTRY_PASSWORD BUILDFARM_TEST_SKOPEO)
 passed=0; failed=0; skipped=0; status=0
-for project in tests/*/*.csproj; do
-  name="$(basename "$project" .csproj)"
-  echo "== $name"
-  dotnet test "$project" -c Release --no-build -nologo \
-    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=minimal" \
-    --results-directory "$run_dir/results" "${filter_args[@]}"
-  code=$?
-  trx="$run_dir/results/$name.trx"
-  if [ ! -f "$trx" ]; then
-    echo "test.sh: $name produced no results (exit $code)" >&2
-    failed=$((failed + 1)); status=1
-    continue
-  fi
-  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)"
-  get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
-  p="$(get passed)"; f="$(get failed)"; e="$(get error)"; t="$(get timeout)"; a="$(get aborted)"; n="$(get notExecuted)"
-  passed=$((passed + ${p:-0}))
-  failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
-  skipped=$((skipped + ${n:-0}))
-  if [ "$code" != "0" ] && [ "$((${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))" = "0" ]; then
-    echo "test.sh: $name exited $code without a failed test (crash or no tests?)" >&2
-    failed=$((failed + 1))
-  fi
-  [ "$code" = "0" ] || status=1
-done
 
+# run_lane LANE FILTER [env -u ...]: runs every test project with FILTER (and the user's), adds its counters to the totals.
+run_lane() {
+  local lane="$1" lane_filter="$2"; shift 2
+  local filter="$lane_filter"
+  if [ -n "$user_filter" ]; then filter="($lane_filter)&($user_filter)"; fi
+  local lane_passed=0 lane_failed=0 lane_skipped=0 lane_started=$SECONDS
+  for project in tests/*.Tests/*.Tests.csproj; do
+    local name; name="$(basename "$project" .csproj)"
+    # The server lane skips projects with no [NeedsServer] test (each dotnet test costs a few seconds to start).
+    if [ "$lane" = "servers" ] && ! grep -rqs --include='*.cs' 'NeedsServer(' "$(dirname "$project")"; then
+      continue
+    fi
+    echo "== $lane: $name"
+    "$@" dotnet test "$project" -c Release --no-build -nologo \
+      --logger "trx;LogFileName=$name.$lane.trx" --logger "console;verbosity=minimal" \
+      --results-directory "$run_dir/results" --filter "$filter"
+    local code=$?
+    local trx="$run_dir/results/$name.$lane.trx"
+    if [ ! -f "$trx" ]; then
+      echo "test.sh: $name ($lane lane) produced no results (exit $code)" >&2
+      lane_failed=$((lane_failed + 1)); status=1
+      continue
+    fi
+    local counters; counters="$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)"
+    get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+    local p f e t a n
+    p="$(get passed)"; f="$(get failed)"; e="$(get error)"; t="$(get timeout)"; a="$(get aborted)"; n="$(get notExecuted)"
+    lane_passed=$((lane_passed + ${p:-0}))
+    lane_failed=$((lane_failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+    lane_skipped=$((lane_skipped + ${n:-0}))
+    if [ "$code" != "0" ] && [ "$((${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))" = "0" ]; then
+      echo "test.sh: $name ($lane lane) exited $code without a failed test (crash or no tests?)" >&2
+      lane_failed=$((lane_failed + 1))
+    fi
+    [ "$code" = "0" ] || status=1
+  done
+  echo "== $lane lane: $lane_passed passed, $lane_failed failed, $lane_skipped skipped in $((SECONDS - lane_started))s"
+  passed=$((passed + lane_passed)); failed=$((failed + lane_failed)); skipped=$((skipped + lane_skipped))
+}
+
+# Fast lane first, with no server variables: an unmarked test that needs a server fails here.
+env_unset=(env); for v in "${server_variables[@]}"; do env_unset+=(-u "$v"); done
+run_lane fast "Lane!=Servers" "${env_unset[@]}"
+
+if [ "$fast_only" = "0" ]; then
+  for service in "${services[@]}"; do
+    "start_$service"
+  done
+  run_lane servers "Lane=Servers"
+fi
+
+echo "== total $((SECONDS))s"
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" != "0" ] || [ "$status" != "0" ]; then
   exit 1

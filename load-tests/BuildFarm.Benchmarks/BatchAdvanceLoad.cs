@@ -16,7 +16,7 @@ namespace BuildFarm.Benchmarks;
 /// <c>batch-advance</c>: runs whole batches through the status consumers (projector + batch orchestrator) on MassTransit's
 /// in-memory bus, a stand-in worker answering each <c>BuildImage</c> with <c>BuildSucceeded</c> at once, and counts the
 /// build records read from the store and the wall time from <c>SubmitBatch</c> until every image's end event was
-/// handled. "before" strips the reverse edges (<see cref="BuildRecord.Dependents"/>) from every record written, so the
+/// handled. "before" strips the reverse edges (<see cref="StoredBuildRecord.Dependents"/>) from every record written, so the
 /// orchestrator takes its fallback: one whole-batch read per end event, as it did before it kept them.
 /// </summary>
 internal static class BatchAdvanceLoad
@@ -217,7 +217,7 @@ internal static class BatchAdvanceLoad
 
     /// <summary>
     /// Counts the build records read (each update reads the record it changes). <c>legacy</c>: every record is written
-    /// without <see cref="BuildRecord.Dependents"/>, as before the orchestrator kept reverse edges.
+    /// without <see cref="StoredBuildRecord.Dependents"/>, as before the orchestrator kept reverse edges.
     /// </summary>
     private sealed class CountingStore(IBuildStatusStore inner, bool legacy) : IBuildStatusStore
     {
@@ -225,7 +225,7 @@ internal static class BatchAdvanceLoad
 
         public long RecordsRead => Interlocked.Read(ref _recordsRead);
 
-        private BuildRecord Strip(BuildRecord record) => legacy ? record with { Dependents = null } : record;
+        private BuildRecord Strip(BuildRecord record) => legacy ? record.Stored() with { Dependents = null } : record;
 
         public Task<bool> CreateBatchAsync(BatchRecord batch, IReadOnlyList<BuildRecord> builds, CancellationToken cancellationToken) =>
             inner.CreateBatchAsync(batch, [.. builds.Select(Strip)], cancellationToken);
@@ -271,8 +271,5 @@ internal static class BatchAdvanceLoad
 
         public IAsyncEnumerable<BuildChange> SubscribeAsync(string? buildId, string? batchId, CancellationToken cancellationToken) =>
             inner.SubscribeAsync(buildId, batchId, cancellationToken);
-
-        public Task<string> GetOrSetIdempotencyAsync(string scope, string key, string value, TimeSpan ttl, CancellationToken cancellationToken) =>
-            inner.GetOrSetIdempotencyAsync(scope, key, value, ttl, cancellationToken);
     }
 }

@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
-using BuildFarm.Status;
+using BuildFarm.Wire;
 
 namespace BuildFarm.Client;
 
@@ -25,7 +25,7 @@ public sealed record BuildFarmClientOptions
 /// </summary>
 public sealed partial class BuildFarmClient
 {
-    public const string IdempotencyKeyHeader = "Idempotency-Key";
+    public const string IdempotencyKeyHeader = ApiHeaders.IdempotencyKey;
 
     private readonly HttpClient _http;
     private readonly string? _apiKey;

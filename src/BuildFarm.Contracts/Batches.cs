@@ -32,6 +32,9 @@ public sealed record SubmitBatch
     public DateTimeOffset? Deadline { get; init; }
 
     public int Priority { get; init; }
+
+    /// <summary>The W3C <c>traceparent</c> of the API's batch submit span, copied to the batch's <see cref="BuildImage.BatchTraceParent"/>; null without tracing.</summary>
+    public string? TraceParent { get; init; }
 }
 
 /// <summary>One image of a batch.</summary>

@@ -36,6 +36,13 @@ public sealed record BuildSpec
     /// <summary>Target platform, e.g. <c>linux/arm64</c> (<c>--custom-platform</c>; not emulation).</summary>
     public string? Platform { get; init; }
 
+    /// <summary>
+    /// Target platforms of a multi-platform image, e.g. <c>["linux/amd64", "linux/arm64"]</c>: one Kaniko pod per platform
+    /// on a node of that architecture, then one image index pushed to every destination (docs/multi-platform.md). One
+    /// entry is the same build as <see cref="Platform"/>; naming both fields is refused. Null or empty: none.
+    /// </summary>
+    public IReadOnlyList<string>? Platforms { get; init; }
+
     /// <summary>Pod resources; null takes the farm's defaults.</summary>
     public BuildResources? Resources { get; init; }
 

@@ -24,6 +24,12 @@ public sealed record BuildImage
 
     /// <summary>When the whole build (all attempts) must have ended; past it the build ends as <c>deadline_exceeded</c>.</summary>
     public DateTimeOffset? Deadline { get; init; }
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the span that submitted this build's batch (<see cref="SubmitBatch.TraceParent"/>):
+    /// the worker's build span links to it (docs/tracing.md). Null outside a batch or without tracing.
+    /// </summary>
+    public string? BatchTraceParent { get; init; }
 }
 
 /// <summary>Cancel a build: its pod is deleted and it ends as <c>cancelled</c>.</summary>

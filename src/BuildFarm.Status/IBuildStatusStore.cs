@@ -45,10 +45,4 @@ public interface IBuildStatusStore
     /// skipping versions they have seen.
     /// </summary>
     IAsyncEnumerable<BuildChange> SubscribeAsync(string? buildId, string? batchId, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Stores <paramref name="value"/> under an idempotency key unless one is there; returns the stored value
-    /// (the earlier one when the key was used before).
-    /// </summary>
-    Task<string> GetOrSetIdempotencyAsync(string scope, string key, string value, TimeSpan ttl, CancellationToken cancellationToken);
 }

@@ -162,20 +162,6 @@ public static class Samples
         ],
     };
 
-    /// <summary>Waits for <paramref name="condition"/> with a deadline (no fixed sleeps as synchronisation).</summary>
-    public static async Task UntilAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-            await Task.Delay(20);
-        }
-    }
-
     /// <summary>Applies a worker-like change to a build's record, as the status projector would.</summary>
     public static Task<BuildChange?> ChangeAsync(IBuildStatusStore store, string buildId, BuildState state, string kind, string? digest = null) =>
         store.UpdateBuildAsync(buildId, r => new BuildChange(r with { State = state, Digest = digest ?? r.Digest, Version = r.Version + 1, UpdatedAt = DateTimeOffset.UtcNow }, kind), CancellationToken.None);

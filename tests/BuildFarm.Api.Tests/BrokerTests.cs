@@ -70,12 +70,11 @@ public sealed class BrokerTests
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
     }
 
+    [NeedsServer(Server.RabbitMq)]
     [Fact]
     public async Task SubmitBuild_RealRabbitMq_Is202AfterTheConfirmAndRetryIsIdempotent()
     {
-        var value = Environment.GetEnvironmentVariable("BUILDFARM_TEST_RABBITMQ")
-            ?? throw new InvalidOperationException("BUILDFARM_TEST_RABBITMQ is not set: run the tests with ./test.sh, which starts rabbitmq-server");
-        var uri = new Uri(value);
+        var uri = TestEnvironment.RabbitMq;
         var user = uri.UserInfo.Split(':');
         await using var api = new ApiFactory(new()
         {

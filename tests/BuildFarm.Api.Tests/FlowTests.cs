@@ -31,7 +31,7 @@ public sealed class FlowTests
         });
 
         // The orchestrator publishes the images without dependencies at once.
-        await Samples.UntilAsync(() => Released(api).Contains(id["base"]) && Released(api).Contains(id["tool"]), "base and tool published");
+        await Eventually.UntilAsync(() => Released(api).Contains(id["base"]) && Released(api).Contains(id["tool"]), "base and tool published");
         Assert.DoesNotContain(id["app"], Released(api));
 
         var digest = "sha256:" + new string('b', 64);
@@ -42,7 +42,7 @@ public sealed class FlowTests
         });
 
         // base succeeded → app goes out with BASE_IMAGE pinned to exactly what base pushed.
-        await Samples.UntilAsync(() => Released(api).Contains(id["app"]), "app published after base succeeded");
+        await Eventually.UntilAsync(() => Released(api).Contains(id["app"]), "app published after base succeeded");
         var app = api.Published.Of<BuildImage>().Single(b => b.BuildId == id["app"]);
         Assert.Equal($"registry.example.com/team/base@{digest}", app.Spec.BuildArgs["BASE_IMAGE"]);
         var baseRecord = await client.GetBuildAsync(id["base"]);
@@ -63,6 +63,39 @@ public sealed class FlowTests
     }
 
     [Fact]
+    public async Task Batch_OrchestratorState_StoredButNeverAnswered()
+    {
+        await using var api = new ApiFactory(new() { ["Api:HostStatusConsumers"] = "true" });
+        var batch = await api.Client().SubmitBatchAsync(Samples.Batch());
+        var id = batch.Images.ToDictionary(i => i.Name, i => i.BuildId);
+        await Eventually.UntilAsync(() => Released(api).Contains(id["base"]), "base published");
+
+        // The orchestrator's own state is in the store: the claim and the reverse edges of base, the build arg of app.
+        var stored = Assert.IsType<StoredBuildRecord>(await api.Store.GetBuildAsync(id["base"], CancellationToken.None));
+        Assert.NotNull(stored.ReleasedBy);
+        Assert.Contains(id["app"], stored.Dependents!);
+        Assert.NotEmpty(Assert.IsType<StoredBuildRecord>(await api.Store.GetBuildAsync(id["app"], CancellationToken.None)).DependencyBuildArgs);
+
+        // ...and in none of the API's answers: one build, the list, a cancel.
+        using var http = api.Http();
+        string[] answers =
+        [
+            await http.GetStringAsync($"/v1/builds/{id["base"]}"),
+            await http.GetStringAsync($"/v1/builds/{id["app"]}"),
+            await http.GetStringAsync($"/v1/builds?batch={batch.BatchId}"),
+            await (await http.DeleteAsync($"/v1/builds/{id["app"]}")).Content.ReadAsStringAsync(),
+        ];
+        foreach (var json in answers)
+        {
+            Assert.Contains(id["base"][..8], json, StringComparison.Ordinal);
+            foreach (var field in new[] { "dependents", "releasedBy", "dependencyBuildArgs" })
+            {
+                Assert.DoesNotContain($"\"{field}\"", json, StringComparison.OrdinalIgnoreCase);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Build_WithHostedConsumers_RecordFollowsTheWorkerEvents()
     {
         await using var api = new ApiFactory(new() { ["Api:HostStatusConsumers"] = "true" });
@@ -78,7 +111,7 @@ public sealed class FlowTests
         var retrying = await client.StreamBuildEventsAsync(build.BuildId).FirstAsync(e => e.Record?.State == BuildState.Retrying)
             .AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         await bus.Publish(new BuildCancelled { BuildId = build.BuildId, RequestedBy = "admin", Attempts = 1, At = DateTimeOffset.UtcNow });
-        await Samples.UntilAsync(() => client.GetBuildAsync(build.BuildId).GetAwaiter().GetResult().State == BuildState.Cancelled, "the cancelled record");
+        await Eventually.UntilAsync(() => client.GetBuildAsync(build.BuildId).GetAwaiter().GetResult().State == BuildState.Cancelled, "the cancelled record");
 
         var record = await client.GetBuildAsync(build.BuildId);
         Assert.Equal("connection_reset", Assert.Single(record.Attempts).Reason);
@@ -94,11 +127,48 @@ public sealed class FlowTests
         var web = batch.Images.Single(i => i.Name == "web").BuildId;
 
         await client.CancelBuildAsync(web);
-        await Samples.UntilAsync(() => client.GetBuildAsync(web).GetAwaiter().GetResult().State == BuildState.Cancelled, "web cancelled");
+        await Eventually.UntilAsync(() => client.GetBuildAsync(web).GetAwaiter().GetResult().State == BuildState.Cancelled, "web cancelled");
 
         Assert.Equal(web, Assert.Single(api.Published.Of<CancelBuild>()).BuildId);
         Assert.DoesNotContain(web, Released(api));
         Assert.NotEqual(BuildState.Cancelled, (await client.GetBuildAsync(batch.Images.Single(i => i.Name == "base").BuildId)).State);
+    }
+
+    [Fact]
+    public async Task Cancel_WaitingBatchImage_AnswersTheRecordAfterTheCancel()
+    {
+        // No status consumers: only the API itself can have recorded the cancel by the time it answers.
+        await using var api = new ApiFactory();
+        var client = api.Client();
+        var batch = await client.SubmitBatchAsync(Samples.Batch());
+        var web = batch.Images.Single(i => i.Name == "web").BuildId;
+        Assert.Equal(BuildState.Waiting, (await client.GetBuildAsync(web)).State);
+
+        var answer = await client.CancelBuildAsync(web);
+        var stored = await client.GetBuildAsync(web);
+
+        Assert.Equal(BuildState.Cancelled, answer.State);
+        Assert.Equal(FailureReasons.Cancelled, answer.Reason);
+        Assert.Equal(2, answer.Version);
+        Assert.Equal(stored.Version, answer.Version);
+        Assert.Equal(BuildState.Cancelled, stored.State);
+        Assert.Equal(web, Assert.Single(api.Published.Of<BuildCancelled>()).BuildId);
+        var again = await Assert.ThrowsAsync<BuildFarmApiException>(() => client.CancelBuildAsync(web));
+        Assert.Equal(System.Net.HttpStatusCode.Conflict, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task Cancel_QueuedBuild_AnswersTheStoredRecordWhileTheWorkerStopsIt()
+    {
+        await using var api = new ApiFactory();
+        var client = api.Client();
+        var build = await client.SubmitBuildAsync(Samples.Build());
+
+        var answer = await client.CancelBuildAsync(build.BuildId);
+
+        Assert.Equal(BuildState.Queued, answer.State);
+        Assert.Equal((await client.GetBuildAsync(build.BuildId)).Version, answer.Version);
+        Assert.Empty(api.Published.Of<BuildCancelled>());
     }
 
     private static HashSet<string> Released(ApiFactory api) => [.. api.Published.Of<BuildImage>().Select(b => b.BuildId)];

@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
-using BuildFarm.Client;
 using StackExchange.Redis;
 
 namespace BuildFarm.Api.Tests;
@@ -14,13 +13,13 @@ namespace BuildFarm.Api.Tests;
 /// it reads its settings beside the program, and keeps its records in Redis when given the farm's one Redis setting
 /// <c>Redis__ConnectionString</c> (the real redis-server that ./test.sh starts, BUILDFARM_TEST_REDIS).
 /// </summary>
+[NeedsServer(Server.Redis)]
 public sealed class HostProcessTests
 {
     [Fact]
     public async Task Api_StartedFromAnotherDirectory_ListensWhereItsSettingsSay_RedisConnectionString_KeepsRecordsInRedis()
     {
-        var redis = Environment.GetEnvironmentVariable("BUILDFARM_TEST_REDIS")
-            ?? throw new InvalidOperationException("BUILDFARM_TEST_REDIS is not set: run the tests with ./test.sh, which starts redis-server");
+        var redis = TestEnvironment.Redis;
         var environment = $"HostTest{Guid.NewGuid():N}";
         var port = FreePort();
         var settingsFile = Path.Combine(AppContext.BaseDirectory, $"appsettings.{environment}.json");

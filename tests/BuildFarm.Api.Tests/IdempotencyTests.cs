@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using BuildFarm.Client;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Api.Tests;
 

@@ -95,16 +95,17 @@ public sealed class LogTests
         var id = await BuildWithLogsAsync(api, ended: false);
         var logs = api.Services.GetRequiredService<IBuildLogStore>();
         using var http = api.Http();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
 
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/builds/{id}/logs?follow=true");
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(deadline.Token));
         var events = new List<(string Event, string Id, string Data)>();
         async Task ReadEventAsync()
         {
             string? name = null, eventId = null, data = null;
-            while (await reader.ReadLineAsync() is { } line)
+            while (await reader.ReadLineAsync(deadline.Token) is { } line)
             {
                 if (line.Length == 0 && name is not null)
                 {
@@ -131,11 +132,11 @@ public sealed class LogTests
         Assert.Equal([.. Attempt2.Select(LogLines.WithoutTimestamp), "later", "ended"], events.Select(e => e.Data));
         Assert.Equal(["1", "2", "3", "4", ""], events.Select(e => e.Id));
         Assert.Equal("end", events[^1].Event);
-        Assert.Null(await reader.ReadLineAsync());
+        Assert.Null(await reader.ReadLineAsync(deadline.Token));
 
         using var resume = new HttpRequestMessage(HttpMethod.Get, $"/v1/builds/{id}/logs?follow=true");
         resume.Headers.Add("Last-Event-ID", "3");
-        using var resumed = await http.SendAsync(resume);
-        Assert.Equal("event: line\nid: 4\ndata: later\n\nevent: end\ndata: ended\n\n", await resumed.Content.ReadAsStringAsync());
+        using var resumed = await http.SendAsync(resume, deadline.Token);
+        Assert.Equal("event: line\nid: 4\ndata: later\n\nevent: end\ndata: ended\n\n", await resumed.Content.ReadAsStringAsync(deadline.Token));
     }
 }

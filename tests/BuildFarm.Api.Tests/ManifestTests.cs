@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using BuildFarm.Client;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Api.Tests;
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using BuildFarm.Client;
-using BuildFarm.Status;
 
 namespace BuildFarm.Api.Tests;
 
@@ -24,9 +23,9 @@ public sealed class SseTests
                 events.Enqueue(e);
             }
         });
-        await Samples.UntilAsync(() => !events.IsEmpty, "the snapshot event");
+        await Eventually.UntilAsync(() => !events.IsEmpty, "the snapshot event");
         await Samples.ChangeAsync(api.Store, build.BuildId, BuildState.Running, "started");
-        await Samples.UntilAsync(() => events.Count >= 2, "the started event");
+        await Eventually.UntilAsync(() => events.Count >= 2, "the started event");
         await Samples.ChangeAsync(api.Store, build.BuildId, BuildState.Succeeded, "succeeded", "sha256:" + new string('2', 64));
         await reading.WaitAsync(TimeSpan.FromSeconds(10));
 
@@ -87,7 +86,7 @@ public sealed class SseTests
                 events.Enqueue(e);
             }
         });
-        await Samples.UntilAsync(() => events.Count >= 4, "the four snapshots");
+        await Eventually.UntilAsync(() => events.Count >= 4, "the four snapshots");
         foreach (var image in batch.Images)
         {
             await Samples.ChangeAsync(api.Store, image.BuildId, BuildState.Succeeded, "succeeded");
@@ -149,9 +148,9 @@ public sealed class SseTests
                 events.Enqueue(e);
             }
         });
-        await Samples.UntilAsync(() => cutter.LastEventIds.Count == 2, "the reconnect");
+        await Eventually.UntilAsync(() => cutter.LastEventIds.Count == 2, "the reconnect");
         await Samples.ChangeAsync(api.Store, build.BuildId, BuildState.Running, "started");
-        await Samples.UntilAsync(() => events.Count >= 2, "the started event");
+        await Eventually.UntilAsync(() => events.Count >= 2, "the started event");
         await Samples.ChangeAsync(api.Store, build.BuildId, BuildState.Succeeded, "succeeded");
         await reading.WaitAsync(TimeSpan.FromSeconds(10));
 

@@ -23,7 +23,7 @@ public sealed class SubmitTests
         Assert.Equal(BuildState.Queued, record.State);
         Assert.Equal(1, record.Version);
         Assert.Equal(BuildState.Queued, (await api.Store.GetBuildAsync(record.BuildId, CancellationToken.None))!.State);
-        await Samples.UntilAsync(() => api.Published.Of<BuildQueued>().Count == 1, "BuildQueued");
+        await Eventually.UntilAsync(() => api.Published.Of<BuildQueued>().Count == 1, "BuildQueued");
         var command = Assert.Single(api.Published.Of<BuildImage>());
         Assert.Equal(record.BuildId, command.BuildId);
         Assert.Equal(3, command.Priority);

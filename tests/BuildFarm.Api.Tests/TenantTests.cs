@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using BuildFarm.Client;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Api.Tests;
 
@@ -138,7 +137,7 @@ public sealed class TenantTests
                 events.Enqueue(e);
             }
         });
-        await Samples.UntilAsync(() => !events.IsEmpty, "the admin's snapshot");
+        await Eventually.UntilAsync(() => !events.IsEmpty, "the admin's snapshot");
         await Samples.ChangeAsync(api.Store, build.BuildId, BuildState.Succeeded, "succeeded", "sha256:" + new string('3', 64));
         await reading.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(["snapshot", "succeeded", "end"], events.Select(e => e.Event));
@@ -157,7 +156,7 @@ public sealed class TenantTests
         Assert.Equal(BuildState.Queued, (await api.Store.GetBuildAsync(theirs.BuildId, CancellationToken.None))!.State);
 
         await api.Client(Ops).CancelBuildAsync(theirs.BuildId);
-        await Samples.UntilAsync(() => api.Published.Of<CancelBuild>().Count == 1, "the admin's CancelBuild");
+        await Eventually.UntilAsync(() => api.Published.Of<CancelBuild>().Count == 1, "the admin's CancelBuild");
         Assert.Equal((theirs.BuildId, "ops"), (api.Published.Of<CancelBuild>()[0].BuildId, api.Published.Of<CancelBuild>()[0].RequestedBy));
     }
 
@@ -181,7 +180,7 @@ public sealed class TenantTests
         Assert.Equal(4, (await api.Client(B).ListBuildsAsync(batchId: batch.BatchId)).Items.Count);
 
         var cancelled = await api.Client(B).CancelBatchAsync(batch.BatchId);
-        await Samples.UntilAsync(() => api.Published.Of<CancelBuild>().Count == 4, "a CancelBuild per build of the batch");
+        await Eventually.UntilAsync(() => api.Published.Of<CancelBuild>().Count == 4, "a CancelBuild per build of the batch");
         Assert.Equal(batch.BatchId, cancelled.BatchId);
         Assert.Equal(batch.Images.Select(i => i.BuildId).Order(StringComparer.Ordinal),
             api.Published.Of<CancelBuild>().Select(c => c.BuildId).Order(StringComparer.Ordinal));
@@ -278,7 +277,7 @@ public sealed class TenantTests
     {
         using var http = api.Http(apiKey: null);
         IReadOnlyList<string> lines = [];
-        await Samples.UntilAsync(() =>
+        await Eventually.UntilAsync(() =>
         {
             var text = http.GetStringAsync(new Uri("/metrics", UriKind.Relative)).GetAwaiter().GetResult();
             lines = [.. text.Split('\n').Where(l => l.StartsWith("buildfarm_api_builds_submitted_total{", StringComparison.Ordinal))];

@@ -26,6 +26,10 @@ public sealed class ValidationTests
         { "labelKey", "spec.labels[=bad]" },
         { "target", "spec.target" },
         { "platform", "spec.platform" },
+        { "platformsRepeated", "spec.platforms[1]" },
+        { "platformsMalformed", "spec.platforms[0]" },
+        { "platformsWithPlatform", "spec.platforms" },
+        { "tooManyPlatforms", "spec.platforms" },
         { "cacheRepo", "spec.cacheRepo" },
         { "deadlineSeconds", "spec.deadlineSeconds" },
         { "resources", "spec.resources.cpuRequest" },
@@ -52,6 +56,10 @@ public sealed class ValidationTests
             "labelKey" => request with { Spec = spec with { Labels = new Dictionary<string, string> { ["=bad"] = "x" } } },
             "target" => request with { Spec = spec with { Target = "1stage" } },
             "platform" => request with { Spec = spec with { Platform = "Linux/AMD64" } },
+            "platformsRepeated" => request with { Spec = spec with { Platforms = ["linux/amd64", "linux/amd64"] } },
+            "platformsMalformed" => request with { Spec = spec with { Platforms = ["linux", "linux/arm64"] } },
+            "platformsWithPlatform" => request with { Spec = spec with { Platform = "linux/amd64", Platforms = ["linux/amd64", "linux/arm64"] } },
+            "tooManyPlatforms" => request with { Spec = spec with { Platforms = [.. Enumerable.Range(0, 9).Select(i => $"linux/arch{i}")] } },
             "cacheRepo" => request with { Spec = spec with { Cache = true, CacheRepo = "registry.example.com/cache:tag" } },
             "deadlineSeconds" => request with { Spec = spec with { DeadlineSeconds = 0 } },
             "resources" => request with { Spec = spec with { Resources = new BuildResources { CpuRequest = "lots" } } },
@@ -71,6 +79,29 @@ public sealed class ValidationTests
 
         Assert.True(problem.Errors.ContainsKey(field), $"errors {string.Join(", ", problem.Errors.Keys)} do not name {field}");
         await AssertNothingSubmittedAsync(api);
+    }
+
+    [Fact]
+    public async Task SubmitBuild_WithPlatforms_IsAcceptedAndPublishedWithThem_AndPlatformStillWorks()
+    {
+        await using var api = new ApiFactory();
+        using var http = api.Http();
+
+        using var several = await http.PostAsync(new Uri("/v1/builds", UriKind.Relative), new StringContent(
+            """{"spec": {"context": "s3://bucket/ctx.tar.gz", "destinations": ["registry.example.com/team/app:1"], "platforms": ["linux/amd64", "linux/arm64"]}}""",
+            Encoding.UTF8, "application/json"));
+        using var one = await http.PostAsync(new Uri("/v1/builds", UriKind.Relative), new StringContent(
+            """{"spec": {"context": "s3://bucket/ctx.tar.gz", "destinations": ["registry.example.com/team/app:2"], "platform": "linux/arm64"}}""",
+            Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Accepted, several.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, one.StatusCode);
+        await Eventually.UntilAsync(() => api.Published.Of<BuildImage>().Count == 2, "two BuildImage");
+        var specs = api.Published.Of<BuildImage>().Select(b => b.Spec).OrderBy(s => s.Destinations[0], StringComparer.Ordinal).ToList();
+        Assert.Equal(["linux/amd64", "linux/arm64"], specs[0].Platforms);
+        Assert.Null(specs[0].Platform);
+        Assert.Equal("linux/arm64", specs[1].Platform);
+        Assert.Null(specs[1].Platforms);
     }
 
     [Fact]

@@ -37,10 +37,10 @@ public sealed class BuildSpecOptionsTests
         var pod = OptionNames(Find(root, "kaniko", "pod"));
         var build = new BuildSpecOptions().All.SelectMany(o => o.Aliases.Append(o.Name)).ToList();
 
-        Assert.Equal(16, new BuildSpecOptions().All.Count());
+        Assert.Equal(17, new BuildSpecOptions().All.Count());
         Assert.All(build, name => Assert.Contains(name, submit));
         Assert.All(build, name => Assert.Contains(name, pod));
-        foreach (var name in new[] { "--context-sub-path", "--label", "--platform", "--cache-repo", "--cache", "--deadline-seconds", "--memory-limit" })
+        foreach (var name in new[] { "--context-sub-path", "--label", "--platform", "--platforms", "--cache-repo", "--cache", "--deadline-seconds", "--memory-limit" })
         {
             Assert.Contains(name, build);
         }

@@ -1,7 +1,6 @@
 using BuildFarm.Cli.Demo;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Cli.Tests;
 

@@ -97,13 +97,7 @@ public sealed partial class DemoServeTests
     {
         var tfm = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
         var configuration = tfm.Parent!.Name;
-        var root = tfm;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "BuildFarm.sln")))
-        {
-            root = root.Parent;
-        }
-        Assert.NotNull(root);
-        var dll = Path.Combine(root.FullName, "src", "BuildFarm.Cli", "bin", configuration, tfm.Name, "buildfarm.dll");
+        var dll = Path.Combine(TestPaths.RepoRoot, "src", "BuildFarm.Cli", "bin", configuration, tfm.Name, "buildfarm.dll");
         Assert.True(File.Exists(dll), $"{dll} is not built");
         return dll;
     }

@@ -44,6 +44,30 @@ public sealed class KanikoPodCommandTests
     }
 
     [Fact]
+    public async Task Pod_Platforms_PrintsOnePodPerPlatformOnMatchingNodes()
+    {
+        var result = await Pod("--context", Context, "--destination", Destination, "--platforms", "linux/amd64,linux/arm64", "--build-id", "multi");
+
+        Assert.Equal(0, result.ExitCode);
+        var documents = result.Out.Split("---\n");
+        Assert.Equal(2, documents.Length);
+        var pods = documents.Select(d => KubernetesYaml.Deserialize<V1Pod>(d)).ToList();
+        Assert.Equal(["bf-multi-1-linux-amd64", "bf-multi-1-linux-arm64"], pods.Select(p => p.Metadata.Name));
+        Assert.Equal(["amd64", "arm64"], pods.Select(p => p.Spec.NodeSelector["kubernetes.io/arch"]));
+        Assert.All(pods, p => Assert.Equal("linux", p.Spec.NodeSelector["kubernetes.io/os"]));
+        Assert.All(pods, p => Assert.DoesNotContain($"--destination={Destination}", p.Spec.Containers[0].Args));
+        Assert.Contains("--custom-platform=linux/arm64", pods[1].Spec.Containers[0].Args);
+
+        var json = await Pod("--context", Context, "--destination", Destination, "--platforms", "linux/amd64", "--platforms", "linux/arm64", "-o", "json");
+        Assert.Equal(0, json.ExitCode);
+        Assert.Equal(2, KubernetesJson.Deserialize<V1PodList>(json.Out).Items.Count);
+
+        var repeated = await Pod("--context", Context, "--destination", Destination, "--platforms", "linux/amd64,linux/amd64");
+        Assert.Equal(2, repeated.ExitCode);
+        Assert.Contains("platforms[1]", repeated.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Pod_Json_ParsesBackToThePod()
     {
         var result = await Pod("--context", Context, "-d", Destination, "-o", "json");

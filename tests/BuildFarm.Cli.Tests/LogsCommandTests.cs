@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using BuildFarm.Coordination.Logs;
-using BuildFarm.Status;
 
 namespace BuildFarm.Cli.Tests;
 
@@ -9,24 +7,17 @@ namespace BuildFarm.Cli.Tests;
 public sealed class LogsCommandTests(DemoFarmFixture farm)
 {
     private async Task<BuildRecord> SubmitRunFailureAsync() =>
-        await farm.Client.SubmitBuildAsync(new BuildFarm.Client.SubmitBuildRequest
+        await farm.Client.SubmitBuildAsync(new SubmitBuildRequest
         {
             Spec = DemoFarmFixture.Spec($"{DemoFarmFixture.RunFailingRegistry}/{DemoFarmFixture.Unique("logs")}/app:1"),
         });
 
     private async Task<BuildRecord> WaitAsync(string buildId, Func<BuildRecord, bool> condition)
     {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(60))
-        {
-            var build = await farm.Client.GetBuildAsync(buildId);
-            if (condition(build))
-            {
-                return build;
-            }
-            await Task.Delay(20);
-        }
-        throw new TimeoutException($"build {buildId} did not get there within 60 s");
+        BuildRecord? build = null;
+        await Eventually.UntilAsync(async () => condition(build = await farm.Client.GetBuildAsync(buildId)), $"build {buildId} to get there",
+            TimeSpan.FromSeconds(60));
+        return build!;
     }
 
     private static string Text(IEnumerable<string> lines) => string.Concat(lines.Select(l => l + "\n"));
@@ -66,7 +57,7 @@ public sealed class LogsCommandTests(DemoFarmFixture farm)
         var submitted = await SubmitRunFailureAsync();
         await WaitAsync(submitted.BuildId, b => b.Attempts.Count > 0);
 
-        var followed = await CliRunner.RunAsync(farm.With("logs", submitted.BuildId, "-f"));
+        var followed = await CliRunner.RunAsync(farm.With("logs", submitted.BuildId, "-f")).WaitAsync(TimeSpan.FromSeconds(120));
 
         Assert.True(followed.ExitCode == 0, followed.Error);
         var all = await CliRunner.RunAsync(farm.With("logs", submitted.BuildId));

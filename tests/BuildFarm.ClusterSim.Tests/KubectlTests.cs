@@ -5,6 +5,7 @@ using BuildFarm.ClusterSim.Hosting;
 namespace BuildFarm.ClusterSim.Tests;
 
 /// <summary>The real kubectl against the simulator, driven with the kubeconfig <c>--kubeconfig-out</c> writes.</summary>
+[NeedsServer(Server.Kubectl)]
 public sealed class KubectlTests : IAsyncLifetime
 {
     private const string PodYaml = """
@@ -55,10 +56,10 @@ public sealed class KubectlTests : IAsyncLifetime
     }
 
     private Task<string> WaitForStatusAsync(string name, string status) =>
-        Sim.EventuallyAsync<string>(async () => (await _kubectl.RunAsync("get", "pod", name, "-o", "jsonpath={.status.phase}")).Out,
+        Eventually.ValueAsync(async () => (await _kubectl.RunAsync("get", "pod", name, "-o", "jsonpath={.status.phase}")).Out,
             s => s == status, $"kubectl to report {name} {status}");
 
-    [KubectlFact]
+    [Fact]
     public async Task CreateGetDescribeDelete_WorkAgainstTheSimulator()
     {
         await CreateAsync("kubectl-pod");
@@ -99,7 +100,7 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("pods \"kubectl-pod\" not found", gone.Error, StringComparison.Ordinal);
     }
 
-    [KubectlFact]
+    [Fact]
     public async Task Create_InvalidPod_ShowsServerValidationError()
     {
         var result = await _kubectl.RunAsync(TimeSpan.FromSeconds(30), PodYaml.Replace("NAME", "Bad_Name", StringComparison.Ordinal), "create", "-f", "-");
@@ -107,7 +108,7 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("Pod \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\"", result.Error, StringComparison.Ordinal);
     }
 
-    [KubectlFact]
+    [Fact]
     public async Task GetWatch_ShowsStatusChanges()
     {
         using var process = _kubectl.Start("get", "pods", "-w");
@@ -125,7 +126,7 @@ public sealed class KubectlTests : IAsyncLifetime
         try
         {
             await CreateAsync("watched-pod");
-            await Sim.EventuallyAsync<bool?>(() =>
+            await Eventually.ValueAsync(() =>
             {
                 lock (lines)
                 {
@@ -149,11 +150,11 @@ public sealed class KubectlTests : IAsyncLifetime
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public async Task LogsFollowAndTimestamps_StreamTheKanikoLog()
     {
         await CreateAsync("log-pod");
-        await Sim.EventuallyAsync<string>(async () => (await _kubectl.RunAsync("get", "pod", "log-pod", "-o", "jsonpath={.status.phase}")).Out,
+        await Eventually.ValueAsync(async () => (await _kubectl.RunAsync("get", "pod", "log-pod", "-o", "jsonpath={.status.phase}")).Out,
             s => s is "Running" or "Succeeded", "log-pod to start");
         var stopwatch = Stopwatch.StartNew();
         var follow = await _kubectl.RunAsync(TimeSpan.FromSeconds(30), null, "logs", "-f", "log-pod");

@@ -152,7 +152,7 @@ public sealed class KubeletTests
         await using var sim = await Sim.StartAsync(Sim.Fast("faults: { executorImagePullBackOff: 1 }"));
         using var client = Sim.Client(sim);
         await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("no-image"), "default");
-        var pod = await Sim.EventuallyAsync(() => client.CoreV1.ReadNamespacedPodAsync("no-image", "default")!,
+        var pod = await Eventually.ValueAsync(() => client.CoreV1.ReadNamespacedPodAsync("no-image", "default")!,
             p => p?.Status?.ContainerStatuses?.FirstOrDefault()?.State?.Waiting?.Reason == "ImagePullBackOff", "ImagePullBackOff");
         Assert.Equal("Pending", pod.Status.Phase);
         var events = await client.CoreV1.ListNamespacedEventAsync("default", fieldSelector: "involvedObject.name=no-image,reason=BackOff");
@@ -166,14 +166,14 @@ public sealed class KubeletTests
         await using var sim = await Sim.StartAsync(Sim.Fast("registries:\n  gcr.io:\n    faults: { executorImagePullBackOff: 1 }\n"));
         using var client = Sim.Client(sim);
         await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("gcr-backoff"), "default");
-        var pod = await Sim.EventuallyAsync(() => client.CoreV1.ReadNamespacedPodAsync("gcr-backoff", "default")!,
+        var pod = await Eventually.ValueAsync(() => client.CoreV1.ReadNamespacedPodAsync("gcr-backoff", "default")!,
             p => p?.Status?.ContainerStatuses?.FirstOrDefault()?.State?.Waiting?.Reason == "ImagePullBackOff", "ImagePullBackOff");
         Assert.Equal("Pending", pod.Status.Phase);
 
         await using var other = await Sim.StartAsync(Sim.Fast("registries:\n  quay.io:\n    faults: { executorImagePullBackOff: 1 }\n"));
         using var otherClient = Sim.Client(other);
         await otherClient.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("gcr-fine"), "default");
-        await Sim.EventuallyAsync(() => otherClient.CoreV1.ReadNamespacedPodAsync("gcr-fine", "default")!,
+        await Eventually.ValueAsync(() => otherClient.CoreV1.ReadNamespacedPodAsync("gcr-fine", "default")!,
             p => p?.Status?.Phase == "Succeeded", "the pod to succeed");
     }
 
@@ -183,7 +183,7 @@ public sealed class KubeletTests
         await using var sim = await Sim.StartAsync(Sim.Fast("faults: { nodeLost: 1 }"));
         using var client = Sim.Client(sim);
         await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("lost"), "default");
-        await Sim.EventuallyAsync<bool?>(async () =>
+        await Eventually.ValueAsync(async () =>
         {
             var list = await client.CoreV1.ListNamespacedPodAsync("default", fieldSelector: "metadata.name=lost");
             return list.Items.Count == 0;
@@ -198,7 +198,7 @@ public sealed class KubeletTests
         await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("first", ["reg.example.com/a:1"]), "default");
         await Sim.WaitForPhaseAsync(client, "first", "Running");
         await client.CoreV1.CreateNamespacedPodAsync(Sim.KanikoPod("second", ["reg.example.com/a:1"]), "default");
-        var waiting = await Sim.EventuallyAsync(() => client.CoreV1.ReadNamespacedPodAsync("second", "default")!,
+        var waiting = await Eventually.ValueAsync(() => client.CoreV1.ReadNamespacedPodAsync("second", "default")!,
             p => p?.Status?.Conditions?.Any(c => c.Type == "PodScheduled" && c.Reason == "Unschedulable") == true || p?.Status?.Phase != "Pending",
             "second pod unschedulable");
         var condition = waiting.Status.Conditions.Single(c => c.Type == "PodScheduled");

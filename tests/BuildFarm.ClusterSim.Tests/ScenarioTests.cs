@@ -19,7 +19,7 @@ public sealed class ScenarioTests
     [Fact]
     public void Default_FileInSourceTree_IsTheEmbeddedOne()
     {
-        var path = Path.Combine(Sim.RepoRoot(), "src", "BuildFarm.ClusterSim", "scenarios", "default.yaml");
+        var path = Path.Combine(TestPaths.RepoRoot, "src", "BuildFarm.ClusterSim", "scenarios", "default.yaml");
         Assert.Equal(File.ReadAllText(path), ScenarioLoader.DefaultYaml());
     }
 

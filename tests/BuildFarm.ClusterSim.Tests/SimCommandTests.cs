@@ -16,7 +16,7 @@ public sealed class SimCommandTests
         var run = BuildFarmCli.RunAsync(["sim", "--port", "0", "--seed", "5", "--kubeconfig-out", kubeconfig], new CliIO(TextReader.Null, output, error), cts.Token);
         try
         {
-            await Sim.EventuallyAsync<bool?>(() => Task.FromResult<bool?>(File.Exists(kubeconfig) && new FileInfo(kubeconfig).Length > 0 || run.IsCompleted),
+            await Eventually.ValueAsync(() => Task.FromResult<bool?>(File.Exists(kubeconfig) && new FileInfo(kubeconfig).Length > 0 || run.IsCompleted),
                 ok => ok == true, "the kubeconfig to be written");
             Assert.False(run.IsCompleted, $"sim exited early: {error}");
             using var client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig));

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using k8s;
@@ -66,42 +65,14 @@ internal static class Sim
         };
     }
 
-    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes (then fails naming <paramref name="what"/>).</summary>
-    public static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, Func<T?, bool> condition, string what, double seconds = 20)
-    {
-        var deadline = Stopwatch.StartNew();
-        T? last = default;
-        while (deadline.Elapsed < TimeSpan.FromSeconds(seconds))
-        {
-            last = await probe();
-            if (condition(last))
-            {
-                return last!;
-            }
-            await Task.Delay(20);
-        }
-        throw new TimeoutException($"timed out after {seconds}s waiting for {what}; last value: {last}");
-    }
-
     public static Task<V1Pod> WaitForPhaseAsync(Kubernetes client, string name, params string[] phases) =>
-        EventuallyAsync(() => client.CoreV1.ReadNamespacedPodAsync(name, "default")!, p => p is not null && phases.Contains(p.Status?.Phase),
-            $"pod {name} to reach {string.Join("/", phases)}");
-
-    /// <summary>The repository root (the folder holding BuildFarm.sln), found by walking up from the test binaries.</summary>
-    public static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "BuildFarm.sln")))
-        {
-            dir = dir.Parent;
-        }
-        return dir?.FullName ?? throw new InvalidOperationException($"BuildFarm.sln not found above {AppContext.BaseDirectory}");
-    }
+        Eventually.ValueAsync(() => client.CoreV1.ReadNamespacedPodAsync(name, "default")!, p => p is not null && phases.Contains(p.Status?.Phase),
+            $"pod {name} to reach {string.Join("/", phases)}", TimeSpan.FromSeconds(20));
 
     /// <summary>A real Kaniko run from the repository's tests/fixtures/kaniko/runs, without its leading # source line.</summary>
     public static string[] RealRun(string file)
     {
-        var path = Path.Combine(RepoRoot(), "tests", "fixtures", "kaniko", "runs", file);
+        var path = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "kaniko", "runs", file);
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"real Kaniko run {path} is missing from the repository's test fixtures", path);

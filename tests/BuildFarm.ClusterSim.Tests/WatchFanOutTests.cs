@@ -45,16 +45,6 @@ public sealed class WatchFanOutTests
         }
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what, double seconds = 10)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(seconds), $"timed out waiting until {what}");
-            await Task.Delay(10);
-        }
-    }
-
     [Fact]
     public async Task FanOut_FreeWatchers_EachWrittenDirectlyInCommitOrder()
     {
@@ -74,7 +64,7 @@ public sealed class WatchFanOutTests
             committed.Add(long.Parse(store.UpdatePod("default", $"p{i}", p => p.Status.Phase = "Running")!.Metadata.ResourceVersion, CultureInfo.InvariantCulture));
         }
 
-        await WaitUntilAsync(() => recorders.All(r => r.Versions.Count == committed.Count), "every watcher has every change");
+        await Eventually.UntilAsync(() => recorders.All(r => r.Versions.Count == committed.Count), "every watcher has every change");
         Assert.All(recorders, r => Assert.Equal(committed, r.Versions));
         Assert.All(watches, w => Assert.Equal(0, w.Queued));
         watches.ForEach(w => w.Dispose());
@@ -97,9 +87,9 @@ public sealed class WatchFanOutTests
         var committed = Enumerable.Range(0, 30)
             .Select(i => long.Parse(store.CreatePod(Pod($"p{i}")).Metadata.ResourceVersion, CultureInfo.InvariantCulture)).ToList();
 
-        await WaitUntilAsync(() => fast.Versions.Count == committed.Count, "the fast watcher has every change");
+        await Eventually.UntilAsync(() => fast.Versions.Count == committed.Count, "the fast watcher has every change");
         Assert.Equal(committed, fast.Versions);
-        await WaitUntilAsync(() => slow.Versions.Count + slowWatch.Queued == committed.Count, "the slow watcher's changes are written or queued");
+        await Eventually.UntilAsync(() => slow.Versions.Count + slowWatch.Queued == committed.Count, "the slow watcher's changes are written or queued");
         Assert.NotEmpty(slow.Versions);
         Assert.True(slowWatch.Queued > 0, "nothing was queued behind the pending flush");
 
@@ -116,7 +106,7 @@ public sealed class WatchFanOutTests
 
         // Free again: the next change is written directly.
         var next = long.Parse(store.CreatePod(Pod("after")).Metadata.ResourceVersion, CultureInfo.InvariantCulture);
-        await WaitUntilAsync(() => slow.Versions.Contains(next), "the next change reaches the slow watcher directly");
+        await Eventually.UntilAsync(() => slow.Versions.Contains(next), "the next change reaches the slow watcher directly");
         Assert.Equal(0, slowWatch.Queued);
         fastWatch.Dispose();
         slowWatch.Dispose();
@@ -135,8 +125,8 @@ public sealed class WatchFanOutTests
         store.CreatePod(Pod("a"));
         store.CreatePod(Pod("b"));
 
-        await WaitUntilAsync(() => good.Versions.Count == 2, "the good watcher has both changes");
-        await WaitUntilAsync(() => badWatch.Fault is not null, "the failing watch reports its fault");
+        await Eventually.UntilAsync(() => good.Versions.Count == 2, "the good watcher has both changes");
+        await Eventually.UntilAsync(() => badWatch.Fault is not null, "the failing watch reports its fault");
         Assert.Equal("connection reset", badWatch.Fault!.Message);
         goodWatch.Dispose();
         badWatch.Dispose();
@@ -171,7 +161,7 @@ public sealed class WatchFanOutTests
         var (witness, _) = store.Subscribe("pods", store.ResourceVersion);
         witness.AttachDirectWriter(other.Write);
         store.CreatePod(Pod("c"));
-        await WaitUntilAsync(() => other.Versions.Count == 1, "a later change reaches another watcher");
+        await Eventually.UntilAsync(() => other.Versions.Count == 1, "a later change reaches another watcher");
         Assert.Equal(1, Volatile.Read(ref writes));
         watch.Dispose();
         witness.Dispose();
@@ -235,7 +225,7 @@ public sealed class WatchFanOutTests
         {
             watchers.Add(await OpenWatchAsync(http, rv, cts.Token));
         }
-        await WaitUntilAsync(() => sim.Store.WatchCount == 5, "the server counts 5 watches");
+        await Eventually.UntilAsync(() => sim.Store.WatchCount == 5, "the server counts 5 watches");
 
         var committed = new List<long>();
         for (var i = 0; i < 10; i++)
@@ -284,7 +274,7 @@ public sealed class WatchFanOutTests
         var rv = sim.Store.ResourceVersion.ToString(CultureInfo.InvariantCulture);
         var (slowResponse, slowReader) = await OpenWatchAsync(slowHttp, rv, cts.Token);
         var (fastResponse, fastReader) = await OpenWatchAsync(fastHttp, rv, cts.Token);
-        await WaitUntilAsync(() => sim.Store.WatchCount == 2, "the server counts both watches");
+        await Eventually.UntilAsync(() => sim.Store.WatchCount == 2, "the server counts both watches");
 
         // 60 changes of about 200 KB each: far more than the socket buffers between the server and the slow client hold.
         var committed = new List<long> { long.Parse(sim.Store.CreatePod(Pod("big")).Metadata.ResourceVersion, CultureInfo.InvariantCulture) };
@@ -296,12 +286,12 @@ public sealed class WatchFanOutTests
         }
 
         Assert.Equal(committed, await ReadVersionsAsync(fastReader, committed.Count, cts.Token));
-        await WaitUntilAsync(() => sim.Stats.WatchDelivery.Snapshot().Spread.Count >= committed.Count, "the fast watcher's deliveries are counted");
+        await Eventually.UntilAsync(() => sim.Stats.WatchDelivery.Snapshot().Spread.Count >= committed.Count, "the fast watcher's deliveries are counted");
         var beforeCatchUp = sim.Stats.WatchDelivery.Snapshot();
         Assert.True(beforeCatchUp.Spread.Count < 2 * committed.Count, "the slow client got everything without reading: it was not backpressured");
 
         Assert.Equal(committed, await ReadVersionsAsync(slowReader, committed.Count, cts.Token));
-        await WaitUntilAsync(() => sim.Stats.WatchDelivery.Snapshot().Spread.Count == 2 * committed.Count, "every delivery is counted");
+        await Eventually.UntilAsync(() => sim.Stats.WatchDelivery.Snapshot().Spread.Count == 2 * committed.Count, "every delivery is counted");
         Assert.True(sim.Stats.WatchDelivery.Snapshot().Queued > 0, "no change went through the slow watcher's own loop");
         slowReader.Dispose();
         slowResponse.Dispose();

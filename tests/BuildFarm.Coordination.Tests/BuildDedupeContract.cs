@@ -98,10 +98,11 @@ public abstract class BuildDedupeContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisBuildDedupeTests : BuildDedupeContract
 {
     protected override (IBuildDedupe, IExpiry) Create() =>
-        (new RedisBuildDedupe(TestRedis.Multiplexer, TestRedis.UniqueKeys()), new RealExpiry());
+        (new RedisBuildDedupe(TestRedis.Multiplexer, new RedisKeys(TestRedis.UniquePrefix())), new RealExpiry());
 }
 
 public sealed class InMemoryBuildDedupeTests : BuildDedupeContract

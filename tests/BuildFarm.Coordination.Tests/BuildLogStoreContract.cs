@@ -93,10 +93,11 @@ public abstract class BuildLogStoreContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisBuildLogStoreTests : BuildLogStoreContract
 {
     protected override (IBuildLogStore, IExpiry) Create(TimeSpan ttl) =>
-        (new RedisBuildLogStore(TestRedis.Multiplexer, TestRedis.UniqueKeys().Prefix + "logs:", ttl), new RealExpiry());
+        (new RedisBuildLogStore(TestRedis.Multiplexer, TestRedis.UniquePrefix("bflogtest"), ttl), new RealExpiry());
 }
 
 public sealed class InMemoryBuildLogStoreTests : BuildLogStoreContract

@@ -55,10 +55,11 @@ public abstract class CancelRequestsContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisCancelRequestsTests : CancelRequestsContract
 {
     protected override (ICancelRequests, IExpiry) Create() =>
-        (new RedisCancelRequests(TestRedis.Multiplexer, TestRedis.UniqueKeys()), new RealExpiry());
+        (new RedisCancelRequests(TestRedis.Multiplexer, new RedisKeys(TestRedis.UniquePrefix())), new RealExpiry());
 }
 
 public sealed class InMemoryCancelRequestsTests : CancelRequestsContract

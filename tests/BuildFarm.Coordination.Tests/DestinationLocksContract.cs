@@ -101,10 +101,11 @@ public abstract class DestinationLocksContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisDestinationLocksTests : DestinationLocksContract
 {
     protected override (IDestinationLocks, IExpiry) Create() =>
-        (new RedisDestinationLocks(TestRedis.Multiplexer, TestRedis.UniqueKeys()), new RealExpiry());
+        (new RedisDestinationLocks(TestRedis.Multiplexer, new RedisKeys(TestRedis.UniquePrefix())), new RealExpiry());
 }
 
 public sealed class InMemoryDestinationLocksTests : DestinationLocksContract

@@ -99,10 +99,11 @@ public abstract class RegistrySlotsContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisRegistrySlotsTests : RegistrySlotsContract
 {
     protected override (IRegistrySlots, IExpiry) Create() =>
-        (new RedisRegistrySlots(TestRedis.Multiplexer, TestRedis.UniqueKeys()), new RealExpiry());
+        (new RedisRegistrySlots(TestRedis.Multiplexer, new RedisKeys(TestRedis.UniquePrefix())), new RealExpiry());
 }
 
 public sealed class InMemoryRegistrySlotsTests : RegistrySlotsContract

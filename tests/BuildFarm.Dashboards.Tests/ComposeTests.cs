@@ -33,13 +33,19 @@ public sealed class ComposeTests
         Assert.Matches(@":v?\d+\.\d+\.\d+$", image);
     }
 
+    [NeedsServer(Server.Prometheus)]
     [Fact]
     public async Task Compose_PrometheusConfig_ValidLoadsTheShippedRulesAndScrapesTheJobsTheRulesExpect()
     {
         var config = HostFileMountedAt("prometheus", "/etc/prometheus/prometheus.yml");
         var root = LoadYaml(config);
         var ruleFiles = ((YamlSequenceNode)root["rule_files"]).Children.Select(n => ((YamlScalarNode)n).Value!).ToList();
-        Assert.Equal([Repo.Rules], ruleFiles.Select(f => HostFileMountedAt("prometheus", f)));
+        // The rules are mounted under rules-src/; the service's command writes the runbook base into the copy it loads.
+        Assert.Equal([Repo.Rules], ruleFiles.Select(f => HostFileMountedAt("prometheus", RulesSource(f))));
+        var command = string.Join(' ', ((YamlSequenceNode)Service("prometheus")["command"]).Children.Select(c => ((YamlScalarNode)c).Value));
+        Assert.Contains($"/etc/prometheus/rules-src/buildfarm-rules.yml > {ruleFiles.Single()}", command, StringComparison.Ordinal);
+        Assert.Contains("s|https://buildfarm.invalid/docs/dashboards.md#|$${BUILDFARM_RUNBOOK_URL}#|", command, StringComparison.Ordinal);
+        Assert.Contains("exec /bin/prometheus --config.file=/etc/prometheus/prometheus.yml", command, StringComparison.Ordinal);
         var jobs = ((YamlSequenceNode)root["scrape_configs"]).Children.Select(c => Scalar((YamlMappingNode)c, "job_name")).Order(StringComparer.Ordinal).ToList();
         Assert.Equal([LiveFarm.ApiJob, LiveFarm.WorkerJob], jobs);
         var targetDown = RulesFile.Load(Repo.Rules).Single(r => r.Alert == "BuildFarmTargetDown");
@@ -52,7 +58,7 @@ public sealed class ComposeTests
             var text = File.ReadAllText(config);
             foreach (var file in ruleFiles)
             {
-                text = text.Replace(file, HostFileMountedAt("prometheus", file), StringComparison.Ordinal);
+                text = text.Replace(file, HostFileMountedAt("prometheus", RulesSource(file)), StringComparison.Ordinal);
             }
             var copy = Path.Combine(dir.FullName, "prometheus.yml");
             File.WriteAllText(copy, text);
@@ -88,6 +94,8 @@ public sealed class ComposeTests
         var host = HostFileMountedAt("grafana", path);
         Assert.True(File.Exists(Path.Combine(host, Path.GetFileName(Repo.Dashboard))), $"{path} is mounted from {host}, which does not hold the dashboard");
     }
+
+    private static string RulesSource(string loaded) => loaded.Replace("/etc/prometheus/rules/", "/etc/prometheus/rules-src/", StringComparison.Ordinal);
 
     private static YamlMappingNode LoadServices() => (YamlMappingNode)LoadYaml(Repo.Compose)["services"];
 

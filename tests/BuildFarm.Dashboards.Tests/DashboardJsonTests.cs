@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using BuildFarm.Contracts;
 
 namespace BuildFarm.Dashboards.Tests;
 
@@ -21,10 +20,10 @@ public sealed class DashboardJsonTests
     public void Dashboard_Variables_DatasourceOfTypePrometheusAndMultiAllLabelValues()
     {
         var byName = s_dashboard.Variables.ToDictionary(v => v.GetProperty("name").GetString()!, StringComparer.Ordinal);
-        Assert.Equal(["datasource", "registry", "phase"], byName.Keys);
+        Assert.Equal(["datasource", "job", "namespace", "registry", "phase"], byName.Keys);
         Assert.Equal("datasource", byName["datasource"].GetProperty("type").GetString());
         Assert.Equal("prometheus", byName["datasource"].GetProperty("query").GetString());
-        foreach (var name in new[] { "registry", "phase" })
+        foreach (var name in new[] { "job", "namespace", "registry", "phase" })
         {
             var variable = byName[name];
             Assert.Equal("query", variable.GetProperty("type").GetString());
@@ -93,9 +92,11 @@ public sealed class DashboardJsonTests
     {
         foreach (var target in s_dashboard.Targets)
         {
+            // Rates over $__rate_interval; a stat's instant query may cover the whole picked range ($__range).
+            var allowed = IsInstantStat(target) ? new[] { "$__rate_interval", "$__range" } : ["$__rate_interval"];
             foreach (Match range in Regex.Matches(target.Expr, @"\[([^\]]*)\]"))
             {
-                Assert.True(range.Groups[1].Value == "$__rate_interval", $"{target} uses [{range.Groups[1].Value}], not [$__rate_interval]: {target.Expr}");
+                Assert.True(allowed.Contains(range.Groups[1].Value), $"{target} uses [{range.Groups[1].Value}], not [$__rate_interval]: {target.Expr}");
             }
         }
     }
@@ -112,17 +113,52 @@ public sealed class DashboardJsonTests
     }
 
     [Fact]
-    public void Dashboard_TransientSplit_IsExactlyTheContractsTransientReasons()
+    public void Dashboard_SuccessRatio_CoversThePickedRangeAsOneInstantValue()
     {
-        var expected = string.Join('|', FailureReasons.Transient);
-        var split = s_dashboard.Targets.Where(t => t.Expr.Contains("reason=~", StringComparison.Ordinal) || t.Expr.Contains("reason!~", StringComparison.Ordinal)).ToList();
-        Assert.Equal(2, split.Count);
-        foreach (var target in split)
+        var target = Assert.Single(s_dashboard.Targets, t => t.PanelTitle == "Build success ratio");
+        Assert.True(IsInstantStat(target), "the success ratio is one value over the picked range: an instant query");
+        Assert.Equal(2, Regex.Count(target.Expr, @"increase\(buildfarm_builds_total\{[^}]*\}\[\$__range\]\)"));
+    }
+
+    [Fact]
+    public void Dashboard_PanelsWithARecordingRule_ReadTheRule()
+    {
+        // Every recorded series is read by some panel (but the queue-wait p95, which the alert reads: its panel computes
+        // p50/p95/p99 from the buckets), and no panel recomputes the transient/permanent split itself.
+        var rules = RulesFile.Load(Repo.Rules).Select(r => r.Record).OfType<string>().Distinct()
+            .Where(r => r is not "buildfarm:queue_wait_seconds:p95_rate5m" and not "buildfarm:queue_wait:rate5m"
+                and not "buildfarm:builds_decided:rate5m" and not "buildfarm:build_success_ratio:rate5m" and not "buildfarm:build_failure_ratio:rate5m"
+                and not "buildfarm:kube_api_requests:rate5m");
+        foreach (var rule in rules)
         {
-            var matcher = PromQl.Selectors(target.Expr).SelectMany(s => s.Matchers).Single(m => m.Label == "reason");
-            Assert.Equal(expected, matcher.Value);
+            Assert.True(s_dashboard.Targets.Any(t => t.Expr.Contains(rule + "{", StringComparison.Ordinal)), $"no panel reads {rule}");
+        }
+        Assert.DoesNotContain(s_dashboard.Targets, t => t.Expr.Contains("reason=~", StringComparison.Ordinal) || t.Expr.Contains("reason!~", StringComparison.Ordinal));
+        var split = Assert.Single(s_dashboard.Targets, t => t.PanelTitle == "Failed attempts: transient vs permanent");
+        Assert.Contains("kind:buildfarm_failed_attempts:rate5m", split.Expr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Dashboard_JobAndNamespace_FilterEveryPanel()
+    {
+        foreach (var target in s_dashboard.Targets)
+        {
+            // Raw metrics by job and namespace; recorded series (level:metric:ops, aggregated over jobs) by namespace.
+            foreach (var selector in PromQl.Selectors(target.Expr))
+            {
+                var labels = selector.Matchers.Select(m => m.Label).ToHashSet(StringComparer.Ordinal);
+                Assert.True(labels.Contains("namespace"), $"{target}: {selector.Metric} is not filtered by $namespace");
+                if (selector.Metric?.Contains(':', StringComparison.Ordinal) != true)
+                {
+                    Assert.True(labels.Contains("job"), $"{target}: {selector.Metric} is not filtered by $job");
+                }
+            }
         }
     }
+
+    private static bool IsInstantStat(PanelTarget target) =>
+        target.Json.TryGetProperty("instant", out var instant) && instant.GetBoolean()
+        && s_dashboard.DataPanels.Single(p => p.GetProperty("id").GetInt32() == target.PanelId).GetProperty("type").GetString() == "stat";
 
     [Fact]
     public void Dashboard_RegistryAndPhaseVariables_AreUsedByPanels()

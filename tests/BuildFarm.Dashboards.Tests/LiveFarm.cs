@@ -30,7 +30,8 @@ public sealed class MetricsRunsAlone;
 /// host and the real API host (Kestrel on 127.0.0.1:0, in-memory bus), and a prometheus process scraping both every
 /// second (jobs buildfarm-worker and buildfarm-api, as the rules expect) with the shipped rules loaded. Builds run while
 /// Prometheus scrapes: resets in pull, extract and push with retries, throttled Kubernetes API requests, permanent
-/// failures (unauthorized), successes on two registries, a deduplicated build; the API takes builds and a batch and
+/// failures (unauthorized), successes on two registries, cached builds, a pod create refused by a full quota, a
+/// deduplicated build; the API takes builds and a batch and
 /// refuses a request without a key.
 /// </summary>
 public sealed class LiveFarm : IAsyncLifetime
@@ -112,13 +113,21 @@ public sealed class LiveFarm : IAsyncLifetime
         await WaveAsync(("dash-unauthorized-1", "registry.example.com/team/locked1:1"));
         await WaveAsync(("dash-unauthorized-2", "registry.example.com/team/locked2:1"));
 
-        // 3. A clean build, then the same spec twice more: answered by the completed one (dedupe hits).
+        // 3. Kaniko's layer cache (hits and misses), and a namespace quota of one pod: two builds at once, the second
+        //    create refused (403 exceeded quota) until the first pod ends.
+        _sim.Reload(Scenario("cache: { hitRate: 0.5 }\nquota: { podsPerNamespace: 1 }"));
+        // Twice: a counter born and finished within one scrape has a rate of 0.
+        await WaveAsync(("dash-cache-1", "registry.example.com/team/cached1:1"), ("dash-cache-2", "mirror.example.org/team/cached2:1"));
+        await WaveAsync(("dash-cache-3", "registry.example.com/team/cached3:1"), ("dash-cache-4", "mirror.example.org/team/cached4:1"));
+        await WaitForPrometheusAsync("sum(buildfarm_pod_create_refusals_total{kind=\"quota\"})", 1);
+
+        // 4. A clean build, then the same spec twice more: answered by the completed one (dedupe hits).
         _sim.Reload(Scenario(""));
         await WaveAsync(("dash-clean", "registry.example.com/team/clean:1"));
         await WaveAsync(("dash-clean-again-1", "registry.example.com/team/clean:1"));
         await WaveAsync(("dash-clean-again-2", "registry.example.com/team/clean:1"));
 
-        // 4. The API, twice: two builds, a batch of two, a request without a key.
+        // 5. The API, twice: two builds, a batch of two, a request without a key.
         for (var wave = 1; wave <= 2; wave++)
         {
             await DriveApiAsync(apiAddress, wave);
@@ -177,7 +186,10 @@ public sealed class LiveFarm : IAsyncLifetime
     private static BuildImage Command(string buildId, string destination) => new()
     {
         BuildId = buildId,
-        Spec = new BuildSpec { Context = "s3://ctx-bucket/builds/app.tar.gz", Destinations = [destination] },
+        Spec = new BuildSpec
+        {
+            Context = "s3://ctx-bucket/builds/app.tar.gz", Destinations = [destination], Cache = buildId.StartsWith("dash-cache", StringComparison.Ordinal),
+        },
         SubmittedAt = DateTimeOffset.UtcNow,
     };
 

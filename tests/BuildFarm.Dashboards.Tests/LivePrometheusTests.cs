@@ -9,6 +9,7 @@ namespace BuildFarm.Dashboards.Tests;
 /// a real API while builds ran (<see cref="LiveFarm"/>).
 /// </summary>
 [Collection(nameof(MetricsRunsAlone))]
+[NeedsServer(Server.Prometheus)]
 public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<LiveFarm>
 {
     /// <summary>
@@ -17,6 +18,7 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
     private static readonly Dictionary<(string Panel, string RefId), string> s_mayBeEmpty = new()
     {
         [("Publish failures/s by reason", "A")] = "the in-memory bus confirms every publish: buildfarm_api_publish_failures_total is only exported after a failure",
+        [("Scrape targets down", "B")] = "absent(up{…}) has a value only when no target of the selected jobs exists: both are scraped here",
     };
 
     private static readonly DashboardModel s_dashboard = DashboardModel.Load(Repo.Dashboard);
@@ -59,8 +61,9 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
         // Resets happened, some builds failed and some succeeded, both kinds of failed attempts, some API requests throttled.
         Assert.InRange(await SingleAsync("Connection-reset rate (all registries)", "A"), 0.01, 10);
         Assert.InRange(await SingleAsync("Build success ratio", "A"), 0.01, 0.99);
-        Assert.True(await SingleAsync("Failed attempts: transient vs permanent", "A") > 0, "no transient failed attempts");
-        Assert.True(await SingleAsync("Failed attempts: transient vs permanent", "B") > 0, "no permanent failed attempts");
+        var kinds = await ValuesByAsync("Failed attempts: transient vs permanent", "A", "kind");
+        Assert.True(kinds.GetValueOrDefault("transient") > 0, "no transient failed attempts");
+        Assert.True(kinds.GetValueOrDefault("permanent") > 0, "no permanent failed attempts");
         Assert.True(await SingleAsync("Attempts per build", "A") > 1, "retries should make more attempts than builds");
         Assert.InRange(await SingleAsync("Kubernetes API error ratio (429, 5xx, no answer)", "A"), 0.001, 0.5);
         var registries = await LabelsAsync("Connection-reset rate by registry", "A", "registry");
@@ -69,7 +72,19 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
         Assert.Superset(new HashSet<string> { "pull", "push" }, (await LabelsAsync("Connection-reset rate by phase", "A", "phase")).ToHashSet());
         Assert.Contains("completed", await LabelsAsync("Dedupe hits/s by kind", "A", "kind"));
         Assert.Contains("no_key", await LabelsAsync("Rejections/s by reason", "A", "reason"));
-        Assert.Equal(["buildfarm-api", "buildfarm-worker"], (await LabelsAsync("Scrape targets up", "A", "job")).Order(StringComparer.Ordinal));
+        // Both targets up: none down, and the "no target at all" query empty.
+        var down = await ValuesByAsync("Scrape targets down", "A", "job");
+        Assert.Equal(["buildfarm-api", "buildfarm-worker"], down.Keys.Order(StringComparer.Ordinal));
+        Assert.All(down.Values, v => Assert.Equal(0, v));
+        Assert.Equal(0, (await QueryPanelAsync("Scrape targets down", "B")).GetArrayLength());
+        // The layer cache and the quota: hits and misses by registry, a ratio strictly between 0 and 1 somewhere, and
+        // pod creates refused by the quota counted as such.
+        var hitRatios = await ValuesByAsync("Cache hit ratio by registry", "A", "registry");
+        Assert.NotEmpty(hitRatios);
+        Assert.All(hitRatios.Values, v => Assert.InRange(v, 0, 1));
+        Assert.Contains("quota", (await ValuesByAsync("Pod creates refused by kind", "A", "kind")).Keys);
+        Assert.Contains("registry.example.com", (await ValuesByAsync("Registry slots in use", "A", "registry")).Keys);
+        Assert.Contains("flaky.example.net", (await ValuesByAsync("Attempts/s by registry", "A", "registry")).Keys);
     }
 
     [Fact]
@@ -77,7 +92,8 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
     {
         foreach (var variable in s_dashboard.Variables.Where(v => v.GetProperty("type").GetString() == "query"))
         {
-            var definition = variable.GetProperty("definition").GetString()!;
+            // Other variables at their All value (.*), as Grafana resolves them.
+            var definition = DashboardModel.Substitute(variable.GetProperty("definition").GetString()!, "1m");
             var match = LabelValues().Match(definition);
             Assert.True(match.Success, $"variable {variable.GetProperty("name")}: '{definition}' is not label_values(selector, label)");
             var json = await farm.Prometheus.GetAsync($"/api/v1/label/{match.Groups[2].Value}/values?match[]={Uri.EscapeDataString(match.Groups[1].Value)}");
@@ -149,8 +165,9 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
         foreach (var name in new[] { "buildfarm_connection_resets_total", "buildfarm_build_attempts_total", "buildfarm_builds_total",
             "buildfarm_dedupe_hits_total", "buildfarm_builds_in_flight", "buildfarm_kube_api_requests_total", "buildfarm_queue_wait_seconds_bucket",
             "buildfarm_kaniko_pull_duration_seconds_bucket", "buildfarm_kaniko_push_duration_seconds_bucket", "buildfarm_kaniko_extract_duration_seconds_bucket",
-            "buildfarm_build_duration_seconds_bucket", "buildfarm_pod_startup_seconds_bucket", "buildfarm_log_stored_bytes_total",
-            "buildfarm_log_truncated_bytes_total" })
+            "buildfarm_build_duration_seconds_bucket", "buildfarm_pod_startup_seconds_bucket", "buildfarm_kaniko_build_duration_seconds_bucket",
+            "buildfarm_kaniko_cache_hits_total", "buildfarm_kaniko_cache_misses_total", "buildfarm_pod_create_refusals_total", "buildfarm_registry_slots_in_use",
+            "buildfarm_log_stored_bytes_total", "buildfarm_log_truncated_bytes_total" })
         {
             Assert.Contains(name, farm.WorkerMetrics, StringComparison.Ordinal);
         }
@@ -175,6 +192,13 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
     {
         var result = await QueryPanelAsync(panel, refId);
         return [.. result.EnumerateArray().Select(s => s.GetProperty("metric").TryGetProperty(label, out var v) ? v.GetString()! : "")];
+    }
+
+    private async Task<Dictionary<string, double>> ValuesByAsync(string panel, string refId, string label)
+    {
+        var result = await QueryPanelAsync(panel, refId);
+        return result.EnumerateArray().ToDictionary(
+            s => s.GetProperty("metric").TryGetProperty(label, out var v) ? v.GetString()! : "", Value, StringComparer.Ordinal);
     }
 
     private Task<JsonElement> QueryPanelAsync(string panel, string refId)

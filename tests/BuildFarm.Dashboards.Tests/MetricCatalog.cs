@@ -11,7 +11,7 @@ namespace BuildFarm.Dashboards.Tests;
 internal sealed partial class MetricCatalog
 {
     /// <summary>Labels Prometheus adds to every scraped series.</summary>
-    private static readonly string[] s_targetLabels = ["job", "instance"];
+    private static readonly string[] s_targetLabels = ["job", "instance", "namespace"];
 
     private static readonly HashSet<string> s_outcomes = new(StringComparer.Ordinal) { "succeeded", "failed", "cancelled", "deduplicated" };
 
@@ -76,7 +76,10 @@ internal sealed partial class MetricCatalog
     {
         var kept = ByClause().Matches(rule.Expr).SelectMany(m => m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
             .Where(l => l != "le");
-        Add(rule.Record!, kept.Concat(rule.Labels.Keys));
+        // A rule over other recorded series (level:metric:ops) keeps their labels.
+        var recorded = PromQl.Selectors(rule.Expr).Select(s => s.Metric).OfType<string>().Where(m => m.Contains(':', StringComparison.Ordinal))
+            .SelectMany(m => _labels.TryGetValue(m, out var labels) ? labels : []);
+        Add(rule.Record!, kept.Concat(recorded).Concat(rule.Labels.Keys).ToList());
     }
 
     /// <summary>What <paramref name="expr"/> names that the catalog does not know; empty when all is well.</summary>

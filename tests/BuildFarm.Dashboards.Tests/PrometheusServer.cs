@@ -39,7 +39,10 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The scrape config: one static target per job (job name → host:port).</summary>
+    /// <summary>
+    /// The scrape config: one static target per job (job name → host:port), each labelled <c>namespace="buildfarm"</c> as
+    /// Kubernetes service discovery labels a pod's target (the dashboard's namespace variable reads it).
+    /// </summary>
     public static string Config(IReadOnlyDictionary<string, string> targets, string rulesFile)
     {
         var config = new StringBuilder();
@@ -55,6 +58,7 @@ public sealed class PrometheusServer : IAsyncDisposable
             config.AppendLine($"  - job_name: {job}");
             config.AppendLine("    static_configs:");
             config.AppendLine($"      - targets: ['{target}']");
+            config.AppendLine("        labels: { namespace: buildfarm }");
         }
         return config.ToString();
     }

@@ -3,7 +3,7 @@ namespace BuildFarm.Dashboards.Tests;
 /// <summary>Paths in the repository, found by walking up from the test binaries to the folder holding BuildFarm.sln.</summary>
 internal static class Repo
 {
-    public static string Root { get; } = FindRoot();
+    public static string Root => TestPaths.RepoRoot;
 
     public static string Dashboard => Path.Combine(Root, "dashboards", "grafana", "buildfarm-overview.json");
 
@@ -19,16 +19,4 @@ internal static class Repo
 
     public static string ReadText(string path) =>
         File.Exists(path) ? File.ReadAllText(path) : throw new FileNotFoundException($"{Path.GetRelativePath(Root, path)} is missing from the repository", path);
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BuildFarm.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("BuildFarm.sln not found in any folder above " + AppContext.BaseDirectory);
-    }
 }

@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 
 namespace BuildFarm.Deploy.Tests;
 
+[NeedsServer(Server.Kubectl)]
 public sealed class ApiAndCronJobTests : IDisposable
 {
     private readonly string _keys = Directory.CreateTempSubdirectory("buildfarm-deploy-keys-").FullName;
@@ -45,7 +46,7 @@ public sealed class ApiAndCronJobTests : IDisposable
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void ApiConfiguration_DevOverlay_KnownSettingsValidAndKeysLoad_NightlyMaySubmit()
     {
         var objects = Kustomize.Render("overlays/dev");
@@ -82,7 +83,7 @@ public sealed class ApiAndCronJobTests : IDisposable
         Assert.DoesNotContain(ApiScopes.Submit, ring.Find(secrets["dev"])!.Scopes);
     }
 
-    [KubectlFact]
+    [Fact]
     public void NightlyCronJob_ArgsAreAValidSubmitOfTheMountedManifest_WithTheApiServiceAndAKey()
     {
         var objects = Kustomize.Render("overlays/production");

@@ -16,7 +16,8 @@ public sealed class AutoscalingTests
 {
     private static int Int(string? value) => int.Parse(value!, CultureInfo.InvariantCulture);
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void KedaTrigger_CountsReadyAndUnacknowledgedMessagesOfTheWorkerQueue_TargetIsWorkerSlots()
     {
         var objects = Kustomize.Render("overlays/production");
@@ -42,7 +43,8 @@ public sealed class AutoscalingTests
         Assert.DoesNotContain("--from-literal=host=\"amqp://", deployDoc, StringComparison.Ordinal);
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void HpaBehaviour_ScalesDownOnePodAtATime_AfterAStabilisationWindow_EachRemovalOutlastingTheHandBack()
     {
         var objects = Kustomize.Render("overlays/production");
@@ -75,7 +77,8 @@ public sealed class AutoscalingTests
         Assert.Equal(0, Int(new K8sObject("ScaleUp", string.Empty, null, (YamlMappingNode)up).Scalar("stabilizationWindowSeconds")));
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void Workers_DisruptionBudgetOnePodAtATime_SpreadOverNodesAndZones_SelectingTheWorkerPods()
     {
         foreach (var overlay in new[] { "overlays/dev", "overlays/production" })
@@ -94,7 +97,8 @@ public sealed class AutoscalingTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void FarmAndDevStores_StartupProbesOnNamedPorts_ResourcesOnEveryContainer()
     {
         var objects = Kustomize.Render("overlays/dev");
@@ -122,7 +126,8 @@ public sealed class AutoscalingTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void DevRedis_IsABsdLicensedImage()
     {
         var redis = RenderedConfig.Workload(Kustomize.Render("overlays/dev"), "Deployment", "redis");

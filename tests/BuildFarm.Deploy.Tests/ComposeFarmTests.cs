@@ -6,6 +6,7 @@ using BuildFarm.Api.Options;
 using BuildFarm.Cli;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Stores;
 using BuildFarm.Worker.Hosting;
@@ -110,6 +111,19 @@ public sealed class ComposeFarmTests
         Assert.True(AutoscalingTests.IsBsdRedis(Service("redis")["image"]!.ToString()), Service("redis")["image"]!.ToString());
     }
 
+    private const string OtelSection = "Otel";
+
+    /// <summary>Tracing (docs/tracing.md): the one key <c>Otel:Endpoint</c>, valid, at the compose Jaeger's OTLP/HTTP port.</summary>
+    private static void AssertTracesToJaeger(IConfiguration configuration)
+    {
+        Assert.Equal(["Endpoint"], configuration.GetSection(OtelSection).GetChildren().Select(c => c.Key));
+        var endpoint = BuildFarmTracing.Endpoint(configuration);
+        Assert.NotNull(endpoint);
+        Assert.Equal("jaeger", endpoint.Host);
+        Assert.Equal(4318, endpoint.Port);
+        Assert.StartsWith("jaegertracing/all-in-one:", Service("jaeger")["image"]!.ToString(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("worker-1")]
     [InlineData("worker-2")]
@@ -128,6 +142,11 @@ public sealed class ComposeFarmTests
         };
         foreach (var section in configuration.GetChildren())
         {
+            if (section.Key == OtelSection)
+            {
+                AssertTracesToJaeger(configuration);
+                continue;
+            }
             Assert.True(sections.TryGetValue(section.Key, out var type), $"{service}: '{section.Key}' is not a section the worker reads");
             var e = Record.Exception(() => section.Get(type, o => o.ErrorOnUnknownConfiguration = true));
             Assert.True(e is null, $"{service}: {e?.Message}");
@@ -178,7 +197,8 @@ public sealed class ComposeFarmTests
     {
         var env = Environment("api");
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(RenderedConfig.AsConfiguration(env)).Build();
-        Assert.All(configuration.GetChildren(), s => Assert.Contains(s.Key, new[] { ApiOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName }));
+        Assert.All(configuration.GetChildren(), s => Assert.Contains(s.Key, new[] { ApiOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, OtelSection }));
+        AssertTracesToJaeger(configuration);
         var api = configuration.GetSection(ApiOptions.SectionName);
         var apiWithoutKeys = new ConfigurationBuilder().AddInMemoryCollection(
             api.AsEnumerable(makePathsRelative: true).Where(kv => kv.Value is not null && kv.Key != "Keys" && !kv.Key.StartsWith("Keys:", StringComparison.Ordinal))).Build();

@@ -12,6 +12,7 @@ using YamlDotNet.RepresentationModel;
 
 namespace BuildFarm.Deploy.Tests;
 
+[NeedsServer(Server.Kubectl)]
 public sealed class DeployTests
 {
     private static readonly string[] s_overlays = ["overlays/dev", "overlays/production"];
@@ -26,7 +27,7 @@ public sealed class DeployTests
 
     private static readonly HashSet<string> s_clusterScoped = ["Namespace", "ClusterRole", "ClusterRoleBinding"];
 
-    [KubectlFact]
+    [Fact]
     public void Overlays_Render_WithTheFarmAndItsBuildsInTheirOwnNamespaces()
     {
         foreach (var overlay in s_overlays)
@@ -42,7 +43,7 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void DevOverlay_EveryConfigMapAndSecretAWorkloadNamesIsRendered()
     {
         var objects = Kustomize.Render("overlays/dev");
@@ -60,7 +61,7 @@ public sealed class DeployTests
         Assert.Empty(missing);
     }
 
-    [KubectlFact]
+    [Fact]
     public void ProductionOverlay_EveryConfigMapAWorkloadNamesIsRendered()
     {
         // Secrets are the operator's in production (docs/deploy.md); ConfigMaps come with the overlay.
@@ -74,7 +75,7 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void WorkerConfiguration_EveryKeyIsAKnownSettingAndTheWorkerAcceptsIt()
     {
         foreach (var overlay in s_overlays)
@@ -126,7 +127,7 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void KedaTrigger_WatchesTheWorkerQueue_OneReplicaPerWorkerSlots()
     {
         var objects = Kustomize.Render("overlays/production");
@@ -143,7 +144,7 @@ public sealed class DeployTests
         Assert.DoesNotContain(Kustomize.Render("overlays/dev"), o => o.Kind is "ScaledObject" or "TriggerAuthentication");
     }
 
-    [KubectlFact]
+    [Fact]
     public void WorkerShutdown_PodGracePeriodOutlastsTheWorkersOwn()
     {
         foreach (var overlay in s_overlays)
@@ -158,7 +159,7 @@ public sealed class DeployTests
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void WorkerRbac_AllowsExactlyWhatTheWorkerDoesInTheBuildsNamespace()
     {
         var objects = Kustomize.Render("overlays/production");

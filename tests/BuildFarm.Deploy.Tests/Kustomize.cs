@@ -4,18 +4,6 @@ using YamlDotNet.RepresentationModel;
 
 namespace BuildFarm.Deploy.Tests;
 
-/// <summary>A fact skipped, with the reason, when the real kubectl is not installed.</summary>
-public sealed class KubectlFactAttribute : FactAttribute
-{
-    public KubectlFactAttribute()
-    {
-        if (Kustomize.KubectlPath is null)
-        {
-            Skip = "kubectl is not installed (looked for /usr/bin/kubectl and kubectl on PATH): rendering deploy/ needs `kubectl kustomize`";
-        }
-    }
-}
-
 /// <summary>One rendered Kubernetes object.</summary>
 public sealed record K8sObject(string Kind, string Name, string? Namespace, YamlMappingNode Node)
 {
@@ -44,31 +32,9 @@ public sealed record K8sObject(string Kind, string Name, string? Namespace, Yaml
 /// <summary>Runs <c>kubectl kustomize</c> on a folder of deploy/ and parses what it prints.</summary>
 public static class Kustomize
 {
-    public static string? KubectlPath { get; } = FindKubectl();
+    public static string? KubectlPath => TestEnvironment.Kubectl;
 
-    public static string RepoRoot { get; } = FindRoot();
-
-    private static string FindKubectl()
-    {
-        if (File.Exists("/usr/bin/kubectl"))
-        {
-            return "/usr/bin/kubectl";
-        }
-        return (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator)
-            .Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists)!;
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BuildFarm.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("BuildFarm.sln not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot => TestPaths.RepoRoot;
 
     private static readonly Dictionary<string, IReadOnlyList<K8sObject>> s_rendered = [];
 

@@ -21,7 +21,8 @@ public sealed class MonitoringComponentTests
             "deploy/components/monitoring/prometheusrule.yaml differs from dashboards/prometheus/buildfarm-rules.yml: regenerate it with the command in its header");
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void ProductionWithMonitoring_Renders_PodMonitorsSelectTheFarmsPodsUnderTheRulesJobNames()
     {
         // An overlay of the test's own: production plus the component (relative paths: kustomize refuses absolute ones).
@@ -56,6 +57,19 @@ public sealed class MonitoringComponentTests
             var rule = Assert.Single(objects, o => o.Kind == "PrometheusRule");
             Assert.Equal("buildfarm", rule.Namespace);
             Assert.Contains(((YamlSequenceNode)rule.At("spec", "groups")!).Children, g => ((YamlMappingNode)g)["name"].ToString() == "buildfarm.alerts");
+            // Every alert's runbook_url is absolute, on the base of runbooks.yaml (read by kustomize, not output).
+            var runbookBase = ((YamlMappingNode)Load(Path.Combine(s_component, "runbooks.yaml"))["data"])["url"].ToString();
+            Assert.StartsWith("https://", runbookBase, StringComparison.Ordinal);
+            Assert.DoesNotContain(objects, o => o.Kind == "ConfigMap" && o.Name == "buildfarm-runbooks");
+            var alerts = ((YamlSequenceNode)rule.At("spec", "groups")!).Children.Cast<YamlMappingNode>()
+                .SelectMany(g => ((YamlSequenceNode)g["rules"]).Children.Cast<YamlMappingNode>())
+                .Where(r => r.Children.ContainsKey(new YamlScalarNode("alert"))).ToList();
+            Assert.NotEmpty(alerts);
+            foreach (var alert in alerts)
+            {
+                var name = alert["alert"].ToString();
+                Assert.Equal($"{runbookBase}#{name.ToLowerInvariant()}", ((YamlMappingNode)alert["annotations"])["runbook_url"].ToString());
+            }
         }
         finally
         {

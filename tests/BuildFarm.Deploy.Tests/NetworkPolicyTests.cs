@@ -4,6 +4,7 @@ namespace BuildFarm.Deploy.Tests;
 
 /// <summary>The rendered NetworkPolicies against the pods they are meant for: the farm's own pod templates and the
 /// Kaniko pods as <c>KanikoPodFactory</c> makes them (docs/security.md "Cluster").</summary>
+[NeedsServer(Server.Kubectl)]
 public sealed class NetworkPolicyTests
 {
     private static readonly string[] s_overlays = ["overlays/dev", "overlays/production"];
@@ -34,7 +35,7 @@ public sealed class NetworkPolicyTests
     /// <summary>Every pod of the overlay: the farm's and the build pods.</summary>
     private static List<PodTemplate> Pods(IReadOnlyList<K8sObject> objects) => [.. PodTemplates.Farm(objects), .. PodTemplates.Builds(objects)];
 
-    [KubectlFact]
+    [Fact]
     public void EveryPolicy_SelectsExactlyThePodsItIsMeantFor()
     {
         // Policy → the pods it is written for, by source. Pod labels come from the rendered templates and the factory.
@@ -64,7 +65,7 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void BuildPods_ReachDnsAndAddressesOutsideTheCluster()
     {
         foreach (var overlay in s_overlays)
@@ -88,7 +89,7 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void BuildPods_ReachNothingInsideTheCluster_FarmPodsServicesKubernetesApiMetadata()
     {
         foreach (var overlay in s_overlays)
@@ -140,7 +141,7 @@ public sealed class NetworkPolicyTests
         }
     }
 
-    [KubectlFact]
+    [Fact]
     public void DevStores_AcceptOnlyTheWorkersAndTheApi()
     {
         var objects = Kustomize.Render("overlays/dev");

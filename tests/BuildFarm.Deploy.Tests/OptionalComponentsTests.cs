@@ -6,9 +6,10 @@ namespace BuildFarm.Deploy.Tests;
 /// deploy/components: the monitoring objects carry the label kube-prometheus-stack selects on, and the patch the docs
 /// give to rename it works; the registry Ingress carries the four ingress-nginx annotations large layer uploads need.
 /// </summary>
+[NeedsServer(Server.Kubectl)]
 public sealed class OptionalComponentsTests
 {
-    [KubectlFact]
+    [Fact]
     public void Monitoring_EveryObjectCarriesTheReleaseLabel_AndTheDocumentedPatchRenamesIt()
     {
         var objects = RenderWith("monitoring", patch: null);
@@ -28,7 +29,7 @@ public sealed class OptionalComponentsTests
         Assert.Contains("path: /metadata/labels/release", docs, StringComparison.Ordinal);
     }
 
-    [KubectlFact]
+    [Fact]
     public void RegistryIngress_CarriesTheFourAnnotationsForLargeLayerUploads_AndIsDocumented()
     {
         var ingress = Assert.Single(RenderWith("registry-ingress", patch: null), o => o.Kind == "Ingress");

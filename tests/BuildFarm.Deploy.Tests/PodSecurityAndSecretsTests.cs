@@ -22,7 +22,8 @@ public sealed class PodSecurityAndSecretsTests
         ["api"] = [typeof(ApiOptions), typeof(BusOptions), typeof(BuildStatusStoreOptions)],
     };
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void EveryPod_RunsWithTheRuntimeDefaultSeccompProfile()
     {
         foreach (var overlay in s_overlays)
@@ -43,7 +44,8 @@ public sealed class PodSecurityAndSecretsTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void Namespaces_EnforceAPodSecurityLevel_ThatAdmitsTheirPods()
     {
         foreach (var overlay in s_overlays)
@@ -124,7 +126,8 @@ public sealed class PodSecurityAndSecretsTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void Secrets_NoContainerTakesAWholeSecret_AndEachSecretValueIsASettingItsProgramReads()
     {
         foreach (var overlay in s_overlays)
@@ -183,7 +186,8 @@ public sealed class PodSecurityAndSecretsTests
         }
     }
 
-    [KubectlFact]
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
     public void DevStores_RequireTheCredentialsTheFarmConnectsWith()
     {
         var objects = Kustomize.Render("overlays/dev");

@@ -24,18 +24,9 @@ internal static class KanikoFixtures
 
     private static string FindKanikoRoot()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BuildFarm.sln")))
-            {
-                var kaniko = Path.Combine(dir.FullName, "tests", "fixtures", "kaniko");
-                return Directory.Exists(kaniko)
-                    ? kaniko
-                    : throw new DirectoryNotFoundException($"test fixtures not found: expected '{kaniko}' in the repository");
-            }
-        }
-
-        throw new DirectoryNotFoundException(
-            $"could not find the repository root (a folder with BuildFarm.sln) above '{AppContext.BaseDirectory}'");
+        var kaniko = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "kaniko");
+        return Directory.Exists(kaniko)
+            ? kaniko
+            : throw new DirectoryNotFoundException($"test fixtures not found: expected '{kaniko}' in the repository");
     }
 }

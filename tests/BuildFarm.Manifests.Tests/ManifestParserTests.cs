@@ -427,3 +427,59 @@ public sealed class ManifestParserTests
         Assert.Contains("cannot read the manifest", Assert.Single(e.Errors).Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class ManifestPlatformsTests
+{
+    private const string Context = "git://github.com/acme/mono.git#main";
+
+    [Fact]
+    public void Platforms_come_per_image_or_from_the_defaults_and_an_image_naming_either_field_takes_neither_default()
+    {
+        var manifest = ManifestParser.Parse($"""
+            defaults:
+              context: {Context}
+              platforms: [linux/amd64, linux/arm64]
+            images:
+              - name: both
+                contextSubPath: a
+                destinations: registry.example.com/acme/both:1
+              - name: one
+                contextSubPath: b
+                destinations: registry.example.com/acme/one:1
+                platform: linux/arm64
+              - name: three
+                contextSubPath: c
+                destinations: registry.example.com/acme/three:1
+                platforms:
+                  - linux/amd64
+                  - linux/arm64/v8
+                  - linux/arm/v7
+            """, "test.yaml");
+        var specs = manifest.Images.ToDictionary(i => i.Name, i => i.Spec);
+        Assert.Equal(["linux/amd64", "linux/arm64"], specs["both"].Platforms);
+        Assert.Null(specs["both"].Platform);
+        Assert.Equal("linux/arm64", specs["one"].Platform);
+        Assert.Null(specs["one"].Platforms);
+        Assert.Equal(["linux/amd64", "linux/arm64/v8", "linux/arm/v7"], specs["three"].Platforms);
+    }
+
+    [Fact]
+    public void Bad_platforms_are_reported_with_the_image_field_and_line()
+    {
+        var errors = Assert.Throws<ManifestException>(() => ManifestParser.Parse($"""
+            images:
+              - name: a
+                context: {Context}
+                destinations: registry.example.com/acme/a:1
+                platforms: [linux/amd64, Linux/ARM64, linux/amd64]
+              - name: b
+                context: {Context}
+                destinations: registry.example.com/acme/b:1
+                platform: linux/amd64
+                platforms: [linux/arm64]
+            """, "test.yaml")).Errors;
+        Assert.Contains(errors, e => (e.Image, e.Field, e.Line) == ("a", "platforms[1]", 5));
+        Assert.Contains(errors, e => e.Image == "a" && e.Field == "platforms[2]" && e.Message.Contains("repeats", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Image == "b" && e.Field == "platforms" && e.Message.Contains("not both", StringComparison.Ordinal));
+    }
+}

@@ -91,18 +91,10 @@ public sealed class ManifestSchedulerTests
     }
 
     private static Task WaitForIdleAsync(FakeTimeProvider time, params SchedulerHost[] hosts) =>
-        WaitForAsync(() => hosts.All(h => h.Scheduler.WaitingSince >= time.GetUtcNow()), "every scheduler to poll at " + time.GetUtcNow().ToString("O"));
+        Eventually.UntilAsync(() => hosts.All(h => h.Scheduler.WaitingSince >= time.GetUtcNow()), "every scheduler to poll at " + time.GetUtcNow().ToString("O"),
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(5));
 
-    private static async Task WaitForAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
-            await Task.Delay(5);
-        }
-    }
-
+    [NeedsServer(Server.Redis)]
     [Fact]
     public async Task TwoInstancesSharingRedis_FireEachOccurrenceExactlyOnce()
     {
@@ -124,6 +116,7 @@ public sealed class ManifestSchedulerTests
         Assert.All(published, p => Assert.Equal([new BatchDependency("base", "BASE_IMAGE")], p.Images[1].DependsOn));
     }
 
+    [NeedsServer(Server.Redis)]
     [Fact]
     public async Task LeaderStops_TheOtherTakesOver_NoOccurrenceTwiceOrLost()
     {
@@ -154,6 +147,7 @@ public sealed class ManifestSchedulerTests
         Assert.Equal(["sched-base-202611290300", "sched-base-202611290305"], published.Order(StringComparer.Ordinal));
     }
 
+    [NeedsServer(Server.Redis)]
     [Fact]
     public async Task Restart_DoesNotFireAHandledOccurrenceAgain()
     {
@@ -173,6 +167,7 @@ public sealed class ManifestSchedulerTests
         Assert.Equal(["sched-base-202611290305"], restarted.Published().Select(p => p.BatchId));
     }
 
+    [NeedsServer(Server.Redis)]
     [Theory]
     [InlineData(MissedSchedulePolicy.Skip)]
     [InlineData(MissedSchedulePolicy.RunOnce)]

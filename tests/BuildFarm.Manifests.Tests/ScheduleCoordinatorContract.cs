@@ -101,6 +101,7 @@ public sealed class InMemoryScheduleCoordinatorTests : ScheduleCoordinatorContra
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisScheduleCoordinatorTests : ScheduleCoordinatorContract
 {
     private readonly string _prefix = TestRedis.UniquePrefix();

@@ -24,6 +24,7 @@ namespace BuildFarm.Status.Tests;
 /// creation (with its args) in the API's own order, even those the worker deletes a moment later. One class: the tests
 /// share the broker's queues and run one after another.
 /// </summary>
+[NeedsServer(Server.Redis, Server.RabbitMq)]
 public sealed class BatchEndToEndTests
 {
     private const string Namespace = "buildfarm";
@@ -68,8 +69,8 @@ public sealed class BatchEndToEndTests
         await farm.PublishAsync(submit);
 
         // Ended, and its BuildStarted applied too (the projector may apply a build's events in either order).
-        await Eventually.TrueAsync(async () => (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)) is { Count: 30 } b
-            && b.All(r => r.State.IsFinal() && (r.StartedAt is not null || r.State != BuildState.Succeeded)), "every build of the batch to end", seconds: 120);
+        await Eventually.UntilAsync(async () => (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)) is { Count: 30 } b
+            && b.All(r => r.State.IsFinal() && (r.StartedAt is not null || r.State != BuildState.Succeeded)), "every build of the batch to end", TimeSpan.FromSeconds(120));
         var records = (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.BuildId);
         Assert.All(records.Values, r => Assert.True(r.State == BuildState.Succeeded, $"{r.Name}: {r.State.ToWire()} {r.Reason} {r.Detail}"));
         var pods = farm.Pods.Snapshot();
@@ -125,8 +126,8 @@ public sealed class BatchEndToEndTests
 
         await farm.PublishAsync(submit);
 
-        await Eventually.TrueAsync(async () => (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)) is { Count: 5 } b
-            && b.All(r => r.State.IsFinal()), "every build of the batch to end", seconds: 120);
+        await Eventually.UntilAsync(async () => (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)) is { Count: 5 } b
+            && b.All(r => r.State.IsFinal()), "every build of the batch to end", TimeSpan.FromSeconds(120));
         var records = (await farm.Store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.Name!);
         Assert.Equal((BuildState.Failed, FailureReasons.Unauthorized), (records["base"].State, records["base"].Reason));
         foreach (var name in new[] { "mid", "leaf" })
@@ -257,12 +258,7 @@ public sealed class BatchEndToEndTests
 
         private static (string Host, int Port, string User, string Password) Broker()
         {
-            var value = Environment.GetEnvironmentVariable("BUILDFARM_TEST_RABBITMQ")
-                ?? throw new InvalidOperationException("BUILDFARM_TEST_RABBITMQ is not set: run the tests with ./test.sh, which starts rabbitmq-server");
-            if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != "amqp")
-            {
-                throw new InvalidOperationException($"BUILDFARM_TEST_RABBITMQ: '{value}' is not an amqp://user:password@host:port/ URI");
-            }
+            var uri = TestEnvironment.RabbitMq;
             var userInfo = uri.UserInfo.Split(':', 2);
             return (uri.Host, uri.Port, Uri.UnescapeDataString(userInfo[0]), userInfo.Length > 1 ? Uri.UnescapeDataString(userInfo[1]) : "");
         }

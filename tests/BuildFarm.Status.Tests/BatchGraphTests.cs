@@ -90,7 +90,7 @@ public sealed class BatchGraphTests
     [Fact]
     public void FromRecords_SameGraphAsTheImages()
     {
-        var records = Diamond().Select(i => Records.Build(i.BuildId, BuildState.Waiting, "batch") with
+        var records = Diamond().Select(i => Records.Build(i.BuildId, BuildState.Waiting, "batch").Stored() with
         {
             Name = i.Name,
             DependsOn = [.. i.DependsOn.Select(d => $"id-{d.Image}")],

@@ -11,8 +11,8 @@ public sealed class BatchProgressTests
     private static readonly string NodeDigest = "sha256:" + new string('d', 64);
 
     /// <summary>The diamond of <see cref="BatchGraphTests.Diamond"/> as the orchestrator stores it: all waiting.</summary>
-    private static Dictionary<string, BuildRecord> Stored() => BatchGraphTests.Diamond().ToDictionary(i => i.Name, i =>
-        Records.Build(i.BuildId, BuildState.Waiting, "batch") with
+    private static Dictionary<string, BuildRecord> Stored() => BatchGraphTests.Diamond().ToDictionary(i => i.Name, BuildRecord (i) =>
+        Records.Build(i.BuildId, BuildState.Waiting, "batch").Stored() with
         {
             Name = i.Name,
             Spec = i.Spec,
@@ -20,9 +20,9 @@ public sealed class BatchProgressTests
             DependencyBuildArgs = i.DependsOn.Where(d => d.BuildArg is not null).ToDictionary(d => d.BuildArg!, d => $"id-{d.Image}"),
         });
 
-    private static BuildRecord Succeeded(BuildRecord r, string digest) => r with { State = BuildState.Succeeded, Digest = digest, ReleasedBy = "earlier" };
+    private static BuildRecord Succeeded(BuildRecord r, string digest) => r.Stored() with { State = BuildState.Succeeded, Digest = digest, ReleasedBy = "earlier" };
 
-    private static BuildRecord FailedOwn(BuildRecord r, string reason) => r with { State = BuildState.Failed, Reason = reason, ReleasedBy = "earlier" };
+    private static BuildRecord FailedOwn(BuildRecord r, string reason) => r.Stored() with { State = BuildState.Failed, Reason = reason, ReleasedBy = "earlier" };
 
     private static BatchPlan Plan(Dictionary<string, BuildRecord> records, string token = Token) => BatchProgress.Plan([.. records.Values], token);
 
@@ -41,7 +41,7 @@ public sealed class BatchProgressTests
     {
         var r = Stored();
         r["base"] = Succeeded(r["base"], BaseDigest);
-        r["tool"] = r["tool"] with { ReleasedBy = "earlier", State = BuildState.Running };
+        r["tool"] = r["tool"].Stored() with { ReleasedBy = "earlier", State = BuildState.Running };
 
         var plan = Plan(r);
 
@@ -55,7 +55,7 @@ public sealed class BatchProgressTests
         var r = Stored();
         r["base"] = Succeeded(r["base"], BaseDigest);
         r["py"] = Succeeded(r["py"], PyDigest);
-        r["node"] = r["node"] with { State = BuildState.Running, ReleasedBy = "earlier" };
+        r["node"] = r["node"].Stored() with { State = BuildState.Running, ReleasedBy = "earlier" };
 
         Assert.DoesNotContain(Plan(r).Release, s => s.Build.Name == "app");
 
@@ -98,7 +98,7 @@ public sealed class BatchProgressTests
     public void Plan_DependencyCancelled_DependentsFailSayingSo()
     {
         var r = Stored();
-        r["base"] = r["base"] with { State = BuildState.Cancelled, Reason = FailureReasons.Cancelled, ReleasedBy = "earlier" };
+        r["base"] = r["base"].Stored() with { State = BuildState.Cancelled, Reason = FailureReasons.Cancelled, ReleasedBy = "earlier" };
 
         Assert.All(Plan(r).Fail, s => Assert.Equal("dependency 'base' (build id-base) was cancelled", s.Detail));
     }
@@ -110,7 +110,7 @@ public sealed class BatchProgressTests
         r["base"] = FailedOwn(r["base"], FailureReasons.StepFailed);
         foreach (var name in new[] { "py", "node", "app" })
         {
-            r[name] = r[name] with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, ReleasedBy = "other-msg" };
+            r[name] = r[name].Stored() with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, ReleasedBy = "other-msg" };
         }
         r["tool"] = Succeeded(r["tool"], NodeDigest);
 
@@ -125,9 +125,9 @@ public sealed class BatchProgressTests
     {
         var r = Stored();
         r["base"] = Succeeded(r["base"], BaseDigest);
-        r["py"] = r["py"] with { State = BuildState.Queued, ReleasedBy = Token };
-        r["node"] = r["node"] with { State = BuildState.Queued, ReleasedBy = "other-msg" };
-        r["tool"] = r["tool"] with { State = BuildState.Running, ReleasedBy = "earlier" };
+        r["py"] = r["py"].Stored() with { State = BuildState.Queued, ReleasedBy = Token };
+        r["node"] = r["node"].Stored() with { State = BuildState.Queued, ReleasedBy = "other-msg" };
+        r["tool"] = r["tool"].Stored() with { State = BuildState.Running, ReleasedBy = "earlier" };
 
         Assert.Equal(["py"], Plan(r).Release.Select(s => s.Build.Name));
     }
@@ -143,7 +143,7 @@ public sealed class BatchProgressTests
 
         Assert.Equal((ClaimOutcome.Claimed, ClaimOutcome.Taken, ClaimOutcome.AlreadyOurs), (first, second, again));
         Assert.Null(none);
-        Assert.Equal((BuildState.Queued, "msg-a", "released"), (change.Record.State, change.Record.ReleasedBy, change.Event));
+        Assert.Equal((BuildState.Queued, "msg-a", "released"), (change.Record.State, change.Record.Stored().ReleasedBy, change.Event));
     }
 
     [Fact]
@@ -204,7 +204,7 @@ public sealed class BatchProgressTests
 
     /// <summary>c0 ← c1 ← … ← c(n-1): each link passes BASE_IMAGE.</summary>
     private static List<BuildRecord> Chain(int n) => [.. Enumerable.Range(0, n).Select(i =>
-        Records.Build($"c{i}", BuildState.Waiting, "batch") with
+        Records.Build($"c{i}", BuildState.Waiting, "batch").Stored() with
         {
             Name = $"c{i}",
             DependsOn = i == 0 ? [] : [$"c{i - 1}"],
@@ -230,7 +230,7 @@ public sealed class BatchProgressTests
     {
         var r = Stored();
         var py = Succeeded(r["py"], PyDigest);
-        var node = r["node"] with { State = BuildState.Running, ReleasedBy = "earlier" };
+        var node = r["node"].Stored() with { State = BuildState.Running, ReleasedBy = "earlier" };
 
         var plan = BatchProgress.PlanFor([r["app"]], Known(py, node), Token);
 
@@ -292,7 +292,7 @@ public sealed class BatchProgressTests
         // The orchestrator's walk: each level's subjects are the dependents of the builds failed at the level above.
         while (level.Count > 0)
         {
-            var subjects = level.SelectMany(f => f.Dependents!).Select(id => chain.Single(c => c.BuildId == id)).ToList();
+            var subjects = level.SelectMany(f => f.Stored().Dependents!).Select(id => chain.Single(c => c.BuildId == id)).ToList();
             var plan = BatchProgress.PlanFor(subjects, Known([.. level]), Token);
             Assert.Empty(plan.Release);
             details.AddRange(plan.Fail.Select(s => s.Detail));
@@ -319,7 +319,7 @@ public sealed class BatchProgressTests
     public void PlanFor_OneDependencyFailedOnItsOwnAnotherDependencyFailed_DetailNamesTheOwnFailure()
     {
         var r = Stored();
-        var py = r["py"] with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, Detail = "dependency 'x' (build id-x) failed: unknown", ReleasedBy = "m" };
+        var py = r["py"].Stored() with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, Detail = "dependency 'x' (build id-x) failed: unknown", ReleasedBy = "m" };
         var node = FailedOwn(r["node"], FailureReasons.Unauthorized);
 
         var app = Assert.Single(BatchProgress.PlanFor([r["app"]], Known(py, node), Token).Fail);
@@ -332,7 +332,7 @@ public sealed class BatchProgressTests
     {
         var r = Stored();
         var py = Succeeded(r["py"], PyDigest);
-        var node = r["node"] with { State = BuildState.Cancelled, Reason = FailureReasons.Cancelled, ReleasedBy = "earlier" };
+        var node = r["node"].Stored() with { State = BuildState.Cancelled, Reason = FailureReasons.Cancelled, ReleasedBy = "earlier" };
 
         var plan = BatchProgress.PlanFor([r["app"]], Known(py, node), Token);
 
@@ -345,8 +345,8 @@ public sealed class BatchProgressTests
     {
         var r = Stored();
         var done = Succeeded(r["base"], BaseDigest);
-        var py = r["py"] with { State = BuildState.Queued, ReleasedBy = Token };
-        var node = r["node"] with { State = BuildState.Queued, ReleasedBy = "other-msg" };
+        var py = r["py"].Stored() with { State = BuildState.Queued, ReleasedBy = Token };
+        var node = r["node"].Stored() with { State = BuildState.Queued, ReleasedBy = "other-msg" };
 
         Assert.Equal(["py"], BatchProgress.PlanFor([py, node], Known(done), Token).Release.Select(s => s.Build.Name));
     }
@@ -363,9 +363,9 @@ public sealed class BatchProgressTests
     {
         var r = Stored();
         r.Remove("base"); // expired, say
-        r["py"] = r["py"] with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, ReleasedBy = "m",
+        r["py"] = r["py"].Stored() with { State = BuildState.Failed, Reason = FailureReasons.DependencyFailed, ReleasedBy = "m",
             Detail = $"dependency 'base' (build id-base) failed: {FailureReasons.StepFailed}" };
-        r["node"] = r["node"] with { State = BuildState.Running, ReleasedBy = "earlier" };
+        r["node"] = r["node"].Stored() with { State = BuildState.Running, ReleasedBy = "earlier" };
 
         var app = Assert.Single(Plan(r).Fail);
 

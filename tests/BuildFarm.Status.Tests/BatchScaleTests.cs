@@ -57,11 +57,11 @@ public sealed class BatchScaleTests(ITestOutputHelper output)
         InMemoryBuildStatusStore inner, SubmitBatch submit)
     {
         await harness.Bus.Publish(submit);
-        await Eventually.TrueAsync(async () =>
+        await Eventually.UntilAsync(async () =>
         {
             var records = await inner.GetBatchBuildsAsync(submit.BatchId, CancellationToken.None);
             return records.Count == submit.Images.Count && records.All(r => r.State.IsFinal());
-        }, "every build of the batch to end", seconds: 240);
+        }, "every build of the batch to end", TimeSpan.FromSeconds(240));
         await harness.InactivityTask;
         var fault = harness.Consumed.Select(m => m.Exception is not null).FirstOrDefault();
         Assert.True(fault is null, $"a consumer faulted on {fault?.MessageType.Name}: {fault?.Exception}");
@@ -213,7 +213,4 @@ public sealed class CountingStatusStore(IBuildStatusStore inner) : IBuildStatusS
 
     public IAsyncEnumerable<BuildChange> SubscribeAsync(string? buildId, string? batchId, CancellationToken cancellationToken) =>
         inner.SubscribeAsync(buildId, batchId, cancellationToken);
-
-    public Task<string> GetOrSetIdempotencyAsync(string scope, string key, string value, TimeSpan ttl, CancellationToken cancellationToken) =>
-        inner.GetOrSetIdempotencyAsync(scope, key, value, ttl, cancellationToken);
 }

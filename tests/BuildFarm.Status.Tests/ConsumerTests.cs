@@ -170,7 +170,7 @@ public abstract class ConsumerTests
         {
             var found = await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-{name}");
             AssertNoFaults(harness);
-            Assert.True(found, $"{name}: " + string.Join(", ", (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).Select(r => $"{r.Name}={r.State.ToWire()}/{r.ReleasedBy}"))
+            Assert.True(found, $"{name}: " + string.Join(", ", (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).Select(r => $"{r.Name}={r.State.ToWire()}/{r.Stored().ReleasedBy}"))
                 + " consumed: " + string.Join(", ", harness.Consumed.Select<BuildFailed>().Select(m => m.Context.Message.BuildId)));
         }
         await harness.InactivityTask;
@@ -251,10 +251,10 @@ public abstract class ConsumerTests
 
         Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
         var records = (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.Name!);
-        Assert.Equal([$"{batch}-py", $"{batch}-node"], records["base"].Dependents);
-        Assert.Equal([$"{batch}-app"], records["py"].Dependents);
-        Assert.Equal([], records["app"].Dependents);
-        Assert.Equal([], records["tool"].Dependents);
+        Assert.Equal([$"{batch}-py", $"{batch}-node"], records["base"].Stored().Dependents);
+        Assert.Equal([$"{batch}-app"], records["py"].Stored().Dependents);
+        Assert.Equal([], records["app"].Stored().Dependents);
+        Assert.Equal([], records["tool"].Stored().Dependents);
     }
 
     [Fact]
@@ -266,7 +266,7 @@ public abstract class ConsumerTests
         var images = Diamond(batch).Images;
         // What the orchestrator wrote before it kept reverse edges: no Dependents; the roots already released.
         await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [.. images.Select(i => new BatchMember(i.Name, i.BuildId))] },
-            [.. images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch) with
+            [.. images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, batch).Stored() with
             {
                 Name = i.Name,
                 Spec = i.Spec,
@@ -367,7 +367,7 @@ public abstract class ConsumerTests
         await harness.InactivityTask;
         // The grandchild is claimed either by this message's walk or by the walk of b's own BuildFailed (whichever
         // reaches it first): only the message holding a claim publishes again when it is redelivered.
-        var grandchildOurs = (await store.GetBuildAsync($"{batch}-c", CancellationToken.None))!.ReleasedBy == messageId.ToString("N");
+        var grandchildOurs = (await store.GetBuildAsync($"{batch}-c", CancellationToken.None))!.Stored().ReleasedBy == messageId.ToString("N");
         await harness.Bus.Publish(failure, c => c.MessageId = messageId);
 
         Assert.True(await SeenAsync(harness.Published.Select<BuildFailed>(), m => m.Context.Message.BuildId == $"{batch}-b"
@@ -412,7 +412,7 @@ public abstract class ConsumerTests
         await harness.Bus.Publish(new BuildSucceeded { BuildId = id, Digest = BaseDigest, Attempts = 1, At = Records.T0.AddSeconds(5) });
 
         // The two events may be applied in either order (concurrent consumers): wait for both.
-        await Eventually.TrueAsync(async () => await store.GetBuildAsync(id, CancellationToken.None) is { State: BuildState.Succeeded, Attempts.Count: 1 },
+        await Eventually.UntilAsync(async () => await store.GetBuildAsync(id, CancellationToken.None) is { State: BuildState.Succeeded, Attempts.Count: 1 },
             "the record to succeed with its attempt");
         var record = await store.GetBuildAsync(id, CancellationToken.None);
         Assert.Equal(($"bf-{id}-1", BaseDigest), (record!.Attempts[0].Pod, record.Digest));
@@ -428,7 +428,7 @@ public abstract class ConsumerTests
         await harness.Bus.Publish(new BuildSucceeded { BuildId = known, Digest = BaseDigest, Pushed = [$"r.example.com/x@{BaseDigest}"], At = Records.T0 });
         await harness.Bus.Publish(new BuildQueued { BuildId = dropped, BuildKey = "k", QueuedAt = Records.T0 });
 
-        await Eventually.TrueAsync(async () => await store.GetBuildAsync(known, CancellationToken.None) is not null, "the minimal record");
+        await Eventually.UntilAsync(async () => await store.GetBuildAsync(known, CancellationToken.None) is not null, "the minimal record");
         Assert.True(await SeenAsync(harness.Consumed.Select<BuildQueued>(), m => m.Context.Message.BuildId == dropped));
         await harness.InactivityTask;
         var record = await store.GetBuildAsync(known, CancellationToken.None);
@@ -457,6 +457,7 @@ public sealed class InMemoryConsumerTests : ConsumerTests
     protected override void ConfigureStore(BuildFarm.Status.Stores.BuildStatusStoreOptions options) => options.RedisConnectionString = null;
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisConsumerTests : ConsumerTests
 {
     protected override void ConfigureStore(BuildFarm.Status.Stores.BuildStatusStoreOptions options)

@@ -22,9 +22,11 @@ public sealed class RegistrationTests
         using var provider = Build([]);
 
         Assert.IsType<InMemoryBuildStatusStore>(provider.GetRequiredService<IBuildStatusStore>());
+        Assert.IsType<InMemoryIdempotencyStore>(provider.GetRequiredService<IIdempotencyStore>());
         Assert.Equal(TimeSpan.FromDays(7), provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl);
     }
 
+    [NeedsServer(Server.Redis)]
     [Fact]
     public void AddBuildFarmStatusStore_RedisConfigured_RedisStoreWithThePrefix()
     {
@@ -36,10 +38,12 @@ public sealed class RegistrationTests
         });
 
         Assert.IsType<RedisBuildStatusStore>(provider.GetRequiredService<IBuildStatusStore>());
+        Assert.IsType<RedisIdempotencyStore>(provider.GetRequiredService<IIdempotencyStore>());
         Assert.Equal(("custom:", TimeSpan.FromDays(1)),
             (provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.KeyPrefix, provider.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.RecordTtl));
     }
 
+    [NeedsServer(Server.Redis)]
     [Fact]
     public void AddBuildFarmStatusStore_RedisConnectionString_TheFarmsOneRedisSetting_RedisStore_AndWinsOverTheOldName()
     {

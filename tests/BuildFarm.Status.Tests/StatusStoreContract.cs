@@ -295,21 +295,6 @@ public abstract class StatusStoreContract
     }
 
     [Fact]
-    public async Task Idempotency_KeyUsedTwice_ReturnsTheFirstValue()
-    {
-        var store = Create();
-        var key = Id("key");
-
-        var first = await store.GetOrSetIdempotencyAsync("batches", key, "batch-1", TimeSpan.FromMinutes(5), CancellationToken.None);
-        var second = await store.GetOrSetIdempotencyAsync("batches", key, "batch-2", TimeSpan.FromMinutes(5), CancellationToken.None);
-        var otherScope = await store.GetOrSetIdempotencyAsync("builds", key, "build-9", TimeSpan.FromMinutes(5), CancellationToken.None);
-
-        Assert.Equal("batch-1", first);
-        Assert.Equal("batch-1", second);
-        Assert.Equal("build-9", otherScope);
-    }
-
-    [Fact]
     public async Task GetBuilds_KnownAndUnknown_InTheOrderAskedWithNullForUnknown()
     {
         var store = Create();
@@ -341,7 +326,7 @@ public abstract class StatusStoreContract
 
         await elapse(ShortTtl);
 
-        await Eventually.TrueAsync(async () => (await store.GetBuildsAsync([id], CancellationToken.None))[0] is null, "the record to expire");
+        await Eventually.UntilAsync(async () => (await store.GetBuildsAsync([id], CancellationToken.None))[0] is null, "the record to expire");
     }
 
     [Fact]
@@ -352,18 +337,18 @@ public abstract class StatusStoreContract
         var (root, leaf, legacy) = (Id("root"), Id("leaf"), Id("legacy"));
         await store.CreateBatchAsync(new BatchRecord { BatchId = batch, Members = [new("root", root), new("leaf", leaf), new("legacy", legacy)] },
             [
-                Records.Build(root, batch: batch) with { Dependents = [leaf, legacy] },
-                Records.Build(leaf, BuildState.Waiting, batch, dependsOn: [root]) with { Dependents = [] },
+                Records.Build(root, batch: batch).Stored() with { Dependents = [leaf, legacy] },
+                Records.Build(leaf, BuildState.Waiting, batch, dependsOn: [root]).Stored() with { Dependents = [] },
                 Records.Build(legacy, BuildState.Waiting, batch, dependsOn: [root]),
             ], CancellationToken.None);
 
         var read = await store.GetBuildsAsync([root, leaf, legacy], CancellationToken.None);
 
-        Assert.Equal([leaf, legacy], read[0]!.Dependents);
-        Assert.Equal([], read[1]!.Dependents);
-        Assert.Null(read[2]!.Dependents); // "not recorded" stays distinct from "nothing depends on it"
-        await store.UpdateBuildAsync(legacy, r => Change(r with { Dependents = [root] }, "waiting"), CancellationToken.None);
-        Assert.Equal([root], (await store.GetBuildAsync(legacy, CancellationToken.None))!.Dependents);
+        Assert.Equal([leaf, legacy], read[0]!.Stored().Dependents);
+        Assert.Equal([], read[1]!.Stored().Dependents);
+        Assert.Null(read[2]!.Stored().Dependents); // "not recorded" stays distinct from "nothing depends on it"
+        await store.UpdateBuildAsync(legacy, r => Change(r.Stored() with { Dependents = [root] }, "waiting"), CancellationToken.None);
+        Assert.Equal([root], (await store.GetBuildAsync(legacy, CancellationToken.None))!.Stored().Dependents);
     }
 
     [Fact]
@@ -378,7 +363,7 @@ public abstract class StatusStoreContract
 
         await elapse(ShortTtl);
 
-        await Eventually.TrueAsync(async () => await store.GetBuildAsync(solo, CancellationToken.None) is null
+        await Eventually.UntilAsync(async () => await store.GetBuildAsync(solo, CancellationToken.None) is null
             && await store.GetBatchAsync(batch, CancellationToken.None) is null
             && (await store.ListBuildsAsync(new BuildQuery { BatchId = batch }, CancellationToken.None)).Items.Count == 0, "the records to expire");
         Assert.True(await store.CreateBuildAsync(Records.Build(solo), CancellationToken.None), "an expired build id is free again");
@@ -578,6 +563,7 @@ public sealed class InMemoryStatusStoreTests : StatusStoreContract
     }
 }
 
+[NeedsServer(Server.Redis)]
 public sealed class RedisStatusStoreTests : StatusStoreContract
 {
     protected override (IBuildStatusStore Store, Func<TimeSpan, Task> Elapse) Create(TimeSpan ttl) =>
@@ -619,4 +605,65 @@ public sealed class RedisStatusStoreTests : StatusStoreContract
         Assert.Equal((2L, "started", BuildState.Running), (stream.Current.Record.Version, stream.Current.Event, stream.Current.Record.State));
         await stream.DisposeAsync();
     }
+}
+
+/// <summary>The behaviour every <see cref="IIdempotencyStore"/> must have; run in process and against the real Redis.</summary>
+public abstract class IdempotencyStoreContract
+{
+    protected abstract (IIdempotencyStore Store, Func<TimeSpan, Task> Elapse) Create();
+
+    [Fact]
+    public async Task Idempotency_KeyUsedTwice_ReturnsTheFirstValue()
+    {
+        var (store, _) = Create();
+        var key = "key-" + Guid.NewGuid().ToString("N");
+
+        var first = await store.GetOrSetIdempotencyAsync("batches", key, "batch-1", TimeSpan.FromMinutes(5), CancellationToken.None);
+        var second = await store.GetOrSetIdempotencyAsync("batches", key, "batch-2", TimeSpan.FromMinutes(5), CancellationToken.None);
+        var otherScope = await store.GetOrSetIdempotencyAsync("builds", key, "build-9", TimeSpan.FromMinutes(5), CancellationToken.None);
+
+        Assert.Equal("batch-1", first);
+        Assert.Equal("batch-1", second);
+        Assert.Equal("build-9", otherScope);
+    }
+
+    [Fact]
+    public async Task Idempotency_KeyExpired_TakesTheNewValue()
+    {
+        var (store, elapse) = Create();
+        var key = "key-" + Guid.NewGuid().ToString("N");
+
+        await store.GetOrSetIdempotencyAsync("builds", key, "build-1", TimeSpan.FromMilliseconds(200), CancellationToken.None);
+        await elapse(TimeSpan.FromMilliseconds(400));
+
+        Assert.Equal("build-2", await store.GetOrSetIdempotencyAsync("builds", key, "build-2", TimeSpan.FromMinutes(5), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Idempotency_BadArguments_Rejected()
+    {
+        var (store, _) = Create();
+        await Assert.ThrowsAsync<ArgumentException>(() => store.GetOrSetIdempotencyAsync(" ", "k", "v", TimeSpan.FromMinutes(1), CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.GetOrSetIdempotencyAsync("s", "k", "v", TimeSpan.Zero, CancellationToken.None));
+    }
+}
+
+public sealed class InMemoryIdempotencyStoreTests : IdempotencyStoreContract
+{
+    protected override (IIdempotencyStore Store, Func<TimeSpan, Task> Elapse) Create()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        return (new InMemoryIdempotencyStore(time), d =>
+        {
+            time.Advance(d);
+            return Task.CompletedTask;
+        });
+    }
+}
+
+[NeedsServer(Server.Redis)]
+public sealed class RedisIdempotencyStoreTests : IdempotencyStoreContract
+{
+    protected override (IIdempotencyStore Store, Func<TimeSpan, Task> Elapse) Create() =>
+        (new RedisIdempotencyStore(TestRedis.Multiplexer, TestRedis.UniquePrefix()), Task.Delay);
 }

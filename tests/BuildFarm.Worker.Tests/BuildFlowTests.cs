@@ -28,7 +28,7 @@ public sealed partial class BuildFlowTests
             Assert.True(succeeded.PhaseSeconds.TryGetValue(phase, out var seconds) && seconds > 0, $"phase {phase} seconds: {string.Join(", ", succeeded.PhaseSeconds)}");
         }
         Assert.Equal(["bf-ok1-1"], await worker.PodsOfAsync("ok1"));
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-ok1-1"), "the succeeded pod to be deleted");
+        await Eventually.UntilAsync(() => worker.PodGoneAsync("bf-ok1-1"), "the succeeded pod to be deleted");
         var record = Assert.Single((await worker.StatsAsync()).Pods, p => p.Name == "bf-ok1-1");
         Assert.Equal(0, record.ExitCode);
     }
@@ -57,7 +57,7 @@ public sealed partial class BuildFlowTests
         Assert.Equal(["bf-flaky-1", "bf-flaky-2"], await worker.PodsOfAsync("flaky"));
         // The failed attempt's pod is kept for debugging; the succeeded one is deleted.
         Assert.False(await worker.PodGoneAsync("bf-flaky-1"));
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-flaky-2"), "the succeeded pod to be deleted");
+        await Eventually.UntilAsync(() => worker.PodGoneAsync("bf-flaky-2"), "the succeeded pod to be deleted");
     }
 
     [Theory]
@@ -162,7 +162,7 @@ public sealed partial class BuildFlowTests
         await using var worker = await WorkerHarness.StartAsync("timings: { push: { median: 1000, p95: 1100 } }");
         await worker.PublishAsync(WorkerHarness.Command("unwanted"));
         await worker.Events.WaitAsync<BuildStarted>("unwanted");
-        await WorkerHarness.EventuallyAsync(async () =>
+        await Eventually.UntilAsync(async () =>
             (await worker.Kubernetes.CoreV1.ReadNamespacedPodAsync("bf-unwanted-1", WorkerHarness.Namespace)).Status?.Phase == "Running",
             "the pod to run");
 
@@ -171,7 +171,7 @@ public sealed partial class BuildFlowTests
         var cancelled = Assert.IsType<BuildCancelled>(await worker.Events.WaitEndAsync("unwanted"));
         Assert.Equal("test", cancelled.RequestedBy);
         Assert.Equal(1, cancelled.Attempts);
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-unwanted-1"), "the cancelled build's pod to be deleted");
+        await Eventually.UntilAsync(() => worker.PodGoneAsync("bf-unwanted-1"), "the cancelled build's pod to be deleted");
         Assert.Empty(worker.Events.Of<BuildSucceeded>("unwanted"));
     }
 
@@ -215,7 +215,7 @@ public sealed partial class BuildFlowTests
         await worker.PublishAsync(WorkerHarness.Command("expired"));
         Assert.IsType<BuildFailed>(await worker.Events.WaitEndAsync("expired"));
 
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-expired-1"), "the janitor to delete the failed pod", seconds: 15);
+        await Eventually.UntilAsync(() => worker.PodGoneAsync("bf-expired-1"), "the janitor to delete the failed pod", TimeSpan.FromSeconds(15));
     }
 
     [Fact]

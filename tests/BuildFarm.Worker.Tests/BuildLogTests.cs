@@ -11,14 +11,14 @@ namespace BuildFarm.Worker.Tests;
 /// Each attempt's log in the log store (issue 14), against the simulator and the real redis-server of ./test.sh: what
 /// the store holds is exactly what Kubernetes serves for the pod (with timestamps), in order, once.
 /// </summary>
+[NeedsServer(Server.Redis)]
 public sealed class BuildLogTests
 {
     private static Dictionary<string, string?> RedisSettings(params (string Key, string Value)[] more)
     {
         var settings = new Dictionary<string, string?>
         {
-            ["Redis:ConnectionString"] = Environment.GetEnvironmentVariable("BUILDFARM_TEST_REDIS")
-                ?? throw new InvalidOperationException("BUILDFARM_TEST_REDIS is not set: run the tests with ./test.sh, which starts redis-server"),
+            ["Redis:ConnectionString"] = TestEnvironment.Redis,
             ["Redis:KeyPrefix"] = $"bfworkertest:{Guid.NewGuid():N}:",
             ["Logs:KeyPrefix"] = $"bflogtest:{Guid.NewGuid():N}:",
         };
@@ -36,11 +36,12 @@ public sealed class BuildLogTests
 
     private static async Task<IReadOnlyList<string>> PodLogAsync(WorkerHarness worker, string pod)
     {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var stream = await worker.Kubernetes.CoreV1.ReadNamespacedPodLogAsync(pod, WorkerHarness.Namespace,
-            container: KanikoPodFactory.ContainerName, timestamps: true);
+            container: KanikoPodFactory.ContainerName, timestamps: true, cancellationToken: deadline.Token);
         using var reader = new StreamReader(stream);
         var lines = new List<string>();
-        while (await reader.ReadLineAsync() is { } line)
+        while (await reader.ReadLineAsync(deadline.Token) is { } line)
         {
             lines.Add(line);
         }
@@ -56,7 +57,7 @@ public sealed class BuildLogTests
         Assert.IsType<BuildFailed>(await worker.Events.WaitEndAsync("logrun"));
         var podLog = await PodLogAsync(worker, "bf-logrun-1");
         await worker.Kubernetes.CoreV1.DeleteNamespacedPodAsync("bf-logrun-1", WorkerHarness.Namespace, gracePeriodSeconds: 0);
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-logrun-1"), "the failed pod to be deleted");
+        await Eventually.UntilAsync(() => worker.PodGoneAsync("bf-logrun-1"), "the failed pod to be deleted");
 
         var stored = await StoredAsync(worker, "logrun", 1);
         Assert.True(podLog.Count > 5, $"the simulator served {podLog.Count} lines");
@@ -118,16 +119,17 @@ public sealed class BuildLogTests
         using (var cancellation = new RunningBuilds().Register(command.BuildId))
         {
             var run = runner.RunAsync(command, new NullPublisher(), cancellation, kill.Token);
-            await WorkerHarness.EventuallyAsync(async () => await Store(worker).GetStateAsync("logkill", 1, CancellationToken.None) is { Lines: > 0 },
+            await Eventually.UntilAsync(async () => await Store(worker).GetStateAsync("logkill", 1, CancellationToken.None) is { Lines: > 0 },
                 "the first lines stored");
             await kill.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(TimeSpan.FromSeconds(30)));
         }
         var before = await Store(worker).GetStateAsync("logkill", 1, CancellationToken.None);
         Assert.False(before!.Ended, "the killed worker did not end the log");
 
         using var second = new RunningBuilds().Register(command.BuildId);
-        var outcome = await runner.RunAsync(command, new NullPublisher(), second, CancellationToken.None, redelivered: true);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var outcome = await runner.RunAsync(command, new NullPublisher(), second, deadline.Token, redelivered: true).WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal("failed", outcome.Outcome);
         var stored = await StoredAsync(worker, "logkill", 1);

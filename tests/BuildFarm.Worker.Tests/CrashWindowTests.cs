@@ -37,7 +37,7 @@ public sealed class CrashWindowTests
         Assert.Equal(1, succeeded.Attempts);
         Assert.Contains(KanikoPhase.Push.ToWire(), succeeded.PhaseSeconds.Keys);
         Assert.Empty(again.Messages.OfType<BuildStarted>());
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-window1-1"), "the redelivered message to delete the succeeded pod");
+        await Eventually.UntilAsync(() => worker.PodGoneAsync("bf-window1-1"), "the redelivered message to delete the succeeded pod");
         Assert.Equal(["bf-window1-1"], await worker.PodsOfAsync("window1"));
     }
 
@@ -51,8 +51,8 @@ public sealed class CrashWindowTests
         var pod = KanikoPodFactory.Create(command.Spec, command.BuildId, 1, new KanikoPodOptions { Namespace = WorkerHarness.Namespace });
         await worker.Kubernetes.CoreV1.CreateNamespacedPodAsync(pod, WorkerHarness.Namespace);
 
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync("bf-orphan-1"), "the janitor to delete the succeeded pod", seconds: 15);
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(meters.Sum("buildfarm.janitor.pods_deleted", "phase=succeeded") == 1),
+        await Eventually.UntilAsync(() => worker.PodGoneAsync("bf-orphan-1"), "the janitor to delete the succeeded pod", TimeSpan.FromSeconds(15));
+        await Eventually.UntilAsync(() => Task.FromResult(meters.Sum("buildfarm.janitor.pods_deleted", "phase=succeeded") == 1),
             "the janitor's delete counted");
         Assert.Equal(0, meters.Sum("buildfarm.janitor.pods_deleted", "phase=failed"));
     }

@@ -21,7 +21,7 @@ public sealed class FaultTests
         var requests = worker.Host.Services.GetRequiredService<ICancelRequests>();
         await worker.PublishAsync(new CancelBuild { BuildId = "early", RequestedBy = "test", RequestedAt = DateTimeOffset.UtcNow });
         // No worker ran "early" when the cancel arrived: it is remembered as a marker.
-        await WorkerHarness.EventuallyAsync(async () => await requests.FindAsync("early", CancellationToken.None) is not null, "the cancel marker");
+        await Eventually.UntilAsync(async () => await requests.FindAsync("early", CancellationToken.None) is not null, "the cancel marker");
 
         await worker.PublishAsync(WorkerHarness.Command("early"));
 
@@ -197,7 +197,7 @@ public sealed class FaultTests
         await worker.PublishAsync(WorkerHarness.Command("apidown"));
 
         // Past the client's retries and the consumer's own, the message goes back to the queue (sent again), not failed.
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(worker.Bus.Sent.Select<BuildImage>().Any()), "the BuildImage requeued");
+        await Eventually.UntilAsync(() => Task.FromResult(worker.Bus.Sent.Select<BuildImage>().Any()), "the BuildImage requeued");
         Assert.Empty(worker.Events.For("apidown"));
 
         await using var back = await ClusterSimulator.StartAsync(options);
@@ -221,7 +221,7 @@ public sealed class FaultTests
         Assert.NotNull(other);
         await worker.PublishAsync(WorkerHarness.Command("held", WorkerHarness.Spec(destination)));
 
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(worker.Bus.Sent.Select<BuildImage>().Any(m => m.Context.Message.BuildId == "held")),
+        await Eventually.UntilAsync(() => Task.FromResult(worker.Bus.Sent.Select<BuildImage>().Any(m => m.Context.Message.BuildId == "held")),
             "the held BuildImage put back in the queue");
         Assert.Empty(worker.Events.For("held"));
 
@@ -232,6 +232,7 @@ public sealed class FaultTests
         Assert.Equal(["bf-held-1"], await worker.PodsOfAsync("held"));
     }
 
+    [NeedsServer(Server.Redis)]
     [Fact]
     public async Task RedisDown_GateClosesAndNewBuildsWait_RedisBack_AllBuildsEndOnceAndCorrectly()
     {
@@ -248,15 +249,15 @@ public sealed class FaultTests
             ["Worker:UnavailableRetries"] = "100",
         });
         var gate = worker.Host.Services.GetRequiredService<CoordinationGate>();
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(gate.IsOpen), "the gate to open");
+        await Eventually.UntilAsync(() => Task.FromResult(gate.IsOpen), "the gate to open");
         await worker.PublishAsync(WorkerHarness.Command("inflight"));
         await worker.Events.WaitAsync<BuildStarted>("inflight");
 
         await redis.StopAsync();
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(!gate.IsOpen), "the gate to close with Redis down");
+        await Eventually.UntilAsync(() => Task.FromResult(!gate.IsOpen), "the gate to close with Redis down");
         await worker.PublishAsync(WorkerHarness.Command("waiting"));
         // The in-flight build's pod finishes while Redis is down: its success cannot pass the fencing check yet.
-        await WorkerHarness.EventuallyAsync(async () =>
+        await Eventually.UntilAsync(async () =>
             (await worker.Kubernetes.CoreV1.ReadNamespacedPodAsync("bf-inflight-1", WorkerHarness.Namespace)).Status?.Phase == "Succeeded",
             "the in-flight build's pod to finish");
         Assert.Empty(worker.Events.Of<BuildSucceeded>("inflight"));

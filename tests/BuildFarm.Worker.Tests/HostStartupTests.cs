@@ -67,7 +67,7 @@ public sealed class HostStartupTests
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             try
             {
-                await WorkerHarness.EventuallyAsync(async () =>
+                await Eventually.UntilAsync(async () =>
                 {
                     Assert.False(process.HasExited, "the worker exited:\n" + process.Output);
                     try
@@ -79,7 +79,7 @@ public sealed class HostStartupTests
                     {
                         return false;
                     }
-                }, $"the worker started in {elsewhere.FullName} to serve /metrics on port {port} from appsettings.{environment}.json", seconds: 120);
+                }, $"the worker started in {elsewhere.FullName} to serve /metrics on port {port} from appsettings.{environment}.json", TimeSpan.FromSeconds(120));
             }
             catch (TimeoutException e)
             {
@@ -131,8 +131,8 @@ public sealed class HostStartupTests
                 ["Kubernetes:KubeconfigPath"] = kubeconfig,
                 ["Reddis:ConnectionString"] = "127.0.0.1:6379",
             });
-            await WorkerHarness.EventuallyAsync(() => Task.FromResult(process.Output.Contains("Reddis", StringComparison.Ordinal) || process.HasExited),
-                "the warning about Reddis", seconds: 60);
+            await Eventually.UntilAsync(() => Task.FromResult(process.Output.Contains("Reddis", StringComparison.Ordinal) || process.HasExited),
+                "the warning about Reddis", TimeSpan.FromSeconds(60));
             Assert.False(process.HasExited, "the worker exited:\n" + process.Output);
             Assert.Contains("configuration section 'Reddis' (Reddis:ConnectionString) is not a BuildFarm setting and is ignored", process.Output, StringComparison.Ordinal);
         }

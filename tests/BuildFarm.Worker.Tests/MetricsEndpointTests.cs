@@ -131,7 +131,7 @@ public sealed class MetricsEndpointTests
     private static async Task<string> ScrapeUntilAsync(HttpClient http, string prefix, string label)
     {
         var text = "";
-        await WorkerHarness.EventuallyAsync(async () =>
+        await Eventually.UntilAsync(async () =>
         {
             text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
             return Line(text, prefix).Any(l => l.Contains(label, StringComparison.Ordinal));

@@ -49,10 +49,10 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
             await using (var process = WorkerProcess.Start(ProcessSettings(kubeconfig, redisPrefix)))
             {
                 await client.PublishAsync(command);
-                await WorkerHarness.EventuallyAsync(() => Task.FromResult(client.Events.Of<BuildStarted>(id).Count > 0 || process.HasExited),
-                    "the worker process to start the build", seconds: 60);
+                await Eventually.UntilAsync(() => Task.FromResult(client.Events.Of<BuildStarted>(id).Count > 0 || process.HasExited),
+                    "the worker process to start the build", TimeSpan.FromSeconds(60));
                 Assert.False(process.HasExited, "the worker process exited:\n" + process.Output);
-                await WorkerHarness.EventuallyAsync(async () =>
+                await Eventually.UntilAsync(async () =>
                     (await kubernetes.CoreV1.ReadNamespacedPodAsync($"bf-{id}-1", WorkerHarness.Namespace)).Status?.Phase == "Running", "the pod to run");
 
                 await process.KillAsync();
@@ -68,8 +68,8 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
                 var slots = new RedisRegistrySlots(redis, keys);
                 Assert.Null(await locks.TryAcquireAsync(destination, "probe", TimeSpan.FromSeconds(1), CancellationToken.None));
                 Assert.Equal(1, await slots.CountAsync("registry.example.com", CancellationToken.None));
-                await WorkerHarness.EventuallyAsync(async () => await slots.CountAsync("registry.example.com", CancellationToken.None) == 0,
-                    "the dead worker's registry slot to expire", seconds: 15);
+                await Eventually.UntilAsync(async () => await slots.CountAsync("registry.example.com", CancellationToken.None) == 0,
+                    "the dead worker's registry slot to expire", TimeSpan.FromSeconds(15));
                 var probe = await locks.TryAcquireAsync(destination, "probe", TimeSpan.FromSeconds(1), CancellationToken.None);
                 Assert.NotNull(probe);
                 Assert.True(DateTimeOffset.UtcNow - killedAt < TimeSpan.FromSeconds(15));
@@ -77,7 +77,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
             }
             Assert.DoesNotContain(client.Events.For(id), e => e is BuildSucceeded or BuildFailed or BuildCancelled);
             // Unacknowledged when the connection died: the broker put the message back.
-            await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 1, "the BuildImage back in the build queue");
+            await Eventually.UntilAsync(async () => await QueueDepthAsync() == 1, "the BuildImage back in the build queue");
 
             await using var second = await RabbitWorker.StartAsync(sim, redisPrefix, ShortLeases);
             var succeeded = Assert.IsType<BuildSucceeded>(await client.Events.WaitEndAsync(id, seconds: 60));
@@ -88,7 +88,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
             Assert.Equal(2, started.Count);
             Assert.All(started, s => Assert.Equal($"bf-{id}-1", s.Pod));
             Assert.Contains((await StatsAsync(sim)).Requests, r => r.Verb == "create" && r.Code == 409);
-            await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+            await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
             Assert.Single(client.Events.Of<BuildSucceeded>(id));
         }
         finally
@@ -147,7 +147,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         Assert.Equal(resets, meters.Sum("buildfarm.connection_resets"));
         Assert.Equal(200, meters.Sum("buildfarm.builds", "outcome=succeeded"));
         Assert.DoesNotContain(meters.Keys("buildfarm.connection_resets"), k => k.Contains("registry=unknown", StringComparison.Ordinal));
-        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+        await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
     }
 
     [Fact]
@@ -187,7 +187,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         await client.PublishAsync(new CancelBuild { BuildId = queued, RequestedBy = "early", RequestedAt = DateTimeOffset.UtcNow });
         await using var redis = await ConnectionMultiplexer.ConnectAsync(Redis());
         var markers = new RedisCancelRequests(redis, new RedisKeys(redisPrefix));
-        await WorkerHarness.EventuallyAsync(async () => await markers.FindAsync(queued, CancellationToken.None) is not null, "the cancel marker in Redis");
+        await Eventually.UntilAsync(async () => await markers.FindAsync(queued, CancellationToken.None) is not null, "the cancel marker in Redis");
         await client.PublishAsync(WorkerHarness.Command(queued));
         await client.PublishAsync(WorkerHarness.Command(running));
         await client.PublishAsync(WorkerHarness.Command(late) with { Deadline = DateTimeOffset.UtcNow.AddSeconds(1.5) });
@@ -200,11 +200,11 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         Assert.Empty(await worker.PodsOfAsync(queued));
         var c2 = Assert.IsType<BuildCancelled>(await client.Events.WaitEndAsync(running));
         Assert.Equal("later", c2.RequestedBy);
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync($"bf-{running}-1"), "the cancelled build's pod to be deleted");
+        await Eventually.UntilAsync(() => worker.PodGoneAsync($"bf-{running}-1"), "the cancelled build's pod to be deleted");
         var d = Assert.IsType<BuildFailed>(await client.Events.WaitEndAsync(late));
         Assert.Equal(FailureReasons.DeadlineExceeded, d.Reason);
         Assert.IsType<BuildSucceeded>(await client.Events.WaitEndAsync(fine));
-        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+        await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
     }
 
     [Fact]
@@ -263,17 +263,17 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         {
             await client.PublishAsync(WorkerHarness.Command(id));
         }
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(ids.Take(6).Count(id => client.Events.Of<BuildStarted>(id).Count > 0) >= 3),
-            "builds to start", seconds: 30);
+        await Eventually.UntilAsync(() => Task.FromResult(ids.Take(6).Count(id => client.Events.Of<BuildStarted>(id).Count > 0) >= 3),
+            "builds to start");
 
         await redis.StopAsync();
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(!gate.IsOpen), "the worker to stop taking builds");
+        await Eventually.UntilAsync(() => Task.FromResult(!gate.IsOpen), "the worker to stop taking builds");
         foreach (var id in ids.Skip(6))
         {
             await client.PublishAsync(WorkerHarness.Command(id));
         }
         // Let a running build reach its end while Redis is down (its success waits for the fencing check).
-        await WorkerHarness.EventuallyAsync(async () => (await StatsAsync(sim)).Pods.Any(p => p.End is not null), "a pod to finish with Redis down");
+        await Eventually.UntilAsync(async () => (await StatsAsync(sim)).Pods.Any(p => p.End is not null), "a pod to finish with Redis down");
         var restarted = DateTimeOffset.UtcNow;
         await redis.StartAgainAsync();
 
@@ -284,7 +284,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
             Assert.Equal([$"bf-{id}-1"], await worker.PodsOfAsync(id));
         }
         Assert.All(ids.Skip(6).SelectMany(id => client.Events.Of<BuildStarted>(id)), s => Assert.True(s.At >= restarted, $"{s.BuildId} started while Redis was down"));
-        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+        await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
     }
 
     [Fact]
@@ -309,7 +309,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         await client.PublishAsync(WorkerHarness.Command(id));
 
         // The BuildImage comes back from the broker with the requeue header, again and again while the API is down.
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(requeues.Highest(id) >= 2), "the BuildImage requeued through the broker twice");
+        await Eventually.UntilAsync(() => Task.FromResult(requeues.Highest(id) >= 2), "the BuildImage requeued through the broker twice");
         Assert.Empty(client.Events.For(id));
 
         await using var back = await ClusterSimulator.StartAsync(options);
@@ -317,7 +317,7 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
         Assert.Equal(1, succeeded.Attempts);
         Assert.DoesNotContain(client.Events.For(id), e => e is BuildFailed or BuildAttemptFailed);
         Assert.Equal([$"bf-{id}-1"], (await StatsAsync(back)).Pods.Select(p => p.Name).Where(n => n.StartsWith($"bf-{id}-", StringComparison.Ordinal)));
-        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+        await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
     }
 
     /// <summary>Records the BuildFarm-Requeued header of every BuildImage the worker consumes.</summary>
@@ -364,8 +364,8 @@ public sealed partial class RabbitMqIntegrationTests(ITestOutputHelper output)
     private static async Task<TimeSpan> WaitAllAsync(RabbitClient client, List<string> ids, double seconds)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(ids.All(id => client.Events.For(id).Any(e => e is BuildSucceeded or BuildFailed or BuildCancelled))),
-            $"all {ids.Count} builds to end ({ids.Count(id => client.Events.For(id).Any(e => e is BuildSucceeded or BuildFailed or BuildCancelled))} ended)", seconds);
+        await Eventually.UntilAsync(() => Task.FromResult(ids.All(id => client.Events.For(id).Any(e => e is BuildSucceeded or BuildFailed or BuildCancelled))),
+            $"all {ids.Count} builds to end ({ids.Count(id => client.Events.For(id).Any(e => e is BuildSucceeded or BuildFailed or BuildCancelled))} ended)", TimeSpan.FromSeconds(seconds));
         return clock.Elapsed;
     }
 }

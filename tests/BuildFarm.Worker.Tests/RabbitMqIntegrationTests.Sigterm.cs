@@ -35,10 +35,10 @@ public sealed partial class RabbitMqIntegrationTests
             await using (var process = WorkerProcess.Start(ProcessSettings(kubeconfig, redisPrefix)))
             {
                 await client.PublishAsync(WorkerHarness.Command(id));
-                await WorkerHarness.EventuallyAsync(() => Task.FromResult(client.Events.Of<BuildStarted>(id).Count > 0 || process.HasExited),
-                    "the worker process to start the build", seconds: 60);
+                await Eventually.UntilAsync(() => Task.FromResult(client.Events.Of<BuildStarted>(id).Count > 0 || process.HasExited),
+                    "the worker process to start the build", TimeSpan.FromSeconds(60));
                 Assert.False(process.HasExited, "the worker process exited:\n" + process.Output);
-                await WorkerHarness.EventuallyAsync(async () =>
+                await Eventually.UntilAsync(async () =>
                     (await kubernetes.CoreV1.ReadNamespacedPodAsync(pod, WorkerHarness.Namespace)).Status?.Phase == "Running", "the pod to run");
 
                 var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -54,7 +54,7 @@ public sealed partial class RabbitMqIntegrationTests
             Assert.Equal("Running", left.Status?.Phase);
             Assert.DoesNotContain(client.Events.For(id), e => e is BuildSucceeded or BuildFailed or BuildCancelled);
             // Handed back: neither acked nor dead-lettered, the message waits in the build queue.
-            await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 1, "the handed-back BuildImage in the build queue");
+            await Eventually.UntilAsync(async () => await QueueDepthAsync() == 1, "the handed-back BuildImage in the build queue");
 
             await using var second = await RabbitWorker.StartAsync(sim, redisPrefix, ShortLeases);
             var end = await client.Events.WaitEndAsync(id, seconds: 60);
@@ -67,7 +67,7 @@ public sealed partial class RabbitMqIntegrationTests
             Assert.Equal(2, started.Count);
             Assert.All(started, s => Assert.Equal(pod, s.Pod));
             Assert.Contains((await StatsAsync(sim)).Requests, r => r.Verb == "create" && r.Code == 409);
-            await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+            await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
             Assert.Single(client.Events.Of<BuildSucceeded>(id));
             Assert.DoesNotContain(client.Events.For(id), e => e is BuildFailed or BuildCancelled);
         }

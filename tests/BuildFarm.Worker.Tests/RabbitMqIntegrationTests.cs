@@ -22,21 +22,14 @@ namespace BuildFarm.Worker.Tests;
 /// "client") publishes BuildImage and records every event on a temporary queue of its own. The tests share the broker's
 /// build queue, so they sit in one class (xunit runs a class's tests one after another); build ids are unique per run.
 /// </summary>
+[NeedsServer(Server.RabbitMq, Server.Redis)]
 public sealed partial class RabbitMqIntegrationTests
 {
     private const string BuildQueue = "buildfarm-build-image";
 
-    private static Uri Broker()
-    {
-        var value = Environment.GetEnvironmentVariable("BUILDFARM_TEST_RABBITMQ")
-            ?? throw new InvalidOperationException("BUILDFARM_TEST_RABBITMQ is not set: run the tests with ./test.sh, which starts rabbitmq-server");
-        return Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme == "amqp"
-            ? uri
-            : throw new InvalidOperationException($"BUILDFARM_TEST_RABBITMQ: '{value}' is not an amqp://user:password@host:port/ URI");
-    }
+    private static Uri Broker() => TestEnvironment.RabbitMq;
 
-    private static string Redis() => Environment.GetEnvironmentVariable("BUILDFARM_TEST_REDIS")
-        ?? throw new InvalidOperationException("BUILDFARM_TEST_REDIS is not set: run the tests with ./test.sh, which starts redis-server");
+    private static string Redis() => TestEnvironment.Redis;
 
     private static string Unique(string name) => $"{name}-{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -57,7 +50,7 @@ public sealed partial class RabbitMqIntegrationTests
         Assert.Equal($"bf-{id}-1", Assert.Single(client.Events.Of<BuildStarted>(id)).Pod);
         Assert.Equal([$"bf-{id}-1"], await worker.PodsOfAsync(id));
         // Acked once: no redelivery builds it again.
-        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+        await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
         Assert.Single(client.Events.Of<BuildSucceeded>(id));
     }
 
@@ -106,7 +99,7 @@ public sealed partial class RabbitMqIntegrationTests
         }
         Assert.DoesNotContain(client.Events.For(id), e => e is BuildSucceeded or BuildFailed or BuildCancelled);
         // Handed back, not acked and not dead-lettered: the message waits in the build queue.
-        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 1, "the unacknowledged BuildImage back in the build queue");
+        await Eventually.UntilAsync(async () => await QueueDepthAsync() == 1, "the unacknowledged BuildImage back in the build queue");
 
         await using var second = await RabbitWorker.StartAsync(sim, redisPrefix);
         var succeeded = Assert.IsType<BuildSucceeded>(await client.Events.WaitEndAsync(id, seconds: 60));
@@ -115,7 +108,7 @@ public sealed partial class RabbitMqIntegrationTests
         var started = client.Events.Of<BuildStarted>(id);
         Assert.Equal(2, started.Count); // the first worker's, then the second's adopting the same pod
         Assert.All(started, s => Assert.Equal($"bf-{id}-1", s.Pod));
-        await WorkerHarness.EventuallyAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
+        await Eventually.UntilAsync(async () => await QueueDepthAsync() == 0, "the build queue to drain");
         Assert.Single(client.Events.Of<BuildSucceeded>(id));
     }
 

@@ -6,12 +6,12 @@ namespace BuildFarm.Worker.Tests;
 /// The same flow with the Redis coordination against the real redis-server that ./test.sh starts
 /// (BUILDFARM_TEST_REDIS); each test uses its own key prefix.
 /// </summary>
+[NeedsServer(Server.Redis)]
 public sealed class RedisFlowTests
 {
     private static Dictionary<string, string?> RedisSettings() => new()
     {
-        ["Redis:ConnectionString"] = Environment.GetEnvironmentVariable("BUILDFARM_TEST_REDIS")
-            ?? throw new InvalidOperationException("BUILDFARM_TEST_REDIS is not set: run the tests with ./test.sh, which starts redis-server"),
+        ["Redis:ConnectionString"] = TestEnvironment.Redis,
         ["Redis:KeyPrefix"] = $"bfworkertest:{Guid.NewGuid():N}:",
     };
 

@@ -76,7 +76,7 @@ internal sealed class RedisServerProcess : IAsyncDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        await WorkerHarness.EventuallyAsync(() => TestPorts.AcceptsAsync(Port), $"redis-server on port {Port}", seconds: 15);
+        await Eventually.UntilAsync(() => TestPorts.AcceptsAsync(Port), $"redis-server on port {Port}", TimeSpan.FromSeconds(15));
     }
 
     /// <summary>Kills the server (SIGKILL) and waits until the port no longer accepts connections.</summary>
@@ -90,7 +90,7 @@ internal sealed class RedisServerProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
         _process.Dispose();
         _process = null;
-        await WorkerHarness.EventuallyAsync(async () => !await TestPorts.AcceptsAsync(Port), $"redis-server on port {Port} to stop", seconds: 15);
+        await Eventually.UntilAsync(async () => !await TestPorts.AcceptsAsync(Port), $"redis-server on port {Port} to stop", TimeSpan.FromSeconds(15));
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();

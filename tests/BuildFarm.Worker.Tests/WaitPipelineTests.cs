@@ -14,7 +14,7 @@ public sealed class WaitPipelineTests : IDisposable
     private static readonly TimeSpan Min = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan Max = TimeSpan.FromSeconds(1);
 
-    private readonly FakeTimeProvider _time = new();
+    private readonly CountingTime _time = new();
     private readonly ServiceProvider _services;
 
     public WaitPipelineTests()
@@ -50,17 +50,20 @@ public sealed class WaitPipelineTests : IDisposable
     public async Task Poll_WaitsMinThenDoublesUpToMax_UntilDone()
     {
         var calls = 0;
-        var wait = Pipeline(WorkerPipelines.Poll).UntilAsync(_ =>
+        // On the thread pool: the test thread blocks in WaitFor/AssertStays, so the pipeline's continuations must not
+        // queue behind it on the test framework's synchronisation context.
+        var wait = Task.Run(() => Pipeline(WorkerPipelines.Poll).UntilAsync(_ =>
         {
             var call = Interlocked.Increment(ref calls);
             return Task.FromResult(new Polled<int>(call, call == 6));
-        }, CancellationToken.None);
+        }, CancellationToken.None));
 
         // The first poll at once, then waits of 200, 400, 800, 1000 (capped) and 1000 ms.
         WaitFor(() => Volatile.Read(ref calls) == 1);
         var expected = 1;
         foreach (var gap in new[] { 200, 400, 800, 1000, 1000 })
         {
+            WaitFor(() => _time.Timers >= expected); // the wait has begun: advancing now cannot miss it
             _time.Advance(TimeSpan.FromMilliseconds(gap - 1));
             AssertStays(() => Volatile.Read(ref calls) == expected);
             _time.Advance(TimeSpan.FromMilliseconds(1));
@@ -75,11 +78,11 @@ public sealed class WaitPipelineTests : IDisposable
     {
         using var cts = new CancellationTokenSource();
         var calls = 0;
-        var wait = Pipeline(WorkerPipelines.Poll).UntilAsync(_ =>
+        var wait = Task.Run(() => Pipeline(WorkerPipelines.Poll).UntilAsync(_ =>
         {
             Interlocked.Increment(ref calls);
             return Task.FromResult(new Polled<int>(0, false));
-        }, cts.Token);
+        }, cts.Token));
         WaitFor(() => Volatile.Read(ref calls) == 1);
 
         await cts.CancelAsync();
@@ -108,17 +111,18 @@ public sealed class WaitPipelineTests : IDisposable
     public async Task QuotaWait_JittersEachWaitToHalfOrMoreOfThePollDelay()
     {
         var calls = 0;
-        var wait = Pipeline(WorkerPipelines.QuotaWait).UntilAsync(_ =>
+        var wait = Task.Run(() => Pipeline(WorkerPipelines.QuotaWait).UntilAsync(_ =>
         {
             var call = Interlocked.Increment(ref calls);
             return Task.FromResult(new Polled<int>(call, call == 4));
-        }, CancellationToken.None);
+        }, CancellationToken.None));
 
         WaitFor(() => Volatile.Read(ref calls) == 1);
         var expected = 1;
         foreach (var gap in new[] { 200, 400, 800 })
         {
             // Never sooner than half the delay, never later than all of it.
+            WaitFor(() => _time.Timers >= expected);
             _time.Advance(TimeSpan.FromMilliseconds((gap / 2) - 1));
             AssertStays(() => Volatile.Read(ref calls) == expected);
             _time.Advance(TimeSpan.FromMilliseconds((gap / 2) + 1));
@@ -126,6 +130,20 @@ public sealed class WaitPipelineTests : IDisposable
             WaitFor(() => Volatile.Read(ref calls) == expected);
         }
         Assert.Equal(4, await wait);
+    }
+
+    /// <summary>A fake clock that counts the timers its waits create, so a test advances only once a wait has begun.</summary>
+    private sealed class CountingTime : FakeTimeProvider
+    {
+        private int _timers;
+
+        public int Timers => Volatile.Read(ref _timers);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Interlocked.Increment(ref _timers);
+            return base.CreateTimer(callback, state, dueTime, period);
+        }
     }
 
     private static void WaitFor(Func<bool> condition) =>

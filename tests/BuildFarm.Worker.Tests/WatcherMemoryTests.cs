@@ -21,11 +21,11 @@ public sealed class WatcherMemoryTests
         }
         foreach (var id in ids)
         {
-            await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync($"bf-{id}-1"), $"pod bf-{id}-1 to be deleted");
+            await Eventually.UntilAsync(() => worker.PodGoneAsync($"bf-{id}-1"), $"pod bf-{id}-1 to be deleted");
         }
 
         // Every deletion has reached the watch: nothing of the 12 pods is left in the watcher.
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(watcher.CacheSizes() == (0, 0, 0)),
+        await Eventually.UntilAsync(() => Task.FromResult(watcher.CacheSizes() == (0, 0, 0)),
             $"an empty watcher cache (pods, tombstones, released: {watcher.CacheSizes()})");
     }
 
@@ -40,8 +40,8 @@ public sealed class WatcherMemoryTests
 
         // Deleted by someone else (kubectl, an eviction): the build was not done with it, so the final state is kept.
         await worker.Kubernetes.CoreV1.DeleteNamespacedPodAsync(started.Pod, WorkerHarness.Namespace, gracePeriodSeconds: 0);
-        await WorkerHarness.EventuallyAsync(() => worker.PodGoneAsync(started.Pod), "the pod to be deleted");
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(watcher.CacheSizes().Tombstones >= 1), "a tombstone for the deleted pod");
+        await Eventually.UntilAsync(() => worker.PodGoneAsync(started.Pod), "the pod to be deleted");
+        await Eventually.UntilAsync(() => Task.FromResult(watcher.CacheSizes().Tombstones >= 1), "a tombstone for the deleted pod");
         await Assert.ThrowsAsync<PodGoneException>(() => watcher.WaitAsync(started.Pod, uid, _ => false, CancellationToken.None));
     }
 }

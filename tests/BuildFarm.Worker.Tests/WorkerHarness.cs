@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
 using BuildFarm.ClusterSim.Hosting;
@@ -140,21 +139,6 @@ internal sealed class WorkerHarness : IAsyncDisposable
         }
         File.Delete(_kubeconfig);
     }
-
-    /// <summary>Polls <paramref name="probe"/> until it returns true or the deadline passes (then fails naming <paramref name="what"/>).</summary>
-    public static async Task EventuallyAsync(Func<Task<bool>> probe, string what, double seconds = 30)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(seconds))
-        {
-            if (await probe())
-            {
-                return;
-            }
-            await Task.Delay(20);
-        }
-        throw new TimeoutException($"timed out after {seconds}s waiting for {what}");
-    }
 }
 
 /// <summary>Every build event the worker published, in order.</summary>
@@ -173,16 +157,16 @@ internal sealed class EventRecorder
     public async Task<T> WaitAsync<T>(string buildId, double seconds = 30)
         where T : class
     {
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(Of<T>(buildId).Count > 0),
-            $"{typeof(T).Name} for {buildId}; events so far: {string.Join(", ", For(buildId).Select(e => e.GetType().Name))}", seconds);
+        await Eventually.UntilAsync(() => Task.FromResult(Of<T>(buildId).Count > 0),
+            $"{typeof(T).Name} for {buildId}; events so far: {string.Join(", ", For(buildId).Select(e => e.GetType().Name))}", TimeSpan.FromSeconds(seconds));
         return Of<T>(buildId)[0];
     }
 
     /// <summary>Waits for the build's terminal event (succeeded, failed or cancelled).</summary>
     public async Task<object> WaitEndAsync(string buildId, double seconds = 30)
     {
-        await WorkerHarness.EventuallyAsync(() => Task.FromResult(For(buildId).Any(IsTerminal)),
-            $"the end of {buildId}; events so far: {string.Join(", ", For(buildId).Select(e => e.GetType().Name))}", seconds);
+        await Eventually.UntilAsync(() => Task.FromResult(For(buildId).Any(IsTerminal)),
+            $"the end of {buildId}; events so far: {string.Join(", ", For(buildId).Select(e => e.GetType().Name))}", TimeSpan.FromSeconds(seconds));
         return For(buildId).First(IsTerminal);
     }
 

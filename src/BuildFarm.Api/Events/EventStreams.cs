@@ -4,7 +4,6 @@ using System.Text.Json;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
-using BuildFarm.Client;
 using BuildFarm.Status;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -133,7 +132,7 @@ public sealed class EventStreams(IBuildStatusStore store, IOptions<ApiOptions> o
         var text = new StringBuilder()
             .Append("id: ").Append(id.ToString(CultureInfo.InvariantCulture)).Append('\n')
             .Append("event: ").Append(kind).Append('\n')
-            .Append("data: ").Append(JsonSerializer.Serialize(record, Json)).Append("\n\n");
+            .Append("data: ").Append(JsonSerializer.Serialize(record.AsWire(), Json)).Append("\n\n");
         await response.WriteAsync(text.ToString(), cancellationToken);
     }
 

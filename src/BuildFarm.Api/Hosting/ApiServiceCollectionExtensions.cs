@@ -1,14 +1,15 @@
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Events;
 using BuildFarm.Api.Metrics;
+using BuildFarm.Api.OpenApi;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
-using BuildFarm.Client;
 using BuildFarm.Coordination.Logs;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
 using BuildFarm.Messaging.Hosting;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Status;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Stores;
@@ -17,8 +18,8 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using Microsoft.OpenApi;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace BuildFarm.Api.Hosting;
 
@@ -45,6 +46,7 @@ public static class ApiServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmApiCore();
+        builder.Services.AddOpenTelemetry().AddBuildFarmTracing(builder.Configuration, "buildfarm-api");
         // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
         builder.Services.AddBuildFarmOperatorLogging();
         // Scheduled manifest rebuilds, when the Scheduler section says Enabled: true (publishes SubmitBatch on this bus).
@@ -100,24 +102,17 @@ public static class ApiServiceCollectionExtensions
         {
             if (c.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType && c.ProblemDetails.Detail is null)
             {
-                c.ProblemDetails.Detail = ApiEndpoints.UnsupportedMediaTypeDetail(c.HttpContext.Request);
+                c.ProblemDetails.Detail = RequestChecks.UnsupportedMediaTypeDetail(c.HttpContext.Request);
             }
         });
         services.ConfigureHttpJsonOptions(o => BuildFarmJson.Configure(o.SerializerOptions));
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        // The document is the contract generated clients are made from: BuildFarm.Api.OpenApi makes it say what the API does.
+        services.AddOpenApi(o =>
         {
-            // Every /v1 route takes an API key as a bearer token (docs/api.md "Authentication").
-            document.Components ??= new OpenApiComponents();
-            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-            document.Components.SecuritySchemes[ApiKeyAuthenticationHandler.SchemeName] = new OpenApiSecurityScheme
-            {
-                Type = SecuritySchemeType.Http,
-                Scheme = "bearer",
-                Description = "An API key (Api:Keys or Api:KeysDirectory) as 'Authorization: Bearer <key>'; scopes submit, read, cancel, admin. A key sees only its own tenant's builds and batches (others answer 404) unless it has the admin scope.",
-            };
-            document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyAuthenticationHandler.SchemeName, document)] = [] }];
-            return Task.CompletedTask;
-        }));
+            o.AddDocumentTransformer<ApiDocumentTransformer>();
+            o.AddOperationTransformer<ApiOperationTransformer>();
+            o.AddSchemaTransformer<ApiSchemaTransformer>();
+        });
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
@@ -128,7 +123,8 @@ public static class ApiServiceCollectionExtensions
         }
 
         services.AddHealthChecks().AddCheck<StoreHealthCheck>("store", tags: [ReadyTag]);
-        services.AddOpenTelemetry().WithMetrics(m => m
+        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("buildfarm-api", serviceVersion: typeof(ApiMetrics).Assembly.GetName().Version?.ToString()))
+            .WithMetrics(m => m
             .AddMeter(ApiMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
             .AddPrometheusExporter());
         return services;

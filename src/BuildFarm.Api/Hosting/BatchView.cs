@@ -1,4 +1,3 @@
-using BuildFarm.Client;
 using BuildFarm.Status;
 
 namespace BuildFarm.Api.Hosting;

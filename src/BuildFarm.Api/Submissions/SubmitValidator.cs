@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using BuildFarm.Api.Options;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Specs;
 

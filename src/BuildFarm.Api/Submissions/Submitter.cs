@@ -2,10 +2,11 @@ using System.Diagnostics;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Metrics;
 using BuildFarm.Api.Options;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Specs;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Status;
+using BuildFarm.Status.Messaging;
 using MassTransit;
 using Microsoft.Extensions.Options;
 
@@ -33,11 +34,12 @@ public sealed record SubmitOutcome<T>(SubmitStatus Status, T? Value, string? Det
 /// Stores a submit's records, then publishes its one command with the broker's confirm awaited (bounded by
 /// <see cref="ApiOptions.PublishTimeout"/>); when the publish fails the records are deleted again, so a submit is either
 /// stored and published or neither. Records carry the caller's tenant. An <c>Idempotency-Key</c> reserves the id of the
-/// first request in the status store under the caller's tenant (<see cref="IBuildStatusStore.GetOrSetIdempotencyAsync"/>);
+/// first request in the status store under the caller's tenant (<see cref="IIdempotencyStore"/>);
 /// a retry from the same tenant gets that build or batch and publishes nothing.
 /// </summary>
 public sealed class Submitter(
     IBuildStatusStore store,
+    IIdempotencyStore idempotency,
     IBus bus,
     IOptions<ApiOptions> options,
     IConfiguration configuration,
@@ -129,7 +131,13 @@ public sealed class Submitter(
             return Replay(earlier, earlier.Tenant, caller);
         }
         var now = time.GetUtcNow();
-        var message = plan(reservation.Id) with { BatchId = reservation.Id, RequestedBy = requestedBy, Tenant = caller.Tenant, SubmittedAt = now };
+        // The batch's own span: its builds link to it (docs/tracing.md), whichever trace each of them ends up in.
+        using var span = TraceNames.Source.StartActivity(TraceNames.BatchSubmitSpan);
+        span?.SetTag(TraceNames.BatchId, reservation.Id);
+        var message = plan(reservation.Id) with
+        {
+            BatchId = reservation.Id, RequestedBy = requestedBy, Tenant = caller.Tenant, SubmittedAt = now, TraceParent = span?.Id,
+        };
         var buildIds = message.Images.ToDictionary(i => i.Name, i => i.BuildId, StringComparer.Ordinal);
         var record = new BatchRecord
         {
@@ -177,7 +185,7 @@ public sealed class Submitter(
     /// Publishes CancelBuild (a worker running the build deletes its pod and ends it <c>cancelled</c>). A batch image still
     /// <c>waiting</c> for its dependencies has no worker yet: the API also publishes its <c>BuildCancelled</c>, which the
     /// projector records and the orchestrator follows (its dependents end as <c>dependency_failed</c>). Null when the
-    /// broker confirmed, else why not.
+    /// broker confirmed, else why not. The waiting image's record is then already <c>cancelled</c> in the store.
     /// </summary>
     public async Task<string?> CancelAsync(BuildRecord record, ApiCaller caller)
     {
@@ -188,10 +196,17 @@ public sealed class Submitter(
         var failure = await PublishAsync(new CancelBuild { BuildId = record.BuildId, RequestedBy = requestedBy, RequestedAt = now });
         if (failure is null && record.State == BuildState.Waiting)
         {
-            failure = await PublishAsync(new BuildCancelled
+            var cancelled = new BuildCancelled
             {
                 BuildId = record.BuildId, BatchId = record.BatchId, RequestedBy = requestedBy, Attempts = record.Attempts.Count, At = now,
-            });
+            };
+            failure = await PublishAsync(cancelled);
+            if (failure is null)
+            {
+                // Recorded here too (the projector's own apply of it is then a no-op), so the answer is the record after the
+                // cancel. Only once published: a cancel the orchestrator never hears of would leave the dependents waiting.
+                await BuildStatusProjector.ApplyAsync(store, cancelled, logger, CancellationToken.None);
+            }
         }
         if (failure is null)
         {
@@ -230,7 +245,7 @@ public sealed class Submitter(
             return new(newId, Replay: false, Conflict: null);
         }
         var value = $"{kind}|{requestHash}|{newId}";
-        var stored = await store.GetOrSetIdempotencyAsync("api:" + caller.Tenant, idempotencyKey, value, options.Value.IdempotencyTtl, cancellationToken);
+        var stored = await idempotency.GetOrSetIdempotencyAsync("api:" + caller.Tenant, idempotencyKey, value, options.Value.IdempotencyTtl, cancellationToken);
         if (stored == value)
         {
             return new(newId, Replay: false, Conflict: null);

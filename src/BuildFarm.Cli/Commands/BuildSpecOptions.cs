@@ -24,6 +24,10 @@ public sealed class BuildSpecOptions
         Cache = new Option<bool>("--cache") { Description = "Use Kaniko's registry layer cache (in <destination repository>/cache unless --cache-repo)." };
         CacheRepo = new Option<string>("--cache-repo") { Description = "Use Kaniko's layer cache in this repository (implies --cache)." };
         Platform = new Option<string>("--platform") { Description = "Target platform os/arch[/variant] (Kaniko's --custom-platform; not emulation)." };
+        Platforms = new Option<string[]>("--platforms")
+        {
+            Description = "Platforms of a multi-platform image, comma-separated or repeated (linux/amd64,linux/arm64): one pod per platform on a node of that architecture, then one image index.",
+        };
         CpuRequest = new Option<string>("--cpu-request") { Description = "CPU request of the Kaniko container, e.g. 500m (default: the farm's)." };
         MemoryRequest = new Option<string>("--memory-request") { Description = "Memory request of the Kaniko container, e.g. 1Gi (default: the farm's)." };
         CpuLimit = new Option<string>("--cpu-limit") { Description = "CPU limit of the Kaniko container (default: the farm's)." };
@@ -52,6 +56,8 @@ public sealed class BuildSpecOptions
     public Option<bool> Cache { get; }
     public Option<string> CacheRepo { get; }
     public Option<string> Platform { get; }
+
+    public Option<string[]> Platforms { get; }
     public Option<string> CpuRequest { get; }
     public Option<string> MemoryRequest { get; }
     public Option<string> CpuLimit { get; }
@@ -78,6 +84,7 @@ public sealed class BuildSpecOptions
         [nameof(BuildSpec.Cache)] = Cache,
         [nameof(BuildSpec.CacheRepo)] = CacheRepo,
         [nameof(BuildSpec.Platform)] = Platform,
+        [nameof(BuildSpec.Platforms)] = Platforms,
         [$"{nameof(BuildSpec.Resources)}.{nameof(BuildResources.CpuRequest)}"] = CpuRequest,
         [$"{nameof(BuildSpec.Resources)}.{nameof(BuildResources.MemoryRequest)}"] = MemoryRequest,
         [$"{nameof(BuildSpec.Resources)}.{nameof(BuildResources.CpuLimit)}"] = CpuLimit,
@@ -166,6 +173,9 @@ public sealed class BuildSpecOptions
             Cache = parse.GetValue(Cache) || cacheRepo is not null,
             CacheRepo = cacheRepo,
             Platform = NullIfEmpty(parse.GetValue(Platform)),
+            Platforms = parse.GetValue(Platforms) is { Length: > 0 } platforms
+                ? [.. platforms.SelectMany(p => p.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))]
+                : null,
             Resources = resources == new BuildResources() ? null : resources,
             DeadlineSeconds = deadline,
         };

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Net;
 using System.Text.Json;
 using BuildFarm.Client;
-using BuildFarm.Status;
 
 namespace BuildFarm.Cli.Commands;
 

@@ -1,5 +1,4 @@
 using BuildFarm.Client;
-using BuildFarm.Status;
 
 namespace BuildFarm.Cli.Commands;
 

@@ -106,18 +106,34 @@ public static class KanikoPodCommand
             {
                 return Fail(io, ["--build-id: must not be empty"]);
             }
-            V1Pod pod;
+            // A multi-platform spec is one pod per platform: YAML documents separated by ---, or a JSON List.
+            var pods = new List<V1Pod>();
             try
             {
-                pod = isDebug
-                    ? KanikoPodFactory.CreateDebug(spec, id, attemptNumber, options, key)
-                    : KanikoPodFactory.Create(spec, id, attemptNumber, options, key);
+                if (!isDebug && BuildPlatforms.IsMultiPlatform(spec))
+                {
+                    pods.AddRange(BuildPlatforms.Of(spec).Select(p => KanikoPodFactory.CreateForPlatform(spec, id, p, attemptNumber, options, key)));
+                }
+                else
+                {
+                    pods.Add(isDebug
+                        ? KanikoPodFactory.CreateDebug(spec, id, attemptNumber, options, key)
+                        : KanikoPodFactory.Create(spec, id, attemptNumber, options, key));
+                }
             }
             catch (ArgumentException e)
             {
                 return Fail(io, [e.Message]);
             }
-            var text = format == "json" ? KubernetesJson.Serialize(pod) : KubernetesYaml.Serialize(pod);
+            string text;
+            if (format == "json")
+            {
+                text = pods.Count == 1 ? KubernetesJson.Serialize(pods[0]) : KubernetesJson.Serialize(new V1PodList { ApiVersion = "v1", Kind = "List", Items = pods });
+            }
+            else
+            {
+                text = string.Join("---\n", pods.Select(p => KubernetesYaml.Serialize(p)).Select(t => t.EndsWith('\n') ? t : t + "\n"));
+            }
             io.Out.Write(text.EndsWith('\n') ? text : text + "\n");
             return 0;
         });

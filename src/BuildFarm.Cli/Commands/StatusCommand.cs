@@ -4,7 +4,6 @@ using System.Net;
 using System.Text.Json;
 using BuildFarm.Cli.Progress;
 using BuildFarm.Client;
-using BuildFarm.Status;
 using Spectre.Console;
 
 namespace BuildFarm.Cli.Commands;

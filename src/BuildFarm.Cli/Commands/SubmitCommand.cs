@@ -4,7 +4,6 @@ using System.Text.Json;
 using BuildFarm.Cli.Progress;
 using BuildFarm.Client;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Cli.Commands;
 

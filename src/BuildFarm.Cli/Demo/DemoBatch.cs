@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using BuildFarm.Client;
 using BuildFarm.Contracts;
 using BuildFarm.Manifests.Graph;
 using BuildFarm.Manifests.Model;

@@ -3,6 +3,7 @@ using BuildFarm.ClusterSim.Hosting;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Worker.Metrics;
 using BuildFarm.Api.Hosting;
+using BuildFarm.Messaging.Tracing;
 using k8s;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -26,6 +27,12 @@ public sealed record DemoFarmOptions
 
     public int Workers { get; init; } = 2;
     public int SlotsPerWorker { get; init; } = 4;
+
+    /// <summary>More API settings on top of <see cref="DemoFarm.ApiSettings"/> (tests: more keys, smaller limits).</summary>
+    public IReadOnlyDictionary<string, string?> ExtraApiSettings { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>An OTLP/HTTP collector to send the farm's traces to (<c>Otel:Endpoint</c>, docs/tracing.md); null: no tracing.</summary>
+    public Uri? OtlpEndpoint { get; init; }
 }
 
 /// <summary>
@@ -87,7 +94,13 @@ public sealed class DemoFarm : IAsyncDisposable
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
             // Only the demo's own settings: no appsettings.json or environment variables leak in.
             builder.Configuration.Sources.Clear();
-            builder.Configuration.AddInMemoryCollection(ApiSettings(apiKey));
+            var settings = ApiSettings(apiKey);
+            if (options.OtlpEndpoint is { } otlp)
+            {
+                // One tracer provider in the process: it sees the API's, the bus's and the demo workers' spans.
+                settings[BuildFarmTracing.EndpointKey] = otlp.ToString();
+            }
+            builder.Configuration.AddInMemoryCollection(settings).AddInMemoryCollection(options.ExtraApiSettings);
             builder.Logging.ClearProviders();
             builder.WebHost.ConfigureKestrel(k =>
             {

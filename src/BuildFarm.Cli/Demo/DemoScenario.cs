@@ -1,7 +1,6 @@
 using System.Globalization;
 using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Contracts;
-using BuildFarm.Status;
 
 namespace BuildFarm.Cli.Demo;
 

@@ -1,4 +1,3 @@
-using BuildFarm.Client;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using BuildFarm.Status;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

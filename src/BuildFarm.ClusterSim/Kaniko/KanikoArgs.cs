@@ -29,6 +29,9 @@ public sealed record KanikoArgs
     public string? CacheRepo { get; init; }
     public string? DigestFile { get; init; }
 
+    /// <summary><c>--custom-platform</c>: the platform built (Kaniko's default is the node's).</summary>
+    public string? CustomPlatform { get; init; }
+
     private static readonly HashSet<string> s_booleanFlags = new(StringComparer.Ordinal)
     {
         "no-push", "log-timestamp", "cache", "insecure", "insecure-pull", "skip-tls-verify", "skip-tls-verify-pull",
@@ -86,6 +89,7 @@ public sealed record KanikoArgs
                 case "cache": result = result with { Cache = Bool(name, value) }; break;
                 case "cache-repo": result = result with { CacheRepo = Required(name, value) }; break;
                 case "digest-file": result = result with { DigestFile = Required(name, value) }; break;
+                case "custom-platform": result = result with { CustomPlatform = Required(name, value) }; break;
                 default: break;
             }
         }

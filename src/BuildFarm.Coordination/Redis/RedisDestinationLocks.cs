@@ -4,7 +4,8 @@ namespace BuildFarm.Coordination.Redis;
 
 /// <summary>
 /// Destination locks in Redis: the lock key holds <c>token|holder</c> with a PX expiry, and a per-destination
-/// counter issues fencing tokens. Each operation is one round trip (a script or a GET).
+/// counter issues fencing tokens. Each operation is one round trip (a script or a GET); renew and release are the shared
+/// <see cref="RedisLeases"/> scripts.
 /// </summary>
 public sealed class RedisDestinationLocks(IConnectionMultiplexer redis, RedisKeys keys) : IDestinationLocks
 {
@@ -19,21 +20,6 @@ public sealed class RedisDestinationLocks(IConnectionMultiplexer redis, RedisKey
         redis.call('PEXPIRE', KEYS[2], ARGV[3])
         redis.call('SET', KEYS[1], token .. '|' .. ARGV[1], 'PX', ARGV[2])
         return token
-        """;
-
-    private const string RenewScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          redis.call('PEXPIRE', KEYS[1], ARGV[2])
-          return 1
-        end
-        return 0
-        """;
-
-    private const string ReleaseScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          return redis.call('DEL', KEYS[1])
-        end
-        return 0
         """;
 
     // Fencing counters outlive any lease by far; they expire only after a month without use.
@@ -57,9 +43,7 @@ public sealed class RedisDestinationLocks(IConnectionMultiplexer redis, RedisKey
     {
         ArgumentNullException.ThrowIfNull(lease);
         cancellationToken.ThrowIfCancellationRequested();
-        var result = await Db.ScriptEvaluateAsync(
-            RenewScript, [keys.Lock(lease.Resource)], [Value(lease), (long)ttl.TotalMilliseconds]);
-        return (long)result == 1;
+        return await RedisLeases.TryExtendAsync(Db, keys.Lock(lease.Resource), Value(lease), ttl);
     }
 
     public async Task<bool> IsCurrentAsync(Lease lease, CancellationToken cancellationToken)
@@ -74,8 +58,7 @@ public sealed class RedisDestinationLocks(IConnectionMultiplexer redis, RedisKey
     {
         ArgumentNullException.ThrowIfNull(lease);
         cancellationToken.ThrowIfCancellationRequested();
-        var result = await Db.ScriptEvaluateAsync(ReleaseScript, [keys.Lock(lease.Resource)], [Value(lease)]);
-        return (long)result == 1;
+        return await RedisLeases.ReleaseAsync(Db, keys.Lock(lease.Resource), Value(lease));
     }
 
     private static string Value(Lease lease) =>

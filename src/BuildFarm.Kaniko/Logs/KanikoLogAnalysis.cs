@@ -103,6 +103,13 @@ public sealed record KanikoLogAnalysis
 
     public DateTimeOffset? LastTimestamp { get; init; }
 
+    /// <summary>
+    /// When each phase with time first began, on the same clock as <see cref="FirstTimestamp"/> (absent without that clock
+    /// or when the phase took no time). A phase's time may be split (a pull inside a later stage); with its seconds this
+    /// places it as one span from its first start. Not part of the JSON contract.
+    /// </summary>
+    public IReadOnlyDictionary<KanikoPhase, DateTimeOffset> PhaseStarts { get; init; } = new Dictionary<KanikoPhase, DateTimeOffset>();
+
     public int ResetsIn(KanikoPhase phase) => Resets.TryGetValue(phase, out var n) ? n : 0;
     public int RetriesIn(KanikoPhase phase) => Retries.TryGetValue(phase, out var n) ? n : 0;
     public int TotalResets => Resets.Values.Sum();

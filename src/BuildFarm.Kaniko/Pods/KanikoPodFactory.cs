@@ -33,7 +33,29 @@ public static class KanikoPodFactory
     /// <paramref name="buildKey"/> is the build's <see cref="BuildKey"/>; computed from the spec and executor image when null.
     /// </summary>
     public static V1Pod Create(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey = null) =>
-        Build(spec, buildId, attempt, options, buildKey, debug: false);
+        Build(spec, buildId, attempt, options, buildKey, debug: false, platform: null);
+
+    /// <summary>
+    /// The pod for attempt <paramref name="attempt"/> (1-based, counted per platform) of <paramref name="platform"/> of a
+    /// multi-platform build (docs/multi-platform.md): the spec's build for that one platform
+    /// (<see cref="BuildPlatforms.ForPlatform"/>: <c>--custom-platform</c>, pushing to the
+    /// <see cref="BuildPlatforms.StagingTag"/> of each destination repository, never to a destination tag), with a node
+    /// selector <c>kubernetes.io/os</c> and <c>kubernetes.io/arch</c> of the platform (taking precedence over the same keys
+    /// of the farm's node selector), the <c>buildfarm.io/platform</c> label and annotation, and the name
+    /// <see cref="KanikoPodNames.PlatformPodName"/>. <paramref name="buildKey"/> is the whole build's key; computed when null.
+    /// </summary>
+    public static V1Pod CreateForPlatform(BuildSpec spec, string buildId, string platform, int attempt, KanikoPodOptions options, string? buildKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!BuildPlatforms.IsWellFormed(platform))
+        {
+            throw new ArgumentException($"platform: '{platform}' must be os/arch[/variant] in lower case", nameof(platform));
+        }
+        buildKey ??= BuildKey.Compute(spec, options.ExecutorImage);
+        var platformSpec = BuildPlatforms.ForPlatform(spec, buildKey, platform);
+        return Build(platformSpec, buildId, attempt, options, buildKey, debug: false, platform);
+    }
 
     /// <summary>
     /// A debug pod for the same build: the <c>:debug</c> image idling in <c>/busybox/sh</c>, with the same mounts,
@@ -41,7 +63,7 @@ public static class KanikoPodFactory
     /// run <c>/kaniko/executor</c> by hand with <c>kubectl exec</c>.
     /// </summary>
     public static V1Pod CreateDebug(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey = null) =>
-        Build(spec, buildId, attempt, options, buildKey, debug: true);
+        Build(spec, buildId, attempt, options, buildKey, debug: true, platform: null);
 
     /// <summary>The executor arguments for <paramref name="spec"/>, in the order the pod gets them.</summary>
     public static IReadOnlyList<string> ExecutorArgs(BuildSpec spec, KanikoPodOptions options)
@@ -100,9 +122,15 @@ public static class KanikoPodFactory
                 args.Add($"--cache-repo={spec.CacheRepo}");
             }
         }
-        if (!string.IsNullOrEmpty(spec.Platform))
+        var platforms = BuildPlatforms.Of(spec);
+        if (platforms.Count > 1)
         {
-            args.Add($"--custom-platform={spec.Platform}");
+            throw new ArgumentException(
+                $"platforms: a build of {platforms.Count} platforms runs one pod per platform (KanikoPodFactory.CreateForPlatform), not one pod", nameof(spec));
+        }
+        if (platforms.Count == 1)
+        {
+            args.Add($"--custom-platform={platforms[0]}");
         }
         args.Add("--log-timestamp");
         args.Add($"--log-format={options.LogFormat}");
@@ -115,7 +143,7 @@ public static class KanikoPodFactory
         return args;
     }
 
-    private static V1Pod Build(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey, bool debug)
+    private static V1Pod Build(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey, bool debug, string? platform)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
@@ -140,7 +168,8 @@ public static class KanikoPodFactory
 
         var args = ExecutorArgs(spec, options);
         buildKey ??= BuildKey.Compute(spec, options.ExecutorImage);
-        var name = debug ? KanikoPodNames.DebugPodName(buildId, attempt) : KanikoPodNames.PodName(buildId, attempt);
+        var name = platform is not null ? KanikoPodNames.PlatformPodName(buildId, platform, attempt)
+            : debug ? KanikoPodNames.DebugPodName(buildId, attempt) : KanikoPodNames.PodName(buildId, attempt);
         var attemptText = Invariant(attempt);
 
         var labels = new Dictionary<string, string>
@@ -165,6 +194,16 @@ public static class KanikoPodFactory
         if (debug)
         {
             annotations[KanikoPodLabels.ExecutorArgs] = JsonSerializer.Serialize(args);
+        }
+        var nodeSelector = new Dictionary<string, string>(options.NodeSelector);
+        if (platform is not null)
+        {
+            labels[KanikoPodLabels.Platform] = BuildPlatforms.Slug(platform);
+            annotations[KanikoPodLabels.Platform] = platform;
+            foreach (var (key, value) in BuildPlatforms.NodeSelector(platform))
+            {
+                nodeSelector[key] = value;
+            }
         }
 
         var container = new V1Container
@@ -200,7 +239,7 @@ public static class KanikoPodFactory
             Containers = [container],
             ServiceAccountName = string.IsNullOrEmpty(options.ServiceAccountName) ? null : options.ServiceAccountName,
             PriorityClassName = string.IsNullOrEmpty(options.PriorityClassName) ? null : options.PriorityClassName,
-            NodeSelector = options.NodeSelector.Count == 0 ? null : new Dictionary<string, string>(options.NodeSelector),
+            NodeSelector = nodeSelector.Count == 0 ? null : nodeSelector,
             Tolerations = options.Tolerations.Count == 0 ? null : [.. options.Tolerations.Select(t => new V1Toleration
             {
                 Key = string.IsNullOrEmpty(t.Key) ? null : t.Key,

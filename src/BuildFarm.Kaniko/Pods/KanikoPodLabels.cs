@@ -9,6 +9,10 @@ public static class KanikoPodLabels
     public const string BuildKey = "buildfarm.io/build-key";
     public const string Debug = "buildfarm.io/debug";
 
+    /// <summary>On a per-platform pod of a multi-platform build: the platform slug as label (<c>linux-arm64</c>), the
+    /// platform as annotation (<c>linux/arm64</c>).</summary>
+    public const string Platform = "buildfarm.io/platform";
+
     /// <summary>Annotation: the destinations as a JSON array.</summary>
     public const string Destinations = "buildfarm.io/destinations";
 

@@ -20,6 +20,17 @@ public static partial class KanikoPodNames
     /// <summary>The name of attempt <paramref name="attempt"/> of build <paramref name="buildId"/>.</summary>
     public static string PodName(string buildId, int attempt) => Name(buildId, attempt, suffix: "");
 
+    /// <summary>
+    /// The name of attempt <paramref name="attempt"/> of the pod for <paramref name="platform"/> of a multi-platform build:
+    /// <c>bf-&lt;build&gt;-&lt;attempt&gt;-linux-arm64</c> (each platform numbers its own attempts). A platform slug longer
+    /// than 24 characters is replaced by a hash of the platform.
+    /// </summary>
+    public static string PlatformPodName(string buildId, string platform, int attempt)
+    {
+        var slug = Specs.BuildPlatforms.Slug(platform);
+        return Name(buildId, attempt, "-" + (slug.Length <= 24 ? slug : ShortHash(platform)));
+    }
+
     /// <summary>The name of the debug pod for an attempt: the pod name with <c>-debug</c> after the attempt.</summary>
     public static string DebugPodName(string buildId, int attempt) => Name(buildId, attempt, suffix: "-debug");
 

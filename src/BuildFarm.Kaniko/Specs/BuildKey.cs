@@ -68,7 +68,18 @@ public static class BuildKey
         Map(text, "build-args", spec.BuildArgs);
         List(text, "destinations", destinations);
         Map(text, "labels", spec.Labels);
-        Scalar(text, "platform", (spec.Platform ?? "").ToLowerInvariant());
+        // One platform (either field) is the single-platform form it always was; two or more add a list, in order (the
+        // order of the index's manifests, hence its digest).
+        var platforms = BuildPlatforms.Of(spec);
+        Scalar(text, "platform", platforms.Count == 1 ? platforms[0].ToLowerInvariant() : "");
+        if (platforms.Count > 1)
+        {
+            text.Append("platforms#").Append(platforms.Count.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            foreach (var platform in platforms)
+            {
+                text.Append(Prefixed(platform.ToLowerInvariant())).Append('\n');
+            }
+        }
         Scalar(text, "executor-image", image);
         return text.ToString();
     }

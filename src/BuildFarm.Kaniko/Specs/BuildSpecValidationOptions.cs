@@ -14,6 +14,9 @@ public sealed class BuildSpecValidationOptions
     public IList<string> AllowedDestinations { get; init; } = [];
 
     public int MaxDestinations { get; init; } = 16;
+
+    /// <summary>Most platforms a multi-platform build may name (one pod each; an index joins at most 64).</summary>
+    public int MaxPlatforms { get; init; } = 8;
     public int MaxBuildArgs { get; init; } = 64;
 
     /// <summary>Largest build-arg value, in UTF-8 bytes.</summary>

@@ -38,7 +38,7 @@ public static partial class BuildSpecValidator
         ValidateBuildArgs(spec, options, errors);
         ValidateLabels(spec, options, errors);
         ValidateTarget(spec, errors);
-        ValidatePlatform(spec, errors);
+        ValidatePlatform(spec, options, errors);
         ValidateCache(spec, allowList, errors, warnings);
         ValidateDeadline(spec, options, errors);
         ValidateResources("resources", spec.Resources, errors, options.MaxResources);
@@ -267,15 +267,37 @@ public static partial class BuildSpecValidator
         }
     }
 
-    private static void ValidatePlatform(BuildSpec spec, List<SpecProblem> errors)
+    private static void ValidatePlatform(BuildSpec spec, BuildSpecValidationOptions options, List<SpecProblem> errors)
     {
-        if (spec.Platform is null)
+        if (spec.Platform is not null && !BuildPlatforms.IsWellFormed(spec.Platform))
+        {
+            errors.Add(new("platform", $"'{Shown(spec.Platform)}' must be os/arch[/variant] in lower case, e.g. linux/amd64 or linux/arm64/v8 (at most {BuildPlatforms.MaxLength} characters)"));
+        }
+        if (spec.Platforms is not { Count: > 0 } platforms)
         {
             return;
         }
-        if (!PlatformRegex().IsMatch(spec.Platform))
+        if (spec.Platform is not null)
         {
-            errors.Add(new("platform", $"'{spec.Platform}' must be os/arch[/variant] in lower case, e.g. linux/amd64 or linux/arm64/v8"));
+            errors.Add(new("platforms", "give either platform or platforms, not both (platforms: [\"linux/amd64\"] is the same build as platform: linux/amd64)"));
+        }
+        if (platforms.Count > options.MaxPlatforms)
+        {
+            errors.Add(new("platforms", $"{platforms.Count} platforms exceed the limit of {options.MaxPlatforms}"));
+            return;
+        }
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < platforms.Count; i++)
+        {
+            var platform = platforms[i];
+            if (!BuildPlatforms.IsWellFormed(platform))
+            {
+                errors.Add(new($"platforms[{i}]", $"'{Shown(platform ?? "(null)")}' must be os/arch[/variant] in lower case, e.g. linux/amd64 or linux/arm64/v8 (at most {BuildPlatforms.MaxLength} characters)"));
+            }
+            else if (!seen.Add(platform))
+            {
+                errors.Add(new($"platforms[{i}]", $"'{platform}' repeats an earlier platform"));
+            }
         }
     }
 
@@ -379,9 +401,6 @@ public static partial class BuildSpecValidator
 
     [GeneratedRegex(@"^[A-Za-z][A-Za-z0-9_.-]{0,127}\z", RegexOptions.CultureInvariant)]
     private static partial Regex StageNameRegex();
-
-    [GeneratedRegex(@"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?\z", RegexOptions.CultureInvariant)]
-    private static partial Regex PlatformRegex();
 
     // Kubernetes quantity grammar: <signedNumber><suffix>; negative values are rejected afterwards.
     [GeneratedRegex(@"^\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?\z", RegexOptions.CultureInvariant)]

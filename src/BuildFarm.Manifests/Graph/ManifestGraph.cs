@@ -1,3 +1,4 @@
+using BuildFarm.Kaniko.Graphs;
 using BuildFarm.Kaniko.Specs;
 using BuildFarm.Manifests.Model;
 
@@ -128,53 +129,17 @@ public static class ManifestGraph
         return result;
     }
 
-    /// <summary>Kahn's algorithm over <paramref name="names"/>; among ready images the earliest in the manifest goes first.</summary>
+    /// <summary>The images named in <paramref name="names"/>, each after its dependencies; among ready images the
+    /// earliest in the manifest goes first.</summary>
     private static List<ManifestImage> Order(Manifest manifest, HashSet<string> names)
     {
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < manifest.Images.Count; i++)
-        {
-            index[manifest.Images[i].Name] = i;
-        }
-        var waiting = new Dictionary<string, int>(StringComparer.Ordinal);
-        var dependents = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        var ready = new SortedSet<int>();
-        foreach (var name in names)
-        {
-            var inside = manifest[name].DependsOn.Where(d => names.Contains(d.Image)).Select(d => d.Image).ToList();
-            waiting[name] = inside.Count;
-            foreach (var dependency in inside)
-            {
-                if (!dependents.TryGetValue(dependency, out var list))
-                {
-                    dependents[dependency] = list = [];
-                }
-                list.Add(name);
-            }
-            if (inside.Count == 0)
-            {
-                ready.Add(index[name]);
-            }
-        }
-        var order = new List<ManifestImage>(names.Count);
-        while (ready.Count > 0)
-        {
-            var image = manifest.Images[ready.Min];
-            ready.Remove(ready.Min);
-            order.Add(image);
-            foreach (var dependent in dependents.GetValueOrDefault(image.Name) ?? [])
-            {
-                if (--waiting[dependent] == 0)
-                {
-                    ready.Add(index[dependent]);
-                }
-            }
-        }
-        if (order.Count != names.Count)
+        var selected = manifest.Images.Where(i => names.Contains(i.Name)).ToList();
+        var graph = DependencyGraph.Of(selected, i => i.Name, i => i.DependsOn.Select(d => d.Image));
+        if (!graph.TryTopologicalOrder(out var order))
         {
             // The parser rejects cycles, so a Manifest never has one.
             throw new InvalidOperationException("the manifest's dependency graph has a cycle");
         }
-        return order;
+        return [.. order.Select(i => selected[i])];
     }
 }

@@ -27,6 +27,8 @@ internal sealed class RawFields
     public Located<string>? Schedule { get; set; }
     public Located<bool>? Cache { get; set; }
     public Located<int>? DeadlineSeconds { get; set; }
+    public ManifestLocation PlatformsLocation { get; set; }
+    public List<Located<string>>? Platforms { get; set; }
     public ManifestLocation DestinationsLocation { get; set; }
     public List<Located<string>>? Destinations { get; set; }
     public ManifestLocation BuildArgsLocation { get; set; }

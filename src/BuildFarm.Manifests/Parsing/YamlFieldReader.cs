@@ -10,7 +10,7 @@ internal sealed class YamlFieldReader(List<ManifestError> errors)
 {
     public static readonly string[] ImageKeys =
     [
-        "name", "context", "contextSubPath", "dockerfile", "destinations", "buildArgs", "target", "platform", "dependsOn",
+        "name", "context", "contextSubPath", "dockerfile", "destinations", "buildArgs", "target", "platform", "platforms", "dependsOn",
         "schedule", "labels", "cache", "cacheRepo", "resources", "deadlineSeconds",
     ];
 

@@ -1,32 +1,18 @@
 using System.Globalization;
+using BuildFarm.Coordination.Redis;
 using StackExchange.Redis;
 
 namespace BuildFarm.Manifests.Scheduling;
 
 /// <summary>
 /// <see cref="IScheduleCoordinator"/> in Redis. Keys (all under <c>prefix</c>):
-/// <c>scheduler:leader</c> holds the leader's id with a PX expiry (taken with SET NX PX, extended by a compare-and-extend
-/// script); <c>scheduler:last:{image}</c> the last handled occurrence (unix ms, only moves forward);
+/// <c>scheduler:leader</c> holds the leader's id with a PX expiry (a <see cref="RedisLeases"/> lease, the same scripts as
+/// the destination locks: taken with SET NX PX, extended and resigned only by its holder); <c>scheduler:last:{image}</c> the last handled occurrence (unix ms, only moves forward);
 /// <c>scheduler:occurrence:{image}:{unix s}</c> the claim, <c>pending|holder</c> with a short expiry, then <c>fired|holder</c>
 /// kept for the retention. Each operation is one round trip.
 /// </summary>
 public sealed class RedisScheduleCoordinator(IConnectionMultiplexer redis, string keyPrefix) : IScheduleCoordinator
 {
-    private const string ExtendScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          redis.call('PEXPIRE', KEYS[1], ARGV[2])
-          return 1
-        end
-        return 0
-        """;
-
-    private const string ResignScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
-          return redis.call('DEL', KEYS[1])
-        end
-        return 0
-        """;
-
     private const string AdvanceScript = """
         local cur = redis.call('GET', KEYS[1])
         if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then
@@ -66,17 +52,13 @@ public sealed class RedisScheduleCoordinator(IConnectionMultiplexer redis, strin
     {
         ArgumentException.ThrowIfNullOrEmpty(holder);
         cancellationToken.ThrowIfCancellationRequested();
-        if (await Db.StringSetAsync(LeaderKey, holder, ttl, When.NotExists))
-        {
-            return true;
-        }
-        return (long)await Db.ScriptEvaluateAsync(ExtendScript, [LeaderKey], [holder, Milliseconds(ttl)]) == 1;
+        return await RedisLeases.TryTakeAsync(Db, LeaderKey, holder, ttl) || await RedisLeases.TryExtendAsync(Db, LeaderKey, holder, ttl);
     }
 
     public async Task ResignAsync(string holder, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        await Db.ScriptEvaluateAsync(ResignScript, [LeaderKey], [holder]);
+        await RedisLeases.ReleaseAsync(Db, LeaderKey, holder);
     }
 
     public async Task<DateTimeOffset?> GetLastHandledAsync(string schedule, CancellationToken cancellationToken)
@@ -111,5 +93,5 @@ public sealed class RedisScheduleCoordinator(IConnectionMultiplexer redis, strin
         await Db.StringSetAsync(OccurrenceKey(schedule, occurrence), "fired|" + holder, retention);
     }
 
-    private static long Milliseconds(TimeSpan span) => Math.Max(1, (long)span.TotalMilliseconds);
+    private static long Milliseconds(TimeSpan span) => RedisLeases.Milliseconds(span);
 }

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using BuildFarm.Contracts;
+using BuildFarm.Kaniko.Graphs;
 
 namespace BuildFarm.Status.Batches;
 
@@ -66,29 +67,15 @@ public sealed partial class BatchGraph
         return result;
     }
 
-    /// <summary>The images with every dependency before its dependents (Kahn's algorithm, ties in the given order).</summary>
+    /// <summary>The images with every dependency before its dependents (Kahn's algorithm; among the images ready at a
+    /// time the earliest in the given order goes first).</summary>
     public IReadOnlyList<BatchNode> TopologicalOrder()
     {
-        var pending = Nodes.ToDictionary(n => n.BuildId, n => n.DependsOn.Select(e => e.BuildId).Where(_byId.ContainsKey).Distinct(StringComparer.Ordinal).Count(),
-            StringComparer.Ordinal);
-        var ready = new Queue<BatchNode>(Nodes.Where(n => pending[n.BuildId] == 0));
-        var order = new List<BatchNode>(Nodes.Count);
-        while (ready.TryDequeue(out var node))
-        {
-            order.Add(node);
-            foreach (var dependent in DependentsOf(node.BuildId))
-            {
-                if (--pending[dependent.BuildId] == 0)
-                {
-                    ready.Enqueue(dependent);
-                }
-            }
-        }
-        if (order.Count != Nodes.Count)
+        if (!Graph(Nodes).TryTopologicalOrder(out var order))
         {
             throw new InvalidOperationException($"the batch has a dependency cycle: {DescribeCycle(Nodes)}");
         }
-        return order;
+        return [.. order.Select(i => Nodes[i])];
     }
 
     /// <summary>The graph of a submitted batch; <see cref="ArgumentException"/> naming every problem when it is not valid.</summary>
@@ -106,7 +93,7 @@ public sealed partial class BatchGraph
 
     /// <summary>
     /// The graph as stored: each record's <see cref="BuildRecord.DependsOn"/> with the build args of
-    /// <see cref="BuildRecord.DependencyBuildArgs"/>. Not validated again (the orchestrator did that on submit); an edge to a
+    /// <see cref="StoredBuildRecord.DependencyBuildArgs"/>. Not validated again (the orchestrator did that on submit); an edge to a
     /// build that is not in <paramref name="records"/> is kept, and never satisfied.
     /// </summary>
     public static BatchGraph FromRecords(IReadOnlyList<BuildRecord> records)
@@ -114,7 +101,7 @@ public sealed partial class BatchGraph
         ArgumentNullException.ThrowIfNull(records);
         return new BatchGraph([.. records.Select(r =>
         {
-            var args = r.DependencyBuildArgs.ToLookup(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+            var args = r.Stored().DependencyBuildArgs.ToLookup(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
             var edges = r.DependsOn.SelectMany(d => args[d].Any()
                 ? args[d].Select(arg => new BatchEdge(d, arg))
                 : [new BatchEdge(d, null)]);
@@ -216,46 +203,12 @@ public sealed partial class BatchGraph
     private static string DescribeCycle(IReadOnlyList<BatchNode> nodes) =>
         FindCycle(nodes) is { } cycle ? string.Join(" → ", cycle) : "(not found)";
 
-    /// <summary>One cycle as names (first repeated at the end), or null. Depth-first with colours.</summary>
-    private static List<string>? FindCycle(IReadOnlyList<BatchNode> nodes)
-    {
-        var byId = nodes.ToDictionary(n => n.BuildId, StringComparer.Ordinal);
-        var colour = new Dictionary<string, int>(StringComparer.Ordinal); // 1 on the stack, 2 done
-        var stack = new List<BatchNode>();
-        foreach (var start in nodes)
-        {
-            if (Visit(start) is { } cycle)
-            {
-                return cycle;
-            }
-        }
-        return null;
+    /// <summary>The first cycle a depth-first walk in the given order meets, as names (first repeated at the end), or null.</summary>
+    private static List<string>? FindCycle(IReadOnlyList<BatchNode> nodes) =>
+        Graph(nodes).FindCycles(max: 1) is [var cycle] ? [.. cycle.Select(i => nodes[i].Name)] : null;
 
-        List<string>? Visit(BatchNode node)
-        {
-            if (colour.TryGetValue(node.BuildId, out var c))
-            {
-                if (c == 2)
-                {
-                    return null;
-                }
-                var from = stack.FindIndex(n => n.BuildId == node.BuildId);
-                return [.. stack.Skip(from).Select(n => n.Name), node.Name];
-            }
-            colour[node.BuildId] = 1;
-            stack.Add(node);
-            foreach (var edge in node.DependsOn)
-            {
-                if (byId.TryGetValue(edge.BuildId, out var next) && Visit(next) is { } cycle)
-                {
-                    return cycle;
-                }
-            }
-            stack.RemoveAt(stack.Count - 1);
-            colour[node.BuildId] = 2;
-            return null;
-        }
-    }
+    private static DependencyGraph Graph(IReadOnlyList<BatchNode> nodes) =>
+        DependencyGraph.Of(nodes, n => n.BuildId, n => n.DependsOn.Select(e => e.BuildId));
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex BuildArgName();

@@ -29,7 +29,7 @@ public enum ClaimOutcome
 /// <summary>
 /// The batch orchestrator's decisions, pure: which waiting builds to publish (all dependencies succeeded), with which
 /// pinned build args, and which to end as <c>dependency_failed</c>. Each decision is carried out through a claim on the
-/// build's record (<see cref="BuildRecord.ReleasedBy"/>), written with the store's atomic update, so two orchestrators
+/// build's record (<see cref="StoredBuildRecord.ReleasedBy"/>), written with the store's atomic update, so two orchestrators
 /// (or a redelivery) deciding the same thing publish it once.
 /// </summary>
 public static class BatchProgress
@@ -121,8 +121,9 @@ public static class BatchProgress
     public static bool IsCandidate(BuildRecord build, string token)
     {
         ArgumentNullException.ThrowIfNull(build);
-        return string.Equals(build.ReleasedBy, token, StringComparison.Ordinal)
-            || (build.ReleasedBy is null && build.State is BuildState.Waiting or BuildState.Queued);
+        var releasedBy = build.Stored().ReleasedBy;
+        return string.Equals(releasedBy, token, StringComparison.Ordinal)
+            || (releasedBy is null && build.State is BuildState.Waiting or BuildState.Queued);
     }
 
     /// <summary>The reference a dependent is built on: the repository of the dependency's first destination, tag stripped, at its digest.</summary>
@@ -147,7 +148,7 @@ public static class BatchProgress
         var outcome = Claim(current, token);
         return outcome != ClaimOutcome.Claimed
             ? (outcome, null)
-            : (outcome, new BuildChange(current with { State = BuildState.Queued, ReleasedBy = token, Spec = spec }, BuildRecordReducer.ReleasedEvent));
+            : (outcome, new BuildChange(current.Stored() with { State = BuildState.Queued, ReleasedBy = token, Spec = spec }, BuildRecordReducer.ReleasedEvent));
     }
 
     /// <summary>Takes a waiting build for ending as <c>dependency_failed</c>: state failed with the detail, the claim set.</summary>
@@ -157,7 +158,7 @@ public static class BatchProgress
         var outcome = Claim(current, token);
         return outcome != ClaimOutcome.Claimed
             ? (outcome, null)
-            : (outcome, new BuildChange(current with
+            : (outcome, new BuildChange(current.Stored() with
             {
                 State = BuildState.Failed,
                 Reason = FailureReasons.DependencyFailed,
@@ -169,11 +170,12 @@ public static class BatchProgress
 
     private static ClaimOutcome Claim(BuildRecord current, string token)
     {
-        if (string.Equals(current.ReleasedBy, token, StringComparison.Ordinal))
+        var releasedBy = current.Stored().ReleasedBy;
+        if (string.Equals(releasedBy, token, StringComparison.Ordinal))
         {
             return ClaimOutcome.AlreadyOurs;
         }
-        return current.ReleasedBy is null && current.State is BuildState.Waiting or BuildState.Queued
+        return releasedBy is null && current.State is BuildState.Waiting or BuildState.Queued
             ? ClaimOutcome.Claimed
             : ClaimOutcome.Taken;
     }

@@ -1,3 +1,4 @@
+using BuildFarm.Status.Batches;
 using BuildFarm.Status.Messaging;
 using BuildFarm.Status.Stores;
 using MassTransit;
@@ -29,7 +30,7 @@ public static class StatusServiceCollectionExtensions
         services.AddBuildFarmStatusStore(_ => { });
 
     /// <summary>
-    /// The status store: Redis when <see cref="BuildStatusStoreOptions.RedisConnectionString"/> is set (its own
+    /// The status store and the idempotency store (<see cref="IIdempotencyStore"/>, same backend and key prefix): Redis when <see cref="BuildStatusStoreOptions.RedisConnectionString"/> is set (its own
     /// connection), else in process. Options bind the <c>Status</c> section, then <c>Redis:ConnectionString</c> (when set)
     /// gives the connection string, then <paramref name="configure"/> runs.
     /// </summary>
@@ -57,6 +58,13 @@ public static class StatusServiceCollectionExtensions
             return options.UseRedis
                 ? new RedisBuildStatusStore(sp.GetRequiredService<StatusRedisConnection>().Multiplexer, options.KeyPrefix, options.RecordTtl, time)
                 : new InMemoryBuildStatusStore(time, options.RecordTtl);
+        });
+        services.TryAddSingleton<IIdempotencyStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
+            return options.UseRedis
+                ? new RedisIdempotencyStore(sp.GetRequiredService<StatusRedisConnection>().Multiplexer, options.KeyPrefix)
+                : new InMemoryIdempotencyStore(sp.GetRequiredService<TimeProvider>());
         });
         return services;
     }

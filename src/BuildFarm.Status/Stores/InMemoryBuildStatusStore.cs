@@ -16,7 +16,6 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
     private readonly TimeSpan _ttl;
     private readonly Dictionary<string, Entry<BuildRecord>> _builds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Entry<BatchRecord>> _batches = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Entry<string>> _idempotency = new(StringComparer.Ordinal);
     private readonly List<Subscriber> _subscribers = [];
 
     public InMemoryBuildStatusStore(TimeProvider time, TimeSpan recordTtl)
@@ -207,27 +206,6 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
         }
         var registration = cancellationToken.Register(() => Unsubscribe(subscriber));
         return ReadAsync(subscriber, registration, cancellationToken);
-    }
-
-    public Task<string> GetOrSetIdempotencyAsync(string scope, string key, string value, TimeSpan ttl, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(scope);
-        ArgumentException.ThrowIfNullOrWhiteSpace(key);
-        ArgumentNullException.ThrowIfNull(value);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
-        {
-            var now = _time.GetUtcNow();
-            var id = scope + "\n" + key;
-            var existing = Live(_idempotency, id, now);
-            if (existing is not null)
-            {
-                return Task.FromResult(existing);
-            }
-            _idempotency[id] = new Entry<string>(value, now + ttl);
-            return Task.FromResult(value);
-        }
     }
 
     /// <summary>Live readers now (for tests: a reader that stopped must not stay registered).</summary>

@@ -11,7 +11,7 @@ namespace BuildFarm.Status.Stores;
 /// docs/status-and-batches.md): a hash per build (<c>P build:ID</c>: <c>v</c> = version, <c>r</c> = record JSON), a string
 /// per batch (<c>P batch:ID</c>), sorted-set indexes of build sort keys (<c>P index:all</c>, <c>P index:state:S</c>,
 /// <c>P index:batch:ID</c>, and per tenant <c>P index:tenant:T</c>, <c>P index:tenant:T:state:S</c>; all scores 0,
-/// ordered by member), idempotency strings (<c>P idem:SCOPE:KEY</c>), and pub/sub
+/// ordered by member), and pub/sub
 /// channels <c>P changes:build:ID</c> and <c>P changes:batch:ID</c>. Every write is one Lua script (record, indexes and
 /// announcement together) and every record key carries the TTL, refreshed on each change. Assumes a single Redis (or a
 /// replicated primary), not Redis Cluster: the scripts touch index keys of other slots.
@@ -155,7 +155,7 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(buildId);
         cancellationToken.ThrowIfCancellationRequested();
-        return Deserialize<BuildRecord>(await Db.HashGetAsync(_keys.Build(buildId), "r").ConfigureAwait(false));
+        return Deserialize<StoredBuildRecord>(await Db.HashGetAsync(_keys.Build(buildId), "r").ConfigureAwait(false));
     }
 
     public async Task<IReadOnlyList<BuildRecord?>> GetBuildsAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
@@ -244,7 +244,7 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         {
             cancellationToken.ThrowIfCancellationRequested();
             var values = await Db.HashGetAsync(key, ["v", "r"]).ConfigureAwait(false);
-            var current = Deserialize<BuildRecord>(values[1]);
+            BuildRecord? current = Deserialize<StoredBuildRecord>(values[1]);
             if (current is null)
             {
                 return null;
@@ -332,18 +332,6 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         var subscription = new Subscription(this, string.IsNullOrWhiteSpace(buildId) ? null : buildId,
             string.IsNullOrWhiteSpace(batchId) ? null : batchId, cancellationToken);
         return subscription.ReadAsync(cancellationToken);
-    }
-
-    public async Task<string> GetOrSetIdempotencyAsync(string scope, string key, string value, TimeSpan ttl, CancellationToken cancellationToken)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(scope);
-        ArgumentException.ThrowIfNullOrWhiteSpace(key);
-        ArgumentNullException.ThrowIfNull(value);
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
-        cancellationToken.ThrowIfCancellationRequested();
-        // SET NX GET (Redis 7): the earlier value when the key was there, else nil and ours is stored.
-        var earlier = await Db.StringSetAndGetAsync(_keys.Idempotency(scope, key), value, (TimeSpan?)ttl, When.NotExists, CommandFlags.None).ConfigureAwait(false);
-        return earlier.IsNull ? value : (string)earlier!;
     }
 
     /// <summary>One live reader: its channel subscriptions feed one queue, after a snapshot of the current records.</summary>
@@ -467,12 +455,15 @@ public sealed class RedisBuildStatusStore : IBuildStatusStore
         var reads = buildIds.Select(id => batch.HashGetAsync(_keys.Build(id), "r")).ToList();
         batch.Execute();
         var values = await Task.WhenAll(reads).ConfigureAwait(false);
-        return [.. values.Select(Deserialize<BuildRecord>)];
+        return [.. values.Select(Deserialize<StoredBuildRecord>)];
     }
 
     private static string BuildIdOf(string sortKey) => sortKey[(sortKey.IndexOf('|', StringComparison.Ordinal) + 1)..];
 
     private static string Serialize<T>(T value) => JsonSerializer.Serialize(value, StatusJson.Options);
+
+    /// <summary>A record with the orchestrator's state (<see cref="StoredBuildRecord"/>), whatever type it was handed as.</summary>
+    private static string Serialize(BuildRecord record) => JsonSerializer.Serialize(record.Stored(), StatusJson.Options);
 
     private static T? Deserialize<T>(RedisValue value)
         where T : class => value.IsNullOrEmpty ? null : JsonSerializer.Deserialize<T>((string)value!, StatusJson.Options);
@@ -495,7 +486,6 @@ internal sealed class StatusKeys(string prefix)
     /// <summary>A tenant's builds in one state; without a tenant, every build in that state (<see cref="IndexState"/>).</summary>
     public string IndexTenantState(string? tenant, BuildState state) =>
         tenant is null ? IndexState(state) : $"{Prefix}index:tenant:{tenant}:state:{state.ToWire()}";
-    public string Idempotency(string scope, string key) => $"{Prefix}idem:{scope}:{key}";
     public string BuildChannel(string buildId) => $"{Prefix}changes:build:{buildId}";
     public string BatchChannel(string batchId) => $"{Prefix}changes:batch:{batchId}";
 }

@@ -75,8 +75,8 @@ internal static class StoreChecks
     public static string SortKey(BuildRecord build) =>
         $"{Math.Max(0, build.SubmittedAt.ToUnixTimeMilliseconds()):D15}|{build.BuildId}";
 
-    /// <summary>A new record: version 1, updated now (unless the caller set them).</summary>
-    public static BuildRecord New(BuildRecord build, DateTimeOffset now) => build with
+    /// <summary>A new record as stored (<see cref="StoredBuildRecord"/>): version 1, updated now (unless the caller set them).</summary>
+    public static BuildRecord New(BuildRecord build, DateTimeOffset now) => build.Stored() with
     {
         Version = build.Version > 0 ? build.Version : 1,
         UpdatedAt = build.UpdatedAt == default ? now : build.UpdatedAt,

@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using BuildFarm.Contracts;
 using BuildFarm.Coordination;
 using BuildFarm.Kaniko.Classification;
 using BuildFarm.Kaniko.Logs;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Kaniko.Specs;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Worker.Metrics;
 using BuildFarm.Worker.Options;
 using BuildFarm.Worker.Pods;
@@ -64,10 +66,22 @@ public sealed class BuildRunner(
             metrics.RecordQueueWait(started - command.SubmittedAt);
         }
         metrics.BuildStarted();
+        // The build's span: a child of MassTransit's consume span, so of the API request that published the command.
+        // A build of a batch links the batch's submit span.
+        ActivityLink[]? links = ActivityContext.TryParse(command.BatchTraceParent, null, out var batchSpan) ? [new ActivityLink(batchSpan)] : null;
+        using var span = TraceNames.Source.StartActivity(TraceNames.BuildSpan, ActivityKind.Internal, default(ActivityContext), links: links);
+        span?.SetTag(TraceNames.BuildId, command.BuildId);
+        span?.SetTag(TraceNames.BatchId, command.BatchId);
         try
         {
             var outcome = await RunCoreAsync(command, events, cancellation, redelivered, stopping).ConfigureAwait(false);
             metrics.RecordBuild(outcome.Outcome, time.GetUtcNow() - started);
+            span?.SetTag(TraceNames.Outcome, outcome.Outcome);
+            span?.SetTag(TraceNames.Reason, outcome.Reason);
+            if (outcome.Outcome == "failed")
+            {
+                span?.SetStatus(ActivityStatusCode.Error, outcome.Reason);
+            }
             return outcome;
         }
         finally
@@ -135,7 +149,7 @@ public sealed class BuildRunner(
             }
             if (attemptRunning)
             {
-                metrics.RecordAttempt(cancelled ? "cancelled" : "failed", cancelled ? FailureReasons.Cancelled : FailureReasons.DeadlineExceeded);
+                metrics.RecordAttempt(cancelled ? "cancelled" : "failed", cancelled ? FailureReasons.Cancelled : FailureReasons.DeadlineExceeded, state.PushRegistry);
             }
             if (cancelled)
             {
@@ -211,14 +225,14 @@ public sealed class BuildRunner(
             if (result.Analysis is { } analysis)
             {
                 resets += analysis.TotalResets;
-                metrics.RecordAnalysis(analysis, state.PushRegistry);
+                metrics.RecordAnalysis(analysis, state.PushRegistry, state.Command.Spec.CacheRepo);
             }
             var decision = AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble());
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
                 await leaseScope.FenceAsync(ct).ConfigureAwait(false);
                 await dedupe.CompleteAsync(state.BuildKey, command.BuildId, decision.Digest!, _options.DedupeCompletedTtl, ct).ConfigureAwait(false);
-                metrics.RecordAttempt("succeeded", "none");
+                metrics.RecordAttempt("succeeded", "none", state.PushRegistry);
                 await events.PublishAsync(build.Succeeded(command, decision.Digest!, result.Analysis, attempt, resets), ct).ConfigureAwait(false);
                 // Deleted last: if anything above fails (Redis, the bus) before the completion, the retried message
                 // adopts this succeeded pod and reports the same digest instead of building again; after it, the retried
@@ -229,7 +243,7 @@ public sealed class BuildRunner(
                 return new BuildRunOutcome("succeeded", null, decision.Digest, attempt);
             }
 
-            metrics.RecordAttempt("failed", decision.Reason!);
+            metrics.RecordAttempt("failed", decision.Reason!, state.PushRegistry);
             await events.PublishAsync(build.AttemptFailed(command, attempt, decision, resets), ct).ConfigureAwait(false);
             if (result.Stuck)
             {
@@ -290,7 +304,38 @@ public sealed class BuildRunner(
         var command = state.Command;
         var pod = pods.Prepare(command, state.Attempt, state.BuildKey);
         var name = pod.Metadata.Name;
-        var (created, adopted, rejection) = await pods.CreateOrAdoptAsync(pod, command.BuildId, ct).ConfigureAwait(false);
+        using var span = TraceNames.Source.StartActivity(TraceNames.AttemptSpan);
+        span?.SetTag(TraceNames.BuildId, command.BuildId);
+        span?.SetTag(TraceNames.Attempt, state.Attempt);
+        span?.SetTag(TraceNames.Pod, name);
+        span?.SetTag(TraceNames.Registry, state.PushRegistry);
+        var result = await RunAttemptCoreAsync(state, events, pod, ct).ConfigureAwait(false);
+        span?.SetTag(TraceNames.Outcome, result.Classification.Succeeded ? "succeeded" : "failed");
+        span?.SetTag(TraceNames.Reason, result.Classification.Reason);
+        if (!result.Classification.Succeeded)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, result.Classification.Reason);
+        }
+        return result;
+    }
+
+    private async Task<AttemptResult> RunAttemptCoreAsync(RunState state, IBuildEventPublisher events, V1Pod pod, CancellationToken ct)
+    {
+        var command = state.Command;
+        var name = pod.Metadata.Name;
+        V1Pod? created;
+        bool adopted;
+        FailureClassification? rejection;
+        using (var createSpan = TraceNames.Source.StartActivity(TraceNames.PodCreateSpan))
+        {
+            createSpan?.SetTag(TraceNames.Pod, name);
+            (created, adopted, rejection) = await pods.CreateOrAdoptAsync(pod, command.BuildId, ct).ConfigureAwait(false);
+            createSpan?.SetTag(TraceNames.Adopted, adopted);
+            if (created is null)
+            {
+                createSpan?.SetStatus(ActivityStatusCode.Error, rejection?.Reason);
+            }
+        }
         if (created is null)
         {
             return new AttemptResult(rejection!, null, Stuck: false);
@@ -302,7 +347,7 @@ public sealed class BuildRunner(
         AttemptResult result;
         try
         {
-            result = await FollowAttemptAsync(command, state.Attempt, name, created.Metadata.Uid, created, adopted, ct).ConfigureAwait(false);
+            result = await FollowAttemptAsync(command, state.Attempt, name, created.Metadata.Uid, adopted, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -321,13 +366,13 @@ public sealed class BuildRunner(
     }
 
     /// <summary>An attempt after its pod exists: wait for the container, stream the log, wait for the end, classify.</summary>
-    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, int attempt, string name, string? uid, V1Pod created, bool adopted,
-        CancellationToken ct)
+    private async Task<AttemptResult> FollowAttemptAsync(BuildImage command, int attempt, string name, string? uid, bool adopted, CancellationToken ct)
     {
+        var startup = PodStartupClock.Start(time);
         V1Pod running;
         try
         {
-            running = await watcher.WaitAsync(name, uid, p => PodStates.IsStarted(p) || PodStates.IsStuck(p), ct).ConfigureAwait(false);
+            running = await watcher.WaitAsync(name, uid, startup.Until(p => PodStates.IsStarted(p) || PodStates.IsStuck(p)), ct).ConfigureAwait(false);
         }
         catch (PodGoneException gone)
         {
@@ -338,9 +383,11 @@ public sealed class BuildRunner(
             return Classify(running, null, stuck: true);
         }
         var containerStarted = PodStates.ContainerStartedAt(running);
-        if (!adopted && created.Metadata.CreationTimestamp is { } createdAt && containerStarted is { } startedAt)
+        if (!adopted)
         {
-            metrics.RecordPodStartup(startedAt - new DateTimeOffset(DateTime.SpecifyKind(createdAt, DateTimeKind.Utc)));
+            var podStarted = time.GetUtcNow();
+            metrics.RecordPodStartup(startup.Elapsed);
+            BuildSpans.PodStartup(podStarted - startup.Elapsed, podStarted);
         }
 
         // The attempt's log in the log store: every line the analyzer sees, resumed where an earlier worker left an adopted pod.
@@ -360,6 +407,10 @@ public sealed class BuildRunner(
         if (log is not null)
         {
             await log.CompleteAsync(ct).ConfigureAwait(false);
+        }
+        if (analysis is not null)
+        {
+            BuildSpans.KanikoPhases(analysis);
         }
         return Classify(final, analysis, stuck: false);
     }

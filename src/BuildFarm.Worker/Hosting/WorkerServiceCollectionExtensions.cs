@@ -5,6 +5,7 @@ using BuildFarm.Coordination.Redis;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
 using BuildFarm.Messaging.Hosting;
+using BuildFarm.Messaging.Tracing;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Metrics;
@@ -17,6 +18,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using StackExchange.Redis;
 
 namespace BuildFarm.Worker.Hosting;
@@ -35,6 +37,7 @@ public static class WorkerServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddBuildFarmWorkerCore();
+        builder.Services.AddOpenTelemetry().AddBuildFarmTracing(builder.Configuration, "buildfarm-worker");
         // MassTransit's broker outages and handed-back messages as one line each, without a stack trace.
         builder.Services.AddBuildFarmOperatorLogging();
         var bus = builder.Configuration.GetBusOptions();
@@ -100,7 +103,8 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<BuildRunner>();
 
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName, "Polly").AddPrometheusExporter());
+        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("buildfarm-worker", serviceVersion: typeof(BuildFarmMetrics).Assembly.GetName().Version?.ToString()))
+            .WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName, "Polly").AddPrometheusExporter());
         return services;
     }
 
@@ -127,9 +131,9 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IDestinationLocks>(sp => UseRedis(sp)
             ? new RedisDestinationLocks(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryDestinationLocks(sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IRegistrySlots>(sp => UseRedis(sp)
+        services.AddSingleton<IRegistrySlots>(sp => new MeteredRegistrySlots(UseRedis(sp)
             ? new RedisRegistrySlots(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
-            : new InMemoryRegistrySlots(sp.GetRequiredService<TimeProvider>()));
+            : new InMemoryRegistrySlots(sp.GetRequiredService<TimeProvider>()), sp.GetRequiredService<BuildFarmMetrics>()));
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));

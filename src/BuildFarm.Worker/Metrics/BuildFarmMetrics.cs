@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using BuildFarm.Kaniko;
 using BuildFarm.Kaniko.Logs;
+using BuildFarm.Kaniko.Specs;
 
 namespace BuildFarm.Worker.Metrics;
 
@@ -21,6 +22,7 @@ public sealed class BuildFarmMetrics : IDisposable
     private readonly Histogram<double> _pull;
     private readonly Histogram<double> _extract;
     private readonly Histogram<double> _push;
+    private readonly Histogram<double> _build;
     private readonly Histogram<double> _buildDuration;
     private readonly Histogram<double> _queueWait;
     private readonly Histogram<double> _podStartup;
@@ -33,17 +35,49 @@ public sealed class BuildFarmMetrics : IDisposable
     private readonly Counter<long> _janitorDeletes;
     private readonly Counter<long> _logBytesStored;
     private readonly Counter<long> _logBytesTruncated;
+    private readonly Counter<long> _cacheHits;
+    private readonly Counter<long> _cacheMisses;
+    private readonly Counter<long> _podCreateRefusals;
+    private readonly UpDownCounter<long> _registrySlotsInUse;
+
+    /// <summary>
+    /// Bucket bounds (seconds) of Kaniko's phases (pull, extract, build, push): 0.1 s to 1 h; from 0.1 s to 100 s ten per
+    /// decade (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8: neighbours at most 1.33× apart) so that a quantile interpolated inside
+    /// a bucket, p99 included, stays within 15% of the truth; coarser above; a phase longer than the pod's default
+    /// deadline (1 h) lands in +Inf. docs/dashboards.md "Histogram buckets".
+    /// </summary>
+    public static readonly IReadOnlyList<double> PhaseBuckets =
+        [0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25,
+            1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12.5, 15, 20,
+            25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 300, 450,
+            600, 900, 1200, 1800, 2700, 3600];
+
+    /// <summary>Bucket bounds (seconds) of whole builds (all attempts, retries and back-off included): 1 s to 6 h.</summary>
+    public static readonly IReadOnlyList<double> BuildBuckets =
+        [1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400, 21600];
+
+    /// <summary>
+    /// Bucket bounds (seconds) of waits (queue wait, pod start-up): 1 ms (an idle farm takes a build at once) to 1 h (a
+    /// backlog, a pod waiting for a node or an image pull); ten per decade from 50 ms to 100 s.
+    /// </summary>
+    public static readonly IReadOnlyList<double> WaitBuckets =
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.06, 0.08, 0.1, 0.125, 0.15, 0.2,
+            0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5, 2, 2.5, 3,
+            4, 5, 6, 8, 10, 12.5, 15, 20, 25, 30, 40, 50,
+            60, 80, 100, 120, 150, 200, 300, 450, 600, 900, 1200, 1800,
+            2700, 3600];
 
     public BuildFarmMetrics(IMeterFactory meterFactory)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         _meter = meterFactory.Create(MeterName);
-        _pull = _meter.CreateHistogram<double>("buildfarm.kaniko.pull.duration", "s", "Base image manifest and config retrieval per attempt");
-        _extract = _meter.CreateHistogram<double>("buildfarm.kaniko.extract.duration", "s", "Base image layer extraction per attempt");
-        _push = _meter.CreateHistogram<double>("buildfarm.kaniko.push.duration", "s", "Image push per attempt");
-        _buildDuration = _meter.CreateHistogram<double>("buildfarm.build.duration", "s", "Whole build, all attempts, by outcome");
-        _queueWait = _meter.CreateHistogram<double>("buildfarm.queue.wait", "s", "From submission to a worker taking the build");
-        _podStartup = _meter.CreateHistogram<double>("buildfarm.pod.startup", "s", "From pod creation to the Kaniko container running");
+        _pull = Seconds("buildfarm.kaniko.pull.duration", "Base image manifest and config retrieval per attempt", PhaseBuckets);
+        _extract = Seconds("buildfarm.kaniko.extract.duration", "Base image layer extraction per attempt", PhaseBuckets);
+        _build = Seconds("buildfarm.kaniko.build.duration", "Dockerfile steps (RUN, COPY, snapshots) per attempt", PhaseBuckets);
+        _push = Seconds("buildfarm.kaniko.push.duration", "Image push per attempt", PhaseBuckets);
+        _buildDuration = Seconds("buildfarm.build.duration", "Whole build, all attempts, by outcome", BuildBuckets);
+        _queueWait = Seconds("buildfarm.queue.wait", "From submission to a worker taking the build", WaitBuckets);
+        _podStartup = Seconds("buildfarm.pod.startup", "From pod creation to the Kaniko container running", WaitBuckets);
         _resets = _meter.CreateCounter<long>("buildfarm.connection_resets", description: "'connection reset by peer' in Kaniko logs, by phase and registry");
         _attempts = _meter.CreateCounter<long>("buildfarm.build_attempts", description: "Finished attempts (pods) by outcome and reason");
         _builds = _meter.CreateCounter<long>("buildfarm.builds", description: "Finished builds by outcome");
@@ -53,12 +87,27 @@ public sealed class BuildFarmMetrics : IDisposable
         _logBytesStored = _meter.CreateCounter<long>("buildfarm.log.stored", "By", "Bytes of attempt logs written to the log store");
         _logBytesTruncated = _meter.CreateCounter<long>("buildfarm.log.truncated", "By", "Bytes of attempt logs cut from the middle (over Logs:MaxAttemptBytes)");
         _janitorDeletes = _meter.CreateCounter<long>("buildfarm.janitor.pods_deleted", description: "Pods the janitor deleted, by phase (failed, succeeded)");
+        _cacheHits = _meter.CreateCounter<long>("buildfarm.kaniko.cache_hits", description: "Kaniko layer cache hits, by the cache's registry");
+        _podCreateRefusals = _meter.CreateCounter<long>("buildfarm.pod_create_refusals",
+            description: "Pod creates the API server refused, by kind: quota (wait and create again), misconfigured (RBAC, namespace), rejected (admission)");
+        _registrySlotsInUse = _meter.CreateUpDownCounter<long>("buildfarm.registry_slots_in_use", description: "Registry slots this worker holds, by registry");
+        _cacheMisses = _meter.CreateCounter<long>("buildfarm.kaniko.cache_misses", description: "Kaniko layer cache misses (not found or expired), by the cache's registry");
     }
+
+    /// <summary>
+    /// A histogram in seconds whose bucket bounds are given as instrument advice: the OpenTelemetry SDK uses advised
+    /// bounds unless a view overrides them, so the exporter's defaults (0, 5, 10, 25 … 10000, meant for milliseconds)
+    /// never apply and the hosts' metric set-up needs no view per instrument.
+    /// </summary>
+    private Histogram<double> Seconds(string name, string description, IReadOnlyList<double> buckets) =>
+        _meter.CreateHistogram(name, "s", description, tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = buckets });
 
     /// <summary>Records an attempt's phases and resets from its log analysis.</summary>
     /// <param name="analysis">The attempt's Kaniko log analysis.</param>
     /// <param name="pushRegistry">The destination registry host (the push phase's registry).</param>
-    public void RecordAnalysis(KanikoLogAnalysis analysis, string pushRegistry)
+    /// <param name="cacheRepo">The build's <c>cacheRepo</c>, if it set one: the cache counters carry its registry, else the
+    /// destination's (Kaniko's default cache repository is the destination's repository + <c>/cache</c>).</param>
+    public void RecordAnalysis(KanikoLogAnalysis analysis, string pushRegistry, string? cacheRepo = null)
     {
         ArgumentNullException.ThrowIfNull(analysis);
         // Pull and extract talk to the base image's registry (from "Retrieving image … from registry X").
@@ -70,6 +119,10 @@ public sealed class BuildFarmMetrics : IDisposable
         if (analysis.Extract.Seconds is { } extract)
         {
             _extract.Record(extract);
+        }
+        if (analysis.Build.Seconds is { } build)
+        {
+            _build.Record(build);
         }
         if (analysis.Push.Seconds is { } push)
         {
@@ -83,11 +136,27 @@ public sealed class BuildFarmMetrics : IDisposable
                 _resets.Add(count, new("phase", phase.ToWire()), new("registry", registry));
             }
         }
+        if (analysis.CacheHits > 0 || analysis.CacheMisses > 0)
+        {
+            var cacheRegistry = cacheRepo is not null && ImageReference.TryParse(cacheRepo, out var reference) ? reference.RegistryHost : pushRegistry;
+            var label = new KeyValuePair<string, object?>("registry", cacheRegistry);
+            if (analysis.CacheHits > 0)
+            {
+                _cacheHits.Add(analysis.CacheHits, label);
+            }
+            if (analysis.CacheMisses > 0)
+            {
+                _cacheMisses.Add(analysis.CacheMisses, label);
+            }
+        }
     }
 
-    /// <summary>One finished attempt; <paramref name="reason"/> is <c>none</c> for a success.</summary>
-    public void RecordAttempt(string outcome, string reason) =>
-        _attempts.Add(1, new("outcome", outcome), new("reason", reason));
+    /// <summary>
+    /// One finished attempt; <paramref name="reason"/> is <c>none</c> for a success. <paramref name="registry"/> is the
+    /// destination's registry host (the one push resets carry), so resets at a registry divide by attempts to it.
+    /// </summary>
+    public void RecordAttempt(string outcome, string reason, string registry) =>
+        _attempts.Add(1, new("outcome", outcome), new("reason", reason), new("registry", registry));
 
     public void RecordBuild(string outcome, TimeSpan duration)
     {
@@ -117,6 +186,13 @@ public sealed class BuildFarmMetrics : IDisposable
         _logBytesStored.Add(storedBytes);
         _logBytesTruncated.Add(truncatedBytes);
     }
+
+    /// <summary>A refused pod create: <paramref name="kind"/> is <c>quota</c>, <c>misconfigured</c> or <c>rejected</c>.</summary>
+    public void RecordPodCreateRefusal(string kind) => _podCreateRefusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    /// <summary>This worker took (+1) or gave back (−1) a slot of <paramref name="registry"/>.</summary>
+    public void RecordRegistrySlot(string registry, int delta) =>
+        _registrySlotsInUse.Add(delta, new KeyValuePair<string, object?>("registry", registry));
 
     public void Dispose() => _meter.Dispose();
 }

@@ -39,6 +39,31 @@ public sealed class TimingTests
     }
 
     [Fact]
+    public void PhaseStarts_WhereEachPhaseFirstBegan()
+    {
+        var entries = SyntheticLog.StandardBuild.Select(e => e with { Seconds = e.Seconds + 0.25 }).ToList();
+        var log = SyntheticLog.Render(entries, SyntheticLog.Layout.ColorEscTimestamp, kubernetesPrefix: true);
+
+        var a = AnalyzeText(log, "registry.example.com/team/app:1.0");
+
+        var start = new DateTimeOffset(SyntheticLog.Start, TimeSpan.Zero);
+        Assert.Equal(start.AddSeconds(0.25), a.PhaseStarts[KanikoPhase.Pull]); // "Retrieving image manifest"
+        Assert.Equal(start.AddSeconds(2.25), a.PhaseStarts[KanikoPhase.Extract]); // "Unpacking rootfs"
+        Assert.Equal(start.AddSeconds(9.25), a.PhaseStarts[KanikoPhase.Build]); // "RUN …"
+        Assert.Equal(start.AddSeconds(16.25), a.PhaseStarts[KanikoPhase.Push]); // "Pushing image to"
+        // A phase laid from its first start over its seconds ends by the last timestamp.
+        Assert.True(a.PhaseStarts[KanikoPhase.Push].AddSeconds(a.Push.Seconds!.Value) <= a.LastTimestamp);
+    }
+
+    [Fact]
+    public void PhaseStarts_NoneWithoutAnAbsoluteClock()
+    {
+        var log = SyntheticLog.Render(SyntheticLog.StandardBuild, SyntheticLog.Layout.ColorStripped);
+
+        Assert.Empty(AnalyzeText(log).PhaseStarts); // elapsed seconds without the container's start time
+    }
+
+    [Fact]
     public void Elapsed_RelativeUnlessStartGiven()
     {
         var log = SyntheticLog.Render(SyntheticLog.StandardBuild, SyntheticLog.Layout.ColorStripped);

@@ -245,3 +245,40 @@ public sealed class BuildSpecValidatorTests
     public void TryParseQuantity_KubernetesQuantities_Accepted(string quantity) =>
         Assert.True(BuildSpecValidator.TryParseQuantity(quantity, out var amount, out _) && amount > 0);
 }
+
+public sealed class PlatformValidationTests
+{
+    private static IReadOnlyList<SpecProblem> Errors(BuildSpec spec, BuildSpecValidationOptions? options = null) =>
+        BuildSpecValidator.Validate(spec, options).Errors;
+
+    [Fact]
+    public void Several_well_formed_platforms_validate()
+    {
+        Assert.Empty(Errors(SampleSpecs.Minimal() with { Platforms = ["linux/amd64", "linux/arm64", "linux/arm/v7"] }));
+        Assert.Empty(Errors(SampleSpecs.Minimal() with { Platforms = [] }));
+    }
+
+    [Fact]
+    public void Duplicates_bad_forms_and_both_fields_are_refused_naming_the_entry()
+    {
+        var errors = Errors(SampleSpecs.Minimal() with { Platform = "linux/amd64", Platforms = ["linux/amd64", "Linux/arm64", "linux/amd64", "linux/" + new string('a', 70)] });
+        Assert.Contains(errors, e => e.Field == "platforms" && e.Message.Contains("not both", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Field == "platforms[1]" && e.Message.Contains("os/arch", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Field == "platforms[2]" && e.Message.Contains("repeats", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Field == "platforms[3]" && e.Message.Contains('…', StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void More_platforms_than_the_limit_are_refused()
+    {
+        var spec = SampleSpecs.Minimal() with { Platforms = ["linux/amd64", "linux/arm64", "linux/s390x"] };
+        var error = Assert.Single(Errors(spec, new BuildSpecValidationOptions { MaxPlatforms = 2 }));
+        Assert.Equal("platforms", error.Field);
+        Assert.Contains("limit of 2", error.Message, StringComparison.Ordinal);
+        Assert.Equal(8, BuildSpecValidationOptions.Default.MaxPlatforms);
+    }
+
+    [Fact]
+    public void A_single_platform_over_the_length_bound_is_refused() =>
+        Assert.Equal("platform", Assert.Single(Errors(SampleSpecs.Minimal() with { Platform = "linux/" + new string('a', 100) })).Field);
+}
