@@ -139,4 +139,25 @@ public sealed class LogTests
         using var resumed = await http.SendAsync(resume, deadline.Token);
         Assert.Equal("event: line\nid: 4\ndata: later\n\nevent: end\ndata: ended\n\n", await resumed.Content.ReadAsStringAsync(deadline.Token));
     }
+
+    [Fact]
+    public async Task Record_LinksEachAttemptToItsLog_AndTheLinkAnswersThatAttempt()
+    {
+        await using var api = new ApiFactory();
+        var id = await BuildWithLogsAsync(api);
+        using var http = api.Http(ApiFactory.ReaderKey);
+
+        using var record = JsonDocument.Parse(await http.GetStringAsync($"/v1/builds/{id}"));
+        var links = record.RootElement.GetProperty("attempts").EnumerateArray().Select(a => a.GetProperty("log").GetString()!).ToList();
+        using var page = JsonDocument.Parse(await http.GetStringAsync("/v1/builds"));
+        var listed = page.RootElement.GetProperty("items").EnumerateArray().Single(b => b.GetProperty("buildId").GetString() == id)
+            .GetProperty("attempts").EnumerateArray().Select(a => a.GetProperty("log").GetString()!).ToList();
+
+        Assert.Equal([$"/v1/builds/{id}/logs?attempt=1", $"/v1/builds/{id}/logs?attempt=2"], links);
+        Assert.Equal(links, listed);
+        Assert.Equal("first attempt\n", await http.GetStringAsync(links[0]));
+        Assert.Equal(string.Concat(Attempt2.Select(l => LogLines.WithoutTimestamp(l) + "\n")), await http.GetStringAsync(links[1]));
+        // The stored record keeps no link: it derives from the id.
+        Assert.All((await api.Store.GetBuildAsync(id, CancellationToken.None))!.Attempts, a => Assert.Null(a.Log));
+    }
 }

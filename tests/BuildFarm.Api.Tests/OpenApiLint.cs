@@ -34,7 +34,7 @@ public static class OpenApiLint
             });
         }
         RequireAll(schemas, "BuildRecord", ["buildId", "spec", "state", "attempts", "pushed", "phaseSeconds", "resets", "dependsOn", "priority", "submittedAt", "updatedAt", "version"], Add);
-        RequireAll(schemas, "AttemptRecord", ["attempt", "transient"], Add);
+        RequireAll(schemas, "AttemptRecord", ["attempt", "transient", "log"], Add);
         RequireAll(schemas, "BatchStatus", ["batchId", "submittedAt", "total", "counts", "done", "succeeded", "images"], Add);
         RequireAll(schemas, "BatchImageStatus", ["name", "buildId", "state", "attempt"], Add);
         RequireAll(schemas, "BuildPage", ["items"], Add);
