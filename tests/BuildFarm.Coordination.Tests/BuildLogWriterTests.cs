@@ -205,5 +205,7 @@ public sealed class BuildLogWriterTests
 
         public Task<BuildLogPage> ReadAsync(string buildId, int attempt, long offset, int maxLines, CancellationToken cancellationToken) =>
             inner.ReadAsync(buildId, attempt, offset, maxLines, cancellationToken);
+
+        public Task DeleteAsync(string buildId, int attempt, CancellationToken cancellationToken) => inner.DeleteAsync(buildId, attempt, cancellationToken);
     }
 }

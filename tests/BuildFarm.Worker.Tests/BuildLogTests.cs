@@ -86,6 +86,31 @@ public sealed class BuildLogTests
     }
 
     [Fact]
+    public async Task ArchiveDirectory_FinishedLogMovesToItsFile_RedisHoldsNone_ReadsThePodsLog()
+    {
+        var archive = Directory.CreateTempSubdirectory("bf-worker-log-archive-").FullName;
+        try
+        {
+            var prefix = $"bflogtest:{Guid.NewGuid():N}:";
+            await using var worker = await WorkerHarness.StartAsync("faults: { runFailure: 1, runExitCode: 3 }",
+                RedisSettings(("Logs:KeyPrefix", prefix), ("Logs:ArchiveDirectory", archive)));
+            await worker.PublishAsync(WorkerHarness.Command("logarchive"));
+
+            Assert.IsType<BuildFailed>(await worker.Events.WaitEndAsync("logarchive"));
+
+            Assert.True(File.Exists(Path.Combine(archive, "logarchive", "1.log")), "the attempt's archive file");
+            var live = new RedisBuildLogStore(TestRedis.Multiplexer, prefix, TimeSpan.FromMinutes(1));
+            Assert.Null(await live.GetStateAsync("logarchive", 1, CancellationToken.None));
+            Assert.Equal(await PodLogAsync(worker, "bf-logarchive-1"), await StoredAsync(worker, "logarchive", 1));
+            Assert.True((await Store(worker).GetStateAsync("logarchive", 1, CancellationToken.None))!.Ended);
+        }
+        finally
+        {
+            Directory.Delete(archive, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task LogOverTheCap_HeadAndTailKept_WithAMarker()
     {
         await using var worker = await WorkerHarness.StartAsync("faults: { runFailure: 1, runExitCode: 3 }",

@@ -143,8 +143,8 @@ public static class ApiServiceCollectionExtensions
         {
             var logs = sp.GetRequiredService<IOptions<BuildLogOptions>>().Value;
             return sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value.UseRedis
-                ? new RedisBuildLogStore(sp.GetRequiredService<LogStoreConnection>().Multiplexer, logs.KeyPrefix, logs.Ttl)
-                : new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), logs.Ttl);
+                ? logs.WithArchive(new RedisBuildLogStore(sp.GetRequiredService<LogStoreConnection>().Multiplexer, logs.KeyPrefix, logs.Ttl))
+                : logs.WithArchive(new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), logs.Ttl));
         });
     }
 

@@ -24,6 +24,19 @@ public sealed class BuildLogOptions
     /// <summary>How long a log stays after its last write: as long as the build's record (<c>Status:RecordTtl</c>).</summary>
     public TimeSpan Ttl { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// Optional: a directory (a mounted volume the workers and the API share) that finished attempt logs move to from
+    /// Redis, one file per attempt (<see cref="BuildLogArchive"/>); unset keeps every log in Redis until its TTL.
+    /// </summary>
+    public string? ArchiveDirectory { get; set; }
+
+    /// <summary>The largest archive file: a log is at most <see cref="MaxAttemptBytes"/> plus its marker and header.</summary>
+    public long MaxArchiveFileBytes => (2 * MaxAttemptBytes) + (64 * 1024);
+
+    /// <summary><paramref name="live"/>, with the archive behind it when <see cref="ArchiveDirectory"/> is set.</summary>
+    public IBuildLogStore WithArchive(IBuildLogStore live) =>
+        string.IsNullOrWhiteSpace(ArchiveDirectory) ? live : new ArchivingBuildLogStore(live, new BuildLogArchive(ArchiveDirectory, MaxArchiveFileBytes));
+
     public const long MinAttemptBytes = 1024;
     public const long MaxMaxAttemptBytes = 256L * 1024 * 1024;
 
@@ -46,6 +59,10 @@ public sealed class BuildLogOptions
         if (FlushInterval < TimeSpan.FromMilliseconds(10) || FlushInterval > TimeSpan.FromMinutes(1))
         {
             errors.Add($"{SectionName}:FlushInterval: must be between 10 ms and 1 minute (e.g. '00:00:00.250'), was '{FlushInterval}'");
+        }
+        if (ArchiveDirectory is { } archive && (archive.Length is 0 or > 4096 || archive.Any(char.IsControl) || string.IsNullOrWhiteSpace(archive)))
+        {
+            errors.Add($"{SectionName}:ArchiveDirectory: must be a directory path of 1 to 4096 characters without control characters, or unset");
         }
         if (Ttl <= TimeSpan.Zero)
         {

@@ -17,6 +17,9 @@ public interface IBuildLogStore
     /// <summary>Up to <paramref name="maxLines"/> stored lines from line <paramref name="offset"/> (0-based), and the state,
     /// in one round trip.</summary>
     Task<BuildLogPage> ReadAsync(string buildId, int attempt, long offset, int maxLines, CancellationToken cancellationToken);
+
+    /// <summary>Removes the attempt's log (its lines and state); nothing when there is none.</summary>
+    Task DeleteAsync(string buildId, int attempt, CancellationToken cancellationToken);
 }
 
 /// <summary>

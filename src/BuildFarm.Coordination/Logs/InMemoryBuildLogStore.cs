@@ -53,6 +53,17 @@ public sealed class InMemoryBuildLogStore(TimeProvider time, TimeSpan ttl) : IBu
         }
     }
 
+    public Task DeleteAsync(string buildId, int attempt, CancellationToken cancellationToken)
+    {
+        BuildLogArguments.Check(buildId, attempt);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            _logs.Remove((buildId, attempt));
+        }
+        return Task.CompletedTask;
+    }
+
     private Entry? Find(string buildId, int attempt) =>
         _logs.TryGetValue((buildId, attempt), out var entry) && entry.Expires > time.GetUtcNow() ? entry : null;
 

@@ -64,6 +64,13 @@ public sealed class RedisBuildLogStore(IConnectionMultiplexer redis, string keyP
         return new BuildLogPage([.. lines.Result.Select(l => l.ToString())], offset, ParseState(state.Result));
     }
 
+    public async Task DeleteAsync(string buildId, int attempt, CancellationToken cancellationToken)
+    {
+        BuildLogArguments.Check(buildId, attempt);
+        cancellationToken.ThrowIfCancellationRequested();
+        await Db.KeyDeleteAsync([LinesKey(buildId, attempt), StateKey(buildId, attempt)]).ConfigureAwait(false);
+    }
+
     private static BuildLogState? ParseState(HashEntry[] entries)
     {
         if (entries.Length == 0)

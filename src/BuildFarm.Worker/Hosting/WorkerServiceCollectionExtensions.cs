@@ -148,8 +148,8 @@ public static class WorkerServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptions<BuildLogOptions>>().Value;
             return UseRedis(sp)
-                ? new RedisBuildLogStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.KeyPrefix, options.Ttl)
-                : new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), options.Ttl);
+                ? options.WithArchive(new RedisBuildLogStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.KeyPrefix, options.Ttl))
+                : options.WithArchive(new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), options.Ttl));
         });
     }
 

@@ -31,13 +31,14 @@ public sealed class AttemptLogs(IBuildLogStore store, IOptions<BuildLogOptions> 
                 return null;
             }
         }
-        return new AttemptLog(new BuildLogWriter(store, buildId, attempt, options.Value, resume), buildId, attempt, metrics, time, logger);
+        return new AttemptLog(new BuildLogWriter(store, buildId, attempt, options.Value, resume), store as ArchivingBuildLogStore, buildId, attempt, metrics, time, logger);
     }
 }
 
 /// <summary>One attempt's open log: the writer, flushed every <c>Logs:FlushInterval</c> until disposed.</summary>
 public sealed class AttemptLog : IAsyncDisposable
 {
+    private readonly ArchivingBuildLogStore? _archive;
     private readonly string _buildId;
     private readonly int _attempt;
     private readonly BuildFarmMetrics _metrics;
@@ -45,9 +46,11 @@ public sealed class AttemptLog : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _flushes;
 
-    internal AttemptLog(BuildLogWriter writer, string buildId, int attempt, BuildFarmMetrics metrics, TimeProvider time, ILogger logger)
+    internal AttemptLog(BuildLogWriter writer, ArchivingBuildLogStore? archive, string buildId, int attempt, BuildFarmMetrics metrics, TimeProvider time,
+        ILogger logger)
     {
         Writer = writer;
+        _archive = archive;
         _buildId = buildId;
         _attempt = attempt;
         _metrics = metrics;
@@ -65,10 +68,31 @@ public sealed class AttemptLog : IAsyncDisposable
         if (await Writer.CompleteAsync(ct).ConfigureAwait(false))
         {
             _metrics.RecordLog(Writer.StoredBytes, Writer.CutBytes);
+            await ArchiveAsync(ct).ConfigureAwait(false);
         }
         else
         {
             _logger.LogWarning("build {Build} attempt {Attempt}: its log could not be stored ({Error})", _buildId, _attempt, Writer.LastError?.Message);
+        }
+    }
+
+    /// <summary>With <c>Logs:ArchiveDirectory</c>: the ended log moves from Redis to its file (kept in Redis when that fails).</summary>
+    private async Task ArchiveAsync(CancellationToken ct)
+    {
+        if (_archive is null)
+        {
+            return;
+        }
+        try
+        {
+            if (!await _archive.ArchiveAsync(_buildId, _attempt, ct).ConfigureAwait(false))
+            {
+                _logger.LogWarning("build {Build} attempt {Attempt}: its log stays in Redis (not archivable: id shape or size)", _buildId, _attempt);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or StackExchange.Redis.RedisException)
+        {
+            _logger.LogWarning("build {Build} attempt {Attempt}: its log could not be archived, it stays in Redis ({Error})", _buildId, _attempt, e.Message);
         }
     }
 
