@@ -23,6 +23,7 @@ public static class BuildFarmCli
             StatusCommand.Create(io),
             CancelCommand.Create(io),
             RerunCommand.Create(io),
+            LogsCommand.Create(io),
             WatchCommand.Create(io),
             DemoCommand.Create(io),
             ManifestCommand.Create(io),

@@ -23,7 +23,7 @@ public sealed record BuildFarmClientOptions
 /// <see cref="HttpClient.BaseAddress"/> set to the API root (e.g. <c>http://127.0.0.1:8080/</c>). Every error status
 /// becomes a <see cref="BuildFarmApiException"/> carrying the problem details.
 /// </summary>
-public sealed class BuildFarmClient
+public sealed partial class BuildFarmClient
 {
     public const string IdempotencyKeyHeader = ApiHeaders.IdempotencyKey;
 

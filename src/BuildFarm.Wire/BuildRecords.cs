@@ -71,6 +71,12 @@ public sealed record AttemptRecord
     public bool Transient { get; init; }
     public DateTimeOffset? RetryAt { get; init; }
     public string? Detail { get; init; }
+
+    /// <summary>
+    /// The attempt's log: <c>/v1/builds/{id}/logs?attempt=N</c> (text/plain; <c>follow=true</c> streams it). Always set in
+    /// the API's answers (<see cref="BuildRecord.AsWire"/>); not kept in the stored record, which the URL derives from.
+    /// </summary>
+    public string? Log { get; init; }
 }
 
 /// <summary>
@@ -140,8 +146,17 @@ public record BuildRecord
     /// <summary>1 for a new record, +1 per change; SSE event ids and optimistic updates use it.</summary>
     public long Version { get; init; }
 
-    /// <summary>This record as the API answers it: exactly the fields above (a derived record's own state left out).</summary>
-    public BuildRecord AsWire() => GetType() == typeof(BuildRecord) ? this : new BuildRecord(this);
+    /// <summary>This record as the API answers it: exactly the fields above (a derived record's own state left out), each
+    /// attempt with the link to its log (<see cref="AttemptRecord.Log"/>).</summary>
+    public BuildRecord AsWire()
+    {
+        var wire = GetType() == typeof(BuildRecord) ? this : new BuildRecord(this);
+        return Attempts.Count == 0 ? wire : wire with { Attempts = [.. Attempts.Select(a => a with { Log = LogPath(BuildId, a.Attempt) })] };
+    }
+
+    /// <summary>The API path of one attempt's log: <c>/v1/builds/{id}/logs?attempt=N</c>.</summary>
+    public static string LogPath(string buildId, int attempt) =>
+        $"/v1/builds/{Uri.EscapeDataString(buildId)}/logs?attempt={attempt.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }
 
 /// <summary>A page of builds; <see cref="Continue"/> is null on the last page.</summary>

@@ -40,6 +40,7 @@ public sealed class DocumentLintTests
     [InlineData("request-constraints")]
     [InlineData("operational-routes")]
     [InlineData("number-not-string")]
+    [InlineData("log-query")]
     public async Task Lint_TheGapPutBack_IsFoundByItsRule(string rule)
     {
         var document = await DocumentAsync();
@@ -64,6 +65,7 @@ public sealed class DocumentLintTests
             case "query-constraints": paths["/v1/builds"]!["get"]!["parameters"]!.AsArray().OfType<JsonObject>().Single(p => (string?)p["name"] == "limit")["schema"] = new JsonObject { ["type"] = "string" }; break;
             case "request-constraints": schemas["BuildSpec"]!["properties"]!["destinations"]!.AsObject().Remove("minItems"); break;
             case "operational-routes": paths.AsObject().Remove("/metrics"); break;
+            case "log-query": LogParameter(paths, "tail")["schema"] = new JsonObject { ["type"] = "string" }; break;
             case "number-not-string": schemas["BuildRecord"]!["properties"]!["version"]!["type"] = new JsonArray("integer", "string"); break;
         }
 
@@ -71,4 +73,31 @@ public sealed class DocumentLintTests
 
         Assert.Contains(findings, f => f.StartsWith(rule + ":", StringComparison.Ordinal));
     }
+
+    /// <summary>The log route's follow stream without Last-Event-ID, or its 200 without text/event-stream, is found as for
+    /// the /events routes.</summary>
+    [Theory]
+    [InlineData("sse-resume")]
+    [InlineData("sse-media-type")]
+    public async Task Lint_LogFollowStreamGap_IsFound(string rule)
+    {
+        var document = await DocumentAsync();
+        var log = document["paths"]!["/v1/builds/{id}/logs"]!["get"]!;
+        if (rule == "sse-resume")
+        {
+            var parameters = log["parameters"]!.AsArray();
+            parameters.Remove(parameters.OfType<JsonObject>().Single(p => (string?)p["name"] == "Last-Event-ID"));
+        }
+        else
+        {
+            log["responses"]!["200"]!["content"]!.AsObject().Remove("text/event-stream");
+        }
+
+        var findings = OpenApiLint.Check(document);
+
+        Assert.Contains(findings, f => f.StartsWith(rule + ": GET /v1/builds/{id}/logs", StringComparison.Ordinal));
+    }
+
+    private static JsonObject LogParameter(JsonNode paths, string name) =>
+        paths["/v1/builds/{id}/logs"]!["get"]!["parameters"]!.AsArray().OfType<JsonObject>().Single(p => (string?)p["name"] == name);
 }

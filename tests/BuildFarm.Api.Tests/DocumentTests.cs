@@ -14,7 +14,7 @@ public sealed class DocumentTests
         using var document = JsonDocument.Parse(await http.GetStringAsync(new Uri("/openapi/v1.json", UriKind.Relative)));
 
         var paths = document.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
-        Assert.Equal(["/healthz", "/metrics", "/readyz", "/v1/batches", "/v1/batches/{id}", "/v1/batches/{id}/events", "/v1/batches/{id}/rerun", "/v1/builds", "/v1/builds/{id}", "/v1/builds/{id}/events", "/v1/builds/{id}/rerun"], paths.Order(StringComparer.Ordinal));
+        Assert.Equal(["/healthz", "/metrics", "/readyz", "/v1/batches", "/v1/batches/{id}", "/v1/batches/{id}/events", "/v1/batches/{id}/rerun", "/v1/builds", "/v1/builds/{id}", "/v1/builds/{id}/events", "/v1/builds/{id}/logs", "/v1/builds/{id}/rerun"], paths.Order(StringComparer.Ordinal));
         Assert.True(document.RootElement.GetProperty("paths").GetProperty("/v1/batches/{id}").TryGetProperty("delete", out _), "DELETE /v1/batches/{id}");
         var properties = document.RootElement.GetProperty("components").GetProperty("schemas");
         Assert.True(properties.GetProperty("BuildRecord").GetProperty("properties").TryGetProperty("tenant", out _), "BuildRecord.tenant");

@@ -34,7 +34,7 @@ public static class OpenApiLint
             });
         }
         RequireAll(schemas, "BuildRecord", ["buildId", "spec", "state", "attempts", "pushed", "phaseSeconds", "resets", "dependsOn", "priority", "submittedAt", "updatedAt", "version"], Add);
-        RequireAll(schemas, "AttemptRecord", ["attempt", "transient"], Add);
+        RequireAll(schemas, "AttemptRecord", ["attempt", "transient", "log"], Add);
         RequireAll(schemas, "BatchStatus", ["batchId", "submittedAt", "total", "counts", "done", "succeeded", "images"], Add);
         RequireAll(schemas, "BatchImageStatus", ["name", "buildId", "state", "attempt"], Add);
         RequireAll(schemas, "BuildPage", ["items"], Add);
@@ -151,7 +151,8 @@ public static class OpenApiLint
                 add("replay-distinct", where, "the 200 replay has no Idempotent-Replayed header to tell it from a 202");
             }
         }
-        if (path.EndsWith("/events", StringComparison.Ordinal))
+        // An event stream: the /events routes, and a route that streams on follow=true (the build log).
+        if (path.EndsWith("/events", StringComparison.Ordinal) || HasParameter("follow", "query"))
         {
             if (responses["200"]?["content"]?["text/event-stream"] is null)
             {
@@ -171,6 +172,28 @@ public static class OpenApiLint
             foreach (var name in new[] { "sha", "only", "changed" }.Where(n => !HasParameter(n, "query")))
             {
                 add("manifest-query", where, $"no {name} query parameter");
+            }
+        }
+        if (path.EndsWith("/logs", StringComparison.Ordinal) && method == "get")
+        {
+            foreach (var name in new[] { "attempt", "offset", "tail" })
+            {
+                var schema = parameters.FirstOrDefault(p => (string?)p["name"] == name && (string?)p["in"] == "query")?["schema"];
+                if ((string?)schema?["type"] != "integer" || schema["minimum"] is null || schema["maximum"] is null)
+                {
+                    add("log-query", where, $"{name} is not a bounded integer");
+                }
+            }
+            foreach (var name in new[] { "timestamps", "follow" })
+            {
+                if ((string?)parameters.FirstOrDefault(p => (string?)p["name"] == name && (string?)p["in"] == "query")?["schema"]?["type"] != "boolean")
+                {
+                    add("log-query", where, $"{name} is not a boolean");
+                }
+            }
+            if (responses["200"]?["content"]?["text/plain"] is null)
+            {
+                add("log-query", where, "the log is not documented as text/plain");
             }
         }
         if (path == "/v1/builds" && method == "get")

@@ -1,3 +1,4 @@
+using BuildFarm.Cli.Commands;
 using BuildFarm.Cli.Demo;
 
 namespace BuildFarm.Cli.Tests;
@@ -44,6 +45,15 @@ public sealed class DemoCommandTests : IDisposable
         Assert.Contains("0 ok, 3 failed", result.Out, StringComparison.Ordinal);
         Assert.Contains("every build ended as the scenario intends", result.Out, StringComparison.Ordinal);
         Assert.Contains("pods left in the cluster: 0", result.Out, StringComparison.Ordinal);
+        // Under the table, the failed base's log ends with Kaniko's RUN error; its dependents ran no attempt and have none.
+        var lines = result.Out.Split('\n');
+        var heading = Array.FindIndex(lines, l => l.StartsWith("last lines of base-", StringComparison.Ordinal));
+        Assert.True(heading > Array.FindIndex(lines, l => l.Contains("│ base ", StringComparison.Ordinal)), result.Out);
+        Assert.Matches("^last lines of base-[^ ]+ attempt 1 \\(buildfarm logs base-[^ ]+ --attempt 1\\):$", lines[heading]);
+        var shown = lines.Skip(heading + 1).TakeWhile(l => l.StartsWith("  ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(DemoCommand.FailureLogLines, shown.Count);
+        Assert.Matches("exit status [0-9]+", shown[^1]);
+        Assert.Single(lines, l => l.StartsWith("last lines of ", StringComparison.Ordinal));
     }
 
     [Theory]

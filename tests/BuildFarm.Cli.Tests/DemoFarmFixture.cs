@@ -8,15 +8,19 @@ namespace BuildFarm.Cli.Tests;
 
 /// <summary>
 /// One demo farm (simulator, API, bus, status store, two workers) shared by the API command tests. Pushes to
-/// <see cref="FailingRegistry"/> fail as unauthorized (a permanent failure).
+/// <see cref="FailingRegistry"/> fail as unauthorized (a permanent failure), builds to <see cref="RunFailingRegistry"/> in RUN.
 /// </summary>
 public sealed class DemoFarmFixture : IAsyncLifetime, IDisposable
 {
     public const string FailingRegistry = "fail.example.com";
 
+    /// <summary>Builds pushing here fail in their last RUN step (exit code 3).</summary>
+    public const string RunFailingRegistry = "runfail.example.com";
+
     private static readonly string Yaml = ScenarioLoader.FastYaml()
         + "capacity: { nodes: 4, podsPerNode: 10 }\n"
-        + $"registries:\n  {FailingRegistry}:\n    faults: {{ unauthorized: 1 }}\n";
+        + $"registries:\n  {FailingRegistry}:\n    faults: {{ unauthorized: 1 }}\n"
+        + $"  {RunFailingRegistry}:\n    faults: {{ runFailure: 1, runExitCode: 3 }}\n";
 
     private DemoFarm? _farm;
     private HttpClient? _http;

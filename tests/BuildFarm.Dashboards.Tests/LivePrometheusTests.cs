@@ -170,7 +170,8 @@ public sealed partial class LivePrometheusTests(LiveFarm farm) : IClassFixture<L
             "buildfarm_dedupe_hits_total", "buildfarm_builds_in_flight", "buildfarm_kube_api_requests_total", "buildfarm_queue_wait_seconds_bucket",
             "buildfarm_kaniko_pull_duration_seconds_bucket", "buildfarm_kaniko_push_duration_seconds_bucket", "buildfarm_kaniko_extract_duration_seconds_bucket",
             "buildfarm_build_duration_seconds_bucket", "buildfarm_pod_startup_seconds_bucket", "buildfarm_kaniko_build_duration_seconds_bucket",
-            "buildfarm_kaniko_cache_hits_total", "buildfarm_kaniko_cache_misses_total", "buildfarm_pod_create_refusals_total", "buildfarm_registry_slots_in_use" })
+            "buildfarm_kaniko_cache_hits_total", "buildfarm_kaniko_cache_misses_total", "buildfarm_pod_create_refusals_total", "buildfarm_registry_slots_in_use",
+            "buildfarm_log_stored_bytes_total", "buildfarm_log_truncated_bytes_total" })
         {
             Assert.Contains(name, farm.WorkerMetrics, StringComparison.Ordinal);
         }

@@ -8,7 +8,7 @@ namespace BuildFarm.Api.Hosting;
 
 /// <summary>
 /// The API's routes (docs/api.md): <c>/v1/builds</c> (<see cref="BuildEndpoints"/>), <c>/v1/batches</c>
-/// (<see cref="BatchEndpoints"/>), their event streams (<see cref="EventEndpoints"/>), health, metrics, OpenAPI. The checks
+/// (<see cref="BatchEndpoints"/>), their event streams (<see cref="EventEndpoints"/>), build logs (<see cref="LogEndpoints"/>), health, metrics, OpenAPI. The checks
 /// the handlers share are in <see cref="RequestChecks"/>; the OpenAPI document's corrections in <c>BuildFarm.Api.OpenApi</c>.
 /// </summary>
 public static class ApiEndpoints
@@ -71,6 +71,7 @@ public static class ApiEndpoints
         BuildEndpoints.Map(v1);
         BatchEndpoints.Map(v1);
         EventEndpoints.Map(v1);
+        LogEndpoints.Map(v1);
         return app;
     }
 }

@@ -5,6 +5,7 @@ using BuildFarm.Api.OpenApi;
 using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Hosting;
+using BuildFarm.Coordination.Logs;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
@@ -26,7 +27,7 @@ public static class ApiServiceCollectionExtensions
     /// <summary>The configuration sections the API reads, and the Redis settings' old names (still honoured, with a
     /// warning at start): <c>Redis:ConnectionString</c> is the one Redis setting of every host.</summary>
     public static readonly HostSettings ConfigurationSettings = new(
-        [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName],
+        [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName, BuildLogOptions.SectionName],
         new Dictionary<string, string>
         {
             [$"{BuildStatusStoreOptions.SectionName}:RedisConnectionString"] = BuildStatusStoreOptions.SharedRedisSetting,
@@ -90,6 +91,7 @@ public static class ApiServiceCollectionExtensions
         services.AddSingleton<ApiMetrics>();
         // Redis when Redis:ConnectionString is set (several API replicas share it), else in process (one host).
         services.AddBuildFarmStatusStore();
+        services.AddBuildFarmLogReader();
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();
@@ -130,6 +132,22 @@ public static class ApiServiceCollectionExtensions
 
     /// <summary>The API's <c>service.name</c> on its metrics and spans.</summary>
     public const string ServiceName = "buildfarm-api";
+
+    /// <summary>The log store the workers write (<c>Logs</c> section): in Redis when <c>Redis:ConnectionString</c> is set
+    /// (the process's one multiplexer for it, <see cref="RedisConnections"/>), else in process (registered only when no
+    /// store is yet: <c>buildfarm demo</c> shares one with its workers).</summary>
+    private static void AddBuildFarmLogReader(this IServiceCollection services)
+    {
+        services.AddValidatedSection<BuildLogOptions>(BuildLogOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton<IBuildLogStore>(sp =>
+        {
+            var logs = sp.GetRequiredService<IOptions<BuildLogOptions>>().Value;
+            var store = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
+            return store.UseRedis
+                ? logs.WithArchive(new RedisBuildLogStore(sp.GetRequiredService<RedisConnections>().Get(store.RedisConnectionString!), logs.KeyPrefix, logs.Ttl))
+                : logs.WithArchive(new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), logs.Ttl));
+        });
+    }
 
     /// <summary>Ready while the status store answers a read within 2 s.</summary>
     private sealed class StoreHealthCheck(IBuildStatusStore store) : IHealthCheck

@@ -48,7 +48,7 @@ internal static class EventEndpoints
         return Results.Empty;
     }
 
-    private static async Task RunStreamAsync(Func<Task> stream)
+    public static async Task RunStreamAsync(Func<Task> stream)
     {
         try
         {
@@ -60,6 +60,6 @@ internal static class EventEndpoints
         }
     }
 
-    private static long? LastEventId(HttpContext context) =>
+    public static long? LastEventId(HttpContext context) =>
         long.TryParse(context.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Hosting;
 using BuildFarm.Api.Options;
+using BuildFarm.Coordination.Logs;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
@@ -111,6 +112,10 @@ internal sealed class ApiOperationTransformer(IOptions<ApiOptions> options) : IO
         {
             DescribeListQuery(operation, api.MaxPageSize);
         }
+        if (string.Equals(operation.OperationId, LogEndpoints.OperationId, StringComparison.Ordinal))
+        {
+            DescribeLog(operation);
+        }
         foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>().Where(p => p is { In: ParameterLocation.Path, Name: "id" }))
         {
             parameter.Description = "A build or batch id the farm issued";
@@ -144,6 +149,77 @@ internal sealed class ApiOperationTransformer(IOptions<ApiOptions> options) : IO
             };
         }
     }
+
+    /// <summary>
+    /// <c>GET /v1/builds/{id}/logs</c>: its bounded query, the text answer with its offset headers, the follow stream
+    /// resumable with <c>Last-Event-ID</c>, and a 404 that also means "no log for that attempt".
+    /// </summary>
+    private static void DescribeLog(OpenApiOperation operation)
+    {
+        foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>())
+        {
+            switch (parameter.Name)
+            {
+                case "attempt":
+                    parameter.Description = "The attempt (1, 2, …); the latest when absent";
+                    parameter.Schema = Integer("int32", 1, BuildLogArguments.MaxAttempt);
+                    break;
+                case "offset":
+                    parameter.Description = "The first line to answer (0-based; the BuildFarm-Log-Next-Offset of an earlier answer); 0 when absent; not with tail";
+                    parameter.Schema = Integer("int64", 0, long.MaxValue);
+                    break;
+                case "tail":
+                    parameter.Description = $"Only the last lines, 1 to {LogEndpoints.MaxLogTail}; not with offset";
+                    parameter.Schema = Integer("int32", 1, LogEndpoints.MaxLogTail);
+                    break;
+                case "timestamps":
+                    parameter.Description = "Start each line with its Kubernetes timestamp (RFC 3339, nanoseconds); false when absent";
+                    parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Boolean };
+                    break;
+                case "follow":
+                    parameter.Description = "Answer text/event-stream: the lines so far, then each new one, until the attempt ends; false when absent";
+                    parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Boolean };
+                    break;
+            }
+        }
+        AddParameter(operation, new OpenApiParameter
+        {
+            Name = "Last-Event-ID",
+            In = ParameterLocation.Header,
+            Description = "With follow=true: resume after this event id (the offset after the last line received); overrides offset",
+            Schema = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+$" },
+        });
+        if (operation.Responses!.TryGetValue("200", out var found) && found is OpenApiResponse response)
+        {
+            response.Description = "text/plain: the lines, one per line (follow absent or false). text/event-stream (follow=true): a 'line' event per line "
+                + "(data: the line; id: the offset after it), ': heartbeat' comments, then one 'end' event (data 'ended', or 'incomplete' when the "
+                + "build ended without its log ending)";
+            response.Content = new Dictionary<string, OpenApiMediaType>
+            {
+                [LogEndpoints.TextMediaType] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+                [EventEndpoints.EventStreamMediaType] = new()
+                {
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" },
+                    Extensions = new Dictionary<string, IOpenApiExtension>
+                    {
+                        [EventDataExtension] = new JsonNodeExtension(JsonValue.Create("text: one log line")),
+                    },
+                },
+            };
+            Header(response, LogEndpoints.LogNextOffsetHeader, "text/plain only: the offset to read from next (pass it as offset)", JsonSchemaType.Integer, required: false);
+            Header(response, LogEndpoints.LogEndedHeader, "text/plain only: 'true' once the attempt ended (no line will be added), else 'false'", JsonSchemaType.Boolean, required: false);
+        }
+        if (operation.Responses.TryGetValue("404", out var missing) && missing is OpenApiResponse notFound)
+        {
+            notFound.Description = "No such build, its record expired, or another tenant owns it; or no log for that attempt (not started yet, log storage off, or expired)";
+        }
+    }
+
+    private static OpenApiSchema Integer(string format, long minimum, long maximum) => new()
+    {
+        Type = JsonSchemaType.Integer, Format = format,
+        Minimum = minimum.ToString(CultureInfo.InvariantCulture), Maximum = maximum.ToString(CultureInfo.InvariantCulture),
+    };
 
     /// <summary>The YAML forms of <c>POST /v1/batches</c>: a manifest as text, with the query that selects what of it is built.</summary>
     private static void DescribeManifest(OpenApiOperation operation)

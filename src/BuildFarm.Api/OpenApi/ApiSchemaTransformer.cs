@@ -56,6 +56,16 @@ internal sealed class ApiSchemaTransformer(IOptions<ApiOptions> options) : IOpen
         {
             schema.Required = new SortedSet<string>(context.JsonTypeInfo.Properties.Where(AlwaysSent).Select(p => p.Name), StringComparer.Ordinal);
         }
+        if (type == typeof(AttemptRecord))
+        {
+            // Null in the stored record, always set in an answer (BuildRecord.AsWire).
+            Require(schema, "log");
+            if (Property(schema, "log") is { } log)
+            {
+                log.Type = JsonSchemaType.String;
+                log.Description = "The attempt's log: /v1/builds/{id}/logs?attempt=N (GET it as text/plain, or with follow=true as Server-Sent Events)";
+            }
+        }
         var api = options.Value;
         var spec = api.SpecValidation();
         if (type == typeof(SubmitBuildRequest))

@@ -22,6 +22,9 @@ public static class DemoCommand
     /// <summary>Attempts per build in the demo's workers (see <see cref="DemoWorkerPool.WorkerSettings"/>).</summary>
     public const int MaxAttempts = 4;
 
+    /// <summary>Lines of a failed build's log shown under the final table.</summary>
+    public const int FailureLogLines = 8;
+
     public const int Workers = 2;
     public const int SlotsPerWorker = 4;
 
@@ -184,6 +187,7 @@ public static class DemoCommand
             console.Write(ProgressView.Summary(progress, wall,
                 $"pull/extract/push: cluster seconds (Kaniko's log timestamps x the time scale, {scenario.TimeScale.ToString(s_inv)})",
                 scenario.TimeScale));
+            await PrintFailureLogsAsync(client, progress, io);
             var unintended = DemoScenario.Unintended(scenario, progress.Builds, MaxAttempts);
             var missing = progress.BuildIds.Count - progress.Builds.Count;
             await io.Out.WriteLineAsync(Totals(progress, wall));
@@ -210,6 +214,27 @@ public static class DemoCommand
                 ? "pods left in the cluster: 0"
                 : $"pods left in the cluster: {pods.Count} ({string.Join(", ", pods.Take(5))}{(pods.Count > 5 ? ", …" : "")})");
             return unintended.Count == 0 && missing == 0 && pods.Count == 0 ? ExitCodes.Ok : ExitCodes.BuildsFailed;
+        }
+    }
+
+    /// <summary>
+    /// Under the final table, the last <see cref="FailureLogLines"/> lines of each failed build's failing attempt (at most
+    /// <see cref="FailureLog.MaxBuilds"/> builds; a build failed for its dependency ran no attempt and has none), read from
+    /// the log store through the API within 10 s.
+    /// </summary>
+    private static async Task PrintFailureLogsAsync(BuildFarmClient client, FollowedBuilds progress, CliIO io)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            foreach (var failed in progress.Builds.Where(b => b.State == BuildState.Failed && b.Attempts.Count > 0).Take(FailureLog.MaxBuilds))
+            {
+                await FailureLog.PrintAsync(client, failed, io, deadline.Token, FailureLogLines);
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            await io.Out.WriteLineAsync("(the failed builds' logs did not answer within 10 s)");
         }
     }
 

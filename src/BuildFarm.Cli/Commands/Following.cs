@@ -13,17 +13,17 @@ internal static class Following
     internal sealed record FollowResult(string? BatchId, bool Done, bool Succeeded, bool Interrupted, IReadOnlyList<BuildRecord> Builds);
 
     public static Task<int> BatchAsync(BuildFarmClient client, BatchStatus batch, CliIO io, bool json, CancellationToken cancellationToken) =>
-        FollowAsync(client.StreamBatchEventsAsync(batch.BatchId, CancellationToken.None), batch.BatchId,
+        FollowAsync(client, client.StreamBatchEventsAsync(batch.BatchId, CancellationToken.None), batch.BatchId,
             new FollowedBuilds(batch.Images.Select(i => new BatchMember(i.Name, i.BuildId))), $"batch {batch.BatchId}{StatusCommand.TenantNote(batch.Tenant)}", io, json, cancellationToken);
 
     public static Task<int> BuildAsync(BuildFarmClient client, BuildRecord build, CliIO io, bool json, CancellationToken cancellationToken)
     {
         var progress = new FollowedBuilds([new BatchMember(build.Name ?? (build.Spec.Destinations.Count > 0 ? build.Spec.Destinations[0] : build.BuildId), build.BuildId)]);
         progress.Apply(build);
-        return FollowAsync(client.StreamBuildEventsAsync(build.BuildId, CancellationToken.None), null, progress, $"build {build.BuildId}{StatusCommand.TenantNote(build.Tenant)}", io, json, cancellationToken);
+        return FollowAsync(client, client.StreamBuildEventsAsync(build.BuildId, CancellationToken.None), null, progress, $"build {build.BuildId}{StatusCommand.TenantNote(build.Tenant)}", io, json, cancellationToken);
     }
 
-    private static async Task<int> FollowAsync(IAsyncEnumerable<BuildEvent> events, string? batchId, FollowedBuilds progress, string title, CliIO io, bool json,
+    private static async Task<int> FollowAsync(BuildFarmClient client, IAsyncEnumerable<BuildEvent> events, string? batchId, FollowedBuilds progress, string title, CliIO io, bool json,
         CancellationToken cancellationToken)
     {
         var console = CliConsole.Create(io);
@@ -47,6 +47,10 @@ internal static class Following
         else
         {
             console.Write(ProgressView.Summary(progress, clock.Elapsed));
+            foreach (var failed in progress.Builds.Where(b => b.State == BuildState.Failed && b.Attempts.Count > 0).Take(FailureLog.MaxBuilds))
+            {
+                await FailureLog.PrintAsync(client, failed, io, cancellationToken);
+            }
             if (interrupted)
             {
                 await io.Out.WriteLineAsync("stopped following; the builds go on in the farm ('buildfarm cancel ID' stops one)");

@@ -42,6 +42,7 @@ public static class StatusCommand
                 else
                 {
                     CliConsole.Create(io).Write(BuildView(build));
+                    await FailureLog.PrintAsync(client, build, io, cancellationToken);
                 }
                 return ExitCodes.Ok;
             }

@@ -108,6 +108,7 @@ public sealed class DemoFarm : IAsyncDisposable
                 k.Listen(IPAddress.Loopback, options.Port);
             });
             builder.Services.AddSingleton(workers);
+            builder.Services.AddSingleton(workers.Logs);
             builder.Services.AddSingleton<BuildFarmMetrics>();
             builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(BuildFarmMetrics.MeterName));
             // The API host also runs the status projector and the batch orchestrator (Api:HostStatusConsumers, on by default)

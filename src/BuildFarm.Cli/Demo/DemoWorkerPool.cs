@@ -2,6 +2,7 @@ using System.Globalization;
 using BuildFarm.Contracts;
 using BuildFarm.Coordination;
 using BuildFarm.Coordination.InMemory;
+using BuildFarm.Coordination.Logs;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Hosting;
 using BuildFarm.Worker.Messaging;
@@ -52,6 +53,9 @@ public sealed class DemoWorkerPool : IAsyncDisposable
 
     public int TotalSlots => _count * _slots;
 
+    /// <summary>The attempt logs every worker writes and the demo's API reads (in process).</summary>
+    public IBuildLogStore Logs { get; } = new InMemoryBuildLogStore(TimeProvider.System, TimeSpan.FromDays(1));
+
     /// <summary>
     /// Starts the workers on the cluster named by <paramref name="kubeconfigPath"/>. <paramref name="metrics"/> is the farm's
     /// metrics (owned by the caller's host, whose <c>/metrics</c> exports them); <paramref name="loggerFactory"/> is where the
@@ -82,6 +86,7 @@ public sealed class DemoWorkerPool : IAsyncDisposable
             builder.Services.AddSingleton(dedupe);
             builder.Services.AddSingleton(locks);
             builder.Services.AddSingleton(registrySlots);
+            builder.Services.AddSingleton(Logs);
             builder.Services.AddSingleton(metrics);
             var host = builder.Build();
             var worker = new DemoWorker($"worker-{i}", _slots, host);

@@ -1,6 +1,7 @@
 using BuildFarm.Coordination;
 using BuildFarm.Coordination.InMemory;
 using BuildFarm.Coordination.Adaptive;
+using BuildFarm.Coordination.Logs;
 using BuildFarm.Coordination.Redis;
 using BuildFarm.Hosting;
 using BuildFarm.Kaniko.Pods;
@@ -29,7 +30,7 @@ public static class WorkerServiceCollectionExtensions
     /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads).</summary>
     public static readonly HostSettings ConfigurationSettings = new(
         [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName,
-            RegistrySectionName],
+            RegistrySectionName, BuildLogOptions.SectionName],
         new Dictionary<string, string>());
 
     /// <summary>The section of the registry client the worker pushes image indexes with (<see cref="RegistryClientOptions"/>).</summary>
@@ -103,6 +104,7 @@ public static class WorkerServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<BuildFarmMetrics>();
         services.AddBuildFarmCoordination();
+        services.AddBuildFarmLogStore();
         services.AddBuildFarmKubernetes();
         services.AddSingleton<PodWatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<PodWatcher>());
@@ -114,6 +116,7 @@ public static class WorkerServiceCollectionExtensions
         services.AddWorkerPipelines();
         services.AddSingleton<AttemptPods>();
         services.AddSingleton<AttemptLogStreamer>();
+        services.AddSingleton<AttemptLogs>();
         services.AddSingleton<LeaseScopes>();
         services.AddSingleton<BuildEvents>();
         services.AddSingleton<BuildRunner>();
@@ -149,6 +152,20 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));
+    }
+
+    /// <summary>The log store (the <c>Logs</c> section): in Redis with the coordination's connection, else in process
+    /// (registered only when no store is yet: <c>buildfarm demo</c> shares one with its API).</summary>
+    private static void AddBuildFarmLogStore(this IServiceCollection services)
+    {
+        services.AddValidatedSection<BuildLogOptions>(BuildLogOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton<IBuildLogStore>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BuildLogOptions>>().Value;
+            return UseRedis(sp)
+                ? options.WithArchive(new RedisBuildLogStore(sp.GetRequiredService<IConnectionMultiplexer>(), options.KeyPrefix, options.Ttl))
+                : options.WithArchive(new InMemoryBuildLogStore(sp.GetRequiredService<TimeProvider>(), options.Ttl));
+        });
     }
 
     private static bool UseRedis(IServiceProvider sp) => sp.GetRequiredService<IOptions<RedisOptions>>().Value.UseRedis;

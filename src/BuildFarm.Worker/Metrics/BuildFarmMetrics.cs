@@ -34,6 +34,8 @@ public sealed class BuildFarmMetrics : IDisposable
     private readonly UpDownCounter<long> _inFlight;
     private readonly Counter<long> _kubeApiRequests;
     private readonly Counter<long> _janitorDeletes;
+    private readonly Counter<long> _logBytesStored;
+    private readonly Counter<long> _logBytesTruncated;
     private readonly Counter<long> _cacheHits;
     private readonly Counter<long> _cacheMisses;
     private readonly Counter<long> _podCreateRefusals;
@@ -83,6 +85,8 @@ public sealed class BuildFarmMetrics : IDisposable
         _dedupeHits = _meter.CreateCounter<long>("buildfarm.dedupe_hits", description: "Builds answered by an identical build (in_flight, completed)");
         _inFlight = _meter.CreateUpDownCounter<long>("buildfarm.builds_in_flight", description: "Builds this worker is running");
         _kubeApiRequests = _meter.CreateCounter<long>("buildfarm.kube_api_requests", description: "Kubernetes API requests by verb and status code");
+        _logBytesStored = _meter.CreateCounter<long>("buildfarm.log.stored", "By", "Bytes of attempt logs written to the log store");
+        _logBytesTruncated = _meter.CreateCounter<long>("buildfarm.log.truncated", "By", "Bytes of attempt logs cut from the middle (over Logs:MaxAttemptBytes)");
         _janitorDeletes = _meter.CreateCounter<long>("buildfarm.janitor.pods_deleted", description: "Pods the janitor deleted, by phase (failed, succeeded)");
         _cacheHits = _meter.CreateCounter<long>("buildfarm.kaniko.cache_hits", description: "Kaniko layer cache hits, by the cache's registry");
         _podCreateRefusals = _meter.CreateCounter<long>("buildfarm.pod_create_refusals",
@@ -194,6 +198,13 @@ public sealed class BuildFarmMetrics : IDisposable
 
     /// <summary>The janitor deleted a pod left behind (<paramref name="phase"/>: <c>failed</c> or <c>succeeded</c>).</summary>
     public void RecordJanitorDelete(string phase) => _janitorDeletes.Add(1, new KeyValuePair<string, object?>("phase", phase));
+
+    /// <summary>One attempt's log, when it completed: bytes stored and bytes cut over the cap.</summary>
+    public void RecordLog(long storedBytes, long truncatedBytes)
+    {
+        _logBytesStored.Add(storedBytes);
+        _logBytesTruncated.Add(truncatedBytes);
+    }
 
     /// <summary>A refused pod create: <paramref name="kind"/> is <c>quota</c>, <c>misconfigured</c> or <c>rejected</c>.</summary>
     public void RecordPodCreateRefusal(string kind) => _podCreateRefusals.Add(1, new KeyValuePair<string, object?>("kind", kind));
