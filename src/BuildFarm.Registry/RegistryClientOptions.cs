@@ -46,7 +46,7 @@ public sealed class RegistryClientOptions
         var errors = new List<string>();
         foreach (var (host, uri) in Endpoints)
         {
-            if (!uri.IsAbsoluteUri || uri.Scheme is not ("http" or "https"))
+            if (uri is null || !uri.IsAbsoluteUri || uri.Scheme is not ("http" or "https"))
             {
                 errors.Add($"Registry:Endpoints:{host}: '{uri}' must be an absolute http or https URL");
             }

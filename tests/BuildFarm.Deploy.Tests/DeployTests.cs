@@ -176,9 +176,14 @@ public sealed class DeployTests
         var rules = ((YamlSequenceNode)role.At("rules")!).Children.OfType<YamlMappingNode>()
             .SelectMany(r => Strings(r, "resources").SelectMany(res => Strings(r, "verbs").Select(v => $"{res}:{v}")))
             .ToHashSet();
-        Assert.Equal(["events:get", "events:list", "events:watch", "pods/log:get", "pods:create", "pods:delete", "pods:get", "pods:list", "pods:watch"],
+        Assert.Equal(["events:get", "events:list", "events:watch", "pods/log:get", "pods:create", "pods:delete", "pods:get", "pods:list", "pods:watch", "secrets:get"],
             rules.Order(StringComparer.Ordinal));
-        Assert.DoesNotContain(objects, o => o.Kind is "Role" or "ClusterRole" && o.Node.ToString().Contains("secrets", StringComparison.Ordinal));
+        // Secrets: get, and only the registry credentials the builds push with (read to push a multi-platform build's
+        // image index: docs/multi-platform.md); no other Role or ClusterRole names secrets at all.
+        var secretRule = Assert.Single(((YamlSequenceNode)role.At("rules")!).Children.OfType<YamlMappingNode>(), r => Strings(r, "resources").Contains("secrets"));
+        Assert.Equal(["secrets"], Strings(secretRule, "resources"));
+        Assert.Equal([env["Kaniko__RegistrySecretName"]!], Strings(secretRule, "resourceNames"));
+        Assert.DoesNotContain(objects, o => o.Kind is "Role" or "ClusterRole" && o != role && o.Node.ToString().Contains("secrets", StringComparison.Ordinal));
 
         // The Kaniko pods' own account exists where they run and carries no API token.
         var kaniko = objects.Single(o => o.Kind == "ServiceAccount" && o.Name == env["Kaniko__ServiceAccountName"]);

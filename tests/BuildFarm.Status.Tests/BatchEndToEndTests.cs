@@ -313,9 +313,8 @@ public sealed class BatchEndToEndTests
             var broker = Broker();
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Logging.ClearProviders();
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            var settings = new Dictionary<string, string?>
             {
-                [$"Registry:Endpoints:{RealRegistryHost}"] = realRegistry is null ? null : $"http://{realRegistry}/",
                 ["Kubernetes:KubeconfigPath"] = kubeconfig,
                 ["Kaniko:Namespace"] = Namespace,
                 ["Worker:Slots"] = "8",
@@ -331,7 +330,12 @@ public sealed class BatchEndToEndTests
                 ["Bus:Password"] = broker.Password,
                 ["Redis:ConnectionString"] = TestRedis.ConnectionString,
                 ["Redis:KeyPrefix"] = redisPrefix,
-            });
+            };
+            if (realRegistry is not null)
+            {
+                settings[$"Registry:Endpoints:{RealRegistryHost}"] = $"http://{realRegistry}/";
+            }
+            builder.Configuration.AddInMemoryCollection(settings);
             builder.AddBuildFarmWorker();
             var host = builder.Build();
             await host.StartAsync();

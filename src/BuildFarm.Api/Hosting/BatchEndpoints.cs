@@ -125,6 +125,50 @@ internal static class BatchEndpoints
     /// running build ends cancelled the orchestrator would end its still waiting dependents as <c>dependency_failed</c>,
     /// while the batch's own cancel ends them <c>cancelled</c>.
     /// </summary>
+    /// <summary>
+    /// The order a batch's open builds are cancelled in: the waiting ones first, each before the images it depends on
+    /// (deepest first), then the queued and running ones. The orchestrator ends the waiting dependents of a build that
+    /// ended as <c>dependency_failed</c> unless they have ended already: cancelled in this order, every waiting image is
+    /// cancelled before anything it waits for ends.
+    /// </summary>
+    internal static IReadOnlyList<BuildRecord> CancelOrder(IReadOnlyList<BuildRecord> open)
+    {
+        var byId = open.ToDictionary(b => b.BuildId, StringComparer.Ordinal);
+        // Depth among the open builds (longest chain of open dependencies below it), without recursion: a batch may hold a
+        // long chain. A cycle (refused at submit) counts as depth 0 where it closes.
+        var depth = new Dictionary<string, int>(StringComparer.Ordinal);
+        var onPath = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var root in open)
+        {
+            var stack = new Stack<(BuildRecord Build, bool Expanded)>();
+            stack.Push((root, false));
+            while (stack.Count > 0)
+            {
+                var (build, expanded) = stack.Pop();
+                if (depth.ContainsKey(build.BuildId))
+                {
+                    continue;
+                }
+                var parents = build.DependsOn.Where(byId.ContainsKey).Select(id => byId[id]).ToList();
+                if (!expanded)
+                {
+                    onPath.Add(build.BuildId);
+                    stack.Push((build, true));
+                    foreach (var parent in parents.Where(p => !depth.ContainsKey(p.BuildId) && !onPath.Contains(p.BuildId)))
+                    {
+                        stack.Push((parent, false));
+                    }
+                    continue;
+                }
+                onPath.Remove(build.BuildId);
+                depth[build.BuildId] = parents.Select(p => depth.TryGetValue(p.BuildId, out var d) ? d + 1 : 0).DefaultIfEmpty(0).Max();
+            }
+        }
+        int Depth(BuildRecord build) => depth.GetValueOrDefault(build.BuildId);
+        return [.. open.OrderBy(b => b.State == BuildState.Waiting ? 0 : 1).ThenByDescending(b => b.State == BuildState.Waiting ? Depth(b) : 0)
+            .ThenBy(b => b.BuildId, StringComparer.Ordinal)];
+    }
+
     private static async Task<IResult> CancelBatchAsync(
         string id, HttpContext context, IBuildStatusStore store, Submitter submitter, IOptions<ApiOptions> options, ApiMetrics metrics,
         CancellationToken cancellationToken)
@@ -141,7 +185,7 @@ internal static class BatchEndpoints
             return Problem(StatusCodes.Status409Conflict, "Batch already ended", $"every build of batch '{id}' has ended; there is nothing to cancel");
         }
         var caller = Caller(context);
-        foreach (var record in open.OrderBy(b => b.State == BuildState.Waiting ? 0 : 1))
+        foreach (var record in CancelOrder(open))
         {
             if (await submitter.CancelAsync(record, caller) is { } failure)
             {

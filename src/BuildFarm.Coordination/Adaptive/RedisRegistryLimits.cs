@@ -14,7 +14,9 @@ namespace BuildFarm.Coordination.Adaptive;
 public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys keys, TimeProvider time) : IRegistryLimits
 {
     private static readonly TimeSpan KeepFor = TimeSpan.FromDays(1);
-    private const int Attempts = 5;
+    /// <summary>Transactions tried per registry and window before its reports are dropped (each retry waits a few
+    /// random milliseconds more: workers writing the same registry at once fall apart).</summary>
+    private const int Attempts = 30;
 
     private IDatabase Db => redis.GetDatabase();
 
@@ -74,7 +76,7 @@ public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys 
                 // Other workers keep winning: this window is dropped (the next one reports again); the limit read stands.
                 return (registry, state);
             }
-            cancellationToken.ThrowIfCancellationRequested();
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 2 + (2 * attempt))), cancellationToken).ConfigureAwait(false);
             (state, version, raw) = Parse(await Db.HashGetAllAsync(key).ConfigureAwait(false), settings);
         }
     }
