@@ -1,6 +1,5 @@
 using BuildFarm.Api.Hosting;
 using BuildFarm.Contracts;
-using BuildFarm.Wire;
 
 namespace BuildFarm.Api.Tests;
 
