@@ -24,6 +24,16 @@ public sealed partial class LoadRun
         var phases = new List<LogsPhase>();
         try
         {
+            if (options.Warmup > 0)
+            {
+                // The simulator, the broker and this generator warm up once, before any measured setting: else the first
+                // burst of the run (always "off" in round 1) would pay for their JIT as well as its own.
+                await using var warmer = await ChildProcess.StartAsync(
+                    ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:warm:", "--child-logs", "on"],
+                    serverGc: options.WorkerGc == "server", ct);
+                Console.WriteLine($"[{Now()}] warm-up of the simulator, broker and generator: {options.Warmup} builds through a worker child (pid {warmer.Id}) of their own, not measured");
+                await BurstAsync(bus, options.Warmup, "simwarm", ct, forget: true);
+            }
             for (var round = 1; round <= options.LogsCompare; round++)
             {
                 bool[] order = round % 2 == 1 ? [false, true] : [true, false];
