@@ -192,6 +192,13 @@ public sealed class LogsComparison(LoadOptions options, IReadOnlyList<LogsPhase>
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"               noise: worker CPU per build off {offCpu.Min():F2}-{offCpu.Max():F2} ms, on {onCpu.Min():F2}-{onCpu.Max():F2} ms over the rounds"));
         }
+        var pairs = Phases.GroupBy(p => p.Round).Where(g => g.Count() == 2)
+            .Select(g => (Round: g.Key, Diff: g.Single(p => p.Logs).WorkerCpuMsPerBuild / g.Single(p => !p.Logs).WorkerCpuMsPerBuild - 1)).ToList();
+        if (pairs.Count > 0)
+        {
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"               worker CPU on vs off within each round: {string.Join(", ", pairs.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Round}: {p.Diff * 100:+0;-0}%")))}"));
+        }
         sb.AppendLine(CultureInfo.InvariantCulture, $"builds not succeeded: {Failed}; events for unknown builds: {unknownEvents}");
         foreach (var note in Notes)
         {
