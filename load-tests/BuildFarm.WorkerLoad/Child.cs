@@ -61,6 +61,8 @@ public static class Child
         settings["Kubernetes:KubeconfigPath"] = options.Kubeconfig ?? throw new ArgumentException("--kubeconfig is required");
         settings["Kaniko:Namespace"] = "buildfarm";
         settings["Worker:Slots"] = options.Slots.ToString(CultureInfo.InvariantCulture);
+        settings["Logs:Enabled"] = options.ChildLogs ? "true" : "false";
+        settings["Logs:KeyPrefix"] = options.RedisPrefix + "logs:";
         settings["Urls"] = "http://127.0.0.1:0";
         settings["Logging:LogLevel:Default"] = "Information";
         settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning";

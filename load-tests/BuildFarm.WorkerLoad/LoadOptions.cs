@@ -46,6 +46,16 @@ public sealed record LoadOptions
     /// <summary>Runs the simulator in the generator's own process instead of a child of its own.</summary>
     public bool SimInProcess { get; init; }
 
+    /// <summary>
+    /// Rounds of the log-store comparison (0: the usual run). Each round runs the warm-up and the burst twice, each with
+    /// a worker child of its own, once with <c>Logs:Enabled=false</c> and once with <c>true</c> (the order alternates by
+    /// round); nothing else runs.
+    /// </summary>
+    public int LogsCompare { get; init; }
+
+    /// <summary>The worker child's <c>Logs:Enabled</c> (set by the generator in the comparison).</summary>
+    public bool ChildLogs { get; init; } = true;
+
     /// <summary>Child mode: <c>worker</c>, <c>raw</c> or <c>sim</c>; null in the load generator itself.</summary>
     public string? Child { get; init; }
 
@@ -83,6 +93,13 @@ public sealed record LoadOptions
                 "--timeout" => o with { TimeoutSeconds = Int(10, 86_400) },
                 "--worker-gc" => o with { WorkerGc = Value() },
                 "--sim-in-process" => o with { SimInProcess = true },
+                "--logs-compare" => o with { LogsCompare = Int(1, 10) },
+                "--child-logs" => o with { ChildLogs = Value() switch
+                {
+                    "on" => true,
+                    "off" => false,
+                    var v => throw new ArgumentException($"--child-logs: '{v}' is not 'on' or 'off'"),
+                } },
                 "--child" => o with { Child = Value() },
                 "--queue" => o with { Queue = Value() },
                 "--kubeconfig" => o with { Kubeconfig = Value() },

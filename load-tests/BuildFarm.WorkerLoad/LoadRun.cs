@@ -16,7 +16,7 @@ namespace BuildFarm.WorkerLoad;
 /// process against the simulator (in this process, over HTTP, instant pods): warm-up, throughput burst (with the
 /// Kubernetes API and Redis counts), latency at the offered rate, memory over many builds.
 /// </summary>
-public sealed class LoadRun(LoadOptions options, Services services)
+public sealed partial class LoadRun(LoadOptions options, Services services)
 {
     private const string BuildQueue = "buildfarm-build-image";
 

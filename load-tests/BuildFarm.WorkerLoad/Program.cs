@@ -21,6 +21,10 @@ if (options.Child is not null)
 }
 
 using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.TimeoutSeconds));
+if (options.LogsCompare > 0)
+{
+    return await LogsCompareAsync(options, services, deadline);
+}
 Console.WriteLine($"workerload: baseline {options.RawMessages} msgs; {options.Builds} builds at once; {options.Rate} builds/s for {options.RampSeconds} + {options.LatencySeconds} s; " +
     $"{options.MemoryBuilds} builds for memory; Worker:Slots {options.Slots}, {options.WorkerGc} GC; warm-up {options.Warmup}; limit {options.TimeoutSeconds} s");
 Console.WriteLine($"broker {services.RabbitHost}:{services.RabbitPort}, redis {services.Redis}; {Environment.ProcessorCount} cores");
@@ -48,6 +52,34 @@ using (var self = System.Diagnostics.Process.GetCurrentProcess())
 Console.WriteLine();
 Console.WriteLine(results.Table());
 return results.Failed == 0 ? 0 : 1;
+
+// Issue 14's benchmark: the burst with the log store off and on, in the same run (LoadRun.LogsCompare.cs).
+static async Task<int> LogsCompareAsync(LoadOptions options, Services services, CancellationTokenSource deadline)
+{
+    Console.WriteLine($"workerload: log store off vs on, {options.LogsCompare} round(s): {options.Warmup} warm-up + {options.Builds} measured builds per setting and round; " +
+        $"Worker:Slots {options.Slots}, {options.WorkerGc} GC; limit {options.TimeoutSeconds} s");
+    Console.WriteLine($"broker {services.RabbitHost}:{services.RabbitPort}, redis {services.Redis}; {Environment.ProcessorCount} cores");
+    Console.WriteLine($"load average at start: {LoadAverage()}");
+    LogsComparison comparison;
+    try
+    {
+        comparison = await new LoadRun(options, services).RunLogsCompareAsync(deadline.Token);
+    }
+    catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+    {
+        await Console.Error.WriteLineAsync($"workerload: the run did not finish within --timeout {options.TimeoutSeconds} s");
+        return 1;
+    }
+    catch (Exception e) when (e is InvalidOperationException or RabbitMQ.Client.Exceptions.BrokerUnreachableException or StackExchange.Redis.RedisConnectionException)
+    {
+        await Console.Error.WriteLineAsync($"workerload: {e.Message}");
+        return 1;
+    }
+    Console.WriteLine($"load average at end: {LoadAverage()}");
+    Console.WriteLine();
+    Console.WriteLine(comparison.Table());
+    return comparison.Failed == 0 ? 0 : 1;
+}
 
 static string LoadAverage()
 {
