@@ -29,19 +29,9 @@ Console.WriteLine($"workerload: baseline {options.RawMessages} msgs; {options.Bu
     $"{options.MemoryBuilds} builds for memory; Worker:Slots {options.Slots}, {options.WorkerGc} GC; warm-up {options.Warmup}; limit {options.TimeoutSeconds} s");
 Console.WriteLine($"broker {services.RabbitHost}:{services.RabbitPort}, redis {services.Redis}; {Environment.ProcessorCount} cores");
 Console.WriteLine($"load average at start: {LoadAverage()}");
-Results results;
-try
+var results = await RunBoundedAsync(token => new LoadRun(options, services).RunAsync(token), options, deadline);
+if (results is null)
 {
-    results = await new LoadRun(options, services).RunAsync(deadline.Token);
-}
-catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-{
-    await Console.Error.WriteLineAsync($"workerload: the run did not finish within --timeout {options.TimeoutSeconds} s");
-    return 1;
-}
-catch (Exception e) when (e is InvalidOperationException or RabbitMQ.Client.Exceptions.BrokerUnreachableException or StackExchange.Redis.RedisConnectionException)
-{
-    await Console.Error.WriteLineAsync($"workerload: {e.Message}");
     return 1;
 }
 Console.WriteLine($"load average at end: {LoadAverage()}");
@@ -60,25 +50,35 @@ static async Task<int> LogsCompareAsync(LoadOptions options, Services services, 
         $"Worker:Slots {options.Slots}, {options.WorkerGc} GC; limit {options.TimeoutSeconds} s");
     Console.WriteLine($"broker {services.RabbitHost}:{services.RabbitPort}, redis {services.Redis}; {Environment.ProcessorCount} cores");
     Console.WriteLine($"load average at start: {LoadAverage()}");
-    LogsComparison comparison;
-    try
+    var comparison = await RunBoundedAsync(token => new LoadRun(options, services).RunLogsCompareAsync(token), options, deadline);
+    if (comparison is null)
     {
-        comparison = await new LoadRun(options, services).RunLogsCompareAsync(deadline.Token);
-    }
-    catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-    {
-        await Console.Error.WriteLineAsync($"workerload: the run did not finish within --timeout {options.TimeoutSeconds} s");
-        return 1;
-    }
-    catch (Exception e) when (e is InvalidOperationException or RabbitMQ.Client.Exceptions.BrokerUnreachableException or StackExchange.Redis.RedisConnectionException)
-    {
-        await Console.Error.WriteLineAsync($"workerload: {e.Message}");
         return 1;
     }
     Console.WriteLine($"load average at end: {LoadAverage()}");
     Console.WriteLine();
     Console.WriteLine(comparison.Table());
     return comparison.Failed == 0 ? 0 : 1;
+}
+
+// Runs one measurement within --timeout; null (said on stderr) when it ran out of time or a server failed.
+static async Task<T?> RunBoundedAsync<T>(Func<CancellationToken, Task<T>> run, LoadOptions options, CancellationTokenSource deadline)
+    where T : class
+{
+    try
+    {
+        return await run(deadline.Token);
+    }
+    catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+    {
+        await Console.Error.WriteLineAsync($"workerload: the run did not finish within --timeout {options.TimeoutSeconds} s");
+        return null;
+    }
+    catch (Exception e) when (e is InvalidOperationException or RabbitMQ.Client.Exceptions.BrokerUnreachableException or StackExchange.Redis.RedisConnectionException)
+    {
+        await Console.Error.WriteLineAsync($"workerload: {e.Message}");
+        return null;
+    }
 }
 
 static string LoadAverage()
