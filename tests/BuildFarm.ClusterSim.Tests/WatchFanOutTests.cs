@@ -238,6 +238,13 @@ public sealed class WatchFanOutTests
         {
             Assert.Equal(committed, await ReadVersionsAsync(reader, committed.Count, cts.Token));
         }
+        // A delivery is counted just after its write reaches the client: wait for the counts of the last ones.
+        await Eventually.UntilAsync(() =>
+        {
+            var counted = sim.Stats.WatchDelivery.Snapshot();
+            return Task.FromResult(counted.Direct + counted.Queued >= 5 * committed.Count && counted.Spread.Count >= 5 * committed.Count
+                && counted.CommitToFlush.Count >= 5 * committed.Count);
+        }, "every delivery counted");
         var delivery = sim.Stats.WatchDelivery.Snapshot();
         Assert.Equal(5 * committed.Count, delivery.Direct + delivery.Queued);
         Assert.True(delivery.Direct > 0, "the fan-out step wrote nothing itself");
