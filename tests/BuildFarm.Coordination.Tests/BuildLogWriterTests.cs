@@ -53,7 +53,7 @@ public sealed class BuildLogWriterTests
 
         writer.Add(Line(1, "one"));
         time.Advance(Options.FlushInterval);
-        await WaitForAsync(async () => (await ReadAllAsync(store)).Count == 1);
+        await Eventually.UntilAsync(async () => (await ReadAllAsync(store)).Count == 1, "the timed flush to store the line", TimeSpan.FromSeconds(10));
 
         await stop.CancelAsync();
         await flushes;
@@ -173,16 +173,6 @@ public sealed class BuildLogWriterTests
         Assert.Equal(5, errors.Count);
         Assert.Contains(errors, e => e.StartsWith("Logs:MaxAttemptBytes", StringComparison.Ordinal));
         Assert.Empty(new BuildLogOptions().Validate());
-    }
-
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(10);
-        }
     }
 
     private sealed class CountingStore(IBuildLogStore inner) : IBuildLogStore
