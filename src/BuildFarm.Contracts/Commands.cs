@@ -30,6 +30,13 @@ public sealed record BuildImage
     /// the worker's build span links to it (docs/tracing.md). Null outside a batch or without tracing.
     /// </summary>
     public string? BatchTraceParent { get; init; }
+
+    /// <summary>
+    /// Expected seconds from this build's start to the end of its batch along its longest chain of dependents (its own
+    /// expected duration included), from the images' build history; set by the batch orchestrator and used to order ready
+    /// builds (docs/scheduling.md). Null outside a batch or when unknown.
+    /// </summary>
+    public double? CriticalPathSeconds { get; init; }
 }
 
 /// <summary>Cancel a build: its pod is deleted and it ends as <c>cancelled</c>.</summary>
