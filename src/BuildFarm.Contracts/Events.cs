@@ -42,6 +42,13 @@ public sealed record BuildStarted
     /// attempts each on their own; null in a single-platform build.</summary>
     public string? Platform { get; init; }
 
+    /// <summary>The memory limit of the attempt's pod (a Kubernetes quantity, <c>2Gi</c>); null when it has none or an
+    /// older worker published the event.</summary>
+    public string? MemoryLimit { get; init; }
+
+    /// <summary>True when this attempt's memory was doubled after the previous attempt was OOM-killed; null otherwise.</summary>
+    public bool? MemoryRaised { get; init; }
+
     public DateTimeOffset At { get; init; }
 }
 

@@ -14,4 +14,5 @@ public sealed class RedisKeys(string prefix)
     public string Limit(string registry) => $"{Prefix}limit:{{{registry}}}";
     public string Dedupe(string buildKey) => $"{Prefix}dedupe:{{{buildKey}}}";
     public string Cancel(string buildId) => $"{Prefix}cancel:{{{buildId}}}";
+    public string Memory(string repository) => $"{Prefix}memory:{{{repository}}}";
 }

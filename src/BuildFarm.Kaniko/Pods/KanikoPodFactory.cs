@@ -31,9 +31,11 @@ public static class KanikoPodFactory
     /// <summary>
     /// The pod for attempt <paramref name="attempt"/> (1-based) of build <paramref name="buildId"/>.
     /// <paramref name="buildKey"/> is the build's <see cref="BuildKey"/>; computed from the spec and executor image when null.
+    /// <paramref name="memory"/>, when given, replaces the container's memory limit (and request, when it has one): the
+    /// figure raised after an OOM kill or learned from the image's history (docs/scheduling.md "Memory learned from history").
     /// </summary>
-    public static V1Pod Create(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey = null) =>
-        Build(spec, buildId, attempt, options, buildKey, debug: false, platform: null);
+    public static V1Pod Create(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey = null, PodMemory? memory = null) =>
+        Build(spec, buildId, attempt, options, buildKey, debug: false, platform: null, memory);
 
     /// <summary>
     /// The pod for attempt <paramref name="attempt"/> (1-based, counted per platform) of <paramref name="platform"/> of a
@@ -43,8 +45,10 @@ public static class KanikoPodFactory
     /// selector <c>kubernetes.io/os</c> and <c>kubernetes.io/arch</c> of the platform (taking precedence over the same keys
     /// of the farm's node selector), the <c>buildfarm.io/platform</c> label and annotation, and the name
     /// <see cref="KanikoPodNames.PlatformPodName"/>. <paramref name="buildKey"/> is the whole build's key; computed when null.
+    /// <paramref name="memory"/>: as for <see cref="Create"/>.
     /// </summary>
-    public static V1Pod CreateForPlatform(BuildSpec spec, string buildId, string platform, int attempt, KanikoPodOptions options, string? buildKey = null)
+    public static V1Pod CreateForPlatform(BuildSpec spec, string buildId, string platform, int attempt, KanikoPodOptions options, string? buildKey = null,
+        PodMemory? memory = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
@@ -54,7 +58,7 @@ public static class KanikoPodFactory
         }
         buildKey ??= BuildKey.Compute(spec, options.ExecutorImage);
         var platformSpec = BuildPlatforms.ForPlatform(spec, buildKey, platform);
-        return Build(platformSpec, buildId, attempt, options, buildKey, debug: false, platform);
+        return Build(platformSpec, buildId, attempt, options, buildKey, debug: false, platform, memory);
     }
 
     /// <summary>
@@ -143,7 +147,8 @@ public static class KanikoPodFactory
         return args;
     }
 
-    private static V1Pod Build(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey, bool debug, string? platform)
+    private static V1Pod Build(BuildSpec spec, string buildId, int attempt, KanikoPodOptions options, string? buildKey, bool debug, string? platform,
+        PodMemory? memory = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
@@ -214,7 +219,7 @@ public static class KanikoPodFactory
             Command = debug ? [.. DebugCommand] : null,
             Args = debug ? null : [.. args],
             Env = [new V1EnvVar { Name = "DOCKER_CONFIG", Value = DockerConfigDirectory }],
-            Resources = Resources(spec.Resources, options.DefaultResources),
+            Resources = Resources(spec.Resources, options.DefaultResources, memory),
             TerminationMessagePath = "/dev/termination-log",
             TerminationMessagePolicy = "FallbackToLogsOnError",
             SecurityContext = new V1SecurityContext
@@ -282,14 +287,14 @@ public static class KanikoPodFactory
         };
     }
 
-    private static V1ResourceRequirements Resources(BuildResources? requested, BuildResources defaults)
+    private static V1ResourceRequirements Resources(BuildResources? requested, BuildResources defaults, PodMemory? memory)
     {
         var requests = new Dictionary<string, ResourceQuantity>();
         var limits = new Dictionary<string, ResourceQuantity>();
         Add(requests, "cpu", requested?.CpuRequest ?? defaults.CpuRequest, "resources.cpuRequest");
-        Add(requests, "memory", requested?.MemoryRequest ?? defaults.MemoryRequest, "resources.memoryRequest");
+        Add(requests, "memory", memory?.Request ?? requested?.MemoryRequest ?? defaults.MemoryRequest, "resources.memoryRequest");
         Add(limits, "cpu", requested?.CpuLimit ?? defaults.CpuLimit, "resources.cpuLimit");
-        Add(limits, "memory", requested?.MemoryLimit ?? defaults.MemoryLimit, "resources.memoryLimit");
+        Add(limits, "memory", memory?.Limit ?? requested?.MemoryLimit ?? defaults.MemoryLimit, "resources.memoryLimit");
         Add(limits, "ephemeral-storage", requested?.EphemeralStorageLimit ?? defaults.EphemeralStorageLimit, "resources.ephemeralStorageLimit");
         return new V1ResourceRequirements
         {

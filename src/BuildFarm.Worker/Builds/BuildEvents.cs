@@ -27,10 +27,12 @@ public sealed class BuildEvents(TimeProvider time)
         BuildId = command.BuildId, BatchId = command.BatchId, RequestedBy = requestedBy, Attempts = attempts, At = time.GetUtcNow(),
     };
 
-    /// <summary>An attempt's pod exists; <paramref name="platform"/> is its platform in a multi-platform build, else null.</summary>
-    public BuildStarted Started(BuildImage command, int attempt, string pod, string? platform = null) => new()
+    /// <summary>An attempt's pod exists; <paramref name="platform"/> is its platform in a multi-platform build, else null;
+    /// <paramref name="memoryLimit"/> the pod's memory limit, <paramref name="memoryRaised"/> true when it was doubled after an OOM kill.</summary>
+    public BuildStarted Started(BuildImage command, int attempt, string pod, string? platform = null, string? memoryLimit = null, bool memoryRaised = false) => new()
     {
-        BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Pod = pod, Platform = platform, At = time.GetUtcNow(),
+        BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Pod = pod, Platform = platform, MemoryLimit = memoryLimit,
+        MemoryRaised = memoryRaised ? true : null, At = time.GetUtcNow(),
     };
 
     /// <summary>A failed attempt; <c>RetryAt</c> when <paramref name="decision"/> retries.</summary>
@@ -40,7 +42,8 @@ public sealed class BuildEvents(TimeProvider time)
         var reason = decision.Reason ?? FailureReasons.Unknown;
         return new BuildAttemptFailed
         {
-            BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Platform = platform, Reason = reason, Transient = FailureReasons.IsTransient(reason),
+            BuildId = command.BuildId, BatchId = command.BatchId, Attempt = attempt, Platform = platform, Reason = reason,
+            Transient = FailureReasons.IsTransient(reason) || decision.Verdict == AttemptVerdict.Retry,
             RetryAt = decision.Verdict == AttemptVerdict.Retry ? now + decision.RetryAfter : null, Detail = decision.Detail, Resets = resets, At = now,
         };
     }

@@ -35,7 +35,8 @@ public sealed partial class BuildRunner
                 resets = state.AddResets(analysis.TotalResets);
                 metrics.RecordAnalysis(analysis, lane.PushRegistry, command.Spec.CacheRepo, lane.Platform);
             }
-            var decision = AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble());
+            var decision = await AfterOomAsync(state, lane, AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble()), ct)
+                .ConfigureAwait(false);
             registryLimits.Report(lane.PushRegistry, result.Analysis, decision.Verdict == AttemptVerdict.Succeed, decision.Reason);
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
@@ -99,7 +100,7 @@ public sealed partial class BuildRunner
     private async Task<AttemptResult> RunAttemptAsync(AttemptLane lane, IBuildEventPublisher events, CancellationToken ct)
     {
         var command = lane.Command;
-        var pod = pods.Prepare(command, lane.Attempt, lane.BuildKey, lane.Platform);
+        var pod = pods.Prepare(command, lane.Attempt, lane.BuildKey, lane.Platform, lane.Memory);
         var name = pod.Metadata.Name;
         using var span = TraceNames.Source.StartActivity(TraceNames.AttemptSpan);
         span?.SetTag(TraceNames.BuildId, command.BuildId);
@@ -140,7 +141,7 @@ public sealed partial class BuildRunner
         lane.CurrentPod = name;
         // Published while the pod starts (one broker round trip less on every build's path); it settles before the
         // attempt's outcome is known to anyone, so no later event of this build can overtake it.
-        var startedEvent = events.PublishAsync(build.Started(command, lane.Attempt, name, lane.Platform), ct);
+        var startedEvent = events.PublishAsync(build.Started(command, lane.Attempt, name, lane.Platform, MemoryLimitOf(created), lane.RaisedFrom is not null), ct);
         AttemptResult result;
         try
         {

@@ -35,6 +35,7 @@ public sealed partial class BuildRunner(
     LeaseScopes leases,
     IBuildDedupe dedupe,
     ICancelRequests cancelRequests,
+    IMemoryHistory memoryHistory,
     BuildEvents build,
     IndexPublisher indexes,
     ResiliencePipelineProvider<string> pipelines,
@@ -125,9 +126,11 @@ public sealed partial class BuildRunner(
         {
             // A CancelBuild that arrived while the build was still queued left a marker. Looked up together with the
             // dedupe claim: the client pipelines the two into one round trip.
+            // The memory learned for the image (after OOM kills) rides in the same round trip.
             var marker = cancelRequests.FindAsync(command.BuildId, ct);
             var firstClaim = dedupe.ClaimAsync(buildKey, command.BuildId, _options.LeaseTtl, ct);
-            await Task.WhenAll(marker, firstClaim).ConfigureAwait(false);
+            var learned = FindLearnedMemoryAsync(state, ct);
+            await Task.WhenAll(marker, firstClaim, learned).ConfigureAwait(false);
             claimed = firstClaim.Result.State == DedupeState.Claimed;
             CancelIfRequested(marker.Result, cancellation, ct);
             if (await ClaimOrWaitAsync(state, events, firstClaim.Result, ct).ConfigureAwait(false) is { } elsewhere)
@@ -135,6 +138,7 @@ public sealed partial class BuildRunner(
                 return elsewhere;
             }
             claimed = true;
+            StartFromLearnedMemory(state, learned.Result);
             // One lease for the whole build, however many platforms it has.
             await leaseScope.AcquireAsync(destinations, registries, ct).ConfigureAwait(false);
             var run = new LaneRun(events, cancellation, redelivered);

@@ -1,3 +1,4 @@
+using BuildFarm.Kaniko.Pods;
 using BuildFarm.Contracts;
 using BuildFarm.Kaniko.Logs;
 using BuildFarm.Kaniko.Specs;
@@ -31,6 +32,13 @@ public sealed class AttemptLane(BuildImage command, string buildKey, string push
     /// <summary>The pod of the attempt running, or of the succeeded attempt until it is deleted; null otherwise (a failed
     /// attempt's pod is kept for debugging and is no longer the lane's).</summary>
     public string? CurrentPod { get; set; }
+
+    /// <summary>The memory the lane's pods get in place of the spec's own: learned from the image's history, or raised
+    /// after an OOM kill; null: the spec's own (or the farm's default).</summary>
+    public PodMemory? Memory { get; set; }
+
+    /// <summary>The lane's memory before an OOM retry raised it (at most one per lane); null while none did.</summary>
+    public PodMemory? RaisedFrom { get; set; }
 }
 
 /// <summary>How a lane ended: its image's digest and log analysis when it succeeded, else the failing decision.</summary>

@@ -152,6 +152,9 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IMemoryHistory>(sp => UseRedis(sp)
+            ? new RedisMemoryHistory(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
+            : new InMemoryMemoryHistory(sp.GetRequiredService<TimeProvider>()));
     }
 
     /// <summary>The log store (the <c>Logs</c> section): in Redis with the coordination's connection, else in process

@@ -39,6 +39,7 @@ public sealed class BuildFarmMetrics : IDisposable
     private readonly Counter<long> _cacheHits;
     private readonly Counter<long> _cacheMisses;
     private readonly Counter<long> _podCreateRefusals;
+    private readonly Counter<long> _oomRetries;
     private readonly UpDownCounter<long> _registrySlotsInUse;
 
     /// <summary>
@@ -91,6 +92,8 @@ public sealed class BuildFarmMetrics : IDisposable
         _cacheHits = _meter.CreateCounter<long>("buildfarm.kaniko.cache_hits", description: "Kaniko layer cache hits, by the cache's registry");
         _podCreateRefusals = _meter.CreateCounter<long>("buildfarm.pod_create_refusals",
             description: "Pod creates the API server refused, by kind: quota (wait and create again), misconfigured (RBAC, namespace), rejected (admission)");
+        _oomRetries = _meter.CreateCounter<long>("buildfarm.oom_retries",
+            description: "OOM-killed attempts by what followed: raised (retried with twice the memory), succeeded or failed (the raised retry), at_cap (not retried)");
         _registrySlotsInUse = _meter.CreateUpDownCounter<long>("buildfarm.registry_slots_in_use", description: "Registry slots this worker holds, by registry");
         _cacheMisses = _meter.CreateCounter<long>("buildfarm.kaniko.cache_misses", description: "Kaniko layer cache misses (not found or expired), by the cache's registry");
     }
@@ -182,6 +185,10 @@ public sealed class BuildFarmMetrics : IDisposable
         _builds.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
         _buildDuration.Record(Math.Max(0, duration.TotalSeconds), new KeyValuePair<string, object?>("outcome", outcome));
     }
+
+    /// <summary>An OOM kill's retry (docs/worker.md): <paramref name="outcome"/> is <c>raised</c>, <c>succeeded</c>,
+    /// <c>failed</c> or <c>at_cap</c>.</summary>
+    public void RecordOomRetry(string outcome) => _oomRetries.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     public void RecordDedupeHit(string kind) => _dedupeHits.Add(1, new KeyValuePair<string, object?>("kind", kind));
 

@@ -1,3 +1,5 @@
+using BuildFarm.Kaniko.Pods;
+
 namespace BuildFarm.Worker.Options;
 
 /// <summary>The <c>Worker</c> configuration section: concurrency, retries, leases and pod retention.</summary>
@@ -103,6 +105,26 @@ public sealed class WorkerOptions
     /// <summary>Largest Dockerfile the preflight reads from a <c>dir://</c> context, in bytes; a larger one fails the build.</summary>
     public long MaxDockerfileBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Retry an attempt that was OOM-killed once, in a new pod with twice the memory limit and request (at most
+    /// <see cref="OomMemoryCap"/>), and start the image's next builds from that figure (docs/scheduling.md "Memory learned
+    /// from history"). Off: <c>oom_killed</c> fails the build at once, and nothing is learned.
+    /// </summary>
+    public bool OomRetry { get; set; } = true;
+
+    /// <summary>
+    /// The most memory (a Kubernetes quantity) a raised or learned memory limit may reach. An attempt OOM-killed at or above it
+    /// is not retried. Keep it at or below the API's <c>Api:MaxResources:Memory</c> (256Gi by default) and what a node (and
+    /// any LimitRange) allows, or the raised pod is refused.
+    /// </summary>
+    public string OomMemoryCap { get; set; } = "16Gi";
+
+    /// <summary>How long a learned memory figure is kept after the OOM kill that raised it.</summary>
+    public TimeSpan MemoryHistoryTtl { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary><see cref="OomMemoryCap"/> in bytes (0 when it does not parse; <see cref="Validate"/> reports it).</summary>
+    public long OomMemoryCapBytes => PodMemory.TryParseBytes(OomMemoryCap, out var bytes) ? bytes : 0;
+
     /// <summary>Every problem with these options, each naming its setting.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -194,6 +216,14 @@ public sealed class WorkerOptions
         if (MaxDockerfileBytes is < 1 or > 64 * 1024 * 1024)
         {
             errors.Add($"Worker:MaxDockerfileBytes: {MaxDockerfileBytes} must be between 1 and 67108864");
+        }
+        if (OomMemoryCapBytes == 0)
+        {
+            errors.Add($"Worker:OomMemoryCap: '{OomMemoryCap}' must be a positive Kubernetes quantity of at most 1Pi, such as 16Gi");
+        }
+        if (MemoryHistoryTtl < TimeSpan.FromSeconds(1) || MemoryHistoryTtl > TimeSpan.FromDays(365))
+        {
+            errors.Add($"Worker:MemoryHistoryTtl: {MemoryHistoryTtl} must be between 1 second and 365 days");
         }
         for (var i = 0; i < AllowedContextRoots.Count; i++)
         {

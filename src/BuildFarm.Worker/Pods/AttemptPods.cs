@@ -35,13 +35,14 @@ public sealed class AttemptPods(
     private readonly ResiliencePipeline _quotaWait = pipelines.GetPipeline(WorkerPipelines.QuotaWait);
 
     /// <summary>The attempt's pod spec (for <paramref name="platform"/> of a multi-platform build when not null); the
-    /// build's deadline also bounds the pod (the kubelet stops it even if this worker is gone).</summary>
-    public V1Pod Prepare(BuildImage command, int attempt, string buildKey, string? platform = null)
+    /// build's deadline also bounds the pod (the kubelet stops it even if this worker is gone). <paramref name="memory"/>:
+    /// the memory in place of the spec's own (learned, or raised after an OOM kill), null for its own.</summary>
+    public V1Pod Prepare(BuildImage command, int attempt, string buildKey, string? platform = null, PodMemory? memory = null)
     {
         ArgumentNullException.ThrowIfNull(command);
         var pod = platform is null
-            ? KanikoPodFactory.Create(command.Spec, command.BuildId, attempt, _kaniko, buildKey)
-            : KanikoPodFactory.CreateForPlatform(command.Spec, command.BuildId, platform, attempt, _kaniko, buildKey);
+            ? KanikoPodFactory.Create(command.Spec, command.BuildId, attempt, _kaniko, buildKey, memory)
+            : KanikoPodFactory.CreateForPlatform(command.Spec, command.BuildId, platform, attempt, _kaniko, buildKey, memory);
         if (command.Deadline is { } deadline)
         {
             var remaining = (long)Math.Ceiling(Math.Max(1, (deadline - time.GetUtcNow()).TotalSeconds));
