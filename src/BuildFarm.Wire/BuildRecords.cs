@@ -72,6 +72,13 @@ public sealed record AttemptRecord
     public DateTimeOffset? RetryAt { get; init; }
     public string? Detail { get; init; }
 
+    /// <summary>The memory limit of the attempt's pod (a Kubernetes quantity, <c>2Gi</c>): the spec's own, the farm's default,
+    /// or a figure learned from the image's earlier OOM kills. Null when the pod has none (or the worker did not say).</summary>
+    public string? MemoryLimit { get; init; }
+
+    /// <summary>True when the attempt's memory was doubled after an earlier attempt of the build was OOM-killed; absent otherwise.</summary>
+    public bool? MemoryRaised { get; init; }
+
     /// <summary>
     /// The attempt's log: <c>/v1/builds/{id}/logs?attempt=N</c> (text/plain; <c>follow=true</c> streams it). Always set in
     /// the API's answers (<see cref="BuildRecord.AsWire"/>); not kept in the stored record, which the URL derives from.

@@ -135,6 +135,38 @@ public sealed partial class KanikoScriptTests
         Assert.DoesNotContain(run.Lines, l => l.Text.StartsWith("error", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(1024L * 1024 * 1024, PodFate.OomKilled)]        // 1Gi < 1536Mi: killed
+    [InlineData(2L * 1024 * 1024 * 1024, PodFate.Succeeded)]    // 2Gi: enough
+    [InlineData(1536L * 1024 * 1024, PodFate.Succeeded)]        // exactly what it needs
+    public void Plan_DockerfileMemory_OomKilledBelowIt(long limit, PodFate expected)
+    {
+        var scenario = ScenarioLoader.Parse("""
+            dockerfiles:
+              - { match: "team/big", memory: "1536Mi", steps: ["RUN make"] }
+            """);
+
+        var run = KanikoScript.Plan(KanikoArgs.Parse(["--destination=r.io/team/big:1"]), scenario, new Random(42), "default/p", 7, o => s_start.AddSeconds(o),
+            "10.244.0.5", memoryLimit: limit);
+        var other = KanikoScript.Plan(KanikoArgs.Parse(["--destination=r.io/team/small:1"]), scenario, new Random(42), "default/p", 7, o => s_start.AddSeconds(o),
+            "10.244.0.5", memoryLimit: limit);
+        var noLimit = KanikoScript.Plan(KanikoArgs.Parse(["--destination=r.io/team/big:1"]), scenario, new Random(42), "default/p", 7, o => s_start.AddSeconds(o),
+            "10.244.0.5");
+
+        Assert.Equal(expected, run.Fate);
+        Assert.Equal(expected == PodFate.OomKilled ? 137 : 0, run.ExitCode);
+        Assert.Equal(PodFate.Succeeded, other.Fate);
+        Assert.Equal(PodFate.Succeeded, noLimit.Fate);
+    }
+
+    [Fact]
+    public void Scenario_DockerfileMemory_NotAQuantity_RefusedNamingTheField()
+    {
+        var e = Assert.ThrowsAny<Exception>(() => ScenarioLoader.Parse("""dockerfiles: [{ match: "x", memory: "lots" }]"""));
+
+        Assert.Contains("dockerfiles[0].memory must be a positive Kubernetes quantity", e.Message, StringComparison.Ordinal);
+    }
+
     private const string PerRegistry = """
         registries:
           bad.example.com:

@@ -60,6 +60,20 @@ public sealed class BuildRecordReducerTests
     }
 
     [Fact]
+    public void Started_MemoryLimitAndRaise_KeptOnTheAttempt_RedeliveredEventChangesNothing()
+    {
+        var first = Started(1) with { MemoryLimit = "1Gi" };
+        var raised = Started(2, seconds: 4) with { MemoryLimit = "2Gi", MemoryRaised = true };
+
+        var record = Fold(Queued(), first, AttemptFailed(1, transient: true, seconds: 2), raised);
+
+        Assert.Equal([(1, "1Gi", (bool?)null), (2, "2Gi", true)], record.Attempts.Select(a => (a.Attempt, a.MemoryLimit, a.MemoryRaised)));
+        Assert.Null(BuildRecordReducer.Apply(record, raised));
+        // An event of an older worker (no memory figure) does not erase it.
+        Assert.Null(BuildRecordReducer.Apply(record, Started(2, seconds: 4)));
+    }
+
+    [Fact]
     public void AttemptFailed_Transient_RetryingWithReason()
     {
         var change = BuildRecordReducer.Apply(Fold(Queued(), Started(1)), AttemptFailed(1, transient: true));

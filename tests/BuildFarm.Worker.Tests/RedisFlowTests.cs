@@ -9,7 +9,7 @@ namespace BuildFarm.Worker.Tests;
 [NeedsServer(Server.Redis)]
 public sealed class RedisFlowTests
 {
-    private static Dictionary<string, string?> RedisSettings() => new()
+    internal static Dictionary<string, string?> RedisSettings() => new()
     {
         ["Redis:ConnectionString"] = TestEnvironment.Redis,
         ["Redis:KeyPrefix"] = $"bfworkertest:{Guid.NewGuid():N}:",

@@ -55,15 +55,16 @@ public static partial class KanikoScript
     /// <summary>Decides the pod's fate and timeline (offsets in simulated seconds). <paramref name="podKey"/>
     /// (namespace/name) and <paramref name="seed"/> make the digest; <paramref name="timeAt"/> maps an offset to the
     /// time printed in the log (the container starts at offset 0). <c>imageDigest</c> is the digest pushed when the image
-    /// is real (a scenario registry with an <c>endpoint</c>); null makes one up from the seed and pod.</summary>
+    /// is real (a scenario registry with an <c>endpoint</c>); null makes one up from the seed and pod. <c>memoryLimit</c>:
+    /// the Kaniko container's memory limit in bytes (null: none); below the Dockerfile's <c>memory</c> the pod is OOM-killed.</summary>
     public static KanikoRun Plan(KanikoArgs args, Scenario scenario, Random random, string podKey, long seed,
-        Func<double, DateTimeOffset> timeAt, string podIp, string? imageDigest = null, Func<string, int>? registryLoad = null)
+        Func<double, DateTimeOffset> timeAt, string podIp, string? imageDigest = null, Func<string, int>? registryLoad = null, decimal? memoryLimit = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(random);
         ArgumentNullException.ThrowIfNull(timeAt);
-        var builder = new Builder(args, scenario, random, podKey, seed, timeAt, podIp) { ImageDigestOverride = imageDigest, RegistryLoad = registryLoad };
+        var builder = new Builder(args, scenario, random, podKey, seed, timeAt, podIp) { ImageDigestOverride = imageDigest, RegistryLoad = registryLoad, MemoryLimit = memoryLimit };
         return builder.Build();
     }
 
@@ -212,6 +213,12 @@ public static partial class KanikoScript
 
         public string? ImageDigestOverride { get; init; }
 
+        /// <summary>The Kaniko container's memory limit in bytes; null: none.</summary>
+        public decimal? MemoryLimit { get; init; }
+
+        /// <summary>The build needs more memory than the container may use.</summary>
+        private bool OverMemory(DockerfileSettings dockerfile) => MemoryLimit is { } limit && dockerfile.MemoryBytes() is { } needed && needed > limit;
+
         private KanikoRun End(PodFate fate, int exitCode, string digest, string imageDigest) => new()
         {
             Lines = _lines,
@@ -238,7 +245,7 @@ public static partial class KanikoScript
             var unauthorized = Chance(podFaults.Unauthorized);
             var baseNotFound = Chance(pullFaults.BaseImageNotFound);
             var runFails = Chance(podFaults.RunFailure);
-            var oom = Chance(podFaults.OomKilled);
+            var oom = Chance(podFaults.OomKilled) | OverMemory(dockerfile);
             var evicted = Chance(podFaults.Evicted);
             var nodeLost = Chance(podFaults.NodeLost);
             var interruptAt = _random.NextDouble();

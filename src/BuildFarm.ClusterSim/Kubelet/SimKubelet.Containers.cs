@@ -277,7 +277,7 @@ public sealed partial class SimKubelet
         {
             var realImage = RealImage(args, scenario, node);
             plan = KanikoScript.Plan(args, scenario, random, $"{run.Namespace}/{run.Name}", _seed, o => _clock.After(startSim, o), podIp, realImage?.Digest,
-                registryLoad: _stats.RegistryLoad);
+                registryLoad: _stats.RegistryLoad, memoryLimit: MemoryLimitOf(current));
             if (realImage is not null && plan.Fate == PodFate.Succeeded
                 && await PushRealImageAsync(args, scenario, realImage, ct) is { } pushError)
             {

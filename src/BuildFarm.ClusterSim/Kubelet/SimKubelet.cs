@@ -124,6 +124,10 @@ public sealed partial class SimKubelet : IDisposable
         return updated;
     }
 
+    /// <summary>The first container's memory limit in bytes, or null when it has none.</summary>
+    public static decimal? MemoryLimitOf(V1Pod pod) =>
+        pod.Spec?.Containers?.FirstOrDefault()?.Resources?.Limits is { } limits && limits.TryGetValue("memory", out var limit) ? limit.ToDecimal() : null;
+
     /// <summary>Kaniko's args from the first container: its args, after the executor in its command if it has one.</summary>
     public static KanikoArgs? ArgsOf(V1Pod pod, out string? error)
     {

@@ -455,6 +455,31 @@ public sealed class DockerfileSettings
     /// <summary>Lines a RUN prints on stdout.</summary>
     public List<string> RunOutput { get; set; } = [];
 
+    /// <summary>
+    /// The memory a build of this Dockerfile needs (a Kubernetes quantity such as <c>1536Mi</c>): a pod whose Kaniko
+    /// container has a memory limit below it is OOM-killed in its last RUN (exit 137, reason OOMKilled), every time.
+    /// Empty: no such need (only <c>faults.oomKilled</c> kills).
+    /// </summary>
+    public string? Memory { get; set; }
+
+    /// <summary><see cref="Memory"/> in bytes, or null when unset or not a positive quantity.</summary>
+    public decimal? MemoryBytes()
+    {
+        if (string.IsNullOrWhiteSpace(Memory))
+        {
+            return null;
+        }
+        try
+        {
+            var bytes = new k8s.Models.ResourceQuantity(Memory.Trim()).ToDecimal();
+            return bytes > 0 ? bytes : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     public static DockerfileSettings Default() => new()
     {
         Base = "alpine:3.20",
@@ -474,6 +499,10 @@ public sealed class DockerfileSettings
         if (string.IsNullOrWhiteSpace(Base))
         {
             errors.Add($"{prefix}.base is required");
+        }
+        if (!string.IsNullOrWhiteSpace(Memory) && MemoryBytes() is null)
+        {
+            errors.Add($"{prefix}.memory must be a positive Kubernetes quantity such as 2Gi (got '{Memory}')");
         }
         foreach (var step in Steps)
         {

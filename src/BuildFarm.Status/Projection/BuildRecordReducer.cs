@@ -123,9 +123,13 @@ public static class BuildRecordReducer
     private static BuildChange? Started(BuildRecord record, BuildStarted e)
     {
         var existing = Find(record, e.Platform, e.Attempt);
-        var attemptChanged = existing is null || existing.Pod != e.Pod || existing.StartedAt is null;
+        var attemptChanged = existing is null || existing.Pod != e.Pod || existing.StartedAt is null
+            || e.MemoryLimit is not null && existing.MemoryLimit != e.MemoryLimit || e.MemoryRaised is not null && existing.MemoryRaised != e.MemoryRaised;
         var attempts = attemptChanged
-            ? Upsert(record.Attempts, e.Platform, e.Attempt, a => a with { Pod = e.Pod, StartedAt = a.StartedAt ?? e.At })
+            ? Upsert(record.Attempts, e.Platform, e.Attempt, a => a with
+            {
+                Pod = e.Pod, StartedAt = a.StartedAt ?? e.At, MemoryLimit = e.MemoryLimit ?? a.MemoryLimit, MemoryRaised = e.MemoryRaised ?? a.MemoryRaised,
+            })
             : record.Attempts;
         var latest = IsLatest(record, e.Platform, e.Attempt) && (existing?.EndedAt is null);
         var state = !record.State.IsFinal() && latest ? BuildState.Running : record.State;

@@ -274,6 +274,36 @@ public sealed class KanikoPodFactoryTests
     }
 
     [Fact]
+    public void Create_MemoryOverride_ReplacesLimitAndRequest_KeepsTheRest()
+    {
+        var spec = Spec with { Resources = new BuildResources { MemoryLimit = "1Gi", MemoryRequest = "512Mi" } };
+        var memory = new PodMemory(2L << 30, 1L << 30);
+
+        var resources = Kaniko(KanikoPodFactory.Create(spec, "build-42", 2, new KanikoPodOptions(), memory: memory)).Resources;
+        var platform = Kaniko(KanikoPodFactory.CreateForPlatform(spec with { Platform = null, Platforms = ["linux/amd64", "linux/arm64"] }, "build-42",
+            "linux/arm64", 2, new KanikoPodOptions(), memory: memory)).Resources;
+
+        Assert.Equal("2Gi", resources.Limits["memory"].ToString());
+        Assert.Equal("1Gi", resources.Requests["memory"].ToString());
+        Assert.Equal("2", resources.Limits["cpu"].ToString());
+        Assert.Equal("2Gi", platform.Limits["memory"].ToString());
+        Assert.Equal("1Gi", platform.Requests["memory"].ToString());
+        // Without an override: the spec's own.
+        Assert.Equal("1Gi", Kaniko(Pod(spec)).Resources.Limits["memory"].ToString());
+    }
+
+    [Fact]
+    public void Create_MemoryOverrideWithoutRequest_KeepsTheSpecsRequest()
+    {
+        var spec = Spec with { Resources = new BuildResources { MemoryLimit = "1Gi", MemoryRequest = "512Mi" } };
+
+        var resources = Kaniko(KanikoPodFactory.Create(spec, "build-42", 2, new KanikoPodOptions(), memory: new PodMemory(3L << 30, null))).Resources;
+
+        Assert.Equal("3Gi", resources.Limits["memory"].ToString());
+        Assert.Equal("512Mi", resources.Requests["memory"].ToString());
+    }
+
+    [Fact]
     public void Create_InvalidResource_ThrowsNamingField()
     {
         var spec = Spec with { Resources = new BuildResources { CpuLimit = "lots" } };
