@@ -1,4 +1,5 @@
 using BuildFarm.Contracts;
+using k8s;
 
 namespace BuildFarm.Worker.Tests;
 
