@@ -16,14 +16,17 @@ namespace BuildFarm.Benchmarks;
 /// </summary>
 internal static class RegistryCongestionLoad
 {
-    private const string Usage = "usage: registry-congestion [--builds 1000] [--slots 32] [--capacity 8] [--max 20] [--floor 2] [--seed 7] [--cooldown 30] [--factor 0.8]";
+    private const string Usage = "usage: registry-congestion [--builds 1000] [--slots 32] [--capacity 8] [--max 20] [--floor 2] [--seed 7] [--runs 1] " +
+        "[--cooldown 30] [--factor 0.7] [--weight 0.0625] [--too-many-requests 0.25]";
     private const string Registry = "registry.example.com";
 
     public static int Run(string[] args)
     {
-        int builds = 1000, slots = 32, capacity = 8, max = 20, floor = 2;
+        int builds = 1000, slots = 32, capacity = 8, max = 20, floor = 2, runs = 1;
         long seed = 7;
-        double cooldown = 30, factor = 0.8;
+        var defaults = new AdaptiveLimitSettings { Floor = 1, Max = 1 };
+        var tooManyRequests = new RegistrySettings().TooManyRequests;
+        double cooldown = defaults.Cooldown.TotalSeconds, factor = defaults.DecreaseFactor, weight = defaults.CongestionWeight;
         for (var i = 0; i < args.Length; i++)
         {
             var value = i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]}: a value is required. {Usage}");
@@ -35,36 +38,63 @@ internal static class RegistryCongestionLoad
                 case "--max": max = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--floor": floor = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--seed": seed = long.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--runs": runs = int.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--weight": weight = double.Parse(value, CultureInfo.InvariantCulture); break;
+                case "--too-many-requests": tooManyRequests = double.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--cooldown": cooldown = double.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--factor": factor = double.Parse(value, CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option {args[i - 1]}. {Usage}");
             }
         }
-        var scenario = ScenarioLoader.Default();
-        scenario.Registries[Registry] = new RegistrySettings { Capacity = capacity };
-        var settings = new AdaptiveLimitSettings { Floor = floor, Max = max, Cooldown = TimeSpan.FromSeconds(cooldown), DecreaseFactor = factor };
-        Console.WriteLine($"registry-congestion: {builds} builds, {slots} worker slots, registry capacity {capacity} concurrent pushes, " +
-            $"slot limit {max} (adaptive: floor {floor}, decrease ×{factor}, cooldown {cooldown} s), seed {seed}");
-        var fixedRun = Simulate(scenario, builds, slots, seed, settings, adaptive: false);
-        var adaptiveRun = Simulate(scenario, builds, slots, seed, settings, adaptive: true);
-        Console.WriteLine();
-        Console.WriteLine("| limit | resets | failed builds | pods | makespan (s) | succeeded builds per hour | mean concurrent pods | limit at the end |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        foreach (var (name, r) in new[] { ("fixed", fixedRun), ("adaptive", adaptiveRun) })
+        if (runs is < 1 or > 100)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {r.Resets} | {r.Failed} | {r.Pods} | {r.Makespan:F0} | {(builds - r.Failed) * 3600 / Math.Max(1, r.Makespan):F0} | {r.MeanConcurrency:F1} | {r.FinalLimit} |"));
+            throw new ArgumentException($"--runs must be between 1 and 100 (got {runs}). {Usage}");
+        }
+        var scenario = ScenarioLoader.Default();
+        scenario.Registries[Registry] = new RegistrySettings { Capacity = capacity, TooManyRequests = tooManyRequests };
+        var settings = new AdaptiveLimitSettings
+        {
+            Floor = floor, Max = max, Cooldown = TimeSpan.FromSeconds(cooldown), DecreaseFactor = factor, CongestionWeight = weight,
+        };
+        if (settings.Validate() is { Count: > 0 } errors)
+        {
+            throw new ArgumentException($"{string.Join("; ", errors)}. {Usage}");
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"registry-congestion: {builds} builds, {slots} worker slots, registry capacity {capacity} concurrent pushes ({tooManyRequests:P0} of " +
+            $"its refusals 429), slot limit {max} (adaptive: floor {floor}, decrease ×{factor} at full congestion, weight {weight}, " +
+            $"cooldown {cooldown} s), seeds {seed}–{seed + runs - 1}"));
+        Console.WriteLine();
+        Console.WriteLine("| seed | limit | resets | 429s | failed builds | pods | makespan (s) | succeeded builds per hour | mean concurrent pods | limit at the end |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        var refusalRatios = new List<double>();
+        var makespanRatios = new List<double>();
+        for (var run = 0; run < runs; run++)
+        {
+            var fixedRun = Simulate(scenario, builds, slots, seed + run, settings, adaptive: false);
+            var adaptiveRun = Simulate(scenario, builds, slots, seed + run, settings, adaptive: true);
+            foreach (var (name, r) in new[] { ("fixed", fixedRun), ("adaptive", adaptiveRun) })
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {seed + run} | {name} | {r.Resets} | {r.TooManyRequests} | {r.Failed} | {r.Pods} | {r.Makespan:F0} | {(builds - r.Failed) * 3600 / Math.Max(1, r.Makespan):F0} | {r.MeanConcurrency:F1} | {r.FinalLimit} |"));
+            }
+            refusalRatios.Add((double)(adaptiveRun.Resets + adaptiveRun.TooManyRequests) / Math.Max(1, fixedRun.Resets + fixedRun.TooManyRequests));
+            makespanRatios.Add(adaptiveRun.Makespan / Math.Max(1, fixedRun.Makespan));
         }
         Console.WriteLine();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"adaptive ÷ fixed: resets {Ratio(adaptiveRun.Resets, fixedRun.Resets)}, makespan {Ratio(adaptiveRun.Makespan, fixedRun.Makespan)}, " +
-            $"succeeded builds per hour {Ratio((builds - adaptiveRun.Failed) / Math.Max(1, adaptiveRun.Makespan), (builds - fixedRun.Failed) / Math.Max(1, fixedRun.Makespan))}, pods {Ratio(adaptiveRun.Pods, fixedRun.Pods)}"));
+        Console.WriteLine($"adaptive ÷ fixed over {runs} seed(s): resets + 429s {Spread(refusalRatios)}; makespan {Spread(makespanRatios)}");
         return 0;
     }
 
-    private static string Ratio(double a, double b) => b == 0 ? "n/a" : (a / b).ToString("F2", CultureInfo.InvariantCulture);
+    /// <summary>Mean, standard deviation and range of ratios.</summary>
+    private static string Spread(List<double> values)
+    {
+        var mean = values.Average();
+        var sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / values.Count);
+        return string.Create(CultureInfo.InvariantCulture, $"mean {mean:F3} (sd {sd:F3}, min {values.Min():F3}, max {values.Max():F3})");
+    }
 
-    private sealed record Result(int Resets, int Failed, int Pods, double Makespan, double MeanConcurrency, int FinalLimit);
+    private sealed record Result(int Resets, int TooManyRequests, int Failed, int Pods, double Makespan, double MeanConcurrency, int FinalLimit);
 
     private readonly record struct Running(double End, bool Clean, bool Congested);
 
@@ -80,7 +110,7 @@ internal static class RegistryCongestionLoad
         var running = new PriorityQueue<Running, double>();
         var state = AdaptiveLimit.Initial(settings);
         var epoch = DateTimeOffset.UnixEpoch;
-        int resets = 0, failed = 0, pods = 0;
+        int resets = 0, tooManyRequests = 0, failed = 0, pods = 0;
         double now = 0, makespan = 0, podSeconds = 0;
 
         void Finish(Running done)
@@ -117,15 +147,18 @@ internal static class RegistryCongestionLoad
             pods++;
             podSeconds += finish - now;
             var podResets = run.Lines.Count(l => l.Text.Contains("connection reset by peer", StringComparison.Ordinal));
+            var podRefusals = run.Lines.Count(l => l.Text.Contains("TOOMANYREQUESTS", StringComparison.Ordinal));
             resets += podResets;
+            tooManyRequests += podRefusals;
+            var congested = podResets + podRefusals > 0;
             var succeeded = run.Fate == PodFate.Succeeded;
-            running.Enqueue(new Running(finish, Clean: succeeded && podResets == 0, Congested: podResets > 0), finish);
+            running.Enqueue(new Running(finish, Clean: succeeded && !congested, Congested: congested), finish);
             makespan = Math.Max(makespan, finish);
             if (succeeded)
             {
                 continue;
             }
-            if (podResets > 0 && item.Attempt < MaxAttempts)
+            if (congested && item.Attempt < MaxAttempts)
             {
                 ready.Enqueue((item.Build, item.Attempt + 1), (finish + (BackoffSeconds * Math.Pow(2, item.Attempt - 1)), item.Build));
                 continue;
@@ -137,6 +170,6 @@ internal static class RegistryCongestionLoad
             Finish(done);
         }
         // Pod-seconds over the makespan: the mean number of pods pushing to the registry at once.
-        return new Result(resets, failed, pods, makespan, makespan > 0 ? podSeconds / makespan : 0, adaptive ? state.Slots : settings.Max);
+        return new Result(resets, tooManyRequests, failed, pods, makespan, makespan > 0 ? podSeconds / makespan : 0, adaptive ? state.Slots : settings.Max);
     }
 }

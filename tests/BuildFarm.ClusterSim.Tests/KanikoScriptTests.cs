@@ -74,6 +74,38 @@ public sealed partial class KanikoScriptTests
         static Scenario Scenarios() => ScenarioLoader.Parse("faults: { pushReset: 0.5 }");
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.0)]
+    public void Plan_OverCapacity_AShareOfTheRefusalsIs429_WhichTheAnalyzerCountsAsRefusals(double tooManyRequests)
+    {
+        // Load 20 on a registry of capacity 1: every push try is refused with probability 0.9 (the model's cap).
+        var scenario = ScenarioLoader.Parse($"registries: {{ busy.example.com: {{ capacity: 1, tooManyRequests: {tooManyRequests.ToString(System.Globalization.CultureInfo.InvariantCulture)} }} }}");
+        var run = KanikoScript.Plan(KanikoArgs.Parse(["--destination=busy.example.com/team/app:1", "--push-retry=3"]), scenario, new Random(42), "default/p", 7,
+            o => s_start.AddSeconds(o), "10.244.0.5", registryLoad: _ => 20);
+        var messages = Messages(run);
+        var refused = messages.Where(m => m.Contains("TOOMANYREQUESTS", StringComparison.Ordinal)).ToList();
+        var resets = messages.Count(m => m.Contains("connection reset by peer", StringComparison.Ordinal));
+        Assert.True(refused.Count + resets > 0, "the registry refused at least one push try");
+        Assert.Equal(0, tooManyRequests == 0 ? refused.Count : resets);
+        Assert.All(refused, m => Assert.Matches(@"PATCH https://busy\.example\.com/v2/team/app/blobs/uploads/[^ ]+: TOOMANYREQUESTS: too many requests$", m));
+
+        using var reader = new StringReader(string.Join('\n', run.Lines.Select(l => l.Text)));
+        var analysis = global::BuildFarm.Kaniko.Logs.KanikoLogAnalyzer.Analyze(reader, new global::BuildFarm.Kaniko.Logs.KanikoLogAnalyzerOptions { Destinations = ["busy.example.com/team/app:1"] });
+        var retried = refused.Count(m => m.StartsWith("Retrying operation after", StringComparison.Ordinal));
+        Assert.Equal(retried, analysis.RefusalsIn(global::BuildFarm.Kaniko.KanikoPhase.Push));
+        if (run.Fate == PodFate.Failed)
+        {
+            Assert.Equal(tooManyRequests == 0 ? global::BuildFarm.Contracts.FailureReasons.ConnectionReset : global::BuildFarm.Contracts.FailureReasons.RegistryUnavailable, analysis.Reason);
+        }
+    }
+
+    [Fact]
+    public void Plan_AtCapacity_NothingRefused() =>
+        Assert.Equal(PodFate.Succeeded, KanikoScript.Plan(KanikoArgs.Parse(["--destination=busy.example.com/team/app:1"]),
+            ScenarioLoader.Parse("registries: { busy.example.com: { capacity: 3, tooManyRequests: 1 } }"), new Random(42), "default/p", 7,
+            o => s_start.AddSeconds(o), "10.244.0.5", registryLoad: _ => 3).Fate);
+
     [Fact]
     public void Plan_PushResetsBeyondRetries_WarnsWithDoublingDelaysThenFails()
     {

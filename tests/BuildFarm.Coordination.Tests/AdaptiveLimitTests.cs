@@ -13,11 +13,49 @@ public sealed class AdaptiveLimitTests
         Assert.Equal(new AdaptiveLimitState(20, null), AdaptiveLimit.Initial(Settings));
 
     [Fact]
-    public void Congestion_MultipliesByTheFactor_AndNotesWhen()
+    public void Congestion_WhenEveryReportWasCongested_MultipliesByTheFullFactor_AndNotesWhen()
     {
-        var next = AdaptiveLimit.Next(new AdaptiveLimitState(16, null), clean: 5, congested: 1, T0, Settings);
-        Assert.Equal(new AdaptiveLimitState(8, T0), next);
+        // A registry nothing is known about counts as fully congested (share 1), as DCTCP starts its estimate.
+        var next = AdaptiveLimit.Next(new AdaptiveLimitState(16, null), clean: 0, congested: 1, T0, Settings);
+        Assert.Equal(new AdaptiveLimitState(8, T0, 1), next);
         Assert.Equal(8, next.Slots);
+    }
+
+    [Fact]
+    public void Congestion_DecreasesInProportionToTheRunningCongestedShare()
+    {
+        // Mostly clean traffic: one congested build in sixteen, from a share of 0.
+        var next = AdaptiveLimit.Next(new AdaptiveLimitState(16, null, 0), clean: 15, congested: 1, T0, Settings);
+        var kept = Math.Pow(15.0 / 16, 16);
+        var share = (1 - kept) / 16;
+        Assert.Equal(share, next.Congestion, 9);
+        Assert.Equal(16 * (1 - (0.5 * share)), next.Limit, 9);
+        Assert.Equal(15, next.Slots);
+        Assert.Equal(T0, next.LastDecrease);
+    }
+
+    [Fact]
+    public void Share_MovesByTheWeightPerReport_TowardsOneOrZero()
+    {
+        Assert.Equal(1.0 / 16, AdaptiveLimit.Next(new AdaptiveLimitState(10, null, 0), 0, 1, T0, Settings).Congestion, 9);
+        Assert.Equal(15.0 / 16, AdaptiveLimit.Next(new AdaptiveLimitState(10, null, 1), 1, 0, T0, Settings).Congestion, 9);
+        // Clean windows compose: three then five clean builds move it as eight in one window do.
+        var start = new AdaptiveLimitState(10, null, 0.6);
+        var split = AdaptiveLimit.Next(AdaptiveLimit.Next(start, 3, 0, T0, Settings), 5, 0, T0, Settings);
+        Assert.Equal(AdaptiveLimit.Next(start, 8, 0, T0, Settings).Congestion, split.Congestion, 9);
+        // A stored share out of range is brought back.
+        Assert.Equal(1, AdaptiveLimit.Next(new AdaptiveLimitState(10, null, double.NaN), 0, 0, T0, Settings).Congestion);
+        Assert.Equal(0, AdaptiveLimit.Next(new AdaptiveLimitState(10, null, -3), 0, 0, T0, Settings).Congestion);
+    }
+
+    [Fact]
+    public void WeightOne_IsPlainAimd_TheFullFactorOnAnyCongestedWindowOfOne()
+    {
+        var plain = Settings with { CongestionWeight = 1 };
+        var next = AdaptiveLimit.Next(new AdaptiveLimitState(16, null, 0), 0, 1, T0, plain);
+        Assert.Equal(new AdaptiveLimitState(8, T0, 1), next);
+        // A clean build forgets it at once.
+        Assert.Equal(0, AdaptiveLimit.Next(next, 1, 0, T0.AddMinutes(1), plain).Congestion);
     }
 
     [Fact]
@@ -89,5 +127,16 @@ public sealed class AdaptiveLimitTests
     {
         var errors = new AdaptiveLimitSettings { Floor = floor, Max = max, DecreaseFactor = factor }.Validate();
         Assert.Contains(errors, e => e.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void Settings_CongestionWeightOutOfRange_NamesIt(double weight)
+    {
+        var errors = (Settings with { CongestionWeight = weight }).Validate();
+        Assert.Contains(errors, e => e.StartsWith("congestion weight must be above 0 and at most 1", StringComparison.Ordinal));
+        Assert.Empty((Settings with { CongestionWeight = 1 }).Validate());
     }
 }

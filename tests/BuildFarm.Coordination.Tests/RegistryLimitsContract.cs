@@ -28,12 +28,30 @@ public abstract class RegistryLimitsContract
     {
         var (first, second) = Create();
         var after = await first.ApplyAsync(Reports(("ghcr.io", 3, 1), ("quay.io", 2, 0)), Settings, CancellationToken.None);
-        Assert.Equal(8, after["ghcr.io"].Slots);
+        // The pure rule from a registry nothing is known about (share 1): 16 × (1 − 0.5 × 0.83) = 9.4.
+        var expected = AdaptiveLimit.Next(AdaptiveLimit.Initial(Settings), 3, 1, DateTimeOffset.UnixEpoch, Settings);
+        Assert.Equal(9, expected.Slots);
+        Assert.Equal(expected.Slots, after["ghcr.io"].Slots);
         Assert.Equal(16, after["quay.io"].Slots);
 
         var read = await second.ApplyAsync(Reports(("ghcr.io", 0, 0)), Settings, CancellationToken.None);
-        Assert.Equal(8, read["ghcr.io"].Slots);
+        Assert.Equal(expected.Limit, read["ghcr.io"].Limit, 6);
+        Assert.Equal(expected.Congestion, read["ghcr.io"].Congestion, 6);
         Assert.NotNull(read["ghcr.io"].LastDecrease);
+    }
+
+    [Fact]
+    public async Task TheCongestedShare_IsSharedBetweenWorkers_AndScalesTheNextDecrease()
+    {
+        var (first, second) = Create();
+        // Mostly clean traffic brings the share down; the next congestion then takes off only a little.
+        await first.ApplyAsync(Reports(("ghcr.io", 40, 0)), Settings, CancellationToken.None);
+        var after = await second.ApplyAsync(Reports(("ghcr.io", 0, 1)), Settings, CancellationToken.None);
+        var expected = AdaptiveLimit.Next(AdaptiveLimit.Next(AdaptiveLimit.Initial(Settings), 40, 0, DateTimeOffset.UnixEpoch, Settings),
+            0, 1, DateTimeOffset.UnixEpoch, Settings);
+        Assert.Equal(expected.Congestion, after["ghcr.io"].Congestion, 6);
+        Assert.Equal(expected.Limit, after["ghcr.io"].Limit, 6);
+        Assert.InRange(after["ghcr.io"].Limit, 14, 15.9);
     }
 
     [Fact]

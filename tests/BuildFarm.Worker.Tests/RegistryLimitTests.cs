@@ -34,20 +34,35 @@ public sealed class RegistryLimitTests : IDisposable
         feedback.Report("ghcr.io", PushResets(2), succeeded: true, failureReason: null);
         Assert.Equal(20, feedback.Current("ghcr.io"));
         await feedback.FlushAsync(CancellationToken.None);
-        Assert.Equal(16, feedback.Current("ghcr.io"));
+        // Nothing known about the registry yet (congested share 1): the full factor, 20 × 0.7.
+        Assert.Equal(14, feedback.Current("ghcr.io"));
 
-        for (var i = 0; i < 17; i++)
+        for (var i = 0; i < 15; i++)
         {
             feedback.Report("ghcr.io", new KanikoLogAnalysis(), succeeded: true, failureReason: null);
         }
         await feedback.FlushAsync(CancellationToken.None);
-        Assert.Equal(17, feedback.Current("ghcr.io"));
-        Assert.Contains(new KeyValuePair<string, int>("ghcr.io", 17), feedback.Snapshot());
+        Assert.Equal(15, feedback.Current("ghcr.io"));
+        Assert.Contains(new KeyValuePair<string, int>("ghcr.io", 15), feedback.Snapshot());
+    }
+
+    [Fact]
+    public async Task RetriedPushRefusals_429Or5xx_AreCongestionToo()
+    {
+        var feedback = Feedback(new InMemoryRegistryLimits(_time));
+        feedback.Report("ghcr.io", new KanikoLogAnalysis { Refusals = new Dictionary<KanikoPhase, int> { [KanikoPhase.Push] = 1 } }, succeeded: true, failureReason: null);
+        await feedback.FlushAsync(CancellationToken.None);
+        Assert.Equal(14, feedback.Current("ghcr.io"));
+
+        // A refusal while pulling is the base image's registry's.
+        feedback.Report("quay.io", new KanikoLogAnalysis { Refusals = new Dictionary<KanikoPhase, int> { [KanikoPhase.Pull] = 2 } }, succeeded: true, failureReason: null);
+        await feedback.FlushAsync(CancellationToken.None);
+        Assert.Equal(20, feedback.Current("quay.io"));
     }
 
     [Theory]
-    [InlineData(FailureReasons.ConnectionReset, 16)]
-    [InlineData(FailureReasons.RegistryUnavailable, 16)]
+    [InlineData(FailureReasons.ConnectionReset, 14)]
+    [InlineData(FailureReasons.RegistryUnavailable, 14)]
     [InlineData(FailureReasons.StepFailed, 20)]
     [InlineData(FailureReasons.PodEvicted, 20)]
     public async Task FailedAttempts_CountAsCongestionOnlyWhenTheRegistryCausedThem(string reason, int expected)
@@ -90,7 +105,7 @@ public sealed class RegistryLimitTests : IDisposable
 
         store.Down = false;
         await feedback.FlushAsync(CancellationToken.None);
-        Assert.Equal(16, feedback.Current("ghcr.io"));
+        Assert.Equal(14, feedback.Current("ghcr.io"));
     }
 
     [Fact]
@@ -107,9 +122,10 @@ public sealed class RegistryLimitTests : IDisposable
     [Fact]
     public async Task CongestedSimulatedRegistry_TheWorkersLimitComesDown()
     {
-        // Capacity 2 against eight worker slots: the simulated registry resets pushes; the limit must fall from 8.
+        // Capacity 2 against eight worker slots: the simulated registry resets pushes or answers 429 (half of its
+        // refusals here); the limit must fall from 8.
         await using var worker = await WorkerHarness.StartAsync("""
-            registries: { congested.example.com: { capacity: 2 } }
+            registries: { congested.example.com: { capacity: 2, tooManyRequests: 0.5 } }
             timings: { push: { median: 300, p95: 400 } }
             """, new Dictionary<string, string?>
         {

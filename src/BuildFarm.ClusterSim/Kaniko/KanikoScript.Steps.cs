@@ -200,7 +200,7 @@ public static partial class KanikoScript
             for (var d = 0; d < destinations.Count; d++)
             {
                 var dest = destinations[d];
-                var (pushTimings, pushFaults) = For(dest.Registry);
+                var (pushTimings, pushFaults) = For(dest.Registry, out var tooManyRequests);
                 Info($"Pushing image to {_args.Destinations[d]}");
                 for (var attempt = 0; ; attempt++)
                 {
@@ -208,7 +208,10 @@ public static partial class KanikoScript
                     if (Chance(pushFaults.PushReset))
                     {
                         Advance(pushTimings.FailedAttempt);
-                        error = $"Patch \"{UploadUrl(dest)}\": {ResetError(dest.Registry)}";
+                        // Drawn only when the capacity model answers some refusals 429: other scripts draw as before.
+                        error = tooManyRequests > 0 && Chance(tooManyRequests)
+                            ? TooManyRequestsError(UploadUrl(dest))
+                            : $"Patch \"{UploadUrl(dest)}\": {ResetError(dest.Registry)}";
                     }
                     else if (Chance(pushFaults.PushTimeout))
                     {

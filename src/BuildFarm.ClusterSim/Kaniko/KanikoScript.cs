@@ -147,8 +147,13 @@ public static partial class KanikoScript
 
         private bool Chance(double? p) => _random.NextDouble() < (p ?? 0);
 
-        private (TimingSettings Timings, FaultSettings Faults) For(string registry)
+        private (TimingSettings Timings, FaultSettings Faults) For(string registry) => For(registry, out _);
+
+        /// <summary>The timings and faults for <paramref name="registry"/>; <paramref name="tooManyRequests"/>: the
+        /// share of its push resets answered 429 instead (the capacity model's, when it applies; else 0).</summary>
+        private (TimingSettings Timings, FaultSettings Faults) For(string registry, out double tooManyRequests)
         {
+            tooManyRequests = 0;
             var timings = _scenario.Timings;
             _scenario.Registries.TryGetValue(registry, out var r);
             if (r is not null)
@@ -161,6 +166,7 @@ public static partial class KanikoScript
                 && Scenario.CongestionResetRate(load, capacity) is var congestion && congestion > (faults.PushReset ?? 0))
             {
                 faults = new FaultSettings { PushReset = congestion }.Over(faults);
+                tooManyRequests = r.TooManyRequests;
             }
             return (timings, faults);
         }
@@ -190,6 +196,10 @@ public static partial class KanikoScript
 
         private string ResetError(string registry) => string.Create(CultureInfo.InvariantCulture,
             $"read tcp {_podIp}:{_random.Next(32768, 61000)}->{RegistryIp(registry)}:443: read: connection reset by peer");
+
+        /// <summary>A registry's 429 as go-containerregistry prints it: the request, then the registry's error code and
+        /// message from the body (the distribution spec's <c>TOOMANYREQUESTS</c>).</summary>
+        private static string TooManyRequestsError(string url) => $"PATCH {url}: TOOMANYREQUESTS: too many requests";
 
         private static string TimeoutError(string registry) => string.Create(CultureInfo.InvariantCulture,
             $"dial tcp {RegistryIp(registry)}:443: i/o timeout");

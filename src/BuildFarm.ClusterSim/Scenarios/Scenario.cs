@@ -73,6 +73,7 @@ public sealed class Scenario
             {
                 errors.Add($"registries.{host}.capacity must be between 1 and 100000 (got {registry.Capacity})");
             }
+            Rate(errors, $"registries.{host}.tooManyRequests", registry.TooManyRequests);
             registry.Timings?.Validate($"registries.{host}.timings", errors);
             registry.Faults?.Validate($"registries.{host}.faults", errors);
         }
@@ -432,6 +433,13 @@ public sealed class RegistrySettings
     /// capacity as a fraction of it, at most 0.9 — or the registry's <c>pushReset</c> if higher.
     /// </summary>
     public int? Capacity { get; set; }
+
+    /// <summary>
+    /// The share of the capacity model's refusals answered "429 Too Many Requests" (the registry's
+    /// <c>TOOMANYREQUESTS</c> error) instead of a connection reset: a registry that still answers when overloaded,
+    /// as rate-limiting registries and proxies do. Configured <c>pushReset</c> faults stay resets.
+    /// </summary>
+    public double TooManyRequests { get; set; } = 0.25;
 
     public TimingSettings? Timings { get; set; }
     public FaultSettings? Faults { get; set; }

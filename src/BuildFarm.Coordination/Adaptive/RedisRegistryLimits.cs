@@ -5,8 +5,8 @@ using StackExchange.Redis;
 namespace BuildFarm.Coordination.Adaptive;
 
 /// <summary>
-/// Adaptive registry limits in Redis: a hash per registry (<c>limit</c>, <c>decreased</c> in Unix ms, <c>v</c> a
-/// version), kept a day after its last change (then the registry starts again from the maximum). A window is one
+/// Adaptive registry limits in Redis: a hash per registry (<c>limit</c>, <c>decreased</c> in Unix ms,
+/// <c>congestion</c> the running congested share, <c>v</c> a version), kept a day after its last change (then the registry starts again from the maximum). A window is one
 /// pipelined read of every registry, then, for each registry whose state changes, a transaction conditioned on the
 /// version read (retried on a concurrent change), so windows of several workers all count. The arithmetic is
 /// <see cref="AdaptiveLimit.Next"/>'s, in .NET, not a script.
@@ -64,6 +64,7 @@ public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys 
             [
                 new HashEntry("limit", next.Limit.ToString("R", CultureInfo.InvariantCulture)),
                 new HashEntry("decreased", next.LastDecrease is { } d ? d.ToUnixTimeMilliseconds() : 0),
+                new HashEntry("congestion", next.Congestion.ToString("R", CultureInfo.InvariantCulture)),
                 new HashEntry("v", version + 1),
             ]);
             _ = transaction.KeyExpireAsync(key, KeepFor);
@@ -93,8 +94,11 @@ public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys 
         DateTimeOffset? decreased = fields.TryGetValue("decreased", out var d) && long.TryParse(d.ToString(), CultureInfo.InvariantCulture, out var ms)
             && ms > 0 && ms < 253_402_300_799_000
             ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+        // A missing or garbled share reads as 1, the share of a registry nothing is known about.
+        var congestion = fields.TryGetValue("congestion", out var c) && double.TryParse(c.ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var share)
+            ? share : 1;
         var raw = fields.TryGetValue("v", out var v) ? v : RedisValue.Null;
         var version = long.TryParse(raw.ToString(), CultureInfo.InvariantCulture, out var n) && n >= 0 ? n : 0;
-        return (new AdaptiveLimitState(limit, decreased), version, raw);
+        return (new AdaptiveLimitState(limit, decreased, congestion), version, raw);
     }
 }

@@ -71,6 +71,11 @@ public sealed record KanikoLogAnalysis
     /// <summary><c>Retrying operation after …</c> lines by phase (pull, extract, push).</summary>
     public IReadOnlyDictionary<KanikoPhase, int> Retries { get; init; } = new Dictionary<KanikoPhase, int>();
 
+    /// <summary>Retried tries the registry refused (429 Too Many Requests, 5xx: the error text is
+    /// <c>registry_unavailable</c>) by phase (pull, extract, push); resets are in <see cref="Resets"/>. Not part of the JSON
+    /// contract.</summary>
+    public IReadOnlyDictionary<KanikoPhase, int> Refusals { get; init; } = new Dictionary<KanikoPhase, int>();
+
     public int CacheHits { get; init; }
     public int CacheMisses { get; init; }
 
@@ -112,5 +117,6 @@ public sealed record KanikoLogAnalysis
 
     public int ResetsIn(KanikoPhase phase) => Resets.TryGetValue(phase, out var n) ? n : 0;
     public int RetriesIn(KanikoPhase phase) => Retries.TryGetValue(phase, out var n) ? n : 0;
+    public int RefusalsIn(KanikoPhase phase) => Refusals.TryGetValue(phase, out var n) ? n : 0;
     public int TotalResets => Resets.Values.Sum();
 }

@@ -1,3 +1,5 @@
+using BuildFarm.Contracts;
+
 namespace BuildFarm.Kaniko.Logs;
 
 public sealed partial class KanikoLogAnalyzer
@@ -92,6 +94,11 @@ public sealed partial class KanikoLogAnalyzer
         if (m.Contains(ResetByPeer, StringComparison.OrdinalIgnoreCase))
         {
             _resets[phase >= 0 ? phase : ResetSlotNow()]++;
+        }
+        else if (phase >= 0 && KanikoErrorReasons.Classify(m.ToString(), PhaseOf(phase)) == FailureReasons.RegistryUnavailable)
+        {
+            // The registry refused the try (429 Too Many Requests, a 5xx): as much a sign of its load as a reset.
+            _refusals[phase]++;
         }
     }
 

@@ -114,6 +114,12 @@ public sealed partial class KanikoLogAnalyzer
                 [KanikoPhase.Extract] = _retries[SlotExtract],
                 [KanikoPhase.Push] = _retries[SlotPush],
             },
+            Refusals = new Dictionary<KanikoPhase, int>
+            {
+                [KanikoPhase.Pull] = _refusals[SlotPull],
+                [KanikoPhase.Extract] = _refusals[SlotExtract],
+                [KanikoPhase.Push] = _refusals[SlotPush],
+            },
             CacheHits = _cacheHits,
             CacheMisses = _cacheMisses,
             Pushed = [.. _pushed],

@@ -50,6 +50,7 @@ public sealed partial class KanikoLogAnalyzer
     private readonly int[] _counts = new int[SlotCount];
     private readonly int[] _resets = new int[SlotCount + 1]; // index SlotCount = preflight
     private readonly int[] _retries = new int[SlotCount];
+    private readonly int[] _refusals = new int[SlotCount];
 
     private readonly PendingPush[] _pendingPushes = new PendingPush[MaxPendingPushes];
     private int _pendingPushCount;

@@ -39,7 +39,7 @@ public sealed class WorkerOptions
     public int RegistrySlotLimit { get; set; } = 20;
 
     /// <summary>Adapt each registry's slot limit between <see cref="RegistrySlotFloor"/> and <see cref="RegistrySlotLimit"/>:
-    /// multiplied by RegistryLimitDecreaseFactor when builds meet connection resets, 429s or 5xx from it, grown back by one per limit's worth of clean builds
+    /// multiplied by up to RegistryLimitDecreaseFactor when builds meet connection resets, 429s or 5xx from it, grown back by one per limit's worth of clean builds
     /// (docs/scheduling.md). Off: the limit is <see cref="RegistrySlotLimit"/>, fixed.</summary>
     public bool AdaptiveRegistryLimit { get; set; } = true;
 
@@ -50,8 +50,13 @@ public sealed class WorkerOptions
     /// with reports, whatever the number of builds).</summary>
     public TimeSpan RegistryLimitWindow { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>On congestion a registry's limit is multiplied by this (0–1, exclusive).</summary>
-    public double RegistryLimitDecreaseFactor { get; set; } = 0.8;
+    /// <summary>On congestion when every recent build met it, a registry's limit is multiplied by this (0–1, exclusive);
+    /// when a share a of them did, by 1 − (1 − factor) × a.</summary>
+    public double RegistryLimitDecreaseFactor { get; set; } = 0.7;
+
+    /// <summary>How far each build's report moves a registry's running congested share towards 1 (congested) or 0
+    /// (clean), above 0 and at most 1; 1: only the last window counts (every congestion decreases by the full factor).</summary>
+    public double RegistryLimitCongestionWeight { get; set; } = 1.0 / 16;
 
     /// <summary>After a decrease, congestion does not decrease a registry's limit again for this long.</summary>
     public TimeSpan RegistryLimitCooldown { get; set; } = TimeSpan.FromSeconds(30);
@@ -176,6 +181,10 @@ public sealed class WorkerOptions
         if (!(RegistryLimitDecreaseFactor > 0 && RegistryLimitDecreaseFactor < 1))
         {
             errors.Add($"Worker:RegistryLimitDecreaseFactor: {RegistryLimitDecreaseFactor} must be between 0 and 1, exclusive");
+        }
+        if (!(RegistryLimitCongestionWeight > 0 && RegistryLimitCongestionWeight <= 1))
+        {
+            errors.Add($"Worker:RegistryLimitCongestionWeight: {RegistryLimitCongestionWeight} must be above 0 and at most 1");
         }
         if (RegistryLimitCooldown < TimeSpan.Zero || RegistryLimitCooldown > TimeSpan.FromHours(1))
         {

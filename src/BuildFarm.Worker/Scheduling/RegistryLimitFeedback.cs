@@ -45,6 +45,7 @@ public sealed class RegistryLimitFeedback : BackgroundService
             Max = _options.RegistrySlotLimit,
             Cooldown = _options.RegistryLimitCooldown,
             DecreaseFactor = _options.RegistryLimitDecreaseFactor,
+            CongestionWeight = _options.RegistryLimitCongestionWeight,
         };
         // The meter of BuildFarmMetrics (the factory hands out one Meter per name): buildfarm_registry_slot_limit, and
         // the floor beside it (the BuildFarmRegistryAtSlotFloor alert compares the two).
@@ -91,15 +92,15 @@ public sealed class RegistryLimitFeedback : BackgroundService
     }
 
     /// <summary>Reports a finished attempt that pushed to <paramref name="registry"/>: congested when its push met a
-    /// connection reset or it failed on one or on the registry being unavailable (429, 5xx); clean when it succeeded
-    /// without; other failures say nothing about the registry.</summary>
+    /// connection reset or a refusal (429, 5xx) that Kaniko retried, or it failed on one of them; clean when it
+    /// succeeded without; other failures say nothing about the registry.</summary>
     public void Report(string registry, KanikoLogAnalysis? analysis, bool succeeded, string? failureReason)
     {
         if (!_options.AdaptiveRegistryLimit || string.IsNullOrEmpty(registry))
         {
             return;
         }
-        var congested = (analysis?.ResetsIn(KanikoPhase.Push) ?? 0) > 0
+        var congested = (analysis?.ResetsIn(KanikoPhase.Push) ?? 0) + (analysis?.RefusalsIn(KanikoPhase.Push) ?? 0) > 0
             || failureReason is FailureReasons.ConnectionReset or FailureReasons.RegistryUnavailable;
         if (!congested && !succeeded)
         {

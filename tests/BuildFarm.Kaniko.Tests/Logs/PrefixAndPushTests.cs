@@ -193,4 +193,26 @@ public sealed class PrefixAndPushTests
         AssertPhase(a.Pull, 3, 1);
         AssertPhase(a.Build, 1, 2); // COPY and RUN; the snapshot (4 -> 5 s) resumes the COPY
     }
+
+    [Fact]
+    public void RetriedPushRefusals_429And5xx_CountedApartFromResetsAndTimeouts()
+    {
+        // The simulator's capacity model prints a 429 as go-containerregistry does (request, then the registry's error
+        // code and message); no real log in tests/fixtures shows one on push.
+        const string Log =
+            "INFO[0001] Pushing image to reg.io/team/app:1.0\n"
+            + "WARN[0002] Retrying operation after 1s due to PATCH https://reg.io/v2/team/app/blobs/uploads/1f2e?_state=abc: TOOMANYREQUESTS: too many requests\n"
+            + "WARN[0003] Retrying operation after 2s due to Patch \"https://reg.io/v2/team/app/blobs/uploads/3a4b?_state=def\": read tcp 10.0.0.2:40000->6.7.8.9:443: read: connection reset by peer\n"
+            + "WARN[0005] Retrying operation after 4s due to dial tcp 6.7.8.9:443: i/o timeout\n"
+            + "WARN[0009] Retrying operation after 8s due to PUT https://reg.io/v2/team/app/manifests/1.0: unexpected status code 503 Service Unavailable\n"
+            + "INFO[0017] Pushed reg.io/team/app@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+
+        var a = AnalyzeText(Log, "reg.io/team/app:1.0");
+
+        Assert.Equal(KanikoOutcome.Succeeded, a.Outcome);
+        Assert.Equal(4, a.RetriesIn(KanikoPhase.Push));
+        Assert.Equal(1, a.ResetsIn(KanikoPhase.Push));
+        Assert.Equal(2, a.RefusalsIn(KanikoPhase.Push));
+        Assert.Equal(0, a.RefusalsIn(KanikoPhase.Pull));
+    }
 }
