@@ -37,6 +37,7 @@ public sealed partial class BuildRunner
             }
             var decision = AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble());
             registryLimits.Report(lane.PushRegistry, result.Analysis, decision.Verdict == AttemptVerdict.Succeed, decision.Reason);
+            imageDurations.Report(command.Spec.Destinations, result.Analysis, decision.Verdict == AttemptVerdict.Succeed);
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
                 return LaneOutcome.Success(decision.Digest!, result.Analysis);
