@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-
 namespace BuildFarm.ClusterSim.Scenarios;
 
 /// <summary>
@@ -13,11 +10,6 @@ namespace BuildFarm.ClusterSim.Scenarios;
 /// </summary>
 public sealed class ImageDurationSettings
 {
-    /// <summary>The most globs <see cref="Scale"/> may hold, and the largest spread and factors.</summary>
-    public const int MaxGlobs = 1000;
-    public const double MaxSpread = 3;
-    public const double MaxFactor = 1000;
-
     /// <summary>Sigma of the per-image lognormal factor (0: none). 0.5 puts 90% of images between 0.44× and 2.3×.</summary>
     public double Spread { get; set; }
 
@@ -30,6 +22,11 @@ public sealed class ImageDurationSettings
     /// <summary>Fixed factors by image glob (<c>*</c> any run of characters, matched against <c>registry/repository</c>);
     /// the first matching glob in the order written applies.</summary>
     public Dictionary<string, double> Scale { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The most globs <see cref="Scale"/> may hold, and the largest spread and factors.</summary>
+    public const int MaxGlobs = 1000;
+    public const double MaxSpread = 3;
+    public const double MaxFactor = 1000;
 
     internal void Validate(List<string> errors)
     {
@@ -70,7 +67,7 @@ public sealed class ImageDurationSettings
         {
             return 1;
         }
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(image));
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(image));
         var u1 = 1.0 - Unit(hash, 0);
         var u2 = Unit(hash, 8);
         var z = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);

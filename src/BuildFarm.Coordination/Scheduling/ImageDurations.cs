@@ -3,50 +3,6 @@ using System.Text;
 
 namespace BuildFarm.Coordination.Scheduling;
 
-/// <summary>
-/// The <c>Scheduling:Durations</c> configuration section: how the farm learns each image's expected build duration
-/// (docs/scheduling.md, "Expected durations").
-/// </summary>
-public sealed class ImageDurationOptions
-{
-    public const string SectionName = "Scheduling:Durations";
-
-    /// <summary>The expected seconds of an image with no history.</summary>
-    public double DefaultSeconds { get; set; } = 120;
-
-    /// <summary>The weight of a new sample in the exponentially weighted mean (1 = the last build only).</summary>
-    public double Alpha { get; set; } = 0.3;
-
-    /// <summary>How long an image's mean is kept after its last successful build.</summary>
-    public TimeSpan Ttl { get; set; } = TimeSpan.FromDays(30);
-
-    /// <summary>How long a worker gathers finished builds' durations before it sends them in one exchange.</summary>
-    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>Every problem, each naming its setting; empty when valid.</summary>
-    public IReadOnlyList<string> Validate()
-    {
-        var errors = new List<string>();
-        if (!double.IsFinite(DefaultSeconds) || DefaultSeconds is < 1 or > ImageDurations.MaxSeconds)
-        {
-            errors.Add($"{SectionName}:DefaultSeconds: must be between 1 and {ImageDurations.MaxSeconds}, was {DefaultSeconds}");
-        }
-        if (!double.IsFinite(Alpha) || Alpha is <= 0 or > 1)
-        {
-            errors.Add($"{SectionName}:Alpha: must be above 0 and at most 1, was {Alpha}");
-        }
-        if (Ttl < TimeSpan.FromMinutes(1) || Ttl > TimeSpan.FromDays(365))
-        {
-            errors.Add($"{SectionName}:Ttl: must be between 1 minute and 365 days (e.g. '30.00:00:00'), was '{Ttl}'");
-        }
-        if (Window < TimeSpan.FromMilliseconds(100) || Window > TimeSpan.FromMinutes(5))
-        {
-            errors.Add($"{SectionName}:Window: must be between 100 ms and 5 minutes (e.g. '00:00:05'), was '{Window}'");
-        }
-        return errors;
-    }
-}
-
 /// <summary>One successful build's duration, for the image key <see cref="ImageDurations.KeyOf"/> gives.</summary>
 public readonly record struct DurationSample(string Image, double Seconds);
 
@@ -119,5 +75,53 @@ public static class ImageDurations
         {
             throw new ArgumentException($"at most {MaxImages} images at once, got {count}", what);
         }
+    }
+}
+
+/// <summary>
+/// The <c>Scheduling:Durations</c> configuration section: how the farm learns each image's expected build duration
+/// (docs/scheduling.md, "Expected durations").
+/// </summary>
+public sealed class ImageDurationOptions
+{
+    public const string SectionName = "Scheduling:Durations";
+
+    /// <summary>The expected seconds of an image with no history (a new image, or one whose mean expired after
+    /// <see cref="Ttl"/>).</summary>
+    public double DefaultSeconds { get; set; } = 120;
+
+    /// <summary>The weight of a new sample in the exponentially weighted mean: mean ← α·sample + (1 − α)·mean
+    /// (1 = the last build only).</summary>
+    public double Alpha { get; set; } = 0.3;
+
+    /// <summary>How long an image's mean is kept after its last successful build; then the image counts as unknown
+    /// again.</summary>
+    public TimeSpan Ttl { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How long a worker gathers finished builds' durations before it sends them in one exchange (one Redis
+    /// round trip per window, none per build).</summary>
+    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Every problem, each naming its setting; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!double.IsFinite(DefaultSeconds) || DefaultSeconds is < 1 or > ImageDurations.MaxSeconds)
+        {
+            errors.Add($"{SectionName}:DefaultSeconds: must be between 1 and {ImageDurations.MaxSeconds}, was {DefaultSeconds}");
+        }
+        if (!double.IsFinite(Alpha) || Alpha is <= 0 or > 1)
+        {
+            errors.Add($"{SectionName}:Alpha: must be above 0 and at most 1, was {Alpha}");
+        }
+        if (Ttl < TimeSpan.FromMinutes(1) || Ttl > TimeSpan.FromDays(365))
+        {
+            errors.Add($"{SectionName}:Ttl: must be between 1 minute and 365 days (e.g. '30.00:00:00'), was '{Ttl}'");
+        }
+        if (Window < TimeSpan.FromMilliseconds(100) || Window > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{SectionName}:Window: must be between 100 ms and 5 minutes (e.g. '00:00:05'), was '{Window}'");
+        }
+        return errors;
     }
 }
