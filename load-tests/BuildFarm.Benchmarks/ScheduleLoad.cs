@@ -17,7 +17,7 @@ namespace BuildFarm.Benchmarks;
 /// </summary>
 internal static class ScheduleLoad
 {
-    private const string MakespanUsage = "usage: schedule-makespan [--images 500] [--layers 6] [--slots 32] [--spread 0.5] [--heavy-share 0.01] [--heavy-factor 20] [--run-p95 20] [--seed 7]";
+    private const string MakespanUsage = "usage: schedule-makespan [--images 500] [--layers 6] [--slots 32] [--spread 0.5] [--heavy-share 0.01] [--heavy-factor 30] [--run-p95 20] [--seed 7]";
     private const string FairnessUsage = "usage: schedule-fairness [--images 2000] [--slots 32] [--spread 0.5] [--run-p95 20] [--seed 7]";
     private const int HistoryRuns = 5;
 
@@ -89,7 +89,7 @@ internal static class ScheduleLoad
         var layers = (int)Number(o, "--layers", 6);
         var slots = (int)Number(o, "--slots", 32);
         var seed = (long)Number(o, "--seed", 7);
-        var scenario = ScenarioOf(Number(o, "--spread", 0.5), Number(o, "--heavy-share", 0.01), Number(o, "--heavy-factor", 20), Number(o, "--run-p95", 20));
+        var scenario = ScenarioOf(Number(o, "--spread", 0.5), Number(o, "--heavy-share", 0.01), Number(o, "--heavy-factor", 30), Number(o, "--run-p95", 20));
         if (images < layers || layers < 1 || slots < 1)
         {
             throw new ArgumentException(MakespanUsage);
