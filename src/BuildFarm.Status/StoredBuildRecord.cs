@@ -42,6 +42,13 @@ public sealed record StoredBuildRecord : BuildRecord
     /// failed it as <c>dependency_failed</c>). Set once; it is what makes two orchestrators publish a build exactly once.
     /// </summary>
     public string? ReleasedBy { get; init; }
+
+    /// <summary>
+    /// Batch builds: the expected seconds from this build's start to the end of its batch along its longest chain of
+    /// dependents (<c>CriticalPath</c> over the images' expected durations), computed once when the batch is submitted and
+    /// sent with the build as <c>BuildImage.CriticalPathSeconds</c> (docs/scheduling.md). Null when not computed.
+    /// </summary>
+    public double? PathSeconds { get; init; }
 }
 
 public static class StoredBuildRecords

@@ -74,6 +74,7 @@ public sealed class FlowTests
         var stored = Assert.IsType<StoredBuildRecord>(await api.Store.GetBuildAsync(id["base"], CancellationToken.None));
         Assert.NotNull(stored.ReleasedBy);
         Assert.Contains(id["app"], stored.Dependents!);
+        Assert.NotNull(stored.PathSeconds);
         Assert.NotEmpty(Assert.IsType<StoredBuildRecord>(await api.Store.GetBuildAsync(id["app"], CancellationToken.None)).DependencyBuildArgs);
 
         // ...and in none of the API's answers: one build, the list, a cancel.
@@ -88,7 +89,7 @@ public sealed class FlowTests
         foreach (var json in answers)
         {
             Assert.Contains(id["base"][..8], json, StringComparison.Ordinal);
-            foreach (var field in new[] { "dependents", "releasedBy", "dependencyBuildArgs" })
+            foreach (var field in new[] { "dependents", "releasedBy", "dependencyBuildArgs", "pathSeconds" })
             {
                 Assert.DoesNotContain($"\"{field}\"", json, StringComparison.OrdinalIgnoreCase);
             }

@@ -1,4 +1,5 @@
 using BuildFarm.Contracts;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Status.Hosting;
 using BuildFarm.Status.Messaging;
 using MassTransit;
@@ -26,10 +27,14 @@ public abstract class ConsumerTests
             [.. submit.Images.Select(i => Records.Build(i.BuildId, i.DependsOn.Count == 0 ? BuildState.Queued : BuildState.Waiting, submit.BatchId) with { Name = i.Name, Spec = i.Spec })],
             CancellationToken.None);
 
-    private async Task<(ServiceProvider Provider, ITestHarness Harness, IBuildStatusStore Store)> StartAsync()
+    private async Task<(ServiceProvider Provider, ITestHarness Harness, IBuildStatusStore Store)> StartAsync(IImageDurations? durations = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
+        if (durations is not null)
+        {
+            services.AddSingleton(durations);
+        }
         services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Build());
         services.AddBuildFarmStatusStore(ConfigureStore);
         services.AddMassTransitTestHarness(x =>
@@ -236,6 +241,46 @@ public abstract class ConsumerTests
 
         Assert.True(await ImagePublishedAsync(harness, $"{batch}-py"));
         Assert.Equal($"registry.example.com/team/base@{BaseDigest}", Assert.Single(Published(harness, $"{batch}-py")).Spec.BuildArgs["BASE_IMAGE"]);
+    }
+
+    /// <summary>The diamond's images' expected seconds: base 100, py 50, node 10, app 5, tool 20.</summary>
+    private static async Task<IImageDurations> DiamondDurationsAsync()
+    {
+        var durations = new InMemoryImageDurations(new ImageDurationOptions(), TimeProvider.System);
+        var seconds = new Dictionary<string, double> { ["base"] = 100, ["py"] = 50, ["node"] = 10, ["app"] = 5, ["tool"] = 20 };
+        await durations.RecordAsync([.. BatchGraphTests.Diamond().Select(i => new DurationSample(ImageDurations.KeyOf(i.Spec.Destinations), seconds[i.Name]))],
+            CancellationToken.None);
+        return durations;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SubmitBatch_RemainingPathsFromHistory_StoredAndSentWithEachBuild(bool apiCreatedTheRecords)
+    {
+        var (provider, harness, store) = await StartAsync(await DiamondDurationsAsync());
+        await using var _ = provider;
+        var batch = Unique();
+        var submit = Diamond(batch);
+        if (apiCreatedTheRecords)
+        {
+            await CreateAsTheApiDoesAsync(store, submit);
+        }
+
+        await harness.Bus.Publish(submit);
+
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-base"));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-tool"));
+        AssertNoFaults(harness);
+        // base: 100 + py's 50 + app's 5; tool alone 20.
+        Assert.Equal(155, Assert.Single(Published(harness, $"{batch}-base")).CriticalPathSeconds);
+        Assert.Equal(20, Assert.Single(Published(harness, $"{batch}-tool")).CriticalPathSeconds);
+        var records = (await store.GetBatchBuildsAsync(batch, CancellationToken.None)).ToDictionary(r => r.Name!, r => r.Stored().PathSeconds);
+        Assert.Equal(new Dictionary<string, double?> { ["app"] = 5, ["py"] = 55, ["node"] = 15, ["base"] = 155, ["tool"] = 20 }, records);
+
+        await harness.Bus.Publish(Success(batch, "base", BaseDigest));
+        Assert.True(await ImagePublishedAsync(harness, $"{batch}-py"));
+        Assert.Equal(55, Assert.Single(Published(harness, $"{batch}-py")).CriticalPathSeconds);
     }
 
     [Fact]

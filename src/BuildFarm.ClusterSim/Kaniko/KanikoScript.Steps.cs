@@ -123,6 +123,8 @@ public static partial class KanikoScript
             }
 
             var lastRun = steps.FindLastIndex(IsRun);
+            // The scenario's per-image factor (imageDurations): the same image is consistently slow or fast.
+            var runFactor = destinations.Count > 0 ? _scenario.ImageDurations.FactorOf(destinations[0].FullRepository) : 1;
             var snapshotterReady = false;
             for (var i = 0; i < steps.Count; i++)
             {
@@ -145,7 +147,7 @@ public static partial class KanikoScript
                         Info($"Cmd: {cmd}");
                         Info($"Args: [{cmdArgs}]");
                         Info($"Running: [{argv}]");
-                        var duration = _scenario.Timings.Run!.Sample(_random);
+                        var duration = _scenario.Timings.Run!.Sample(_random) * runFactor;
                         if (oom && i == lastRun)
                         {
                             _t += duration * (0.3 + 0.6 * _random.NextDouble());

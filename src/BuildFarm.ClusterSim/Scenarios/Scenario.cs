@@ -28,6 +28,10 @@ public sealed class Scenario
 
     public CacheSettings Cache { get; set; } = new();
 
+    /// <summary>Per-image build durations: how much slower or faster each image's <c>RUN</c> steps are than
+    /// <c>timings.run</c> (<see cref="ImageDurationSettings"/>). The default leaves every image alike.</summary>
+    public ImageDurationSettings ImageDurations { get; set; } = new();
+
     /// <summary>The Dockerfile built when no entry of <see cref="Dockerfiles"/> matches.</summary>
     public DockerfileSettings Dockerfile { get; set; } = DockerfileSettings.Default();
 
@@ -87,6 +91,7 @@ public sealed class Scenario
                 errors.Add($"dockerfiles[{i}].match is required");
             }
         }
+        ImageDurations.Validate(errors);
         Api.Validate(errors);
         return errors;
     }

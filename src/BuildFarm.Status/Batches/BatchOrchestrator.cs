@@ -1,4 +1,6 @@
 using BuildFarm.Contracts;
+using BuildFarm.Coordination.Scheduling;
+using BuildFarm.Kaniko.Graphs;
 using BuildFarm.Status.Messaging;
 using BuildFarm.Status.Projection;
 using MassTransit;
@@ -12,8 +14,10 @@ namespace BuildFarm.Status.Batches;
 /// <c>dependency_failed</c>. State lives in the build records; every publish goes through a claim on the record
 /// (<see cref="BatchProgress.ClaimRelease"/>) made with the store's atomic update, keyed by the consumed message's id, so
 /// several orchestrators and redeliveries publish each build once (a redelivered message repeats only its own publishes).
+/// When the batch is submitted each image's remaining path (<see cref="CriticalPath"/> over the expected durations of
+/// <see cref="IImageDurations"/>, read in one round trip) is kept on its record and sent with its <c>BuildImage</c>.
 /// </summary>
-public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time, ILogger<BatchOrchestrator> logger) :
+public sealed class BatchOrchestrator(IBuildStatusStore store, IImageDurations durations, TimeProvider time, ILogger<BatchOrchestrator> logger) :
     IConsumer<SubmitBatch>, IConsumer<BuildSucceeded>, IConsumer<BuildFailed>, IConsumer<BuildCancelled>, IConsumer<BuildDeduplicated>
 {
     /// <summary>Claims (and their publishes) one message carries out at once.</summary>
@@ -31,6 +35,10 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         var records = WithDependents((submit.Images ?? []).Where(i => i is not null && !string.IsNullOrWhiteSpace(i.BuildId) && i.Spec is not null)
             .DistinctBy(i => i.BuildId, StringComparer.Ordinal)
             .Select(i => RecordOf(submit, i, idOf) with { Tenant = tenant }).ToList(), valid: errors.Count == 0);
+        if (errors.Count == 0)
+        {
+            records = await WithPathsAsync(submit.BatchId, records, ct).ConfigureAwait(false);
+        }
         var batch = new BatchRecord
         {
             BatchId = submit.BatchId,
@@ -208,6 +216,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                     RequestedBy = step.Build.RequestedBy,
                     SubmittedAt = step.Build.SubmittedAt,
                     Deadline = step.Build.Deadline,
+                    CriticalPathSeconds = (step.Build as StoredBuildRecord)?.PathSeconds,
                 }, stepCt).ConfigureAwait(false);
             }
         }).ConfigureAwait(false);
@@ -266,7 +275,8 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                     && current.Dependents is not null && current.Dependents.SequenceEqual(wanted.Dependents ?? [], StringComparer.Ordinal)
                     && current.DependencyBuildArgs.Count == wanted.DependencyBuildArgs.Count
                     && current.DependencyBuildArgs.All(kv => wanted.DependencyBuildArgs.TryGetValue(kv.Key, out var v) && v == kv.Value)
-                    && current.Name == wanted.Name && current.Priority == wanted.Priority && current.Deadline == wanted.Deadline)
+                    && current.Name == wanted.Name && current.Priority == wanted.Priority && current.Deadline == wanted.Deadline
+                    && current.PathSeconds == wanted.PathSeconds)
             {
                 return null;
             }
@@ -278,6 +288,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                 Dependents = wanted.Dependents,
                 Priority = wanted.Priority,
                 Deadline = wanted.Deadline,
+                PathSeconds = wanted.PathSeconds,
                 State = current.State == BuildState.Queued && wanted.DependsOn.Count > 0 ? BuildState.Waiting : current.State,
             }, BuildRecordReducer.EventFor(current.State == BuildState.Queued && wanted.DependsOn.Count > 0 ? BuildState.Waiting : current.State));
         }, ct).ConfigureAwait(false);
@@ -296,6 +307,29 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
         var dependents = records.SelectMany(r => r.DependsOn.Select(d => (Dependency: d, Dependent: r.BuildId)))
             .ToLookup(x => x.Dependency, x => x.Dependent, StringComparer.Ordinal);
         return [.. records.Select(r => r with { Dependents = valid ? [.. dependents[r.BuildId]] : [] })];
+    }
+
+    /// <summary>
+    /// Each record with its remaining path (its own expected seconds plus its longest chain of dependents'), from one
+    /// read of the images' expected durations. Without durations (Redis away) the records go without: the batch still
+    /// runs, in the order the paths would only have refined.
+    /// </summary>
+    private async Task<List<StoredBuildRecord>> WithPathsAsync(string batchId, List<StoredBuildRecord> records, CancellationToken ct)
+    {
+        var images = records.Select(r => ImageDurations.KeyOf(r.Spec.Destinations)).ToList();
+        IReadOnlyDictionary<string, double> expected;
+        try
+        {
+            expected = await durations.ExpectedAsync(images, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("batch {Batch}: could not read the images' expected durations ({Error}); its builds go without a critical path", batchId, e.Message);
+            return records;
+        }
+        var paths = CriticalPath.Remaining(Enumerable.Range(0, records.Count).ToList(), i => records[i].BuildId, i => records[i].DependsOn,
+            i => expected.GetValueOrDefault(images[i]));
+        return [.. records.Select((r, i) => r with { PathSeconds = Math.Round(paths[i], 3) })];
     }
 
     private static StoredBuildRecord RecordOf(SubmitBatch submit, BatchImage image, Dictionary<string, string> idOf)

@@ -1,3 +1,5 @@
+using BuildFarm.Coordination.Redis;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Hosting;
 using BuildFarm.Status.Batches;
 using BuildFarm.Status.Messaging;
@@ -59,6 +61,18 @@ public static class StatusServiceCollectionExtensions
             return options.UseRedis
                 ? new RedisBuildStatusStore(Redis(sp, options), options.KeyPrefix, options.RecordTtl, time)
                 : new InMemoryBuildStatusStore(time, options.RecordTtl);
+        });
+        // The images' expected durations the batch orchestrator reads: under the workers' key prefix (Redis:KeyPrefix),
+        // where they write them.
+        services.AddValidatedSection<ImageDurationOptions>(ImageDurationOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton<IImageDurations>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;
+            var durations = sp.GetRequiredService<IOptions<ImageDurationOptions>>().Value;
+            var prefix = sp.GetRequiredService<IConfiguration>()["Redis:KeyPrefix"] is { Length: > 0 } p ? p : "buildfarm:";
+            return options.UseRedis
+                ? new RedisImageDurations(Redis(sp, options), new RedisKeys(prefix), durations)
+                : new InMemoryImageDurations(durations, sp.GetRequiredService<TimeProvider>());
         });
         services.TryAddSingleton<IIdempotencyStore>(sp =>
         {

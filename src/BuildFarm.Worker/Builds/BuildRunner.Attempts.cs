@@ -38,6 +38,7 @@ public sealed partial class BuildRunner
             var decision = await AfterOomAsync(state, lane, AttemptDecision.Decide(result.Classification, attempt, _options, Random.Shared.NextDouble()), ct)
                 .ConfigureAwait(false);
             registryLimits.Report(lane.PushRegistry, result.Analysis, decision.Verdict == AttemptVerdict.Succeed, decision.Reason);
+            imageDurations.Report(command.Spec.Destinations, result.Analysis, decision.Verdict == AttemptVerdict.Succeed);
             if (decision.Verdict == AttemptVerdict.Succeed)
             {
                 return LaneOutcome.Success(decision.Digest!, result.Analysis);

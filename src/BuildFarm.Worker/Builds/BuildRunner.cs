@@ -41,6 +41,7 @@ public sealed partial class BuildRunner(
     ResiliencePipelineProvider<string> pipelines,
     BuildFarmMetrics metrics,
     RegistryLimitFeedback registryLimits,
+    ImageDurationFeedback imageDurations,
     IOptions<WorkerOptions> workerOptions,
     IOptions<KanikoPodOptions> kanikoOptions,
     TimeProvider time,

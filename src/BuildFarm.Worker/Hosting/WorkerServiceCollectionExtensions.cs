@@ -3,6 +3,7 @@ using BuildFarm.Coordination.InMemory;
 using BuildFarm.Coordination.Adaptive;
 using BuildFarm.Coordination.Logs;
 using BuildFarm.Coordination.Redis;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Hosting;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
@@ -110,6 +111,9 @@ public static class WorkerServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<PodWatcher>());
         services.AddSingleton<RegistryLimitFeedback>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistryLimitFeedback>());
+        services.AddValidatedSection<ImageDurationOptions>(ImageDurationOptions.SectionName, o => o.Validate());
+        services.AddSingleton<ImageDurationFeedback>();
+        services.AddHostedService(sp => sp.GetRequiredService<ImageDurationFeedback>());
         services.AddSingleton<CoordinationGate>();
         services.AddHostedService(sp => sp.GetRequiredService<CoordinationGate>());
         services.AddSingleton<RunningBuilds>();
@@ -149,6 +153,10 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IRegistryLimits>(sp => UseRedis(sp)
             ? new RedisRegistryLimits(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>(), sp.GetRequiredService<TimeProvider>())
             : new InMemoryRegistryLimits(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IImageDurations>(sp => UseRedis(sp)
+            ? new RedisImageDurations(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>(),
+                sp.GetRequiredService<IOptions<ImageDurationOptions>>().Value)
+            : new InMemoryImageDurations(sp.GetRequiredService<IOptions<ImageDurationOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));
