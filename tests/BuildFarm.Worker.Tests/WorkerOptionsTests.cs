@@ -24,6 +24,8 @@ public sealed class WorkerOptionsTests
     [InlineData("Worker:CancelMarkerTtl", "00:00:00", "Worker:CancelMarkerTtl")]
     [InlineData("Worker:RedisProbeInterval", "00:00:00", "Worker:RedisProbeInterval")]
     [InlineData("Worker:MaxMessageHold", "00:00:00", "Worker:MaxMessageHold")]
+    [InlineData("Worker:RegistryLimitCongestionWeight", "0", "Worker:RegistryLimitCongestionWeight")]
+    [InlineData("Worker:RegistryLimitCongestionWeight", "1.5", "Worker:RegistryLimitCongestionWeight")]
     public async Task Start_InvalidSetting_FailsNamingTheSetting(string key, string value, string named)
     {
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-options-{Guid.NewGuid():N}.kubeconfig");
