@@ -27,6 +27,27 @@ public sealed class RedisConnections : IDisposable
         })).Value;
     }
 
+    /// <summary>
+    /// Why <paramref name="connectionString"/> is not a StackExchange.Redis configuration, naming <paramref name="setting"/>;
+    /// null when it is one, or when it is empty (no Redis: in-process coordination).
+    /// </summary>
+    public static string? ConfigurationProblem(string setting, string? connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            return null;
+        }
+        try
+        {
+            ConfigurationOptions.Parse(connectionString);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return $"{setting}: not a valid StackExchange.Redis configuration: {e.Message}";
+        }
+    }
+
     /// <summary>How many multiplexers are open (one per distinct connection string asked for).</summary>
     public int Count => _connections.Values.Count(c => c.IsValueCreated);
 

@@ -84,12 +84,7 @@ internal static class BatchEndpoints
             return ValidationFailed(trial, metrics);
         }
         var outcome = await submitter.SubmitBatchAsync(plan, isYaml ? "manifest" : "json", Caller(context), IdempotencyKey(context), body.Hash, cancellationToken);
-        if (outcome.Value is { } record)
-        {
-            var status = BatchView.Create(record, await store.GetBatchBuildsAsync(record.BatchId, cancellationToken));
-            return outcome.Status == SubmitStatus.Accepted ? Results.Accepted($"/v1/batches/{record.BatchId}", status) : Replayed(context, status);
-        }
-        return Failed(context, outcome.Status, outcome.Detail, options.Value);
+        return await AnswerAsync(context, outcome, store, options.Value, cancellationToken);
     }
 
     /// <summary>A JSON batch as the one message the orchestrator receives; build ids derive from the batch id and image
@@ -222,17 +217,16 @@ internal static class BatchEndpoints
         var trial = SubmitValidator.Validate(Reruns.Plan(original, selection, BuildIds.NewBatchId()), options.Value, time.GetUtcNow());
         if (trial.Count > 0)
         {
-            return Problem(StatusCodes.Status409Conflict, "Batch cannot be run again",
-                $"batch '{id}' is no longer a valid submit: {string.Join("; ", trial.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}"))}");
+            return NoLongerValid("Batch cannot be run again", "batch", id, trial);
         }
         var caller = RerunCaller(context, original.Tenant);
         var outcome = await submitter.SubmitBatchAsync(batchId => Reruns.Plan(original, selection, batchId), "rerun", caller, IdempotencyKey(context),
             RerunHash("batch", id, failedOnly), cancellationToken, rerunOf: id, reused: Reruns.ReusedImages(original, selection));
-        if (outcome.Value is { } record)
-        {
-            var status = BatchView.Create(record, await store.GetBatchBuildsAsync(record.BatchId, cancellationToken));
-            return outcome.Status == SubmitStatus.Accepted ? Results.Accepted($"/v1/batches/{record.BatchId}", status) : Replayed(context, status);
-        }
-        return Failed(context, outcome.Status, outcome.Detail, options.Value);
+        return await AnswerAsync(context, outcome, store, options.Value, cancellationToken);
     }
+
+    private static Task<IResult> AnswerAsync(
+        HttpContext context, SubmitOutcome<BatchRecord> outcome, IBuildStatusStore store, ApiOptions options, CancellationToken cancellationToken) =>
+        SubmitAnswerAsync(context, outcome, options, r => $"/v1/batches/{r.BatchId}",
+            async r => BatchView.Create(r, await store.GetBatchBuildsAsync(r.BatchId, cancellationToken)));
 }

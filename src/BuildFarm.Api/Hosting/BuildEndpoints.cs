@@ -73,13 +73,11 @@ internal static class BuildEndpoints
             return ValidationFailed(errors, metrics);
         }
         var outcome = await submitter.SubmitBuildAsync(request, Caller(context), IdempotencyKey(context), body.Hash, cancellationToken);
-        return outcome.Status switch
-        {
-            SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value.AsWire()),
-            SubmitStatus.Replayed => Replayed(context, outcome.Value!.AsWire()),
-            _ => Failed(context, outcome.Status, outcome.Detail, options.Value),
-        };
+        return await AnswerAsync(context, outcome, options.Value);
     }
+
+    private static Task<IResult> AnswerAsync(HttpContext context, SubmitOutcome<BuildRecord> outcome, ApiOptions options) =>
+        SubmitAnswerAsync(context, outcome, options, r => $"/v1/builds/{r.BuildId}", r => Task.FromResult(r.AsWire()));
 
     private static async Task<IResult> GetBuildAsync(string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
     {
@@ -168,17 +166,11 @@ internal static class BuildEndpoints
         var request = Reruns.BuildRequest(original);
         if (SubmitValidator.Validate(request, options.Value, time.GetUtcNow()) is { Count: > 0 } errors)
         {
-            return Problem(StatusCodes.Status409Conflict, "Build cannot be run again",
-                $"build '{id}' is no longer a valid submit: {string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}"))}");
+            return NoLongerValid("Build cannot be run again", "build", id, errors);
         }
         var caller = RerunCaller(context, original.Tenant);
         var outcome = await submitter.SubmitBuildAsync(request, caller, IdempotencyKey(context), RerunHash("build", id, failedOnly), cancellationToken, rerunOf: id);
-        return outcome.Status switch
-        {
-            SubmitStatus.Accepted => Results.Accepted($"/v1/builds/{outcome.Value!.BuildId}", outcome.Value.AsWire()),
-            SubmitStatus.Replayed => Replayed(context, outcome.Value!.AsWire()),
-            _ => Failed(context, outcome.Status, outcome.Detail, options.Value),
-        };
+        return await AnswerAsync(context, outcome, options.Value);
     }
 
     /// <summary>Publishes the cancel and answers the record as it is after it: a <c>waiting</c> batch image is already

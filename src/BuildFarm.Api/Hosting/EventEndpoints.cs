@@ -27,24 +27,23 @@ internal static class EventEndpoints
     }
 
     private static async Task<IResult> StreamBuildAsync(
-        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken)
-    {
-        if ((await LookUpBuildAsync(id, context, store, metrics, cancellationToken)).Refusal is { } refusal)
-        {
-            return refusal;
-        }
-        await RunStreamAsync(() => streams.StreamBuildAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
-        return Results.Empty;
-    }
+        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken) =>
+        await StreamUnlessRefusedAsync((await LookUpBuildAsync(id, context, store, metrics, cancellationToken)).Refusal,
+            () => streams.StreamBuildAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
 
     private static async Task<IResult> StreamBatchAsync(
-        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken)
+        string id, HttpContext context, IBuildStatusStore store, EventStreams streams, ApiMetrics metrics, CancellationToken cancellationToken) =>
+        await StreamUnlessRefusedAsync((await LookUpBatchAsync(id, context, store, metrics, cancellationToken)).Refusal,
+            () => streams.StreamBatchAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
+
+    /// <summary>The lookup's refusal (400, 404), else the stream run until the client goes away.</summary>
+    private static async Task<IResult> StreamUnlessRefusedAsync(IResult? refusal, Func<Task> stream)
     {
-        if ((await LookUpBatchAsync(id, context, store, metrics, cancellationToken)).Refusal is { } refusal)
+        if (refusal is not null)
         {
             return refusal;
         }
-        await RunStreamAsync(() => streams.StreamBatchAsync(context, Caller(context), id, LastEventId(context), cancellationToken));
+        await RunStreamAsync(stream);
         return Results.Empty;
     }
 

@@ -173,30 +173,48 @@ internal static class RequestChecks
     /// The build's record for an id route: a refusal (400) for an id that is not one, before the store sees it; 404 when it
     /// does not exist or another tenant owns it (unless the caller is an admin); else the record.
     /// </summary>
-    public static async Task<(BuildRecord? Record, IResult? Refusal)> LookUpBuildAsync(
-        string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
-    {
-        if (InvalidId(id, metrics) is { } invalid)
-        {
-            return (null, invalid);
-        }
-        return await store.GetBuildAsync(id, cancellationToken) is { } record && Caller(context).CanSee(record.Tenant)
-            ? (record, null)
-            : (null, NotFound("build", id));
-    }
+    public static Task<(BuildRecord? Record, IResult? Refusal)> LookUpBuildAsync(
+        string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken) =>
+        LookUpAsync("build", id, context, metrics, () => store.GetBuildAsync(id, cancellationToken), r => r.Tenant);
 
     /// <summary>The batch's record for an id route, as <see cref="LookUpBuildAsync"/>.</summary>
-    public static async Task<(BatchRecord? Record, IResult? Refusal)> LookUpBatchAsync(
-        string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken)
+    public static Task<(BatchRecord? Record, IResult? Refusal)> LookUpBatchAsync(
+        string id, HttpContext context, IBuildStatusStore store, ApiMetrics metrics, CancellationToken cancellationToken) =>
+        LookUpAsync("batch", id, context, metrics, () => store.GetBatchAsync(id, cancellationToken), b => b.Tenant);
+
+    private static async Task<(T? Record, IResult? Refusal)> LookUpAsync<T>(
+        string kind, string id, HttpContext context, ApiMetrics metrics, Func<Task<T?>> get, Func<T, string?> tenant)
+        where T : class
     {
         if (InvalidId(id, metrics) is { } invalid)
         {
             return (null, invalid);
         }
-        return await store.GetBatchAsync(id, cancellationToken) is { } batch && Caller(context).CanSee(batch.Tenant)
-            ? (batch, null)
-            : (null, NotFound("batch", id));
+        return await get() is { } record && Caller(context).CanSee(tenant(record))
+            ? (record, null)
+            : (null, NotFound(kind, id));
     }
+
+    /// <summary>
+    /// The answer to a submit or a re-run: 202 with the new build's or batch's <c>Location</c>, 200 marked as a replay for
+    /// an earlier request with the same <c>Idempotency-Key</c>, else <see cref="Failed"/>'s problem.
+    /// </summary>
+    public static async Task<IResult> SubmitAnswerAsync<T, TView>(
+        HttpContext context, SubmitOutcome<T> outcome, ApiOptions options, Func<T, string> location, Func<T, Task<TView>> view)
+        where T : class
+    {
+        if (outcome.Value is not { } value)
+        {
+            return Failed(context, outcome.Status, outcome.Detail, options);
+        }
+        var answer = await view(value);
+        return outcome.Status == SubmitStatus.Accepted ? Results.Accepted(location(value), answer) : Replayed(context, answer);
+    }
+
+    /// <summary>409 for a re-run whose original no longer passes the submit checks (the bounds changed since), naming each problem.</summary>
+    public static IResult NoLongerValid(string title, string kind, string id, Dictionary<string, List<string>> errors) =>
+        Problem(StatusCodes.Status409Conflict, title,
+            $"{kind} '{id}' is no longer a valid submit: {string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}"))}");
 
     public static IResult ValidationFailed(Dictionary<string, List<string>> errors, ApiMetrics metrics)
     {

@@ -126,13 +126,8 @@ internal sealed class ApiOperationTransformer(IOptions<ApiOptions> options) : IO
 
     private static void DescribeEventStream(OpenApiOperation operation)
     {
-        AddParameter(operation, new OpenApiParameter
-        {
-            Name = "Last-Event-ID",
-            In = ParameterLocation.Header,
-            Description = "Resume after this event id: a build stream skips the snapshot when the record's version is not newer; a batch stream skips the snapshots when nothing changed since",
-            Schema = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+$" },
-        });
+        AddLastEventId(operation,
+            "Resume after this event id: a build stream skips the snapshot when the record's version is not newer; a batch stream skips the snapshots when nothing changed since");
         if (operation.Responses!.TryGetValue("200", out var found) && found is OpenApiResponse response)
         {
             response.Description = "Server-Sent Events: 'snapshot' events with the current record(s), then one event per change (event: the change kind; data: the whole build record as one JSON line; id: the version), ': heartbeat' comments, and 'end' once every build followed is final";
@@ -182,13 +177,7 @@ internal sealed class ApiOperationTransformer(IOptions<ApiOptions> options) : IO
                     break;
             }
         }
-        AddParameter(operation, new OpenApiParameter
-        {
-            Name = "Last-Event-ID",
-            In = ParameterLocation.Header,
-            Description = "With follow=true: resume after this event id (the offset after the last line received); overrides offset",
-            Schema = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+$" },
-        });
+        AddLastEventId(operation, "With follow=true: resume after this event id (the offset after the last line received); overrides offset");
         if (operation.Responses!.TryGetValue("200", out var found) && found is OpenApiResponse response)
         {
             response.Description = "text/plain: the lines, one per line (follow absent or false). text/event-stream (follow=true): a 'line' event per line "
@@ -294,6 +283,15 @@ internal sealed class ApiOperationTransformer(IOptions<ApiOptions> options) : IO
             }
         }
     }
+
+    /// <summary>The <c>Last-Event-ID</c> request header of an event stream (a number: the id of the last event received).</summary>
+    private static void AddLastEventId(OpenApiOperation operation, string description) => AddParameter(operation, new OpenApiParameter
+    {
+        Name = "Last-Event-ID",
+        In = ParameterLocation.Header,
+        Description = description,
+        Schema = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^[0-9]+$" },
+    });
 
     private static void AddParameter(OpenApiOperation operation, OpenApiParameter parameter)
     {

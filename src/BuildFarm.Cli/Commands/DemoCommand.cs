@@ -5,7 +5,6 @@ using System.Net;
 using BuildFarm.Cli.Demo;
 using BuildFarm.Cli.Progress;
 using BuildFarm.Client;
-using BuildFarm.ClusterSim.Scenarios;
 using BuildFarm.Manifests;
 using BuildFarm.Status;
 using Spectre.Console;
@@ -62,31 +61,15 @@ public static partial class DemoCommand
                 await io.Error.WriteLineAsync($"buildfarm demo: --metrics-port {parse.GetValue(port)} must be between 0 and 65535");
                 return ExitCodes.Usage;
             }
-            Scenario loaded;
-            string yaml;
             var file = parse.GetValue(scenario);
-            try
+            if (await ScenarioFile.ReadAsync(io, "demo", file, DemoScenario.Default, cancellationToken) is not (var loaded, var yaml))
             {
-                if (file is null)
-                {
-                    yaml = DemoScenario.DefaultYaml();
-                    loaded = DemoScenario.Default();
-                }
-                else
-                {
-                    loaded = ScenarioLoader.Load(file.FullName);
-                    yaml = await File.ReadAllTextAsync(file.FullName, cancellationToken);
-                }
-            }
-            catch (ScenarioException e)
-            {
-                await io.Error.WriteLineAsync($"buildfarm demo: {e.Message}");
                 return ExitCodes.Usage;
             }
             var options = new DemoFarmOptions
             {
                 Scenario = loaded,
-                ScenarioYaml = yaml,
+                ScenarioYaml = yaml ?? DemoScenario.DefaultYaml(),
                 Seed = parse.GetValue(seed),
                 Port = parse.GetValue(port),
                 Workers = Workers,

@@ -35,24 +35,8 @@ public static class SimCommand
                 await io.Out.WriteAsync(ScenarioLoader.DefaultYaml());
                 return 0;
             }
-            Scenario loaded;
-            string? yaml = null;
-            try
+            if (await ScenarioFile.ReadAsync(io, "sim", parse.GetValue(scenario), ScenarioLoader.Default, cancellationToken) is not (var loaded, var yaml))
             {
-                var file = parse.GetValue(scenario);
-                if (file is null)
-                {
-                    loaded = ScenarioLoader.Default();
-                }
-                else
-                {
-                    loaded = ScenarioLoader.Load(file.FullName);
-                    yaml = await File.ReadAllTextAsync(file.FullName, cancellationToken);
-                }
-            }
-            catch (ScenarioException e)
-            {
-                await io.Error.WriteLineAsync($"buildfarm sim: {e.Message}");
                 return 2;
             }
             if (parse.GetValue(token) is not null && !parse.GetValue(tls))
@@ -124,15 +108,8 @@ public static class SimCommand
         };
         plan.SetAction(async (parse, cancellationToken) =>
         {
-            Scenario loaded;
-            try
+            if (await ScenarioFile.ReadAsync(io, "sim plan", parse.GetValue(scenario), ScenarioLoader.Default, cancellationToken) is not (var loaded, _))
             {
-                var file = parse.GetValue(scenario);
-                loaded = file is null ? ScenarioLoader.Default() : ScenarioLoader.Load(file.FullName);
-            }
-            catch (ScenarioException e)
-            {
-                await io.Error.WriteLineAsync($"buildfarm sim plan: {e.Message}");
                 return 2;
             }
             var options = new PlanOptions

@@ -1,9 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
-using System.Text.Json;
 using BuildFarm.Cli.Progress;
-using BuildFarm.Client;
 using Spectre.Console;
 
 namespace BuildFarm.Cli.Commands;
@@ -13,67 +10,40 @@ public static class StatusCommand
 {
     private static readonly CultureInfo s_inv = CultureInfo.InvariantCulture;
 
-    public static Command Create(CliIO io)
+    public static Command Create(CliIO io) => IdCommand.Create(io, "status",
+        "Show a build (state, attempts with reasons, phase seconds, resets, digest) or a batch (per-image state).",
+        "A build id or a batch id.", StatusAsync);
+
+    private static Task<int> StatusAsync(IdRequest request)
     {
-        ArgumentNullException.ThrowIfNull(io);
-        var connection = new ApiConnection();
-        var id = new Argument<string>("ID") { Description = "A build id or a batch id." };
-        var command = new Command("status", "Show a build (state, attempts with reasons, phase seconds, resets, digest) or a batch (per-image state).") { id };
-        connection.AddTo(command);
-        command.SetAction((parse, cancellationToken) => connection.RunAsync(parse, io, "status", async client =>
-        {
-            var key = parse.GetValue(id)!;
-            var json = connection.Json(parse);
-            BuildRecord? build = null;
-            try
+        var (client, key, json, _, io, cancellationToken) = request;
+        return IdCommand.BuildOrBatchAsync(request, null,
+            () => client.GetBuildAsync(key, cancellationToken),
+            async build =>
             {
-                build = await client.GetBuildAsync(key, cancellationToken);
-            }
-            catch (BuildFarmApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-            {
-                // Not a build: try a batch.
-            }
-            if (build is not null)
-            {
-                if (json)
-                {
-                    await io.Out.WriteLineAsync(JsonSerializer.Serialize(build, BuildFarmJson.Options));
-                }
-                else
+                await IdCommand.PrintAsync(io, json, build, async () =>
                 {
                     CliConsole.Create(io).Write(BuildView(build));
                     await FailureLog.PrintAsync(client, build, io, cancellationToken);
-                }
+                });
                 return ExitCodes.Ok;
-            }
-            BatchStatus batch;
-            try
+            },
+            () => client.GetBatchAsync(key, cancellationToken),
+            async batch =>
             {
-                batch = await client.GetBatchAsync(key, cancellationToken);
-            }
-            catch (BuildFarmApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
-            {
-                await io.Error.WriteLineAsync($"buildfarm status: no build or batch '{key}'");
-                return ExitCodes.NotFound;
-            }
-            if (json)
-            {
-                await io.Out.WriteLineAsync(JsonSerializer.Serialize(batch, BuildFarmJson.Options));
-            }
-            else
-            {
-                var counts = string.Join(", ", batch.Counts.Where(c => c.Value > 0).Select(c => $"{c.Value} {c.Key}"));
-                await io.Out.WriteLineAsync($"batch {batch.BatchId}{TenantNote(batch.Tenant)}: {Plural.Of(batch.Total, "image")} ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
-                if (batch.RerunOf is { } original)
+                await IdCommand.PrintAsync(io, json, batch, async () =>
                 {
-                    var reused = batch.Reused.Count == 0 ? "" : "; reused from it: " + string.Join(", ", batch.Reused.Select(r => $"{r.Name} {r.Digest}"));
-                    await io.Out.WriteLineAsync($"a re-run of batch {original}{reused}");
-                }
-                CliConsole.Create(io).Write(BatchTable(batch));
-            }
-            return ExitCodes.Ok;
-        }));
-        return command;
+                    var counts = string.Join(", ", batch.Counts.Where(c => c.Value > 0).Select(c => $"{c.Value} {c.Key}"));
+                    await io.Out.WriteLineAsync($"batch {batch.BatchId}{TenantNote(batch.Tenant)}: {Plural.Of(batch.Total, "image")} ({counts}){(batch.Done ? batch.Succeeded ? ", all succeeded" : ", done" : "")}");
+                    if (batch.RerunOf is { } original)
+                    {
+                        var reused = batch.Reused.Count == 0 ? "" : "; reused from it: " + string.Join(", ", batch.Reused.Select(r => $"{r.Name} {r.Digest}"));
+                        await io.Out.WriteLineAsync($"a re-run of batch {original}{reused}");
+                    }
+                    CliConsole.Create(io).Write(BatchTable(batch));
+                });
+                return ExitCodes.Ok;
+            });
     }
 
     /// <summary><c> (tenant T)</c>, or nothing for a record without a tenant.</summary>

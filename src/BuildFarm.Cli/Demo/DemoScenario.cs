@@ -81,31 +81,35 @@ public static class DemoScenario
         return problems;
     }
 
+    /// <summary>Each permanent fault rate and the failure reason it produces.</summary>
+    private static readonly (Func<FaultSettings, double?> Rate, string Reason)[] s_permanent =
+    [
+        (f => f.Unauthorized, FailureReasons.Unauthorized),
+        (f => f.BaseImageNotFound, FailureReasons.BaseImageNotFound),
+        (f => f.RunFailure, FailureReasons.StepFailed),
+        (f => f.OomKilled, FailureReasons.OomKilled),
+    ];
+
+    /// <summary>Each transient fault rate and the failure reason it produces.</summary>
+    private static readonly (Func<FaultSettings, double?> Rate, string Reason)[] s_transient =
+    [
+        (f => f.PullReset, FailureReasons.ConnectionReset),
+        (f => f.ExtractReset, FailureReasons.ConnectionReset),
+        (f => f.PushReset, FailureReasons.ConnectionReset),
+        (f => f.PullTimeout, FailureReasons.NetworkError),
+        (f => f.PushTimeout, FailureReasons.NetworkError),
+        (f => f.Evicted, FailureReasons.PodEvicted),
+        (f => f.NodeLost, FailureReasons.NodeLost),
+        (f => f.ExecutorImagePullBackOff, FailureReasons.RegistryUnavailable),
+    ];
+
     /// <summary>Permanent failure reasons the scenario's faults produce.</summary>
-    public static IReadOnlySet<string> PermanentFaults(Scenario scenario)
-    {
-        ArgumentNullException.ThrowIfNull(scenario);
-        var set = new HashSet<string>(StringComparer.Ordinal);
-        Add(set, scenario, f => f.Unauthorized, FailureReasons.Unauthorized);
-        Add(set, scenario, f => f.BaseImageNotFound, FailureReasons.BaseImageNotFound);
-        Add(set, scenario, f => f.RunFailure, FailureReasons.StepFailed);
-        Add(set, scenario, f => f.OomKilled, FailureReasons.OomKilled);
-        return set;
-    }
+    public static IReadOnlySet<string> PermanentFaults(Scenario scenario) => Reasons(scenario, s_permanent);
 
     /// <summary>Transient failure reasons the scenario's faults produce (final only once every attempt failed).</summary>
     public static IReadOnlySet<string> TransientFaults(Scenario scenario)
     {
-        ArgumentNullException.ThrowIfNull(scenario);
-        var set = new HashSet<string>(StringComparer.Ordinal);
-        Add(set, scenario, f => f.PullReset, FailureReasons.ConnectionReset);
-        Add(set, scenario, f => f.ExtractReset, FailureReasons.ConnectionReset);
-        Add(set, scenario, f => f.PushReset, FailureReasons.ConnectionReset);
-        Add(set, scenario, f => f.PullTimeout, FailureReasons.NetworkError);
-        Add(set, scenario, f => f.PushTimeout, FailureReasons.NetworkError);
-        Add(set, scenario, f => f.Evicted, FailureReasons.PodEvicted);
-        Add(set, scenario, f => f.NodeLost, FailureReasons.NodeLost);
-        Add(set, scenario, f => f.ExecutorImagePullBackOff, FailureReasons.RegistryUnavailable);
+        var set = Reasons(scenario, s_transient);
         if (scenario.Api.ErrorRate > 0 || scenario.Api.ThrottleRate > 0 || scenario.Api.DropWatchRate > 0 || scenario.Api.DropLogRate > 0)
         {
             set.Add(FailureReasons.KubeApiUnavailable);
@@ -114,11 +118,18 @@ public static class DemoScenario
         return set;
     }
 
-    private static void Add(HashSet<string> set, Scenario scenario, Func<FaultSettings, double?> rate, string reason)
+    /// <summary>The reasons of the rates that are above zero in the scenario's faults or in any registry's own.</summary>
+    private static HashSet<string> Reasons(Scenario scenario, (Func<FaultSettings, double?> Rate, string Reason)[] table)
     {
-        if (rate(scenario.Faults) > 0 || scenario.Registries.Values.Any(r => r.Faults is { } f && rate(f) > 0))
+        ArgumentNullException.ThrowIfNull(scenario);
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (rate, reason) in table)
         {
-            set.Add(reason);
+            if (rate(scenario.Faults) > 0 || scenario.Registries.Values.Any(r => r.Faults is { } f && rate(f) > 0))
+            {
+                set.Add(reason);
+            }
         }
+        return set;
     }
 }

@@ -156,8 +156,7 @@ public static class PodTable
         var minutes = seconds / 60;
         if (minutes < 10)
         {
-            var s = seconds % 60;
-            return s == 0 ? string.Create(inv, $"{minutes}m") : string.Create(inv, $"{minutes}m{s}s");
+            return TwoUnits(minutes, 'm', seconds % 60, 's');
         }
         if (minutes < 60 * 3)
         {
@@ -166,8 +165,7 @@ public static class PodTable
         var hours = minutes / 60;
         if (hours < 8)
         {
-            var m = minutes % 60;
-            return m == 0 ? string.Create(inv, $"{hours}h") : string.Create(inv, $"{hours}h{m}m");
+            return TwoUnits(hours, 'h', minutes % 60, 'm');
         }
         if (hours < 48)
         {
@@ -175,8 +173,7 @@ public static class PodTable
         }
         if (hours < 24 * 8)
         {
-            var h = hours % 24;
-            return h == 0 ? string.Create(inv, $"{hours / 24}d") : string.Create(inv, $"{hours / 24}d{h}h");
+            return TwoUnits(hours / 24, 'd', hours % 24, 'h');
         }
         if (hours < 24 * 365 * 2)
         {
@@ -184,4 +181,9 @@ public static class PodTable
         }
         return string.Create(inv, $"{hours / 24 / 365}y");
     }
+
+    /// <summary><c>5m</c>, or <c>5m30s</c> when the smaller unit is not zero.</summary>
+    private static string TwoUnits(long big, char bigUnit, long small, char smallUnit) => small == 0
+        ? string.Create(CultureInfo.InvariantCulture, $"{big}{bigUnit}")
+        : string.Create(CultureInfo.InvariantCulture, $"{big}{bigUnit}{small}{smallUnit}");
 }

@@ -6,17 +6,7 @@ namespace BuildFarm.ClusterSim.Api;
 /// <summary>Events: listing, reading, recording (a repeat bumps the count) and trimming the oldest past the limit.</summary>
 public sealed partial class SimStore
 {
-    public (List<Corev1Event> Items, long ResourceVersion) ListEvents(string? ns)
-    {
-        lock (_lock)
-        {
-            var items = _events.Values.Where(e => ns is null || e.Metadata.NamespaceProperty == ns)
-                .OrderBy(e => e.Metadata.NamespaceProperty, StringComparer.Ordinal)
-                .ThenBy(e => e.Metadata.Name, StringComparer.Ordinal)
-                .ToList();
-            return (items, _resourceVersion);
-        }
-    }
+    public (List<Corev1Event> Items, long ResourceVersion) ListEvents(string? ns) => List(_events.Values, ns);
 
     public Corev1Event? GetEvent(string ns, string name)
     {

@@ -156,13 +156,17 @@ public sealed partial class SimStore
     }
 
     /// <summary>Pods (all namespaces when <paramref name="ns"/> is null) sorted by namespace/name, and the current version.</summary>
-    public (List<V1Pod> Items, long ResourceVersion) ListPods(string? ns)
+    public (List<V1Pod> Items, long ResourceVersion) ListPods(string? ns) => List(_pods.Values, ns);
+
+    /// <summary>Objects of one kind in <paramref name="ns"/> (all when null), sorted by namespace/name, and the current version.</summary>
+    private (List<T> Items, long ResourceVersion) List<T>(IEnumerable<T> objects, string? ns)
+        where T : IKubernetesObject<V1ObjectMeta>
     {
         lock (_lock)
         {
-            var items = _pods.Values.Where(p => ns is null || p.Metadata.NamespaceProperty == ns)
-                .OrderBy(p => p.Metadata.NamespaceProperty, StringComparer.Ordinal)
-                .ThenBy(p => p.Metadata.Name, StringComparer.Ordinal)
+            var items = objects.Where(o => ns is null || o.Metadata.NamespaceProperty == ns)
+                .OrderBy(o => o.Metadata.NamespaceProperty, StringComparer.Ordinal)
+                .ThenBy(o => o.Metadata.Name, StringComparer.Ordinal)
                 .ToList();
             return (items, _resourceVersion);
         }

@@ -4,28 +4,19 @@ using k8s.Models;
 namespace BuildFarm.ClusterSim.Api;
 
 /// <summary>A change to a stored object, as a watch delivers it.</summary>
-public sealed class StoredEvent
+public sealed class StoredEvent(long resourceVersion, string type, string resource, IKubernetesObject<V1ObjectMeta> obj,
+    IKubernetesObject<V1ObjectMeta>? previous)
 {
-    public StoredEvent(long resourceVersion, string type, string resource, IKubernetesObject<V1ObjectMeta> obj,
-        IKubernetesObject<V1ObjectMeta>? previous)
-    {
-        ResourceVersion = resourceVersion;
-        Type = type;
-        Resource = resource;
-        Item = obj;
-        Previous = previous;
-    }
-
-    public long ResourceVersion { get; }
+    public long ResourceVersion { get; } = resourceVersion;
 
     /// <summary>ADDED, MODIFIED or DELETED.</summary>
-    public string Type { get; }
+    public string Type { get; } = type;
 
     /// <summary><c>pods</c> or <c>events</c>.</summary>
-    public string Resource { get; }
+    public string Resource { get; } = resource;
 
-    public IKubernetesObject<V1ObjectMeta> Item { get; }
-    public IKubernetesObject<V1ObjectMeta>? Previous { get; }
+    public IKubernetesObject<V1ObjectMeta> Item { get; } = obj;
+    public IKubernetesObject<V1ObjectMeta>? Previous { get; } = previous;
 
     /// <summary>When the store committed the change (a Stopwatch timestamp); 0 for a synthetic ADDED of the current state.</summary>
     public long CommittedAt { get; init; }

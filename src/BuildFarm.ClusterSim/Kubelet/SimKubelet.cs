@@ -266,22 +266,13 @@ public sealed partial class SimKubelet : IDisposable
         _shutdown.Dispose();
     }
 
-    private sealed class PodRun
+    private sealed class PodRun(string ns, string name, string uid, IReadOnlyList<string> destinations, CancellationTokenSource cancel)
     {
-        public PodRun(string ns, string name, string uid, IReadOnlyList<string> destinations, CancellationTokenSource cancel)
-        {
-            Namespace = ns;
-            Name = name;
-            Uid = uid;
-            Destinations = destinations;
-            Cancel = cancel;
-        }
-
-        public string Namespace { get; }
-        public string Name { get; }
-        public string Uid { get; }
-        public IReadOnlyList<string> Destinations { get; }
-        public CancellationTokenSource Cancel { get; }
+        public string Namespace { get; } = ns;
+        public string Name { get; } = name;
+        public string Uid { get; } = uid;
+        public IReadOnlyList<string> Destinations { get; } = destinations;
+        public CancellationTokenSource Cancel { get; } = cancel;
         public TaskCompletionSource<int> Slot { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource<long> Deleted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public int NodeIndex { get; set; } = -1;

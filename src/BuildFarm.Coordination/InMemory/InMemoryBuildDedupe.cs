@@ -9,70 +9,62 @@ public sealed class InMemoryBuildDedupe(TimeProvider time) : IBuildDedupe
     public Task<DedupeClaim> ClaimAsync(string buildKey, string buildId, TimeSpan inFlightTtl, CancellationToken cancellationToken)
     {
         LeaseArguments.Check(buildKey, buildId, inFlightTtl);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        return WithCurrent(buildKey, (current, now) =>
         {
-            var now = time.GetUtcNow();
-            var current = Current(buildKey, now);
-            if (current is null || IsOwnInFlight(current, buildId))
+            if (current is not null && !IsOwnInFlight(current, buildId))
             {
-                var claim = new DedupeClaim(DedupeState.InFlight, buildId, null);
-                _entries[buildKey] = (claim, now + inFlightTtl);
-                return Task.FromResult(new DedupeClaim(DedupeState.Claimed, buildId, null));
+                return current;
             }
-            return Task.FromResult(current);
-        }
+            _entries[buildKey] = (new DedupeClaim(DedupeState.InFlight, buildId, null), now + inFlightTtl);
+            return new DedupeClaim(DedupeState.Claimed, buildId, null);
+        }, cancellationToken);
     }
 
     public Task<bool> RenewAsync(string buildKey, string buildId, TimeSpan inFlightTtl, CancellationToken cancellationToken)
     {
         LeaseArguments.Check(buildKey, buildId, inFlightTtl);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        return WithCurrent(buildKey, (current, now) =>
         {
-            var now = time.GetUtcNow();
-            var current = Current(buildKey, now);
             if (current is null || !IsOwnInFlight(current, buildId))
             {
-                return Task.FromResult(false);
+                return false;
             }
             _entries[buildKey] = (current, now + inFlightTtl);
-            return Task.FromResult(true);
-        }
+            return true;
+        }, cancellationToken);
     }
 
     public Task<bool> CompleteAsync(string buildKey, string buildId, string digest, TimeSpan completedTtl, CancellationToken cancellationToken)
     {
         LeaseArguments.Check(buildKey, buildId, completedTtl);
         ArgumentException.ThrowIfNullOrWhiteSpace(digest);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        return WithCurrent(buildKey, (current, now) =>
         {
-            var now = time.GetUtcNow();
-            var current = Current(buildKey, now);
             if (current is not null && !IsOwnInFlight(current, buildId))
             {
-                return Task.FromResult(false);
+                return false;
             }
             _entries[buildKey] = (new DedupeClaim(DedupeState.Completed, buildId, digest), now + completedTtl);
-            return Task.FromResult(true);
-        }
+            return true;
+        }, cancellationToken);
     }
 
     public Task AbandonAsync(string buildKey, string buildId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(buildKey);
         ArgumentException.ThrowIfNullOrWhiteSpace(buildId);
+        return WithCurrent(buildKey, (current, _) => current is not null && IsOwnInFlight(current, buildId) && _entries.Remove(buildKey), cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="body"/> under the lock with the key's live claim (null when none) and the time, as a completed task.</summary>
+    private Task<T> WithCurrent<T>(string buildKey, Func<DedupeClaim?, DateTimeOffset, T> body, CancellationToken cancellationToken)
+    {
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            var current = Current(buildKey, time.GetUtcNow());
-            if (current is not null && IsOwnInFlight(current, buildId))
-            {
-                _entries.Remove(buildKey);
-            }
+            var now = time.GetUtcNow();
+            return Task.FromResult(body(Current(buildKey, now), now));
         }
-        return Task.CompletedTask;
     }
 
     private DedupeClaim? Current(string buildKey, DateTimeOffset now)

@@ -245,8 +245,8 @@ public static class ShellScript
         return script[start..Math.Min(position, script.Length)];
     }
 
-    /// <summary>At an opening '(' or '{': moves past its matching close, honouring quotes.</summary>
-    private static void SkipBalanced(string script, ref int position)
+    /// <summary>At an opening '(' or '{': moves past its matching close, honouring quotes (also <see cref="WordExpander"/>'s <c>$(…)</c>).</summary>
+    internal static void SkipBalanced(string script, ref int position)
     {
         var open = script[position];
         var close = open == '(' ? ')' : '}';

@@ -170,7 +170,7 @@ public static class WordExpander
             var c = text[_position];
             if (c == '(')
             {
-                SkipBalanced('(', ')');
+                ShellScript.SkipBalanced(text, ref _position);
                 return false; // command substitution or arithmetic
             }
             if (c == '{')
@@ -289,43 +289,6 @@ public static class WordExpander
                     depth--;
                 }
                 _position++;
-            }
-        }
-
-        private void SkipBalanced(char open, char close)
-        {
-            var depth = 0;
-            char quote = '\0';
-            while (_position < text.Length)
-            {
-                var c = text[_position++];
-                if (quote != '\0')
-                {
-                    if (c == quote)
-                    {
-                        quote = '\0';
-                    }
-                    else if (c == '\\' && quote == '"')
-                    {
-                        _position++;
-                    }
-                }
-                else if (c is '\'' or '"')
-                {
-                    quote = c;
-                }
-                else if (c == '\\')
-                {
-                    _position++;
-                }
-                else if (c == open)
-                {
-                    depth++;
-                }
-                else if (c == close && --depth == 0)
-                {
-                    return;
-                }
             }
         }
     }

@@ -194,23 +194,14 @@ public static class BuildRecordReducer
         }, SucceededEvent);
     }
 
-    private static BuildChange? Failed(BuildRecord record, BuildFailed e)
-    {
-        if (record.State.IsFinal())
-        {
-            return null;
-        }
-        return new BuildChange(record with
-        {
-            State = BuildState.Failed,
-            Reason = e.Reason,
-            Detail = e.Detail,
-            Attempts = Close(record.Attempts, e.Reason, e.At),
-            EndedAt = e.At,
-        }, FailedEvent);
-    }
+    private static BuildChange? Failed(BuildRecord record, BuildFailed e) =>
+        End(record, BuildState.Failed, e.Reason, e.Detail, e.At, FailedEvent);
 
-    private static BuildChange? Cancelled(BuildRecord record, BuildCancelled e)
+    private static BuildChange? Cancelled(BuildRecord record, BuildCancelled e) =>
+        End(record, BuildState.Cancelled, FailureReasons.Cancelled, e.RequestedBy is null ? null : $"cancelled by {e.RequestedBy}", e.At, CancelledEvent);
+
+    /// <summary>The build ended unsuccessfully (nothing when it has ended already): its open attempt closed with the reason.</summary>
+    private static BuildChange? End(BuildRecord record, BuildState state, string reason, string? detail, DateTimeOffset at, string eventName)
     {
         if (record.State.IsFinal())
         {
@@ -218,12 +209,12 @@ public static class BuildRecordReducer
         }
         return new BuildChange(record with
         {
-            State = BuildState.Cancelled,
-            Reason = FailureReasons.Cancelled,
-            Detail = e.RequestedBy is null ? null : $"cancelled by {e.RequestedBy}",
-            Attempts = Close(record.Attempts, FailureReasons.Cancelled, e.At),
-            EndedAt = e.At,
-        }, CancelledEvent);
+            State = state,
+            Reason = reason,
+            Detail = detail,
+            Attempts = Close(record.Attempts, reason, at),
+            EndedAt = at,
+        }, eventName);
     }
 
     private static BuildChange? Deduplicated(BuildRecord record, BuildDeduplicated e)

@@ -1,3 +1,5 @@
+using BuildFarm.Hosting;
+
 namespace BuildFarm.Status.Stores;
 
 /// <summary>The <c>Status</c> configuration section: where build and batch records live and how long they stay.</summary>
@@ -33,16 +35,9 @@ public sealed class BuildStatusStoreOptions
         {
             errors.Add($"{SectionName}:RecordTtl: must be positive (e.g. '7.00:00:00'), was '{RecordTtl}'");
         }
-        if (UseRedis)
+        if (RedisConnections.ConfigurationProblem(SharedRedisSetting, RedisConnectionString) is { } redisProblem)
         {
-            try
-            {
-                StackExchange.Redis.ConfigurationOptions.Parse(RedisConnectionString!);
-            }
-            catch (ArgumentException e)
-            {
-                errors.Add($"{SharedRedisSetting}: not a valid StackExchange.Redis configuration: {e.Message}");
-            }
+            errors.Add(redisProblem);
         }
         return errors;
     }

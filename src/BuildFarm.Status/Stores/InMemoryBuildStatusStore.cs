@@ -34,13 +34,11 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
     public Task<bool> CreateBatchAsync(BatchRecord batch, IReadOnlyList<BuildRecord> builds, CancellationToken cancellationToken)
     {
         StoreChecks.Batch(batch, builds);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        return Locked(now =>
         {
-            var now = _time.GetUtcNow();
             if (Live(_batches, batch.BatchId, now) is not null)
             {
-                return Task.FromResult(false);
+                return false;
             }
             var expires = now + _ttl;
             _batches[batch.BatchId] = new Entry<BatchRecord>(batch, expires);
@@ -52,80 +50,55 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
                     _builds[build.BuildId] = new Entry<BuildRecord>(StoreChecks.New(build, now), expires);
                 }
             }
-            return Task.FromResult(true);
-        }
+            return true;
+        }, cancellationToken);
     }
 
     public Task<bool> CreateBuildAsync(BuildRecord build, CancellationToken cancellationToken)
     {
         StoreChecks.Build(build);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        return Locked(now =>
         {
-            var now = _time.GetUtcNow();
             if (Live(_builds, build.BuildId, now) is not null)
             {
-                return Task.FromResult(false);
+                return false;
             }
             _builds[build.BuildId] = new Entry<BuildRecord>(StoreChecks.New(build, now), now + _ttl);
-            return Task.FromResult(true);
-        }
+            return true;
+        }, cancellationToken);
     }
 
     public Task<BuildRecord?> GetBuildAsync(string buildId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(buildId);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
-        {
-            return Task.FromResult(Live(_builds, buildId, _time.GetUtcNow()));
-        }
+        return Locked(now => Live(_builds, buildId, now), cancellationToken);
     }
 
     public Task<IReadOnlyList<BuildRecord?>> GetBuildsAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
     {
         StoreChecks.BuildIds(buildIds);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
-        {
-            var now = _time.GetUtcNow();
-            IReadOnlyList<BuildRecord?> records = [.. buildIds.Select(id => Live(_builds, id, now))];
-            return Task.FromResult(records);
-        }
+        return Locked<IReadOnlyList<BuildRecord?>>(now => [.. buildIds.Select(id => Live(_builds, id, now))], cancellationToken);
     }
 
     public Task<BatchRecord?> GetBatchAsync(string batchId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(batchId);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
-        {
-            return Task.FromResult(Live(_batches, batchId, _time.GetUtcNow()));
-        }
+        return Locked(now => Live(_batches, batchId, now), cancellationToken);
     }
 
     public Task<IReadOnlyList<BuildRecord>> GetBatchBuildsAsync(string batchId, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(batchId);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
-        {
-            var now = _time.GetUtcNow();
-            var batch = Live(_batches, batchId, now);
-            IReadOnlyList<BuildRecord> builds = batch is null
-                ? []
-                : [.. batch.Members.Select(m => Live(_builds, m.BuildId, now)).OfType<BuildRecord>()];
-            return Task.FromResult(builds);
-        }
+        return Locked<IReadOnlyList<BuildRecord>>(now => Live(_batches, batchId, now) is { } batch
+            ? [.. batch.Members.Select(m => Live(_builds, m.BuildId, now)).OfType<BuildRecord>()]
+            : [], cancellationToken);
     }
 
     public Task<BuildPage> ListBuildsAsync(BuildQuery query, CancellationToken cancellationToken)
     {
         StoreChecks.Query(query);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        return Locked(now =>
         {
-            var now = _time.GetUtcNow();
             var after = query.Continue is null ? null : ContinueToken.Decode(query.Continue);
             var matching = _builds.Values
                 .Where(e => e.ExpiresAt > now)
@@ -140,27 +113,19 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
                 .ToList();
             var items = matching.Take(query.Limit).ToList();
             var next = matching.Count > query.Limit ? ContinueToken.Encode(items[^1].Key) : null;
-            return Task.FromResult(new BuildPage([.. items.Select(x => x.Build)], next));
-        }
+            return new BuildPage([.. items.Select(x => x.Build)], next);
+        }, cancellationToken);
     }
 
     public Task<BuildChange?> UpdateBuildAsync(string buildId, Func<BuildRecord, BuildChange?> update, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(buildId);
         ArgumentNullException.ThrowIfNull(update);
-        cancellationToken.ThrowIfCancellationRequested();
-        lock (_gate)
+        return Locked<BuildChange?>(now =>
         {
-            var now = _time.GetUtcNow();
-            var current = Live(_builds, buildId, now);
-            if (current is null)
+            if (Live(_builds, buildId, now) is not { } current || StoreChecks.Stamp(current, update(current), now) is not { } change)
             {
-                return Task.FromResult<BuildChange?>(null);
-            }
-            var change = StoreChecks.Stamp(current, update(current), now);
-            if (change is null)
-            {
-                return Task.FromResult<BuildChange?>(null);
+                return null;
             }
             _builds[buildId] = new Entry<BuildRecord>(change.Record, now + _ttl);
             foreach (var subscriber in _subscribers)
@@ -170,7 +135,17 @@ public sealed class InMemoryBuildStatusStore : IBuildStatusStore
                     subscriber.Channel.Writer.TryWrite(change);
                 }
             }
-            return Task.FromResult<BuildChange?>(change);
+            return change;
+        }, cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="body"/> under the lock with the current time, as a completed task (none when already cancelled).</summary>
+    private Task<T> Locked<T>(Func<DateTimeOffset, T> body, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            return Task.FromResult(body(_time.GetUtcNow()));
         }
     }
 

@@ -1,3 +1,5 @@
+using BuildFarm.Hosting;
+
 namespace BuildFarm.Worker.Options;
 
 /// <summary>The <c>Redis</c> configuration section: where dedupe, locks and registry slots live.</summary>
@@ -21,16 +23,9 @@ public sealed class RedisOptions
         {
             errors.Add("Redis:KeyPrefix: is required (e.g. 'buildfarm:')");
         }
-        if (UseRedis)
+        if (RedisConnections.ConfigurationProblem("Redis:ConnectionString", ConnectionString) is { } redisProblem)
         {
-            try
-            {
-                StackExchange.Redis.ConfigurationOptions.Parse(ConnectionString!);
-            }
-            catch (ArgumentException e)
-            {
-                errors.Add($"Redis:ConnectionString: not a valid StackExchange.Redis configuration: {e.Message}");
-            }
+            errors.Add(redisProblem);
         }
         return errors;
     }

@@ -412,25 +412,35 @@ function batchActions(id, images, may, message) {
     } }, 'Cancel batch'));
   }
   if (may.submit && done && images.some((i) => i.state !== 'succeeded')) {
-    buttons.push(h('button', { type: 'button', id: 'rerun-batch', onclick: async () => {
-      try {
-        const response = await request(`/v1/batches/${encodeURIComponent(id)}/rerun?failed=true`, { method: 'POST' });
-        const body = await response.json().catch(() => ({}));
-        if (body.batchId && body.batchId !== id) {
-          location.hash = `#/batches/${encodeURIComponent(body.batchId)}`;
-        } else {
-          message.textContent = 'Rerun of the failed images submitted.';
-          route();
-        }
-      } catch (e) {
-        message.textContent = e.status === 404 || e.status === 405 ? 'Rerunning a batch is not available from this API.' : `Rerun refused: ${e.message}`;
-      }
-    } }, 'Rerun failed images'));
+    buttons.push(rerunButton({
+      id: 'rerun-batch', label: 'Rerun failed images', kind: 'batch', path: `/v1/batches/${encodeURIComponent(id)}/rerun?failed=true`,
+      newId: (body) => body.batchId, current: id, page: (newId) => `#/batches/${encodeURIComponent(newId)}`,
+      submitted: 'Rerun of the failed images submitted.', message, refresh: route,
+    }));
   }
   return buttons;
 }
 
 // ---- one build ----------------------------------------------------------------------------------------------------
+// A rerun button: POSTs the rerun, then opens the new build or batch (or, when the answer names none, says it was
+// submitted and refreshes the page); a refusal is said in the message line.
+function rerunButton({ id, label, kind, path, newId, current, page, submitted, message, refresh }) {
+  return h('button', { type: 'button', id, onclick: async () => {
+    try {
+      const response = await request(path, { method: 'POST' });
+      const created = newId(await response.json().catch(() => ({})));
+      if (created && created !== current) {
+        location.hash = page(created);
+      } else {
+        message.textContent = submitted;
+        refresh();
+      }
+    } catch (e) {
+      message.textContent = e.status === 404 || e.status === 405 ? `Rerunning a ${kind} is not available from this API.` : `Rerun refused: ${e.message}`;
+    }
+  } }, label);
+}
+
 async function reasons() {
   if (!reasonsTable) {
     const response = await fetch('failure-reasons.json', { cache: 'no-cache' });
@@ -593,20 +603,11 @@ function buildParts(r, table, may, reload) {
     } }, 'Cancel build'));
   }
   if (may.submit && FINAL.has(r.state)) {
-    actions.append(h('button', { type: 'button', id: 'rerun-build', onclick: async () => {
-      try {
-        const response = await request(`/v1/builds/${encodeURIComponent(r.buildId)}/rerun`, { method: 'POST' });
-        const body = await response.json().catch(() => ({}));
-        if (body.buildId && body.buildId !== r.buildId) {
-          location.hash = `#/builds/${encodeURIComponent(body.buildId)}`;
-        } else {
-          message.textContent = 'Rerun submitted.';
-          reload();
-        }
-      } catch (e) {
-        message.textContent = e.status === 404 || e.status === 405 ? 'Rerunning a build is not available from this API.' : `Rerun refused: ${e.message}`;
-      }
-    } }, 'Rerun'));
+    actions.append(rerunButton({
+      id: 'rerun-build', label: 'Rerun', kind: 'build', path: `/v1/builds/${encodeURIComponent(r.buildId)}/rerun`,
+      newId: (body) => body.buildId, current: r.buildId, page: (newId) => `#/builds/${encodeURIComponent(newId)}`,
+      submitted: 'Rerun submitted.', message, refresh: reload,
+    }));
   }
   parts.push(actions, message);
 
