@@ -64,10 +64,10 @@ public sealed partial class BuildFlowTests
     [InlineData("faults: { runFailure: 1, runExitCode: 3 }", FailureReasons.StepFailed)]
     [InlineData("faults: { unauthorized: 1 }", FailureReasons.Unauthorized)]
     [InlineData("faults: { baseImageNotFound: 1 }", FailureReasons.BaseImageNotFound)]
-    [InlineData("faults: { oomKilled: 1 }", FailureReasons.OomKilled)]
+    [InlineData("faults: { oomKilled: 1 }", FailureReasons.OomKilled)] // with the OOM retry off (OomFlowTests: on)
     public async Task BuildImage_PermanentFailure_FailsWithReason_WithoutRetry(string faults, string reason)
     {
-        await using var worker = await WorkerHarness.StartAsync(faults);
+        await using var worker = await WorkerHarness.StartAsync(faults, new Dictionary<string, string?> { ["Worker:OomRetry"] = "false" });
         await worker.PublishAsync(WorkerHarness.Command("broken"));
 
         var failed = Assert.IsType<BuildFailed>(await worker.Events.WaitEndAsync("broken"));
