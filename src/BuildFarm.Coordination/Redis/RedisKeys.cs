@@ -14,4 +14,7 @@ public sealed class RedisKeys(string prefix)
     public string Limit(string registry) => $"{Prefix}limit:{{{registry}}}";
     public string Dedupe(string buildKey) => $"{Prefix}dedupe:{{{buildKey}}}";
     public string Cancel(string buildId) => $"{Prefix}cancel:{{{buildId}}}";
+
+    /// <summary>The prefix of every admission key; one hash tag for all of them: each admission script is one atomic step.</summary>
+    public string Admission() => $"{Prefix}admission:{{farm}}:";
 }
