@@ -119,9 +119,8 @@ public abstract class AdmissionStoreContract
         await store.EnqueueAsync([Entry("b1"), Entry("b2")], None);
         Assert.Single(await store.ClaimAsync(["b1"], "replica-1", None));
 
-        Assert.True(await store.EndAsync("b1", None));
-        Assert.False(await store.EndAsync("b1", None));
-        Assert.False(await store.EndAsync("b2", None));
+        Assert.Equal(1, await store.EndAsync(["b1", "b2"], None));
+        Assert.Equal(0, await store.EndAsync(["b1"], None));
 
         var snapshot = await store.SnapshotAsync(10, 10, None);
         Assert.Equal(1, snapshot.FreeSlots);
@@ -145,8 +144,8 @@ public abstract class AdmissionStoreContract
         Assert.Equal(AdmissionStart.Duplicate, await store.StartAsync("b1", "message-2", None));
         Assert.Equal(AdmissionStart.NotAdmitted, await store.StartAsync("published-without-admission", "message-3", None));
 
-        await store.EndAsync("b1", None);
-        Assert.Equal(AdmissionStart.Duplicate, await store.StartAsync("b1", "message-1", None));
+        await store.EndAsync(["b1"], None);
+        Assert.Equal(AdmissionStart.Ended, await store.StartAsync("b1", "message-1", None));
     }
 
     [Fact]

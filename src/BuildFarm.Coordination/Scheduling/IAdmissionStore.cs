@@ -34,8 +34,8 @@ public interface IAdmissionStore
     /// <summary>The worker consuming message <paramref name="messageId"/> marks the admitted build started.</summary>
     Task<AdmissionStart> StartAsync(string buildId, string messageId, CancellationToken cancellationToken);
 
-    /// <summary>The build ended (any outcome): out of flight, its slot free again. Idempotent; false when it was not in flight.</summary>
-    Task<bool> EndAsync(string buildId, CancellationToken cancellationToken);
+    /// <summary>The builds ended (any outcome): out of flight, their slots free again. Idempotent; returns how many were in flight.</summary>
+    Task<int> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken);
 
     /// <summary>Takes a build that is still ready out of the queue (a cancel): its payload, or null when it was not ready.</summary>
     Task<string?> RemoveReadyAsync(string buildId, CancellationToken cancellationToken);
@@ -69,8 +69,11 @@ public enum AdmissionStart
     /// <summary>This message runs the admitted build (first start, or a redelivery of the same message).</summary>
     Started,
 
-    /// <summary>Another message already started this build, or it has ended: ack this one and drop it.</summary>
+    /// <summary>Another message already started this build: ack this one and drop it.</summary>
     Duplicate,
+
+    /// <summary>The build has ended (this is a late copy): ack this one and drop it.</summary>
+    Ended,
 }
 
 /// <summary>Bounds of every number a caller controls.</summary>
@@ -136,13 +139,18 @@ public static class AdmissionLimits
 
     internal static void CheckClaim(IReadOnlyList<string> buildIds, string claimant)
     {
+        CheckIds(buildIds);
+        CheckId(claimant, "claimant");
+    }
+
+    internal static void CheckIds(IReadOnlyList<string> buildIds)
+    {
         ArgumentNullException.ThrowIfNull(buildIds);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(buildIds.Count, MaxClaim, nameof(buildIds));
         foreach (var id in buildIds)
         {
             CheckId(id, "build id");
         }
-        CheckId(claimant, "claimant");
     }
 
     internal static void CheckWorker(string workerId, int slots, TimeSpan ttl)

@@ -122,26 +122,30 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
                 case State.Started:
                     return Task.FromResult(entry.MessageId == messageId ? AdmissionStart.Started : AdmissionStart.Duplicate);
                 case State.Ended:
-                    return Task.FromResult(AdmissionStart.Duplicate);
+                    return Task.FromResult(AdmissionStart.Ended);
                 default:
                     return Task.FromResult(AdmissionStart.NotAdmitted);
             }
         }
     }
 
-    public Task<bool> EndAsync(string buildId, CancellationToken cancellationToken)
+    public Task<int> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
     {
-        AdmissionLimits.CheckId(buildId, "build id");
+        AdmissionLimits.CheckIds(buildIds);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            if (Find(buildId) is not { State: State.Claimed or State.Started } entry)
+            var ended = 0;
+            foreach (var id in buildIds)
             {
-                return Task.FromResult(false);
+                if (Find(id) is { State: State.Claimed or State.Started } entry)
+                {
+                    entry.State = State.Ended;
+                    entry.EndedAt = time.GetUtcNow();
+                    ended++;
+                }
             }
-            entry.State = State.Ended;
-            entry.EndedAt = time.GetUtcNow();
-            return Task.FromResult(true);
+            return Task.FromResult(ended);
         }
     }
 

@@ -123,23 +123,28 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
           if v[2] == ARGV[3] then return 1 end
           return 2
         end
-        if v[1] == 'e' then return 2 end
+        if v[1] == 'e' then return 3 end
         return 0
         """;
 
     private const string EndScript = Common + """
-        local id = ARGV[2]
-        local b = P .. 'b:' .. id
-        local v = redis.call('HMGET', b, 's', 'tenant', 'group')
-        if v[1] ~= 'f' and v[1] ~= 's' then return 0 end
-        redis.call('ZREM', P .. 'inflight', id)
-        redis.call('ZREM', P .. 'claimed', id)
-        decr(P .. 'runT', v[2])
-        decr(P .. 'runG', v[2] .. '\n' .. v[3])
-        redis.call('DEL', b)
-        redis.call('HSET', b, 's', 'e')
-        redis.call('PEXPIRE', b, ARGV[3])
-        return 1
+        local n = 0
+        for i = 3, #ARGV do
+          local id = ARGV[i]
+          local b = P .. 'b:' .. id
+          local v = redis.call('HMGET', b, 's', 'tenant', 'group')
+          if v[1] == 'f' or v[1] == 's' then
+            redis.call('ZREM', P .. 'inflight', id)
+            redis.call('ZREM', P .. 'claimed', id)
+            decr(P .. 'runT', v[2])
+            decr(P .. 'runG', v[2] .. '\n' .. v[3])
+            redis.call('DEL', b)
+            redis.call('HSET', b, 's', 'e')
+            redis.call('PEXPIRE', b, ARGV[2])
+            n = n + 1
+          end
+        end
+        return n
         """;
 
     private const string RemoveReadyScript = Common + """
@@ -239,11 +244,16 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
         return (AdmissionStart)(int)await RunAsync(StartScript, [Base, buildId, messageId]).ConfigureAwait(false);
     }
 
-    public async Task<bool> EndAsync(string buildId, CancellationToken cancellationToken)
+    public async Task<int> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
     {
-        AdmissionLimits.CheckId(buildId, "build id");
+        AdmissionLimits.CheckIds(buildIds);
         cancellationToken.ThrowIfCancellationRequested();
-        return (int)await RunAsync(EndScript, [Base, buildId, (long)EndedTtl.TotalMilliseconds]).ConfigureAwait(false) == 1;
+        if (buildIds.Count == 0)
+        {
+            return 0;
+        }
+        RedisValue[] args = [Base, (long)EndedTtl.TotalMilliseconds, .. buildIds.Select(id => (RedisValue)id)];
+        return (int)await RunAsync(EndScript, args).ConfigureAwait(false);
     }
 
     public async Task<string?> RemoveReadyAsync(string buildId, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using BuildFarm.Contracts;
 using BuildFarm.Status.Messaging;
 using BuildFarm.Status.Projection;
+using BuildFarm.Status.Scheduling;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 
@@ -13,7 +14,7 @@ namespace BuildFarm.Status.Batches;
 /// (<see cref="BatchProgress.ClaimRelease"/>) made with the store's atomic update, keyed by the consumed message's id, so
 /// several orchestrators and redeliveries publish each build once (a redelivered message repeats only its own publishes).
 /// </summary>
-public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time, ILogger<BatchOrchestrator> logger) :
+public sealed class BatchOrchestrator(IBuildStatusStore store, IBuildDispatch dispatch, TimeProvider time, ILogger<BatchOrchestrator> logger) :
     IConsumer<SubmitBatch>, IConsumer<BuildSucceeded>, IConsumer<BuildFailed>, IConsumer<BuildCancelled>, IConsumer<BuildDeduplicated>
 {
     /// <summary>Claims (and their publishes) one message carries out at once.</summary>
@@ -197,7 +198,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
             if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimRelease(r, token, step.Spec), stepCt).ConfigureAwait(false) is not null)
             {
                 logger.LogInformation("batch {Batch}: publishing {Build}", batchId, step.Build.BuildId);
-                await context.Publish(new BuildImage
+                await dispatch.DispatchAsync(new BuildImage
                 {
                     BatchTraceParent = batchTraceParent,
                     BuildId = step.Build.BuildId,
@@ -208,7 +209,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, TimeProvider time
                     RequestedBy = step.Build.RequestedBy,
                     SubmittedAt = step.Build.SubmittedAt,
                     Deadline = step.Build.Deadline,
-                }, stepCt).ConfigureAwait(false);
+                }, step.Build.Tenant, command => context.Publish(command, stepCt), stepCt).ConfigureAwait(false);
             }
         }).ConfigureAwait(false);
         return [.. failed.OfType<BuildRecord>()];

@@ -3,6 +3,7 @@ using BuildFarm.Coordination.InMemory;
 using BuildFarm.Coordination.Adaptive;
 using BuildFarm.Coordination.Logs;
 using BuildFarm.Coordination.Redis;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Hosting;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
@@ -30,7 +31,7 @@ public static class WorkerServiceCollectionExtensions
     /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads).</summary>
     public static readonly HostSettings ConfigurationSettings = new(
         [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName,
-            RegistrySectionName, BuildLogOptions.SectionName],
+            RegistrySectionName, BuildLogOptions.SectionName, AdmissionOptions.SectionName],
         new Dictionary<string, string>());
 
     /// <summary>The section of the registry client the worker pushes image indexes with (<see cref="RegistryClientOptions"/>).</summary>
@@ -93,6 +94,7 @@ public static class WorkerServiceCollectionExtensions
         services.AddValidatedSection<RedisOptions>(RedisOptions.SectionName, o => o.Validate());
         services.AddValidatedSection<KubernetesOptions>(KubernetesOptions.SectionName, o => o.Validate());
         services.AddValidatedSection<RegistryClientOptions>(RegistrySectionName, o => o.Validate());
+        services.AddValidatedSection<AdmissionOptions>(AdmissionOptions.SectionName, o => o.Validate());
 
         // Stopping: MassTransit waits ShutdownGracePeriod, then cancels ConsumeContext.CancellationToken; the runner then
         // leaves the pod and leases alone and the unacknowledged message goes back to the queue.
@@ -110,6 +112,11 @@ public static class WorkerServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<PodWatcher>());
         services.AddSingleton<RegistryLimitFeedback>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistryLimitFeedback>());
+        // Admission (Scheduling:Admission, docs/scheduling.md): this worker's slots offered, ready builds released in the
+        // policy's order. The policy is today's FIFO unless a host registered another first.
+        services.TryAddSingleton<ISchedulingPolicy, FifoSchedulingPolicy>();
+        services.AddSingleton<AdmissionDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<AdmissionDispatcher>());
         services.AddSingleton<CoordinationGate>();
         services.AddHostedService(sp => sp.GetRequiredService<CoordinationGate>());
         services.AddSingleton<RunningBuilds>();
@@ -149,6 +156,10 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<IRegistryLimits>(sp => UseRedis(sp)
             ? new RedisRegistryLimits(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>(), sp.GetRequiredService<TimeProvider>())
             : new InMemoryRegistryLimits(sp.GetRequiredService<TimeProvider>()));
+        // Registered only when no store is yet: `buildfarm demo` shares the API's.
+        services.TryAddSingleton<IAdmissionStore>(sp => UseRedis(sp)
+            ? new RedisAdmissionStore(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
+            : new InMemoryAdmissionStore(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));
