@@ -79,12 +79,25 @@ public enum AdmissionStart
 /// <summary>Bounds of every number a caller controls.</summary>
 public static class AdmissionLimits
 {
+    /// <summary>Builds per enqueue call.</summary>
     public const int MaxEntriesPerEnqueue = 1000;
-    public const int MaxPayloadChars = 1024 * 1024;
+
+    /// <summary>Characters of a build id, worker id, message id, tenant or group.</summary>
     public const int MaxIdLength = 256;
+
+    /// <summary>Ready builds a snapshot offers per group.</summary>
     public const int MaxPerGroup = 1000;
+
+    /// <summary>Characters of one serialized command.</summary>
+    public const int MaxPayloadChars = 1024 * 1024;
+
+    /// <summary>Groups a snapshot offers.</summary>
     public const int MaxGroups = 1000;
+
+    /// <summary>Builds per claim, end or sweep call.</summary>
     public const int MaxClaim = 1000;
+
+    /// <summary>Slots one worker may offer.</summary>
     public const int MaxSlotsPerWorker = 10_000;
 
     /// <summary>Longest remaining path stored (seconds, ~115 days); longer counts as this.</summary>
