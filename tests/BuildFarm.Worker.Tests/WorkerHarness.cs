@@ -51,7 +51,8 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public static Scenario Scenario(string extraYaml = "") => ScenarioLoader.Parse(FastYaml + "\n" + extraYaml, "worker test scenario");
 
     /// <summary>Starts a worker, on a new simulator or on <paramref name="sharedSim"/> (a second worker of the same cluster).</summary>
-    public static async Task<WorkerHarness> StartAsync(string scenarioYaml = "", IDictionary<string, string?>? settings = null, ClusterSimulator? sharedSim = null)
+    public static async Task<WorkerHarness> StartAsync(string scenarioYaml = "", IDictionary<string, string?>? settings = null, ClusterSimulator? sharedSim = null,
+        Action<IServiceCollection>? configure = null)
     {
         var sim = sharedSim ?? await ClusterSimulator.StartAsync(new ClusterSimulatorOptions { Scenario = Scenario(scenarioYaml), Seed = 7 });
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-test-{Guid.NewGuid():N}.kubeconfig");
@@ -61,6 +62,7 @@ internal sealed class WorkerHarness : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(Settings(kubeconfig, settings));
         builder.Services.AddBuildFarmWorkerCore();
         builder.Services.AddSingleton<EventRecorder>();
+        configure?.Invoke(builder.Services);
         builder.Services.AddMassTransitTestHarness(x =>
         {
             x.AddBuildFarmConsumers();
@@ -156,6 +158,9 @@ internal sealed class EventRecorder
         where T : class => [.. _events.OfType<T>().Where(e => BuildIdOf(e) == buildId)];
 
     public IReadOnlyList<object> For(string buildId) => [.. _events.Where(e => BuildIdOf(e) == buildId)];
+
+    /// <summary>Every event recorded, in order.</summary>
+    public IReadOnlyList<object> All() => [.. _events];
 
     /// <summary>Waits for the first event of type <typeparamref name="T"/> for the build.</summary>
     public async Task<T> WaitAsync<T>(string buildId, double seconds = 30)

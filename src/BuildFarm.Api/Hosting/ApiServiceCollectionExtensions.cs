@@ -6,6 +6,7 @@ using BuildFarm.Api.Options;
 using BuildFarm.Api.Submissions;
 using BuildFarm.Hosting;
 using BuildFarm.Coordination.Logs;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Manifests.Hosting;
 using BuildFarm.Manifests.Scheduling;
 using BuildFarm.Messaging;
@@ -27,7 +28,8 @@ public static class ApiServiceCollectionExtensions
     /// <summary>The configuration sections the API reads, and the Redis settings' old names (still honoured, with a
     /// warning at start): <c>Redis:ConnectionString</c> is the one Redis setting of every host.</summary>
     public static readonly HostSettings ConfigurationSettings = new(
-        [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName, BuildLogOptions.SectionName],
+        [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName, BuildLogOptions.SectionName,
+            AdmissionOptions.SectionName],
         new Dictionary<string, string>
         {
             [$"{BuildStatusStoreOptions.SectionName}:RedisConnectionString"] = BuildStatusStoreOptions.SharedRedisSetting,

@@ -7,6 +7,7 @@ using BuildFarm.Kaniko.Specs;
 using BuildFarm.Messaging.Tracing;
 using BuildFarm.Status;
 using BuildFarm.Status.Messaging;
+using BuildFarm.Status.Scheduling;
 using MassTransit;
 using Microsoft.Extensions.Options;
 
@@ -41,6 +42,7 @@ public sealed class Submitter(
     IBuildStatusStore store,
     IIdempotencyStore idempotency,
     IBus bus,
+    IBuildDispatch dispatch,
     IOptions<ApiOptions> options,
     IConfiguration configuration,
     ApiMetrics metrics,
@@ -98,7 +100,8 @@ public sealed class Submitter(
             SubmittedAt = now,
             Deadline = request.Deadline,
         };
-        if (await PublishAsync(command) is { } failure)
+        // Published, or queued for admission (Scheduling:Admission): either way within the publish timeout or rolled back.
+        if (await PublishAsync(command, ct => dispatch.DispatchAsync(command, caller.Tenant, c => bus.Publish(c, ct), ct)) is { } failure)
         {
             await store.DeleteAsync(null, [record.BuildId], CancellationToken.None);
             return new(SubmitStatus.Unavailable, null, failure);
@@ -267,7 +270,9 @@ public sealed class Submitter(
         return new(parts[2], Replay: true, Conflict: null);
     }
 
-    private async Task<string?> PublishAsync<T>(T message)
+    /// <summary>Publishes <paramref name="message"/> (or runs <paramref name="send"/> instead) with the confirm awaited within
+    /// the publish timeout; the failure's description, or null.</summary>
+    private async Task<string?> PublishAsync<T>(T message, Func<CancellationToken, Task>? send = null)
         where T : class
     {
         var timeout = options.Value.PublishTimeout;
@@ -277,7 +282,7 @@ public sealed class Submitter(
         using var cts = new CancellationTokenSource(timeout, time);
         try
         {
-            await bus.Publish(message, cts.Token);
+            await (send is null ? bus.Publish(message, cts.Token) : send(cts.Token));
             metrics.PublishConfirmed(Stopwatch.GetElapsedTime(started));
             return null;
         }

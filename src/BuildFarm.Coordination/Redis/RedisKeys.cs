@@ -15,4 +15,7 @@ public sealed class RedisKeys(string prefix)
     public string Dedupe(string buildKey) => $"{Prefix}dedupe:{{{buildKey}}}";
     public string Cancel(string buildId) => $"{Prefix}cancel:{{{buildId}}}";
     public string Memory(string repository) => $"{Prefix}memory:{{{repository}}}";
+
+    /// <summary>The prefix of every admission key; one hash tag for all of them: each admission script is one atomic step.</summary>
+    public string Admission() => $"{Prefix}admission:{{farm}}:";
 }

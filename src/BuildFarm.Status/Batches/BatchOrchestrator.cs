@@ -3,6 +3,7 @@ using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Kaniko.Graphs;
 using BuildFarm.Status.Messaging;
 using BuildFarm.Status.Projection;
+using BuildFarm.Status.Scheduling;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 
@@ -17,7 +18,7 @@ namespace BuildFarm.Status.Batches;
 /// When the batch is submitted each image's remaining path (<see cref="CriticalPath"/> over the expected durations of
 /// <see cref="IImageDurations"/>, read in one round trip) is kept on its record and sent with its <c>BuildImage</c>.
 /// </summary>
-public sealed class BatchOrchestrator(IBuildStatusStore store, IImageDurations durations, TimeProvider time, ILogger<BatchOrchestrator> logger) :
+public sealed class BatchOrchestrator(IBuildStatusStore store, IImageDurations durations, IBuildDispatch dispatch, TimeProvider time, ILogger<BatchOrchestrator> logger) :
     IConsumer<SubmitBatch>, IConsumer<BuildSucceeded>, IConsumer<BuildFailed>, IConsumer<BuildCancelled>, IConsumer<BuildDeduplicated>
 {
     /// <summary>Claims (and their publishes) one message carries out at once.</summary>
@@ -205,7 +206,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, IImageDurations d
             if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimRelease(r, token, step.Spec), stepCt).ConfigureAwait(false) is not null)
             {
                 logger.LogInformation("batch {Batch}: publishing {Build}", batchId, step.Build.BuildId);
-                await context.Publish(new BuildImage
+                await dispatch.DispatchAsync(new BuildImage
                 {
                     BatchTraceParent = batchTraceParent,
                     BuildId = step.Build.BuildId,
@@ -217,7 +218,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, IImageDurations d
                     SubmittedAt = step.Build.SubmittedAt,
                     Deadline = step.Build.Deadline,
                     CriticalPathSeconds = (step.Build as StoredBuildRecord)?.PathSeconds,
-                }, stepCt).ConfigureAwait(false);
+                }, step.Build.Tenant, command => context.Publish(command, stepCt), stepCt).ConfigureAwait(false);
             }
         }).ConfigureAwait(false);
         return [.. failed.OfType<BuildRecord>()];

@@ -3,6 +3,7 @@ using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Hosting;
 using BuildFarm.Status.Batches;
 using BuildFarm.Status.Messaging;
+using BuildFarm.Status.Scheduling;
 using BuildFarm.Status.Stores;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
@@ -54,6 +55,8 @@ public static class StatusServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<BuildStatusStoreOptions>>(new SectionValidator<BuildStatusStoreOptions>(o => o.Validate()));
         services.TryAddSingleton(TimeProvider.System);
         services.AddBuildFarmRedisConnections();
+        // How the batch orchestrator (and the API) hand over ready builds: published, or queued for admission.
+        services.AddBuildFarmBuildDispatch();
         services.TryAddSingleton<IBuildStatusStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<BuildStatusStoreOptions>>().Value;

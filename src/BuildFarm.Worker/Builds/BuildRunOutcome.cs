@@ -15,3 +15,11 @@ public sealed class LeaseLostException(string message) : Exception(message);
 /// credentials), not because of the build: the message goes back to the queue until an operator fixes it.
 /// </summary>
 public sealed class FarmMisconfiguredException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>The message is a second copy of an admitted build (another copy started it, or it has ended): the consumer acks
+/// it and runs nothing (docs/scheduling.md "Admission").</summary>
+public sealed class DuplicateDeliveryException(string buildId, BuildFarm.Coordination.Scheduling.AdmissionStart start)
+    : Exception($"build {buildId}: {(start == BuildFarm.Coordination.Scheduling.AdmissionStart.Ended ? "has ended" : "was started by another message")}; this copy is dropped")
+{
+    public string BuildId { get; } = buildId;
+}

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using BuildFarm.Contracts;
 using BuildFarm.Coordination;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Kaniko.Specs;
 using BuildFarm.Messaging.Tracing;
@@ -42,6 +43,7 @@ public sealed partial class BuildRunner(
     BuildFarmMetrics metrics,
     RegistryLimitFeedback registryLimits,
     ImageDurationFeedback imageDurations,
+    AdmissionDispatcher admission,
     IOptions<WorkerOptions> workerOptions,
     IOptions<KanikoPodOptions> kanikoOptions,
     TimeProvider time,
@@ -57,9 +59,11 @@ public sealed partial class BuildRunner(
     /// <paramref name="stopping"/> fires (worker shutdown: pods and leases are left for the redelivered message) and
     /// <see cref="LeaseLostException"/> when the fencing check fails. <paramref name="redelivered"/>: the message was seen
     /// before (a crashed or stopped worker, a retry): the attempts continue from the newest existing attempt pod.
+    /// <paramref name="messageId"/>: the message that carries the command, for admission's duplicate check (throws
+    /// <see cref="DuplicateDeliveryException"/> for a second copy of an admitted build).
     /// </summary>
     public async Task<BuildRunOutcome> RunAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, CancellationToken stopping,
-        bool redelivered = false)
+        bool redelivered = false, string? messageId = null)
     {
         ArgumentNullException.ThrowIfNull(command);
         ArgumentNullException.ThrowIfNull(events);
@@ -78,7 +82,7 @@ public sealed partial class BuildRunner(
         span?.SetTag(TraceNames.BatchId, command.BatchId);
         try
         {
-            var outcome = await RunCoreAsync(command, events, cancellation, redelivered, stopping).ConfigureAwait(false);
+            var outcome = await RunCoreAsync(command, events, cancellation, redelivered, messageId, stopping).ConfigureAwait(false);
             metrics.RecordBuild(outcome.Outcome, time.GetUtcNow() - started);
             span?.SetTag(TraceNames.Outcome, outcome.Outcome);
             span?.SetTag(TraceNames.Reason, outcome.Reason);
@@ -95,7 +99,7 @@ public sealed partial class BuildRunner(
     }
 
     private async Task<BuildRunOutcome> RunCoreAsync(BuildImage command, IBuildEventPublisher events, BuildCancellation cancellation, bool redelivered,
-        CancellationToken stopping)
+        string? messageId, CancellationToken stopping)
     {
         // Resource maxima are the API's to enforce (Api:MaxResources); here only each quantity's form and size are checked.
         var validation = BuildSpecValidator.Validate(command.Spec, new BuildSpecValidationOptions { AllowedDestinations = _options.AllowedDestinations, MaxResources = null });
@@ -126,13 +130,15 @@ public sealed partial class BuildRunner(
         try
         {
             // A CancelBuild that arrived while the build was still queued left a marker. Looked up together with the
-            // dedupe claim: the client pipelines the two into one round trip.
-            // The memory learned for the image (after OOM kills) rides in the same round trip.
+            // dedupe claim, (with admission) the start mark and the memory learned for the image (after OOM kills): the
+            // client pipelines them into one round trip.
             var marker = cancelRequests.FindAsync(command.BuildId, ct);
             var firstClaim = dedupe.ClaimAsync(buildKey, command.BuildId, _options.LeaseTtl, ct);
+            var start = admission.StartAsync(command.BuildId, messageId, ct);
             var learned = FindLearnedMemoryAsync(state, ct);
-            await Task.WhenAll(marker, firstClaim, learned).ConfigureAwait(false);
+            await Task.WhenAll(marker, firstClaim, start, learned).ConfigureAwait(false);
             claimed = firstClaim.Result.State == DedupeState.Claimed;
+            await DropIfDuplicateAsync(start.Result, command, buildKey, claimed).ConfigureAwait(false);
             CancelIfRequested(marker.Result, cancellation, ct);
             if (await ClaimOrWaitAsync(state, events, firstClaim.Result, ct).ConfigureAwait(false) is { } elsewhere)
             {
@@ -177,6 +183,21 @@ public sealed partial class BuildRunner(
             leaseScope.KeepForRedelivery();
             throw;
         }
+    }
+
+    /// <summary>A second copy of an admitted build (docs/scheduling.md "Admission") runs nothing. A copy of a build that has
+    /// ended gives back the dedupe claim it may just have taken (the build's own claim is gone with its end).</summary>
+    private async Task DropIfDuplicateAsync(AdmissionStart start, BuildImage command, string buildKey, bool claimed)
+    {
+        if (start is not (AdmissionStart.Duplicate or AdmissionStart.Ended))
+        {
+            return;
+        }
+        if (start == AdmissionStart.Ended && claimed)
+        {
+            await dedupe.AbandonAsync(buildKey, command.BuildId, CancellationToken.None).ConfigureAwait(false);
+        }
+        throw new DuplicateDeliveryException(command.BuildId, start);
     }
 
     /// <summary>Null when this build holds the claim and must build; otherwise the deduplicated outcome.</summary>

@@ -31,7 +31,7 @@ public static class WorkerServiceCollectionExtensions
     /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads).</summary>
     public static readonly HostSettings ConfigurationSettings = new(
         [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName,
-            RegistrySectionName, BuildLogOptions.SectionName],
+            RegistrySectionName, BuildLogOptions.SectionName, AdmissionOptions.SectionName],
         new Dictionary<string, string>());
 
     /// <summary>The section of the registry client the worker pushes image indexes with (<see cref="RegistryClientOptions"/>).</summary>
@@ -94,6 +94,7 @@ public static class WorkerServiceCollectionExtensions
         services.AddValidatedSection<RedisOptions>(RedisOptions.SectionName, o => o.Validate());
         services.AddValidatedSection<KubernetesOptions>(KubernetesOptions.SectionName, o => o.Validate());
         services.AddValidatedSection<RegistryClientOptions>(RegistrySectionName, o => o.Validate());
+        services.AddValidatedSection<AdmissionOptions>(AdmissionOptions.SectionName, o => o.Validate());
 
         // Stopping: MassTransit waits ShutdownGracePeriod, then cancels ConsumeContext.CancellationToken; the runner then
         // leaves the pod and leases alone and the unacknowledged message goes back to the queue.
@@ -114,6 +115,11 @@ public static class WorkerServiceCollectionExtensions
         services.AddValidatedSection<ImageDurationOptions>(ImageDurationOptions.SectionName, o => o.Validate());
         services.AddSingleton<ImageDurationFeedback>();
         services.AddHostedService(sp => sp.GetRequiredService<ImageDurationFeedback>());
+        // Admission (Scheduling:Admission, docs/scheduling.md): this worker's slots offered, ready builds released in the
+        // policy's order. The policy is today's FIFO unless a host registered another first.
+        services.TryAddSingleton<ISchedulingPolicy, FifoSchedulingPolicy>();
+        services.AddSingleton<AdmissionDispatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<AdmissionDispatcher>());
         services.AddSingleton<CoordinationGate>();
         services.AddHostedService(sp => sp.GetRequiredService<CoordinationGate>());
         services.AddSingleton<RunningBuilds>();
@@ -157,6 +163,10 @@ public static class WorkerServiceCollectionExtensions
             ? new RedisImageDurations(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>(),
                 sp.GetRequiredService<IOptions<ImageDurationOptions>>().Value)
             : new InMemoryImageDurations(sp.GetRequiredService<IOptions<ImageDurationOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+        // Registered only when no store is yet: `buildfarm demo` shares the API's.
+        services.TryAddSingleton<IAdmissionStore>(sp => UseRedis(sp)
+            ? new RedisAdmissionStore(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
+            : new InMemoryAdmissionStore(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<ICancelRequests>(sp => UseRedis(sp)
             ? new RedisCancelRequests(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<RedisKeys>())
             : new InMemoryCancelRequests(sp.GetRequiredService<TimeProvider>()));

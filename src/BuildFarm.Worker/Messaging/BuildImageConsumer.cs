@@ -4,6 +4,7 @@ using BuildFarm.Coordination;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Hosting;
 using BuildFarm.Worker.Options;
+using BuildFarm.Worker.Scheduling;
 using k8s.Autorest;
 using MassTransit;
 using Microsoft.Extensions.Options;
@@ -21,8 +22,8 @@ namespace BuildFarm.Worker.Messaging;
 /// delays, then the message is put back at the tail of the build queue (a copy sent to the queue, then this delivery
 /// acked) — never failed. Every retry is idempotent: pods are adopted by name, leases are re-entrant.
 /// </summary>
-public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running, CoordinationGate gate, IOptions<WorkerOptions> options,
-    TimeProvider time, ILogger<BuildImageConsumer> logger) : IConsumer<BuildImage>
+public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running, CoordinationGate gate, AdmissionDispatcher admission,
+    IOptions<WorkerOptions> options, TimeProvider time, ILogger<BuildImageConsumer> logger) : IConsumer<BuildImage>
 {
     /// <summary>Header on a requeued BuildImage: how many times it was put back in the queue.</summary>
     public const string RequeuedHeader = "BuildFarm-Requeued";
@@ -42,19 +43,38 @@ public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running
         // left for the next take — and the message goes back to the queue before the broker's consumer_timeout fires.
         using var holdLimit = new CancellationTokenSource(settings.MaxMessageHold, time);
         using var handBack = CancellationTokenSource.CreateLinkedTokenSource(stopping, holdLimit.Token);
+        bool ended;
         try
         {
-            await RunWithRetriesAsync(context, message, events, cancellation, redelivered, requeued, handBack.Token).ConfigureAwait(false);
+            ended = await RunWithRetriesAsync(context, message, events, cancellation, redelivered, requeued, handBack.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (holdLimit.IsCancellationRequested && !stopping.IsCancellationRequested)
         {
             logger.LogInformation("build {Build}: message held for {Hold} (Worker:MaxMessageHold); back to the queue, the next take adopts its pod",
                 message.BuildId, settings.MaxMessageHold);
             await RequeueAsync(context, message, requeued, stopping).ConfigureAwait(false);
+            return;
+        }
+        catch (DuplicateDeliveryException e)
+        {
+            logger.LogInformation("{Duplicate}", e.Message);
+            return;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A bug faults the message (to the error queue): the build will not run again, its admission slot goes back.
+            await admission.EndAsync(message.BuildId).ConfigureAwait(false);
+            throw;
+        }
+        if (ended)
+        {
+            // Admission (docs/scheduling.md): the slot goes back and the dispatcher looks for the next build at once.
+            await admission.EndAsync(message.BuildId).ConfigureAwait(false);
         }
     }
 
-    private async Task RunWithRetriesAsync(ConsumeContext<BuildImage> context, BuildImage message, ConsumeContextEventPublisher events,
+    /// <summary>True when the build ended here; false when its message went back to the queue.</summary>
+    private async Task<bool> RunWithRetriesAsync(ConsumeContext<BuildImage> context, BuildImage message, ConsumeContextEventPublisher events,
         BuildCancellation cancellation, bool redelivered, int requeued, CancellationToken stopping)
     {
         var settings = options.Value;
@@ -63,8 +83,8 @@ public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running
             await gate.WaitOpenAsync(stopping).ConfigureAwait(false);
             try
             {
-                await runner.RunAsync(message, events, cancellation, stopping, redelivered || retry > 0).ConfigureAwait(false);
-                return;
+                await runner.RunAsync(message, events, cancellation, stopping, redelivered || retry > 0, context.MessageId?.ToString()).ConfigureAwait(false);
+                return true;
             }
             catch (Exception e) when (IsUnavailable(e) && !stopping.IsCancellationRequested)
             {
@@ -78,7 +98,7 @@ public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running
                     logger.LogWarning("build {Build}: {Error}; retried {Retries} times here, back to the queue in {Delay}", message.BuildId, e.Message, retry, delay);
                     await Task.Delay(delay, time, stopping).ConfigureAwait(false);
                     await RequeueAsync(context, message, requeued, stopping).ConfigureAwait(false);
-                    return;
+                    return false;
                 }
                 logger.LogInformation("build {Build}: {Error}; trying again in {Delay}", message.BuildId, e.Message, delay);
                 await Task.Delay(delay, time, stopping).ConfigureAwait(false);
@@ -86,11 +106,16 @@ public sealed class BuildImageConsumer(BuildRunner runner, RunningBuilds running
         }
     }
 
-    /// <summary>Puts the message back at the tail of the build queue: a copy with the requeue count, then this delivery is acked.</summary>
+    /// <summary>Puts the message back at the tail of the build queue: a copy with the requeue count, then this delivery is acked.
+    /// The copy keeps the message id: admission's duplicate check takes it for the same message.</summary>
     private static async Task RequeueAsync(ConsumeContext<BuildImage> context, BuildImage message, int requeued, CancellationToken stopping)
     {
         var queue = await context.GetSendEndpoint(context.ReceiveContext.InputAddress).ConfigureAwait(false);
-        await queue.Send(message, s => s.Headers.Set(RequeuedHeader, requeued + 1), stopping).ConfigureAwait(false);
+        await queue.Send(message, s =>
+        {
+            s.Headers.Set(RequeuedHeader, requeued + 1);
+            s.MessageId = context.MessageId;
+        }, stopping).ConfigureAwait(false);
     }
 
     /// <summary>Errors that mean "the infrastructure is unavailable, try later", not "the build failed".</summary>
@@ -144,8 +169,8 @@ public sealed class BuildImageConsumerDefinition : ConsumerDefinition<BuildImage
 /// It also records the cancel as a marker (Redis, with Worker:CancelMarkerTtl) so that a build still queued — on no
 /// worker yet — ends cancelled, without a pod, when a worker takes it.
 /// </summary>
-public sealed class CancelBuildConsumer(RunningBuilds running, ICancelRequests requests, IOptions<WorkerOptions> options, ILogger<CancelBuildConsumer> logger)
-    : IConsumer<CancelBuild>
+public sealed class CancelBuildConsumer(RunningBuilds running, ICancelRequests requests, AdmissionDispatcher admission, IOptions<WorkerOptions> options,
+    ILogger<CancelBuildConsumer> logger) : IConsumer<CancelBuild>
 {
     public async Task Consume(ConsumeContext<CancelBuild> context)
     {
@@ -156,5 +181,11 @@ public sealed class CancelBuildConsumer(RunningBuilds running, ICancelRequests r
             logger.LogInformation("build {Build}: cancelled by {RequestedBy}", message.BuildId, message.RequestedBy);
         }
         await requests.RequestAsync(message.BuildId, message.RequestedBy, options.Value.CancelMarkerTtl, context.CancellationToken).ConfigureAwait(false);
+        // Still waiting for admission: out of the admission store and published now, past the backlog; the worker that takes
+        // it finds the marker just written and ends it cancelled without a pod. One worker of all wins the take-back.
+        if (await admission.TakeBackReadyAsync(message.BuildId, context.CancellationToken).ConfigureAwait(false) is { } command)
+        {
+            await context.Publish(command, context.CancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -1,0 +1,63 @@
+namespace BuildFarm.Coordination.Scheduling;
+
+/// <summary>The <c>Scheduling</c> configuration section: admission (docs/scheduling.md "Admission"). Every host that publishes
+/// builds (the API, the batch orchestrator) and every worker must agree on <see cref="Admission"/>.</summary>
+public sealed class AdmissionOptions
+{
+    public const string SectionName = "Scheduling";
+
+    /// <summary>On: ready builds wait in Redis and are released to the broker only as slots free up, in the scheduling
+    /// policy's order. Off (default): builds are published at once and run in queue order.</summary>
+    public bool Admission { get; set; }
+
+    /// <summary>How often a worker's dispatcher looks for free slots when nothing wakes it (a local build ending does).</summary>
+    public TimeSpan DispatchInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How often a worker renews its slots in the admission store.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A worker whose heartbeat is this old is dead: its slots leave the capacity.</summary>
+    public TimeSpan HeartbeatTtl { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>A build admitted but not started for this long is published again (its releaser may have died before publishing).</summary>
+    public TimeSpan RepublishAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Ready builds offered to the policy per (tenant, group), at most.</summary>
+    public int CandidatesPerGroup { get; set; } = 32;
+
+    /// <summary>Groups offered to the policy per decision, at most (those that became ready first).</summary>
+    public int MaxGroups { get; set; } = 200;
+
+    /// <summary>How long a release waits for the broker to confirm a publish.</summary>
+    public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        Positive(errors, nameof(DispatchInterval), DispatchInterval, TimeSpan.FromMilliseconds(10));
+        Positive(errors, nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMilliseconds(10));
+        Positive(errors, nameof(RepublishAfter), RepublishAfter, TimeSpan.FromSeconds(1));
+        Positive(errors, nameof(PublishTimeout), PublishTimeout, TimeSpan.FromMilliseconds(10));
+        if (HeartbeatTtl < HeartbeatInterval * 2)
+        {
+            errors.Add($"{SectionName}:HeartbeatTtl: {HeartbeatTtl} must be at least twice {SectionName}:HeartbeatInterval ({HeartbeatInterval})");
+        }
+        if (CandidatesPerGroup is < 1 or > AdmissionLimits.MaxPerGroup)
+        {
+            errors.Add($"{SectionName}:CandidatesPerGroup: {CandidatesPerGroup} must be between 1 and {AdmissionLimits.MaxPerGroup}");
+        }
+        if (MaxGroups is < 1 or > AdmissionLimits.MaxGroups)
+        {
+            errors.Add($"{SectionName}:MaxGroups: {MaxGroups} must be between 1 and {AdmissionLimits.MaxGroups}");
+        }
+        return errors;
+    }
+
+    private static void Positive(List<string> errors, string name, TimeSpan value, TimeSpan min)
+    {
+        if (value < min || value > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{SectionName}:{name}: {value} must be between {min} and 1 hour");
+        }
+    }
+}

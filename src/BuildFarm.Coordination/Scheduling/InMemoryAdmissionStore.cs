@@ -1,0 +1,235 @@
+namespace BuildFarm.Coordination.Scheduling;
+
+/// <summary>The admission store in process, with the same semantics as <see cref="RedisAdmissionStore"/> (demo and unit tests).</summary>
+public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
+{
+    private static readonly TimeSpan EndedTtl = TimeSpan.FromDays(1);
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Entry> _builds = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (long Opened, SortedSet<ReadyBuild> Ready)> _groups = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (int Slots, DateTimeOffset Expires)> _workers = new(StringComparer.Ordinal);
+    private long _sequence;
+
+    public Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.Check(entries);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var added = 0;
+            foreach (var (build, payload) in entries)
+            {
+                if (Find(build.BuildId) is not null)
+                {
+                    continue;
+                }
+                var ready = build with { PathSeconds = Math.Round(Math.Min(build.PathSeconds, AdmissionLimits.MaxPathSeconds) * 1000) / 1000, Sequence = ++_sequence };
+                _builds[build.BuildId] = new Entry(ready, payload);
+                var key = SchedulingOrder.GroupKey(build.Tenant, build.Group);
+                if (!_groups.TryGetValue(key, out var group))
+                {
+                    group = (ready.Sequence, new SortedSet<ReadyBuild>(SchedulingOrder.WithinGroup));
+                    _groups[key] = group;
+                }
+                group.Ready.Add(ready);
+                added++;
+            }
+            return Task.FromResult(added);
+        }
+    }
+
+    public Task<AdmissionSnapshot> SnapshotAsync(int perGroup, int maxGroups, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckSnapshot(perGroup, maxGroups);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var free = Free();
+            var per = Math.Min(perGroup, free);
+            var offered = per == 0 ? [] : _groups.Values.OrderBy(g => g.Opened).Take(maxGroups).SelectMany(g => g.Ready.Take(per)).ToList();
+            var inFlight = _builds.Values.Where(e => e.State is State.Claimed or State.Started).Select(e => e.Build).ToList();
+            var readyByTenant = Count(_builds.Values.Where(e => e.State == State.Ready).Select(e => e.Build.Tenant));
+            var scheduling = new SchedulingSnapshot(offered, Count(inFlight.Select(b => b.Tenant)),
+                Count(inFlight.Select(b => SchedulingOrder.GroupKey(b.Tenant, b.Group))));
+            return Task.FromResult(new AdmissionSnapshot(scheduling, free, readyByTenant.Values.Sum(), inFlight.Count, readyByTenant));
+        }
+    }
+
+    public Task<IReadOnlyList<AdmittedBuild>> ClaimAsync(IReadOnlyList<string> buildIds, string claimant, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckClaim(buildIds, claimant);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var free = Free();
+            var admitted = new List<AdmittedBuild>();
+            foreach (var id in buildIds)
+            {
+                if (free <= 0)
+                {
+                    break;
+                }
+                if (Find(id) is { State: State.Ready } entry)
+                {
+                    Unready(entry);
+                    entry.State = State.Claimed;
+                    entry.ClaimedAt = time.GetUtcNow();
+                    admitted.Add(new AdmittedBuild(id, entry.Payload));
+                    free--;
+                }
+            }
+            return Task.FromResult<IReadOnlyList<AdmittedBuild>>(admitted);
+        }
+    }
+
+    public Task HeartbeatAsync(string workerId, int slots, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckWorker(workerId, slots, ttl);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            _workers[workerId] = (slots, time.GetUtcNow() + ttl);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task LeaveAsync(string workerId, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckId(workerId, "worker id");
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            _workers.Remove(workerId);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<AdmissionStart> StartAsync(string buildId, string messageId, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckId(buildId, "build id");
+        AdmissionLimits.CheckId(messageId, "message id");
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var entry = Find(buildId);
+            switch (entry?.State)
+            {
+                case State.Claimed:
+                    entry.State = State.Started;
+                    entry.MessageId = messageId;
+                    return Task.FromResult(AdmissionStart.Started);
+                case State.Started:
+                    return Task.FromResult(entry.MessageId == messageId ? AdmissionStart.Started : AdmissionStart.Duplicate);
+                case State.Ended:
+                    return Task.FromResult(AdmissionStart.Ended);
+                default:
+                    return Task.FromResult(AdmissionStart.NotAdmitted);
+            }
+        }
+    }
+
+    public Task<int> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckIds(buildIds);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var ended = 0;
+            foreach (var id in buildIds)
+            {
+                if (Find(id) is { State: State.Claimed or State.Started } entry)
+                {
+                    entry.State = State.Ended;
+                    entry.EndedAt = time.GetUtcNow();
+                    ended++;
+                }
+            }
+            return Task.FromResult(ended);
+        }
+    }
+
+    public Task<string?> RemoveReadyAsync(string buildId, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckId(buildId, "build id");
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            if (Find(buildId) is not { State: State.Ready } entry)
+            {
+                return Task.FromResult<string?>(null);
+            }
+            Unready(entry);
+            _builds.Remove(buildId);
+            return Task.FromResult<string?>(entry.Payload);
+        }
+    }
+
+    public Task<IReadOnlyList<AdmittedBuild>> SweepAsync(TimeSpan notStartedFor, int max, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckSweep(notStartedFor, max);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = time.GetUtcNow();
+            var stale = _builds.Values.Where(e => e.State == State.Claimed && e.ClaimedAt <= now - notStartedFor)
+                .OrderBy(e => e.ClaimedAt).Take(max).ToList();
+            foreach (var entry in stale)
+            {
+                entry.ClaimedAt = now;
+            }
+            return Task.FromResult<IReadOnlyList<AdmittedBuild>>([.. stale.Select(e => new AdmittedBuild(e.Build.BuildId, e.Payload))]);
+        }
+    }
+
+    private Entry? Find(string buildId)
+    {
+        if (!_builds.TryGetValue(buildId, out var entry))
+        {
+            return null;
+        }
+        if (entry.State == State.Ended && entry.EndedAt + EndedTtl <= time.GetUtcNow())
+        {
+            _builds.Remove(buildId);
+            return null;
+        }
+        return entry;
+    }
+
+    private void Unready(Entry entry)
+    {
+        var key = SchedulingOrder.GroupKey(entry.Build.Tenant, entry.Build.Group);
+        var group = _groups[key];
+        group.Ready.Remove(entry.Build);
+        if (group.Ready.Count == 0)
+        {
+            _groups.Remove(key);
+        }
+    }
+
+    private int Free()
+    {
+        var now = time.GetUtcNow();
+        foreach (var dead in _workers.Where(w => w.Value.Expires <= now).Select(w => w.Key).ToList())
+        {
+            _workers.Remove(dead);
+        }
+        var inFlight = _builds.Values.Count(e => e.State is State.Claimed or State.Started);
+        return Math.Max(0, _workers.Values.Sum(w => w.Slots) - inFlight);
+    }
+
+    private static Dictionary<string, int> Count(IEnumerable<string> keys) =>
+        keys.GroupBy(k => k, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+
+    private enum State { Ready, Claimed, Started, Ended }
+
+    private sealed class Entry(ReadyBuild build, string payload)
+    {
+        public ReadyBuild Build { get; } = build;
+        public string Payload { get; } = payload;
+        public State State { get; set; }
+        public DateTimeOffset ClaimedAt { get; set; }
+        public DateTimeOffset EndedAt { get; set; }
+        public string? MessageId { get; set; }
+    }
+}

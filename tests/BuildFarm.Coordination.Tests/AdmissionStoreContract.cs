@@ -1,0 +1,230 @@
+using BuildFarm.Coordination.Redis;
+using BuildFarm.Coordination.Scheduling;
+using Microsoft.Extensions.Time.Testing;
+
+namespace BuildFarm.Coordination.Tests;
+
+/// <summary>The behaviour every <see cref="IAdmissionStore"/> must have; run against Redis and in process.</summary>
+public abstract class AdmissionStoreContract
+{
+    private static readonly TimeSpan Ttl = TimeSpan.FromMilliseconds(400);
+    private static readonly TimeSpan Long = TimeSpan.FromMinutes(5);
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    protected abstract (IAdmissionStore Store, IExpiry Expiry) Create();
+
+    private static AdmissionEntry Entry(string id, string tenant = "team-a", string group = "", int priority = 5, double path = 0) =>
+        new(new ReadyBuild(id, tenant, group, priority, path, 0), "payload-of-" + id);
+
+    private static async Task<IAdmissionStore> WithSlotsAsync(IAdmissionStore store, int slots)
+    {
+        await store.HeartbeatAsync("worker-1", slots, Long, None);
+        return store;
+    }
+
+    [Fact]
+    public async Task Enqueue_IsIdempotentPerBuild()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 4);
+
+        Assert.Equal(2, await store.EnqueueAsync([Entry("b1"), Entry("b2")], None));
+        Assert.Equal(1, await store.EnqueueAsync([Entry("b1"), Entry("b3")], None));
+
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal(3, snapshot.ReadyCount);
+        Assert.Equal(["b1", "b2", "b3"], snapshot.Scheduling.Ready.Select(r => r.BuildId));
+        Assert.Equal(3, snapshot.ReadyByTenant["team-a"]);
+    }
+
+    [Fact]
+    public async Task Snapshot_OffersEachGroupsFirstInWithinGroupOrder_BoundedByPerGroupAndFreeSlots()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 2);
+        await store.EnqueueAsync(
+        [
+            Entry("low", priority: 1), Entry("short", priority: 5, path: 10), Entry("long", priority: 5, path: 600), Entry("urgent", priority: 9),
+            Entry("other", tenant: "team-b", group: "batch-1"),
+        ], None);
+
+        var snapshot = await store.SnapshotAsync(perGroup: 3, maxGroups: 10, None);
+
+        Assert.Equal(2, snapshot.FreeSlots);
+        Assert.Equal(5, snapshot.ReadyCount);
+        var teamA = snapshot.Scheduling.Ready.Where(r => r.Tenant == "team-a").ToList();
+        Assert.Equal(["urgent", "long"], teamA.Select(r => r.BuildId));
+        Assert.Equal(600, teamA[1].PathSeconds);
+        Assert.Equal(5, teamA[1].Priority);
+        Assert.True(teamA[0].Sequence > teamA[1].Sequence);
+        var teamB = Assert.Single(snapshot.Scheduling.Ready, r => r.Tenant == "team-b");
+        Assert.Equal(("other", "batch-1"), (teamB.BuildId, teamB.Group));
+    }
+
+    [Fact]
+    public async Task Snapshot_WithoutLiveWorkers_OffersNothing()
+    {
+        var (store, _) = Create();
+        await store.EnqueueAsync([Entry("b1")], None);
+
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+
+        Assert.Equal(0, snapshot.FreeSlots);
+        Assert.Empty(snapshot.Scheduling.Ready);
+        Assert.Equal(1, snapshot.ReadyCount);
+    }
+
+    [Fact]
+    public async Task Claim_AdmitsInTheGivenOrderWhileCapacityRemains_AndCountsThemRunning()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 2);
+        await store.EnqueueAsync([Entry("b1"), Entry("b2", group: "batch-9"), Entry("b3")], None);
+
+        var admitted = await store.ClaimAsync(["b3", "b2", "b1"], "replica-1", None);
+
+        Assert.Equal([new AdmittedBuild("b3", "payload-of-b3"), new AdmittedBuild("b2", "payload-of-b2")], admitted);
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal(0, snapshot.FreeSlots);
+        Assert.Equal(2, snapshot.InFlight);
+        Assert.Equal(1, snapshot.ReadyCount);
+        Assert.Equal(2, snapshot.Scheduling.RunningByTenant["team-a"]);
+        Assert.Equal(1, snapshot.Scheduling.RunningByGroup[SchedulingOrder.GroupKey("team-a", "batch-9")]);
+        Assert.Equal(1, snapshot.Scheduling.RunningByGroup[SchedulingOrder.GroupKey("team-a", "")]);
+        Assert.Empty(await store.ClaimAsync(["b1"], "replica-1", None));
+    }
+
+    [Fact]
+    public async Task Claim_RacingReplicas_NeverExceedCapacityNorAdmitABuildTwice()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 7);
+        var ids = Enumerable.Range(0, 40).Select(i => $"b{i}").ToList();
+        await store.EnqueueAsync([.. ids.Select(id => Entry(id))], None);
+
+        var claims = await Task.WhenAll(Enumerable.Range(0, 12).Select(r => store.ClaimAsync([.. ids.Skip(r)], $"replica-{r}", None)))
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        var admitted = claims.SelectMany(c => c).Select(a => a.BuildId).ToList();
+        Assert.Equal(7, admitted.Count);
+        Assert.Equal(7, admitted.Distinct().Count());
+        Assert.Equal(7, (await store.SnapshotAsync(1, 1, None)).InFlight);
+    }
+
+    [Fact]
+    public async Task End_FreesTheSlotAndTheCounts_AndIsIdempotent()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 1);
+        await store.EnqueueAsync([Entry("b1"), Entry("b2")], None);
+        Assert.Single(await store.ClaimAsync(["b1"], "replica-1", None));
+
+        Assert.Equal(1, await store.EndAsync(["b1", "b2"], None));
+        Assert.Equal(0, await store.EndAsync(["b1"], None));
+
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal(1, snapshot.FreeSlots);
+        Assert.Equal(0, snapshot.InFlight);
+        Assert.Empty(snapshot.Scheduling.RunningByTenant);
+        Assert.Empty(snapshot.Scheduling.RunningByGroup);
+        Assert.Equal(0, await store.EnqueueAsync([Entry("b1")], None));
+        Assert.Equal("b2", Assert.Single(await store.ClaimAsync(["b1", "b2"], "replica-1", None)).BuildId);
+    }
+
+    [Fact]
+    public async Task Start_FirstMessageRuns_ItsRedeliveryRuns_AnotherCopyIsADuplicate()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 2);
+        await store.EnqueueAsync([Entry("b1")], None);
+        await store.ClaimAsync(["b1"], "replica-1", None);
+
+        Assert.Equal(AdmissionStart.Started, await store.StartAsync("b1", "message-1", None));
+        Assert.Equal(AdmissionStart.Started, await store.StartAsync("b1", "message-1", None));
+        Assert.Equal(AdmissionStart.Duplicate, await store.StartAsync("b1", "message-2", None));
+        Assert.Equal(AdmissionStart.NotAdmitted, await store.StartAsync("published-without-admission", "message-3", None));
+
+        await store.EndAsync(["b1"], None);
+        Assert.Equal(AdmissionStart.Ended, await store.StartAsync("b1", "message-1", None));
+    }
+
+    [Fact]
+    public async Task RemoveReady_TakesAReadyBuildOut_ButNotAnAdmittedOne()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 1);
+        await store.EnqueueAsync([Entry("b1"), Entry("b2")], None);
+
+        Assert.Equal("payload-of-b2", await store.RemoveReadyAsync("b2", None));
+        Assert.Null(await store.RemoveReadyAsync("b2", None));
+        Assert.Single(await store.ClaimAsync(["b1"], "replica-1", None));
+        Assert.Null(await store.RemoveReadyAsync("b1", None));
+
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal(0, snapshot.ReadyCount);
+        Assert.Empty(snapshot.ReadyByTenant);
+        Assert.Equal(AdmissionStart.NotAdmitted, await store.StartAsync("b2", "message-1", None));
+    }
+
+    [Fact]
+    public async Task Heartbeat_OfADeadWorker_Expires_AndItsSlotsLeaveTheCapacity()
+    {
+        var (store, expiry) = Create();
+        await store.HeartbeatAsync("worker-live", 2, Long, None);
+        await store.HeartbeatAsync("worker-dead", 3, Ttl, None);
+        Assert.Equal(5, (await store.SnapshotAsync(1, 1, None)).FreeSlots);
+
+        await expiry.AssertAfterAsync(Ttl, async () => (await store.SnapshotAsync(1, 1, None)).FreeSlots == 2);
+
+        await store.LeaveAsync("worker-live", None);
+        Assert.Equal(0, (await store.SnapshotAsync(1, 1, None)).FreeSlots);
+    }
+
+    [Fact]
+    public async Task Sweep_HandsOutClaimedButNeverStartedBuilds_AfterTheBound()
+    {
+        var (store, expiry) = Create();
+        await WithSlotsAsync(store, 2);
+        await store.EnqueueAsync([Entry("lost"), Entry("running")], None);
+        await store.ClaimAsync(["lost", "running"], "replica-1", None);
+        await store.StartAsync("running", "message-1", None);
+
+        IReadOnlyList<AdmittedBuild> swept = [];
+        await expiry.AssertAfterAsync(Ttl, async () => (swept = await store.SweepAsync(Ttl, 10, None)).Count > 0);
+
+        Assert.Equal([new AdmittedBuild("lost", "payload-of-lost")], swept);
+        Assert.Empty(await store.SweepAsync(Ttl, 10, None));
+        Assert.Equal(2, (await store.SnapshotAsync(1, 1, None)).InFlight);
+    }
+
+    [Fact]
+    public async Task Bounds_AreChecked()
+    {
+        var (store, _) = Create();
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+            store.EnqueueAsync([new AdmissionEntry(new ReadyBuild("b1", "", "", 5, 0, 0), new string('x', AdmissionLimits.MaxPayloadChars + 1))], None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.EnqueueAsync([Entry("b1", priority: 10)], None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.EnqueueAsync([Entry("b1", tenant: "a\nb")], None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.SnapshotAsync(0, 1, None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.SnapshotAsync(1, AdmissionLimits.MaxGroups + 1, None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.ClaimAsync([.. Enumerable.Repeat("b", AdmissionLimits.MaxClaim + 1)], "r", None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.HeartbeatAsync("w", AdmissionLimits.MaxSlotsPerWorker + 1, Long, None));
+    }
+}
+
+[NeedsServer(Server.Redis)]
+public sealed class RedisAdmissionStoreTests : AdmissionStoreContract
+{
+    protected override (IAdmissionStore, IExpiry) Create() =>
+        (new RedisAdmissionStore(TestRedis.Multiplexer, new RedisKeys(TestRedis.UniquePrefix())), new RealExpiry());
+}
+
+public sealed class InMemoryAdmissionStoreTests : AdmissionStoreContract
+{
+    protected override (IAdmissionStore, IExpiry) Create()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-11-28T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        return (new InMemoryAdmissionStore(time), new FakeExpiry(time));
+    }
+}
