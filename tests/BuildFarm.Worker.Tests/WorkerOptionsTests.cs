@@ -1,6 +1,8 @@
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Worker.Builds;
 using BuildFarm.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -26,6 +28,9 @@ public sealed class WorkerOptionsTests
     [InlineData("Worker:MaxMessageHold", "00:00:00", "Worker:MaxMessageHold")]
     [InlineData("Worker:RegistryLimitCongestionWeight", "0", "Worker:RegistryLimitCongestionWeight")]
     [InlineData("Worker:RegistryLimitCongestionWeight", "1.5", "Worker:RegistryLimitCongestionWeight")]
+    [InlineData("Scheduling:Policy", "Random", "Scheduling:Policy")]
+    [InlineData("Scheduling:FairShare:DefaultWeight", "0", "Scheduling:FairShare:DefaultWeight")]
+    [InlineData("Scheduling:FairShare:TenantWeights:team-a", "-2", "Scheduling:FairShare:TenantWeights:team-a")]
     public async Task Start_InvalidSetting_FailsNamingTheSetting(string key, string value, string named)
     {
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-options-{Guid.NewGuid():N}.kubeconfig");
@@ -53,6 +58,21 @@ public sealed class WorkerOptionsTests
         {
             File.Delete(kubeconfig);
         }
+    }
+
+    [Theory]
+    [InlineData(null, typeof(WeightedFairSchedulingPolicy))]
+    [InlineData("Fair", typeof(WeightedFairSchedulingPolicy))]
+    [InlineData("Fifo", typeof(FifoSchedulingPolicy))]
+    public void SchedulingPolicy_FromSchedulingPolicySetting(string? setting, Type expected)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(WorkerHarness.Settings("/nonexistent/kubeconfig",
+            setting is null ? null : new Dictionary<string, string?> { ["Scheduling:Policy"] = setting }));
+        builder.Services.AddBuildFarmWorkerCore();
+        using var host = builder.Build();
+        Assert.IsType(expected, host.Services.GetRequiredService<ISchedulingPolicy>());
     }
 
     [Fact]

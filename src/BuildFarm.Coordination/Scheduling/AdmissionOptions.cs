@@ -10,6 +10,11 @@ public sealed class AdmissionOptions
     /// policy's order. Off (default): builds are published at once and run in queue order.</summary>
     public bool Admission { get; set; }
 
+    /// <summary>The order admission releases ready builds in: <see cref="SchedulingPolicyKind.Fair"/> (default: weighted
+    /// fair share, priority, critical path first; weights in <c>Scheduling:FairShare</c>) or <see cref="SchedulingPolicyKind.Fifo"/>
+    /// (first ready, first started).</summary>
+    public SchedulingPolicyKind Policy { get; set; } = SchedulingPolicyKind.Fair;
+
     /// <summary>How often a worker's dispatcher looks for free slots when nothing wakes it (a local build ending does).</summary>
     public TimeSpan DispatchInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
@@ -34,6 +39,10 @@ public sealed class AdmissionOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
+        if (!Enum.IsDefined(Policy))
+        {
+            errors.Add($"{SectionName}:Policy: must be Fair or Fifo");
+        }
         Positive(errors, nameof(DispatchInterval), DispatchInterval, TimeSpan.FromMilliseconds(10));
         Positive(errors, nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMilliseconds(10));
         Positive(errors, nameof(RepublishAfter), RepublishAfter, TimeSpan.FromSeconds(1));
@@ -60,4 +69,14 @@ public sealed class AdmissionOptions
             errors.Add($"{SectionName}:{name}: {value} must be between {min} and 1 hour");
         }
     }
+}
+
+/// <summary>The scheduling policies admission can apply (<see cref="AdmissionOptions.Policy"/>).</summary>
+public enum SchedulingPolicyKind
+{
+    /// <summary><see cref="WeightedFairSchedulingPolicy"/>.</summary>
+    Fair,
+
+    /// <summary><see cref="FifoSchedulingPolicy"/>.</summary>
+    Fifo,
 }

@@ -116,8 +116,11 @@ public static class WorkerServiceCollectionExtensions
         services.AddSingleton<ImageDurationFeedback>();
         services.AddHostedService(sp => sp.GetRequiredService<ImageDurationFeedback>());
         // Admission (Scheduling:Admission, docs/scheduling.md): this worker's slots offered, ready builds released in the
-        // policy's order. The policy is today's FIFO unless a host registered another first.
-        services.TryAddSingleton<ISchedulingPolicy, FifoSchedulingPolicy>();
+        // policy's order (Scheduling:Policy) unless a host registered another policy first.
+        services.AddValidatedSection<FairShareOptions>(FairShareOptions.SectionName, o => o.Validate());
+        services.TryAddSingleton<ISchedulingPolicy>(sp => sp.GetRequiredService<IOptions<AdmissionOptions>>().Value.Policy == SchedulingPolicyKind.Fifo
+            ? new FifoSchedulingPolicy()
+            : new WeightedFairSchedulingPolicy(sp.GetRequiredService<IOptions<FairShareOptions>>().Value));
         services.AddSingleton<AdmissionDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<AdmissionDispatcher>());
         services.AddSingleton<CoordinationGate>();
