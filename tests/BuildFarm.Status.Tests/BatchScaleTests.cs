@@ -39,6 +39,8 @@ public sealed class BatchScaleTests(ITestOutputHelper output)
         services.AddLogging();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IBuildStatusStore>(counting);
+        services.AddSingleton<BuildFarm.Coordination.Scheduling.IImageDurations>(
+            new BuildFarm.Coordination.Scheduling.InMemoryImageDurations(new BuildFarm.Coordination.Scheduling.ImageDurationOptions(), TimeProvider.System));
         services.AddSingleton(new StandInWorker.Script(failing));
         services.AddMassTransitTestHarness(x =>
         {
