@@ -63,6 +63,7 @@ public static class Child
         settings["Worker:Slots"] = options.Slots.ToString(CultureInfo.InvariantCulture);
         settings["Logs:Enabled"] = options.ChildLogs ? "true" : "false";
         settings["Logs:KeyPrefix"] = options.RedisPrefix + "logs:";
+        settings["Scheduling:Admission"] = options.ChildAdmission ? "true" : "false";
         settings["Urls"] = "http://127.0.0.1:0";
         settings["Logging:LogLevel:Default"] = "Information";
         settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning";
