@@ -63,6 +63,9 @@ public sealed record LoadOptions
     /// <summary>The worker child's <c>Scheduling:Admission</c> (set by the generator in the comparison).</summary>
     public bool ChildAdmission { get; init; }
 
+    /// <summary>Extra settings of every worker child (<c>--worker-setting KEY=VALUE</c>, repeatable; at most 32), after the generator's own.</summary>
+    public IReadOnlyList<string> WorkerSettings { get; init; } = [];
+
     /// <summary>The worker child's <c>Logs:Enabled</c> (set by the generator in the comparison).</summary>
     public bool ChildLogs { get; init; } = true;
 
@@ -105,6 +108,7 @@ public sealed record LoadOptions
                 "--sim-in-process" => o with { SimInProcess = true },
                 "--logs-compare" => o with { LogsCompare = Int(1, 10) },
                 "--admission-compare" => o with { AdmissionCompare = Int(1, 10) },
+                "--worker-setting" => o with { WorkerSettings = [.. o.WorkerSettings, Setting(arg, Value())] },
                 "--child-logs" => o with { ChildLogs = OnOff(arg, Value()) },
                 "--child-admission" => o with { ChildAdmission = OnOff(arg, Value()) },
                 "--child" => o with { Child = Value() },
@@ -112,7 +116,7 @@ public sealed record LoadOptions
                 "--kubeconfig" => o with { Kubeconfig = Value() },
                 "--redis-prefix" => o with { RedisPrefix = Value() },
                 _ => throw new ArgumentException($"unknown option '{arg}' (known: --builds, --rate, --latency-seconds, --ramp-seconds, --memory-builds, " +
-                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --sim-in-process, --logs-compare, --admission-compare, --timeout)"),
+                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --sim-in-process, --logs-compare, --admission-compare, --worker-setting, --timeout)"),
             };
         }
         if (o.WorkerGc is not ("server" or "workstation"))
@@ -127,12 +131,21 @@ public sealed record LoadOptions
         {
             throw new ArgumentException($"--memory-builds ({o.MemoryBuilds}) must be 0 or at least three chunks of --memory-chunk ({o.MemoryChunk}) for a slope");
         }
+        if (o.WorkerSettings.Count > 32)
+        {
+            throw new ArgumentException($"--worker-setting: {o.WorkerSettings.Count} given, at most 32");
+        }
         if (o.LogsCompare > 0 && o.AdmissionCompare > 0)
         {
             throw new ArgumentException("--logs-compare and --admission-compare are separate runs: give one of them");
         }
         return o;
     }
+
+    private static string Setting(string arg, string text) =>
+        text.IndexOf('=', StringComparison.Ordinal) > 0 && text.Length <= 1000
+            ? text
+            : throw new ArgumentException($"{arg}: '{text}' is not KEY=VALUE (a configuration key such as Scheduling:DispatchInterval, at most 1000 characters)");
 
     private static bool OnOff(string arg, string text) => text switch
     {

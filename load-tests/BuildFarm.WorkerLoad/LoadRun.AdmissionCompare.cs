@@ -38,7 +38,7 @@ public sealed partial class LoadRun
         var label = $"adm{(admission ? "on" : "off")}{round.ToString(CultureInfo.InvariantCulture)}";
         var prefix = $"bfload:{_run}:{label}:";
         await using var worker = await ChildProcess.StartAsync(
-            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", bench.Kubeconfig, "--redis-prefix", prefix, "--child-admission", admission ? "on" : "off"],
+            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", bench.Kubeconfig, "--redis-prefix", prefix, "--child-admission", admission ? "on" : "off", .. WorkerSettingArgs()],
             serverGc: options.WorkerGc == "server", ct);
         Console.WriteLine($"[{Now()}] round {round}, Scheduling:Admission={(admission ? "true" : "false")}: worker child pid {worker.Id}; warm-up {options.Warmup} builds, " +
             $"a burst of {options.Builds}, then {options.Rate} builds/s for {options.RampSeconds} + {options.LatencySeconds} s");

@@ -79,7 +79,7 @@ public sealed partial class LoadRun
         var label = $"{(logs ? "on" : "off")}{round.ToString(CultureInfo.InvariantCulture)}";
         var prefix = $"bfload:{_run}:{label}:";
         await using var worker = await ChildProcess.StartAsync(
-            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", prefix, "--child-logs", logs ? "on" : "off"],
+            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", prefix, "--child-logs", logs ? "on" : "off", .. WorkerSettingArgs()],
             serverGc: options.WorkerGc == "server", ct);
         Console.WriteLine($"[{Now()}] round {round}, Logs:Enabled={(logs ? "true" : "false")}: worker child pid {worker.Id}; warm-up {options.Warmup} builds, then a burst of {options.Builds}");
         if (options.Warmup > 0)

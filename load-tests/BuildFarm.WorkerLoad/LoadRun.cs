@@ -45,7 +45,7 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
             Console.WriteLine($"[{Now()}]   {results.BusOnlyBuildsPerSecond:F0} builds/s");
 
             await using var worker = await ChildProcess.StartAsync(
-                ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:"], serverGc: options.WorkerGc == "server", ct);
+                ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:", .. WorkerSettingArgs()], serverGc: options.WorkerGc == "server", ct);
             results.WorkerProcessId = worker.Id;
             Console.WriteLine($"[{Now()}] worker child pid {worker.Id}; warm-up: {options.Warmup} builds");
             if (options.Warmup > 0)
@@ -496,6 +496,9 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
     private static string PerBuild(string counts, int builds) =>
         string.Join(", ", counts.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => c.Split('='))
             .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p[0]}: {long.Parse(p[1], CultureInfo.InvariantCulture) / (double)builds:0.##}")));
+
+    /// <summary>The <c>--worker-setting</c> options, passed on to a worker child.</summary>
+    private IEnumerable<string> WorkerSettingArgs() => options.WorkerSettings.SelectMany(s => new[] { "--worker-setting", s });
 
     private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
 
