@@ -125,18 +125,15 @@ public sealed class AdmissionComparison(LoadOptions options, IReadOnlyList<Admis
             $"a burst of {options.Builds} (counts), {options.Rate} builds/s for {options.RampSeconds} s ramp + {options.LatencySeconds} s measured (latency)");
         sb.AppendLine("Redis figures are commands sent (a script call is one; commands pipelined together share one network round trip)");
         sb.AppendLine("round admission | burst builds/s | k8s API/build | Redis worker/build | Redis producer/build | Redis executed/build | submit->pod p50 ms | p99 ms | max ms");
+        var details = new StringBuilder();
         foreach (var p in Phases)
         {
+            details.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"round {p.Round} admission {(p.Admission ? "on" : "off")}: offered {p.OfferedRate:F0}/s; Kubernetes API {p.ApiBreakdown}; Redis worker {p.WorkerRedisBreakdown}; producer {(p.ProducerRedisBreakdown is "" ? "none (publish)" : p.ProducerRedisBreakdown)}"));
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"{p.Round,5} {(p.Admission ? "on " : "off"),-9} | {p.BuildsPerSecond,14:F0} | {p.ApiPerBuild,13:F2} | {p.WorkerRedisPerBuild,18:F2} | {p.ProducerRedisPerBuild,20:F2} | {p.RedisServerPerBuild,20:F2} | {p.P50,18:F1} | {p.P99,6:F1} | {p.Max,6:F0}"));
         }
-        sb.AppendLine();
-        foreach (var p in Phases)
-        {
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"round {p.Round} admission {(p.Admission ? "on" : "off")}: offered {p.OfferedRate:F0}/s; Kubernetes API {p.ApiBreakdown}; Redis worker {p.WorkerRedisBreakdown}; producer {(p.ProducerRedisBreakdown is "" ? "none (publish)" : p.ProducerRedisBreakdown)}"));
-        }
-        sb.AppendLine();
+        sb.AppendLine().Append(details).AppendLine();
         Row(sb, "Kubernetes API requests per build", p => p.ApiPerBuild, "F2", $"<= {MaxApiPerBuild:F0}", on => on <= MaxApiPerBuild);
         Row(sb, "Redis commands per build, worker", p => p.WorkerRedisPerBuild, "F2", "", null);
         Row(sb, "Redis commands per build, producer", p => p.ProducerRedisPerBuild, "F2", "", null);
