@@ -63,6 +63,12 @@ public static class Child
         settings["Worker:Slots"] = options.Slots.ToString(CultureInfo.InvariantCulture);
         settings["Logs:Enabled"] = options.ChildLogs ? "true" : "false";
         settings["Logs:KeyPrefix"] = options.RedisPrefix + "logs:";
+        settings["Scheduling:Admission"] = options.ChildAdmission ? "true" : "false";
+        foreach (var setting in options.WorkerSettings)
+        {
+            var split = setting.IndexOf('=', StringComparison.Ordinal);
+            settings[setting[..split]] = setting[(split + 1)..];
+        }
         settings["Urls"] = "http://127.0.0.1:0";
         settings["Logging:LogLevel:Default"] = "Information";
         settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning";

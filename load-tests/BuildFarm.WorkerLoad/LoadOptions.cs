@@ -53,6 +53,19 @@ public sealed record LoadOptions
     /// </summary>
     public int LogsCompare { get; init; }
 
+    /// <summary>
+    /// Rounds of the admission comparison (0: the usual run). Each round runs the warm-up, the burst and the latency phase
+    /// twice, each with a worker child of its own, once with <c>Scheduling:Admission=false</c> (builds published) and once
+    /// with <c>true</c> (builds enqueued in the admission store as a producer does); the order alternates by round.
+    /// </summary>
+    public int AdmissionCompare { get; init; }
+
+    /// <summary>The worker child's <c>Scheduling:Admission</c> (set by the generator in the comparison).</summary>
+    public bool ChildAdmission { get; init; }
+
+    /// <summary>Extra settings of every worker child (<c>--worker-setting KEY=VALUE</c>, repeatable; at most 32), after the generator's own.</summary>
+    public IReadOnlyList<string> WorkerSettings { get; init; } = [];
+
     /// <summary>The worker child's <c>Logs:Enabled</c> (set by the generator in the comparison).</summary>
     public bool ChildLogs { get; init; } = true;
 
@@ -94,18 +107,16 @@ public sealed record LoadOptions
                 "--worker-gc" => o with { WorkerGc = Value() },
                 "--sim-in-process" => o with { SimInProcess = true },
                 "--logs-compare" => o with { LogsCompare = Int(1, 10) },
-                "--child-logs" => o with { ChildLogs = Value() switch
-                {
-                    "on" => true,
-                    "off" => false,
-                    var v => throw new ArgumentException($"--child-logs: '{v}' is not 'on' or 'off'"),
-                } },
+                "--admission-compare" => o with { AdmissionCompare = Int(1, 10) },
+                "--worker-setting" => o with { WorkerSettings = [.. o.WorkerSettings, Setting(arg, Value())] },
+                "--child-logs" => o with { ChildLogs = OnOff(arg, Value()) },
+                "--child-admission" => o with { ChildAdmission = OnOff(arg, Value()) },
                 "--child" => o with { Child = Value() },
                 "--queue" => o with { Queue = Value() },
                 "--kubeconfig" => o with { Kubeconfig = Value() },
                 "--redis-prefix" => o with { RedisPrefix = Value() },
                 _ => throw new ArgumentException($"unknown option '{arg}' (known: --builds, --rate, --latency-seconds, --ramp-seconds, --memory-builds, " +
-                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --sim-in-process, --timeout)"),
+                    "--memory-chunk, --raw-messages, --warmup, --slots, --publish-parallelism, --worker-gc, --sim-in-process, --logs-compare, --admission-compare, --worker-setting, --timeout)"),
             };
         }
         if (o.WorkerGc is not ("server" or "workstation"))
@@ -120,8 +131,28 @@ public sealed record LoadOptions
         {
             throw new ArgumentException($"--memory-builds ({o.MemoryBuilds}) must be 0 or at least three chunks of --memory-chunk ({o.MemoryChunk}) for a slope");
         }
+        if (o.WorkerSettings.Count > 32)
+        {
+            throw new ArgumentException($"--worker-setting: {o.WorkerSettings.Count} given, at most 32");
+        }
+        if (o.LogsCompare > 0 && o.AdmissionCompare > 0)
+        {
+            throw new ArgumentException("--logs-compare and --admission-compare are separate runs: give one of them");
+        }
         return o;
     }
+
+    private static string Setting(string arg, string text) =>
+        text.IndexOf('=', StringComparison.Ordinal) > 0 && text.Length <= 1000
+            ? text
+            : throw new ArgumentException($"{arg}: '{text}' is not KEY=VALUE (a configuration key such as Scheduling:DispatchInterval, at most 1000 characters)");
+
+    private static bool OnOff(string arg, string text) => text switch
+    {
+        "on" => true,
+        "off" => false,
+        _ => throw new ArgumentException($"{arg}: '{text}' is not 'on' or 'off'"),
+    };
 
     private static double Double(string arg, string text, double min, double max) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max

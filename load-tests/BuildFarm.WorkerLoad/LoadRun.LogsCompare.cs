@@ -14,6 +14,26 @@ public sealed partial class LoadRun
 {
     public async Task<LogsComparison> RunLogsCompareAsync(CancellationToken ct)
     {
+        var phases = await CompareRoundsAsync(options.LogsCompare, (bench, round, logs, token) => LogsPhaseAsync(bench.Bus, bench.Http, bench.Redis, bench.Kubeconfig, round, logs, token),
+            phase => string.Create(CultureInfo.InvariantCulture,
+                $"{phase.BuildsPerSecond:F0} builds/s; Redis round trips {phase.RedisPerBuild:F2}, server commands {phase.RedisServerPerBuild:F2}, " +
+                $"worker CPU {phase.WorkerCpuMsPerBuild:F2} ms per build; log stored {phase.LogLinesPerBuild:F1} lines, {phase.LogBytesPerBuild:F0} bytes per build"), ct);
+        var comparison = new LogsComparison(options, phases, _tracker.Unknown);
+        comparison.Notes.AddRange(_notes);
+        return comparison;
+    }
+
+    /// <summary>What a comparison's phases share: the generator's bus, the simulator's address, Redis (admin) and the kubeconfig.</summary>
+    private sealed record Bench(MassTransit.IBusControl Bus, HttpClient Http, ConnectionMultiplexer Redis, string Kubeconfig);
+
+    /// <summary>
+    /// A setting off vs on: the simulator, broker and generator warmed up once (a worker child of their own, not measured),
+    /// then per round <paramref name="phase"/> with the setting off and on, the order alternating by round (off then on,
+    /// then on then off, ...) so that a drift of the shared machine does not always favour the same setting.
+    /// </summary>
+    private async Task<List<TPhase>> CompareRoundsAsync<TPhase>(int rounds, Func<Bench, int, bool, CancellationToken, Task<TPhase>> phase,
+        Func<TPhase, string> describe, CancellationToken ct)
+    {
         await CheckBrokerAsync(ct);
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"workerload-{_run}.kubeconfig");
         await using var sim = await SimulatorAsync(kubeconfig, ct);
@@ -21,29 +41,27 @@ public sealed partial class LoadRun
         using var redis = await ConnectionMultiplexer.ConnectAsync(services.Redis + ",allowAdmin=true");
         var bus = CreateBus();
         await bus.StartAsync(ct);
-        var phases = new List<LogsPhase>();
+        var phases = new List<TPhase>();
         try
         {
             if (options.Warmup > 0)
             {
-                // The simulator, the broker and this generator warm up once, before any measured setting: else the first
-                // burst of the run (always "off" in round 1) would pay for their JIT as well as its own.
+                // Else the first phase of the run (always "off" in round 1) would pay for their JIT as well as its own.
                 await using var warmer = await ChildProcess.StartAsync(
                     ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:warm:", "--child-logs", "on"],
                     serverGc: options.WorkerGc == "server", ct);
                 Console.WriteLine($"[{Now()}] warm-up of the simulator, broker and generator: {options.Warmup} builds through a worker child (pid {warmer.Id}) of their own, not measured");
                 await BurstAsync(bus, options.Warmup, "simwarm", ct, forget: true);
             }
-            for (var round = 1; round <= options.LogsCompare; round++)
+            var bench = new Bench(bus, http, redis, kubeconfig);
+            for (var round = 1; round <= rounds; round++)
             {
                 bool[] order = round % 2 == 1 ? [false, true] : [true, false];
-                foreach (var logs in order)
+                foreach (var on in order)
                 {
-                    var phase = await LogsPhaseAsync(bus, http, redis, kubeconfig, round, logs, ct);
-                    phases.Add(phase);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"[{Now()}]   {phase.BuildsPerSecond:F0} builds/s; Redis round trips {phase.RedisPerBuild:F2}, server commands {phase.RedisServerPerBuild:F2}, " +
-                        $"worker CPU {phase.WorkerCpuMsPerBuild:F2} ms per build; log stored {phase.LogLinesPerBuild:F1} lines, {phase.LogBytesPerBuild:F0} bytes per build"));
+                    var result = await phase(bench, round, on, ct);
+                    phases.Add(result);
+                    Console.WriteLine($"[{Now()}]   {describe(result)}");
                 }
             }
         }
@@ -52,9 +70,7 @@ public sealed partial class LoadRun
             await bus.StopAsync(CancellationToken.None);
             File.Delete(kubeconfig);
         }
-        var comparison = new LogsComparison(options, phases, _tracker.Unknown);
-        comparison.Notes.AddRange(_notes);
-        return comparison;
+        return phases;
     }
 
     private async Task<LogsPhase> LogsPhaseAsync(MassTransit.IBusControl bus, HttpClient http, ConnectionMultiplexer redis, string kubeconfig, int round, bool logs,
@@ -63,7 +79,7 @@ public sealed partial class LoadRun
         var label = $"{(logs ? "on" : "off")}{round.ToString(CultureInfo.InvariantCulture)}";
         var prefix = $"bfload:{_run}:{label}:";
         await using var worker = await ChildProcess.StartAsync(
-            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", prefix, "--child-logs", logs ? "on" : "off"],
+            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", prefix, "--child-logs", logs ? "on" : "off", .. WorkerSettingArgs()],
             serverGc: options.WorkerGc == "server", ct);
         Console.WriteLine($"[{Now()}] round {round}, Logs:Enabled={(logs ? "true" : "false")}: worker child pid {worker.Id}; warm-up {options.Warmup} builds, then a burst of {options.Builds}");
         if (options.Warmup > 0)

@@ -45,7 +45,7 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
             Console.WriteLine($"[{Now()}]   {results.BusOnlyBuildsPerSecond:F0} builds/s");
 
             await using var worker = await ChildProcess.StartAsync(
-                ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:"], serverGc: options.WorkerGc == "server", ct);
+                ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:", .. WorkerSettingArgs()], serverGc: options.WorkerGc == "server", ct);
             results.WorkerProcessId = worker.Id;
             Console.WriteLine($"[{Now()}] worker child pid {worker.Id}; warm-up: {options.Warmup} builds");
             if (options.Warmup > 0)
@@ -321,22 +321,26 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
         }
     }
 
-    private static async Task PublishAllAsync(IBusControl bus, SemaphoreSlim gate, IEnumerable<BuildImage> messages, CancellationToken ct)
+    private async Task PublishAllAsync(IBusControl bus, SemaphoreSlim gate, IEnumerable<BuildImage> messages, CancellationToken ct)
     {
         var tasks = new List<Task>();
         foreach (var message in messages)
         {
             await gate.WaitAsync(ct);
-            tasks.Add(PublishReleasingAsync(bus, gate, message, ct));
+            tasks.Add(SubmitReleasingAsync(bus, gate, message, ct));
         }
         await Task.WhenAll(tasks);
     }
 
-    private static async Task PublishReleasingAsync(IBusControl bus, SemaphoreSlim gate, BuildImage message, CancellationToken ct)
+    /// <summary>How the warm-up, burst and latency phases hand a build over: null publishes it (admission off); the
+    /// admission comparison sets the producer's enqueue for its admission-on phases.</summary>
+    private Func<BuildImage, CancellationToken, Task>? _submit;
+
+    private async Task SubmitReleasingAsync(IBusControl bus, SemaphoreSlim gate, BuildImage message, CancellationToken ct)
     {
         try
         {
-            await bus.Publish(message, ct);
+            await (_submit is { } submit ? submit(message, ct) : bus.Publish(message, ct));
         }
         finally
         {
@@ -359,7 +363,7 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
         {
             await gate.WaitAsync(ct);
             tracks[i].PublishedTicks = DateTimeOffset.UtcNow.UtcTicks;
-            tasks.Add(PublishReleasingAsync(bus, gate, Command(ids[i]), ct));
+            tasks.Add(SubmitReleasingAsync(bus, gate, Command(ids[i]), ct));
         }
         await Task.WhenAll(tasks);
         await phase.Done.WaitAsync(ct);
@@ -401,7 +405,7 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
             }
             await gate.WaitAsync(ct);
             tracks[i].PublishedTicks = DateTimeOffset.UtcNow.UtcTicks;
-            tasks.Add(PublishReleasingAsync(bus, gate, Command(ids[i]), ct));
+            tasks.Add(SubmitReleasingAsync(bus, gate, Command(ids[i]), ct));
         }
         var offered = count / clock.Elapsed.TotalSeconds;
         await Task.WhenAll(tasks);
@@ -492,6 +496,9 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
     private static string PerBuild(string counts, int builds) =>
         string.Join(", ", counts.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => c.Split('='))
             .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p[0]}: {long.Parse(p[1], CultureInfo.InvariantCulture) / (double)builds:0.##}")));
+
+    /// <summary>The <c>--worker-setting</c> options, passed on to a worker child.</summary>
+    private IEnumerable<string> WorkerSettingArgs() => options.WorkerSettings.SelectMany(s => new[] { "--worker-setting", s });
 
     private static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
 

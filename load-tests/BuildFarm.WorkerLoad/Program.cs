@@ -23,7 +23,14 @@ if (options.Child is not null)
 using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.TimeoutSeconds));
 if (options.LogsCompare > 0)
 {
-    return await LogsCompareAsync(options, services, deadline);
+    return await CompareAsync($"log store off vs on, {options.LogsCompare} round(s): {options.Warmup} warm-up + {options.Builds} measured builds per setting and round",
+        token => new LoadRun(options, services).RunLogsCompareAsync(token), c => (c.Table(), c.Failed), options, services, deadline);
+}
+if (options.AdmissionCompare > 0)
+{
+    return await CompareAsync($"admission off vs on, {options.AdmissionCompare} round(s): {options.Warmup} warm-up + {options.Builds} counted builds + " +
+        $"{options.Rate} builds/s for {options.RampSeconds} + {options.LatencySeconds} s per setting and round",
+        token => new LoadRun(options, services).RunAdmissionCompareAsync(token), c => (c.Table(), c.Failed), options, services, deadline);
 }
 Console.WriteLine($"workerload: baseline {options.RawMessages} msgs; {options.Builds} builds at once; {options.Rate} builds/s for {options.RampSeconds} + {options.LatencySeconds} s; " +
     $"{options.MemoryBuilds} builds for memory; Worker:Slots {options.Slots}, {options.WorkerGc} GC; warm-up {options.Warmup}; limit {options.TimeoutSeconds} s");
@@ -43,22 +50,25 @@ Console.WriteLine();
 Console.WriteLine(results.Table());
 return results.Failed == 0 ? 0 : 1;
 
-// Issue 14's benchmark: the burst with the log store off and on, in the same run (LoadRun.LogsCompare.cs).
-static async Task<int> LogsCompareAsync(LoadOptions options, Services services, CancellationTokenSource deadline)
+// A setting off vs on in the same run: issue 14's log store (LoadRun.LogsCompare.cs), issue 17's admission
+// (LoadRun.AdmissionCompare.cs).
+static async Task<int> CompareAsync<T>(string title, Func<CancellationToken, Task<T>> run, Func<T, (string Table, int Failed)> report, LoadOptions options,
+    Services services, CancellationTokenSource deadline)
+    where T : class
 {
-    Console.WriteLine($"workerload: log store off vs on, {options.LogsCompare} round(s): {options.Warmup} warm-up + {options.Builds} measured builds per setting and round; " +
-        $"Worker:Slots {options.Slots}, {options.WorkerGc} GC; limit {options.TimeoutSeconds} s");
+    Console.WriteLine($"workerload: {title}; Worker:Slots {options.Slots}, {options.WorkerGc} GC; limit {options.TimeoutSeconds} s");
     Console.WriteLine($"broker {services.RabbitHost}:{services.RabbitPort}, redis {services.Redis}; {Environment.ProcessorCount} cores");
     Console.WriteLine($"load average at start: {LoadAverage()}");
-    var comparison = await RunBoundedAsync(token => new LoadRun(options, services).RunLogsCompareAsync(token), options, deadline);
+    var comparison = await RunBoundedAsync(run, options, deadline);
     if (comparison is null)
     {
         return 1;
     }
     Console.WriteLine($"load average at end: {LoadAverage()}");
     Console.WriteLine();
-    Console.WriteLine(comparison.Table());
-    return comparison.Failed == 0 ? 0 : 1;
+    var (table, failed) = report(comparison);
+    Console.WriteLine(table);
+    return failed == 0 ? 0 : 1;
 }
 
 // Runs one measurement within --timeout; null (said on stderr) when it ran out of time or a server failed.

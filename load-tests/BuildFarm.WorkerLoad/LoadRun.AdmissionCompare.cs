@@ -1,0 +1,163 @@
+using System.Globalization;
+using System.Text;
+using BuildFarm.Coordination.Redis;
+using BuildFarm.Coordination.Scheduling;
+using BuildFarm.Status.Scheduling;
+using StackExchange.Redis;
+using StackExchange.Redis.Profiling;
+
+namespace BuildFarm.WorkerLoad;
+
+/// <summary>
+/// The admission comparison (<c>--admission-compare ROUNDS</c>, issue 17 benchmark 4, the guard rails): per round, a fresh
+/// worker child with <c>Scheduling:Admission=false</c> and one with <c>true</c>, each given the warm-up, the burst (Kubernetes
+/// API requests and Redis commands per build counted) and the latency phase at <c>--rate</c>. Admission off: builds are
+/// published to the broker, as a producer does then. On: each build is enqueued in the admission store (one
+/// <see cref="IAdmissionStore.EnqueueAsync"/> per build with <see cref="BuildDispatch.Entry"/>, as the API's single builds
+/// are), over a Redis connection of the generator's own whose commands are counted as the producer's; the worker's
+/// dispatcher releases them to the broker.
+/// </summary>
+public sealed partial class LoadRun
+{
+    /// <summary>The tenant the admission-on phases enqueue under (one tenant, single builds: group "").</summary>
+    private const string AdmissionTenant = "load";
+
+    public async Task<AdmissionComparison> RunAdmissionCompareAsync(CancellationToken ct)
+    {
+        var phases = await CompareRoundsAsync(options.AdmissionCompare, AdmissionPhaseAsync,
+            p => string.Create(CultureInfo.InvariantCulture,
+                $"{p.BuildsPerSecond:F0} builds/s; Kubernetes API {p.ApiPerBuild:F2}, Redis commands worker {p.WorkerRedisPerBuild:F2} + producer {p.ProducerRedisPerBuild:F2} per build; " +
+                $"submit -> pod created p50 {p.P50:F1} ms, p99 {p.P99:F1} ms"), ct);
+        var comparison = new AdmissionComparison(options, phases, _tracker.Unknown);
+        comparison.Notes.AddRange(_notes);
+        return comparison;
+    }
+
+    private async Task<AdmissionPhase> AdmissionPhaseAsync(Bench bench, int round, bool admission, CancellationToken ct)
+    {
+        var label = $"adm{(admission ? "on" : "off")}{round.ToString(CultureInfo.InvariantCulture)}";
+        var prefix = $"bfload:{_run}:{label}:";
+        await using var worker = await ChildProcess.StartAsync(
+            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", bench.Kubeconfig, "--redis-prefix", prefix, "--child-admission", admission ? "on" : "off", .. WorkerSettingArgs()],
+            serverGc: options.WorkerGc == "server", ct);
+        Console.WriteLine($"[{Now()}] round {round}, Scheduling:Admission={(admission ? "true" : "false")}: worker child pid {worker.Id}; warm-up {options.Warmup} builds, " +
+            $"a burst of {options.Builds}, then {options.Rate} builds/s for {options.RampSeconds} + {options.LatencySeconds} s");
+        // The producer: its own connection (as an API replica has), so that its commands are counted apart from the worker's.
+        using var producer = await ConnectionMultiplexer.ConnectAsync(services.Redis);
+        ProfilingSession? session = null;
+        producer.RegisterProfiler(() => Volatile.Read(ref session));
+        var store = new RedisAdmissionStore(producer, new RedisKeys(prefix));
+        _submit = admission ? (command, token) => store.EnqueueAsync([BuildDispatch.Entry(command, AdmissionTenant)], token) : null;
+        try
+        {
+            if (options.Warmup > 0)
+            {
+                await BurstAsync(bench.Bus, options.Warmup, $"warm{label}", ct, forget: true);
+            }
+            var apiBefore = await ApiRequestsAsync(bench.Http, ct);
+            var redisBefore = await CommandStatsAsync(bench.Redis);
+            await worker.AskAsync("REDIS-START", ct);
+            Volatile.Write(ref session, new ProfilingSession());
+            var burst = await BurstAsync(bench.Bus, options.Builds, label, ct, forget: true);
+            var producerCommands = Interlocked.Exchange(ref session, null)!.FinishProfiling().ToList();
+            var workerCommands = (await worker.AskAsync("REDIS-STOP", ct)).Split(' ', 3);
+            var redisAfter = await CommandStatsAsync(bench.Redis);
+            var apiAfter = await ApiRequestsAsync(bench.Http, ct);
+            var latency = await OpenLoopAsync(bench.Bus, ct);
+            return new AdmissionPhase(round, admission, burst.PerSecond, burst.Failed + latency.Failed,
+                Delta(apiBefore, apiAfter) / (double)options.Builds, Breakdown(apiBefore, apiAfter, options.Builds),
+                long.Parse(workerCommands[1], CultureInfo.InvariantCulture) / (double)options.Builds,
+                PerBuild(workerCommands.Length > 2 ? workerCommands[2] : "", options.Builds),
+                producerCommands.Count / (double)options.Builds,
+                PerBuild(string.Join(",", producerCommands.GroupBy(c => c.Command.ToLowerInvariant()).Select(g => $"{g.Key}={g.Count().ToString(CultureInfo.InvariantCulture)}")), options.Builds),
+                Delta(redisBefore, redisAfter) / (double)options.Builds,
+                latency.P50, latency.P99, latency.Max, latency.OfferedRate);
+        }
+        finally
+        {
+            _submit = null;
+        }
+    }
+}
+
+/// <summary>One setting of one round of the admission comparison; counts per build of the burst, latency of the open loop.</summary>
+public sealed record AdmissionPhase(
+    int Round,
+    bool Admission,
+    double BuildsPerSecond,
+    int Failed,
+    double ApiPerBuild,
+    string ApiBreakdown,
+    double WorkerRedisPerBuild,
+    string WorkerRedisBreakdown,
+    double ProducerRedisPerBuild,
+    string ProducerRedisBreakdown,
+    double RedisServerPerBuild,
+    double P50,
+    double P99,
+    double Max,
+    double OfferedRate)
+{
+    /// <summary>The Redis commands a build costs the farm: the worker's and the producer's (the admission enqueue).</summary>
+    public double RedisPerBuild => WorkerRedisPerBuild + ProducerRedisPerBuild;
+}
+
+/// <summary>The comparison's table: every phase, then the mean with admission on beside off, the ratios and issue 17's guard rails.</summary>
+public sealed class AdmissionComparison(LoadOptions options, IReadOnlyList<AdmissionPhase> phases, int unknownEvents)
+{
+    public const double MaxP99Ms = 50;
+    public const double MaxApiPerBuild = 4;
+    public const double MaxRedisPerBuild = 8;
+
+    public IReadOnlyList<AdmissionPhase> Phases { get; } = phases;
+    public List<string> Notes { get; } = [];
+
+    public int Failed => Phases.Sum(p => p.Failed);
+
+    private double Mean(bool admission, Func<AdmissionPhase, double> figure) =>
+        Phases.Where(p => p.Admission == admission).Select(figure).DefaultIfEmpty(double.NaN).Average();
+
+    public string Table()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"admission off vs on: {options.AdmissionCompare} round(s), a fresh worker child per setting (Worker:Slots {options.Slots}), {options.Warmup} warm-up builds, " +
+            $"a burst of {options.Builds} (counts), {options.Rate} builds/s for {options.RampSeconds} s ramp + {options.LatencySeconds} s measured (latency)");
+        sb.AppendLine("Redis figures are commands sent (a script call is one; commands pipelined together share one network round trip)");
+        sb.AppendLine("round admission | burst builds/s | k8s API/build | Redis worker/build | Redis producer/build | Redis executed/build | submit->pod p50 ms | p99 ms | max ms");
+        var details = new StringBuilder();
+        foreach (var p in Phases)
+        {
+            details.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"round {p.Round} admission {(p.Admission ? "on" : "off")}: offered {p.OfferedRate:F0}/s; Kubernetes API {p.ApiBreakdown}; Redis worker {p.WorkerRedisBreakdown}; producer {(p.ProducerRedisBreakdown is "" ? "none (publish)" : p.ProducerRedisBreakdown)}"));
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"{p.Round,5} {(p.Admission ? "on " : "off"),-9} | {p.BuildsPerSecond,14:F0} | {p.ApiPerBuild,13:F2} | {p.WorkerRedisPerBuild,18:F2} | {p.ProducerRedisPerBuild,20:F2} | {p.RedisServerPerBuild,20:F2} | {p.P50,18:F1} | {p.P99,6:F1} | {p.Max,6:F0}"));
+        }
+        sb.AppendLine().Append(details).AppendLine();
+        Row(sb, "Kubernetes API requests per build", p => p.ApiPerBuild, "F2", $"<= {MaxApiPerBuild:F0}", on => on <= MaxApiPerBuild);
+        Row(sb, "Redis commands per build, worker", p => p.WorkerRedisPerBuild, "F2", "", null);
+        Row(sb, "Redis commands per build, producer", p => p.ProducerRedisPerBuild, "F2", "", null);
+        Row(sb, "Redis commands per build, both", p => p.RedisPerBuild, "F2", $"<= {MaxRedisPerBuild:F0}", on => on <= MaxRedisPerBuild);
+        Row(sb, "Redis commands executed per build", p => p.RedisServerPerBuild, "F2", "", null);
+        Row(sb, "submit -> pod created p50 ms", p => p.P50, "F1", "", null);
+        Row(sb, "submit -> pod created p99 ms", p => p.P99, "F1", $"< {MaxP99Ms:F0}", on => on < MaxP99Ms);
+        Row(sb, "burst builds/s", p => p.BuildsPerSecond, "F0", "", null);
+        sb.AppendLine(CultureInfo.InvariantCulture, $"builds not succeeded: {Failed}; events for unknown builds: {unknownEvents}");
+        foreach (var note in Notes)
+        {
+            sb.AppendLine("note: " + note);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>One figure: mean off, mean on, the ratio on/off, and the target's verdict on the admission-on mean.</summary>
+    private void Row(StringBuilder sb, string figure, Func<AdmissionPhase, double> value, string format, string target, Func<double, bool>? pass)
+    {
+        var off = Mean(false, value);
+        var on = Mean(true, value);
+        var ratio = off == 0 ? (on == 0 ? "1.00" : "-") : (on / off).ToString("F2", CultureInfo.InvariantCulture);
+        var verdict = pass is null ? "" : $"  target {target} with admission on: {(pass(on) ? "PASS" : "MISS")}";
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"mean {figure,-36}: off {off.ToString(format, CultureInfo.InvariantCulture),8}, on {on.ToString(format, CultureInfo.InvariantCulture),8}, on/off {ratio}{verdict}");
+    }
+}
