@@ -1,8 +1,10 @@
 using BuildFarm.Contracts;
 using BuildFarm.Status.Hosting;
+using BuildFarm.Status.Scheduling;
 using BuildFarm.Status.Stores;
 using MassTransit;
 using MassTransit.Testing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
@@ -37,6 +39,9 @@ public sealed class BatchScaleTests(ITestOutputHelper output)
         var counting = new CountingStatusStore(inner);
         var services = new ServiceCollection();
         services.AddLogging();
+        // Every host has a configuration; the orchestrator's dispatch reads its Scheduling section (admission off here).
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Build());
+        services.AddBuildFarmBuildDispatch();
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<IBuildStatusStore>(counting);
         services.AddSingleton<BuildFarm.Coordination.Scheduling.IImageDurations>(
