@@ -70,7 +70,7 @@ public sealed class WaitPipelineTests : IDisposable
             expected++;
             WaitFor(() => Volatile.Read(ref calls) == expected);
         }
-        Assert.Equal(6, await wait);
+        Assert.Equal(6, await wait.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
     [Fact]
@@ -129,7 +129,7 @@ public sealed class WaitPipelineTests : IDisposable
             expected++;
             WaitFor(() => Volatile.Read(ref calls) == expected);
         }
-        Assert.Equal(4, await wait);
+        Assert.Equal(4, await wait.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
     /// <summary>A fake clock that counts the timers its waits create, so a test advances only once a wait has begun.</summary>
@@ -141,8 +141,11 @@ public sealed class WaitPipelineTests : IDisposable
 
         public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
         {
+            // Counted once the timer exists: counted before, a test could advance the clock in between and the timer,
+            // created after the advance, would wait for time that never comes.
+            var timer = base.CreateTimer(callback, state, dueTime, period);
             Interlocked.Increment(ref _timers);
-            return base.CreateTimer(callback, state, dueTime, period);
+            return timer;
         }
     }
 
