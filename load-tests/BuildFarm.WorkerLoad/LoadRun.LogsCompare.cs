@@ -34,16 +34,10 @@ public sealed partial class LoadRun
     private async Task<List<TPhase>> CompareRoundsAsync<TPhase>(int rounds, Func<Bench, int, bool, CancellationToken, Task<TPhase>> phase,
         Func<TPhase, string> describe, CancellationToken ct)
     {
-        await CheckBrokerAsync(ct);
-        var kubeconfig = Path.Combine(Path.GetTempPath(), $"workerload-{_run}.kubeconfig");
-        await using var sim = await SimulatorAsync(kubeconfig, ct);
-        using var http = new HttpClient { BaseAddress = sim.Address };
-        using var redis = await ConnectionMultiplexer.ConnectAsync(services.Redis + ",allowAdmin=true");
-        var bus = CreateBus();
-        await bus.StartAsync(ct);
         var phases = new List<TPhase>();
-        try
+        await WithBenchAsync(async bench =>
         {
+            var (bus, _, _, kubeconfig) = bench;
             if (options.Warmup > 0)
             {
                 // Else the first phase of the run (always "off" in round 1) would pay for their JIT as well as its own.
@@ -53,7 +47,6 @@ public sealed partial class LoadRun
                 Console.WriteLine($"[{Now()}] warm-up of the simulator, broker and generator: {options.Warmup} builds through a worker child (pid {warmer.Id}) of their own, not measured");
                 await BurstAsync(bus, options.Warmup, "simwarm", ct, forget: true);
             }
-            var bench = new Bench(bus, http, redis, kubeconfig);
             for (var round = 1; round <= rounds; round++)
             {
                 bool[] order = round % 2 == 1 ? [false, true] : [true, false];
@@ -64,12 +57,8 @@ public sealed partial class LoadRun
                     Console.WriteLine($"[{Now()}]   {describe(result)}");
                 }
             }
-        }
-        finally
-        {
-            await bus.StopAsync(CancellationToken.None);
-            File.Delete(kubeconfig);
-        }
+            return true;
+        }, ct);
         return phases;
     }
 

@@ -28,6 +28,17 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
     public async Task<Results> RunAsync(CancellationToken ct)
     {
         var results = new Results(options);
+        await WithBenchAsync(bench => MeasureAsync(bench, results, ct), ct);
+        results.Notes.AddRange(_notes);
+        return results;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with the simulator, an HTTP client to it, a Redis connection and the started bus (after
+    /// checking the broker); stops the bus and deletes the kubeconfig afterwards.
+    /// </summary>
+    private async Task<T> WithBenchAsync<T>(Func<Bench, Task<T>> body, CancellationToken ct)
+    {
         await CheckBrokerAsync(ct);
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"workerload-{_run}.kubeconfig");
         await using var sim = await SimulatorAsync(kubeconfig, ct);
@@ -37,99 +48,104 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
         await bus.StartAsync(ct);
         try
         {
-            Console.WriteLine($"[{Now()}] baseline: {options.RawMessages} BuildImage messages through a trivial consumer");
-            results.RawMessagesPerSecond = await RawBaselineAsync(bus, results, ct);
-            Console.WriteLine($"[{Now()}]   {results.RawMessagesPerSecond:F0} msgs/s");
-            Console.WriteLine($"[{Now()}] bus-only builds: {options.RawMessages} BuildImage messages through a consumer that only publishes BuildStarted and BuildSucceeded");
-            results.BusOnlyBuildsPerSecond = await BusOnlyBaselineAsync(bus, results, ct);
-            Console.WriteLine($"[{Now()}]   {results.BusOnlyBuildsPerSecond:F0} builds/s");
-
-            await using var worker = await ChildProcess.StartAsync(
-                ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:", .. WorkerSettingArgs()], serverGc: options.WorkerGc == "server", ct);
-            results.WorkerProcessId = worker.Id;
-            Console.WriteLine($"[{Now()}] worker child pid {worker.Id}; warm-up: {options.Warmup} builds");
-            if (options.Warmup > 0)
-            {
-                await BurstAsync(bus, options.Warmup, "warm", ct);
-            }
-
-            Console.WriteLine($"[{Now()}] burst: {options.Builds} builds at once (requests per build counted)");
-            var memBefore = Mem.Parse(await worker.AskAsync("MEM", ct));
-            var apiBefore = await ApiRequestsAsync(http, ct);
-            var redisBefore = await CommandStatsAsync(redis);
-            await worker.AskAsync("REDIS-START", ct);
-            var burst = await BurstAsync(bus, options.Builds, "tput", ct);
-            var redisClient = await worker.AskAsync("REDIS-STOP", ct);
-            var redisAfter = await CommandStatsAsync(redis);
-            var apiAfter = await ApiRequestsAsync(http, ct);
-            var memAfter = Mem.Parse(await worker.AskAsync("MEM", ct));
-            results.BuildsPerSecond = burst.PerSecond;
-            results.Failed += burst.Failed;
-            results.ApiPerBuild = Delta(apiBefore, apiAfter) / (double)options.Builds;
-            results.ApiBreakdown = Breakdown(apiBefore, apiAfter, options.Builds);
-            var clientParts = redisClient.Split(' ', 3);
-            results.RedisPerBuild = long.Parse(clientParts[1], CultureInfo.InvariantCulture) / (double)options.Builds;
-            results.RedisBreakdown = PerBuild(clientParts.Length > 2 ? clientParts[2] : "", options.Builds);
-            var serverCommands = Delta(redisBefore, redisAfter);
-            results.RedisServerPerBuild = serverCommands / (double)options.Builds;
-            results.WorkerCpuMsPerBuild = (memAfter.CpuMs - memBefore.CpuMs) / options.Builds;
-            results.WorkerAllocatedPerBuild = (memAfter.Allocated - memBefore.Allocated) / (double)options.Builds;
-            Console.WriteLine($"[{Now()}]   {burst.PerSecond:F0} builds/s, {results.ApiPerBuild:F2} API requests and {results.RedisPerBuild:F2} Redis commands per build");
-
-            Console.WriteLine($"[{Now()}] latency: {options.Rate} builds/s offered for {options.RampSeconds} s (ramp) + {options.LatencySeconds} s (measured)");
-            var latency = await OpenLoopAsync(bus, ct);
-            results.LatencyP50 = latency.P50;
-            results.LatencyP99 = latency.P99;
-            results.LatencyMax = latency.Max;
-            results.EndToEndP50 = latency.EndP50;
-            results.EndToEndP99 = latency.EndP99;
-            results.OfferedRate = latency.OfferedRate;
-            results.Failed += latency.Failed;
-            Console.WriteLine($"[{Now()}]   publish -> pod created p50 {latency.P50:F1} ms, p99 {latency.P99:F1} ms");
-
-            if (options.MemoryBuilds > 0)
-            {
-                Console.WriteLine($"[{Now()}] memory: {options.MemoryBuilds} builds in chunks of {options.MemoryChunk}");
-                var samples = new List<(int Builds, Mem Mem)> { (0, Mem.Parse(await worker.AskAsync("MEM", ct))) };
-                var busy = TimeSpan.Zero;
-                // CPU from the second chunk on (the first still pays for tiered JIT); the samples' forced GCs count too.
-                var meter = Meter(("worker child", worker.Id));
-                Dictionary<string, double>? cpuBefore = null;
-                for (var done = 0; done < options.MemoryBuilds;)
-                {
-                    var chunk = Math.Min(options.MemoryChunk, options.MemoryBuilds - done);
-                    var r = await BurstAsync(bus, chunk, "mem", ct, forget: true);
-                    results.Failed += r.Failed;
-                    busy += r.Elapsed;
-                    done += chunk;
-                    var mem = Mem.Parse(await worker.AskAsync("MEM", ct));
-                    samples.Add((done, mem));
-                    if (cpuBefore is null)
-                    {
-                        cpuBefore = meter.Snapshot();
-                        results.BuildCpuBuilds = -done;
-                    }
-                    Console.WriteLine($"[{Now()}]   {done,6} builds: RSS {mem.Rss / 1048576.0:F1} MiB, heap after full GC {mem.Heap / 1048576.0:F2} MiB, {r.PerSecond:F0} builds/s");
-                }
-                results.MemorySamples = samples;
-                results.BuildCpuBuilds += options.MemoryBuilds;
-                if (cpuBefore is not null && results.BuildCpuBuilds > 0)
-                {
-                    results.BuildCpu = meter.PerUnit(cpuBefore, meter.Snapshot(), results.BuildCpuBuilds);
-                }
-                // Sustained: every build of the memory phase over the time spent building (the samples' pauses left out).
-                results.SustainedBuildsPerSecond = options.MemoryBuilds / busy.TotalSeconds;
-            }
-            results.UnknownEvents = _tracker.Unknown;
-            results.SimRequests = string.Join(", ", (await ApiRequestsAsync(http, ct)).Select(kv => $"{kv.Key} {kv.Value}"));
+            return await body(new Bench(bus, http, redis, kubeconfig));
         }
         finally
         {
             await bus.StopAsync(CancellationToken.None);
             File.Delete(kubeconfig);
         }
-        results.Notes.AddRange(_notes);
-        return results;
+    }
+
+    private async Task<bool> MeasureAsync(Bench bench, Results results, CancellationToken ct)
+    {
+        var (bus, http, redis, kubeconfig) = bench;
+        Console.WriteLine($"[{Now()}] baseline: {options.RawMessages} BuildImage messages through a trivial consumer");
+        results.RawMessagesPerSecond = await RawBaselineAsync(bus, results, ct);
+        Console.WriteLine($"[{Now()}]   {results.RawMessagesPerSecond:F0} msgs/s");
+        Console.WriteLine($"[{Now()}] bus-only builds: {options.RawMessages} BuildImage messages through a consumer that only publishes BuildStarted and BuildSucceeded");
+        results.BusOnlyBuildsPerSecond = await BusOnlyBaselineAsync(bus, results, ct);
+        Console.WriteLine($"[{Now()}]   {results.BusOnlyBuildsPerSecond:F0} builds/s");
+
+        await using var worker = await ChildProcess.StartAsync(
+            ["--child", "worker", "--slots", Str(options.Slots), "--kubeconfig", kubeconfig, "--redis-prefix", $"bfload:{_run}:", .. WorkerSettingArgs()], serverGc: options.WorkerGc == "server", ct);
+        results.WorkerProcessId = worker.Id;
+        Console.WriteLine($"[{Now()}] worker child pid {worker.Id}; warm-up: {options.Warmup} builds");
+        if (options.Warmup > 0)
+        {
+            await BurstAsync(bus, options.Warmup, "warm", ct);
+        }
+
+        Console.WriteLine($"[{Now()}] burst: {options.Builds} builds at once (requests per build counted)");
+        var memBefore = Mem.Parse(await worker.AskAsync("MEM", ct));
+        var apiBefore = await ApiRequestsAsync(http, ct);
+        var redisBefore = await CommandStatsAsync(redis);
+        await worker.AskAsync("REDIS-START", ct);
+        var burst = await BurstAsync(bus, options.Builds, "tput", ct);
+        var redisClient = await worker.AskAsync("REDIS-STOP", ct);
+        var redisAfter = await CommandStatsAsync(redis);
+        var apiAfter = await ApiRequestsAsync(http, ct);
+        var memAfter = Mem.Parse(await worker.AskAsync("MEM", ct));
+        results.BuildsPerSecond = burst.PerSecond;
+        results.Failed += burst.Failed;
+        results.ApiPerBuild = Delta(apiBefore, apiAfter) / (double)options.Builds;
+        results.ApiBreakdown = Breakdown(apiBefore, apiAfter, options.Builds);
+        var clientParts = redisClient.Split(' ', 3);
+        results.RedisPerBuild = long.Parse(clientParts[1], CultureInfo.InvariantCulture) / (double)options.Builds;
+        results.RedisBreakdown = PerBuild(clientParts.Length > 2 ? clientParts[2] : "", options.Builds);
+        var serverCommands = Delta(redisBefore, redisAfter);
+        results.RedisServerPerBuild = serverCommands / (double)options.Builds;
+        results.WorkerCpuMsPerBuild = (memAfter.CpuMs - memBefore.CpuMs) / options.Builds;
+        results.WorkerAllocatedPerBuild = (memAfter.Allocated - memBefore.Allocated) / (double)options.Builds;
+        Console.WriteLine($"[{Now()}]   {burst.PerSecond:F0} builds/s, {results.ApiPerBuild:F2} API requests and {results.RedisPerBuild:F2} Redis commands per build");
+
+        Console.WriteLine($"[{Now()}] latency: {options.Rate} builds/s offered for {options.RampSeconds} s (ramp) + {options.LatencySeconds} s (measured)");
+        var latency = await OpenLoopAsync(bus, ct);
+        results.LatencyP50 = latency.P50;
+        results.LatencyP99 = latency.P99;
+        results.LatencyMax = latency.Max;
+        results.EndToEndP50 = latency.EndP50;
+        results.EndToEndP99 = latency.EndP99;
+        results.OfferedRate = latency.OfferedRate;
+        results.Failed += latency.Failed;
+        Console.WriteLine($"[{Now()}]   publish -> pod created p50 {latency.P50:F1} ms, p99 {latency.P99:F1} ms");
+
+        if (options.MemoryBuilds > 0)
+        {
+            Console.WriteLine($"[{Now()}] memory: {options.MemoryBuilds} builds in chunks of {options.MemoryChunk}");
+            var samples = new List<(int Builds, Mem Mem)> { (0, Mem.Parse(await worker.AskAsync("MEM", ct))) };
+            var busy = TimeSpan.Zero;
+            // CPU from the second chunk on (the first still pays for tiered JIT); the samples' forced GCs count too.
+            var meter = Meter(("worker child", worker.Id));
+            Dictionary<string, double>? cpuBefore = null;
+            for (var done = 0; done < options.MemoryBuilds;)
+            {
+                var chunk = Math.Min(options.MemoryChunk, options.MemoryBuilds - done);
+                var r = await BurstAsync(bus, chunk, "mem", ct, forget: true);
+                results.Failed += r.Failed;
+                busy += r.Elapsed;
+                done += chunk;
+                var mem = Mem.Parse(await worker.AskAsync("MEM", ct));
+                samples.Add((done, mem));
+                if (cpuBefore is null)
+                {
+                    cpuBefore = meter.Snapshot();
+                    results.BuildCpuBuilds = -done;
+                }
+                Console.WriteLine($"[{Now()}]   {done,6} builds: RSS {mem.Rss / 1048576.0:F1} MiB, heap after full GC {mem.Heap / 1048576.0:F2} MiB, {r.PerSecond:F0} builds/s");
+            }
+            results.MemorySamples = samples;
+            results.BuildCpuBuilds += options.MemoryBuilds;
+            if (cpuBefore is not null && results.BuildCpuBuilds > 0)
+            {
+                results.BuildCpu = meter.PerUnit(cpuBefore, meter.Snapshot(), results.BuildCpuBuilds);
+            }
+            // Sustained: every build of the memory phase over the time spent building (the samples' pauses left out).
+            results.SustainedBuildsPerSecond = options.MemoryBuilds / busy.TotalSeconds;
+        }
+        results.UnknownEvents = _tracker.Unknown;
+        results.SimRequests = string.Join(", ", (await ApiRequestsAsync(http, ct)).Select(kv => $"{kv.Key} {kv.Value}"));
+        return true;
     }
 
     /// <summary>The baseline publishes BuildImage like the worker phases: it would land in the worker's queue if that existed.</summary>
