@@ -75,6 +75,8 @@ public sealed class BrowserTests(WebFarmFixture farm, BrowserFixture browser) : 
         await Expect(page.Locator("#reason")).ToContainTextAsync("the registry refused the credentials");
         await Expect(page.Locator("#reason")).ToContainTextAsync("permanent");
         await Expect(page.Locator("#attempts")).ToContainTextAsync(record.Attempts[0].Pod!);
+        // The pod's memory limit, as the worker reported it (docs/scheduling.md "Memory learned from history").
+        await Expect(page.Locator("#attempts td.memory").First).ToHaveTextAsync(record.Attempts[0].MemoryLimit ?? throw new InvalidOperationException("the worker reported no memory limit"));
         await Expect(page.Locator("#log-note")).Not.ToBeEmptyAsync();
         await Expect(page.Locator("#log-note")).ToContainTextAsync("Attempt 1:");
         // Kaniko's own lines, in order: the push permission check that failed, and the exit.

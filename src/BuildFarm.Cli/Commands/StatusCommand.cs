@@ -106,14 +106,19 @@ public static class StatusCommand
         attempts.AddColumn(new TableColumn("attempt").RightAligned());
         attempts.AddColumn("pod");
         attempts.AddColumn(new TableColumn("seconds").RightAligned());
+        attempts.AddColumn("memory");
         attempts.AddColumn("reason");
         attempts.AddColumn("detail");
         foreach (var a in b.Attempts)
         {
             var seconds = a.StartedAt is { } s && a.EndedAt is { } e ? (e - s).TotalSeconds.ToString("0.0", s_inv) : "";
-            attempts.AddRow(new Text(a.Attempt.ToString(s_inv)), new Text(a.Pod ?? ""), new Text(seconds),
+            attempts.AddRow(new Text(a.Attempt.ToString(s_inv)), new Text(a.Pod ?? ""), new Text(seconds), new Text(MemoryOf(a)),
                 new Text(a.Reason ?? (a.EndedAt is null ? "running" : "ok")), new Text(a.Detail ?? ""));
         }
         return new Rows(fields, attempts);
     }
+
+    /// <summary>An attempt's memory limit, marked when the farm doubled it after an OOM kill (docs/scheduling.md "Memory").</summary>
+    internal static string MemoryOf(AttemptRecord attempt) =>
+        attempt.MemoryLimit is null ? "" : attempt.MemoryRaised == true ? $"{attempt.MemoryLimit} (raised after OOM)" : attempt.MemoryLimit;
 }

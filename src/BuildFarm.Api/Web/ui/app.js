@@ -630,12 +630,13 @@ function buildParts(r, table, may, reload) {
   parts.push(h('h2', {}, 'Attempts'));
   const attempts = r.attempts || [];
   parts.push(attempts.length === 0 ? h('p', { class: 'note' }, 'None yet.') : h('div', { class: 'table-wrap' }, h('table', { id: 'attempts' },
-    h('thead', {}, h('tr', {}, ['#', 'Pod', 'Started', 'Took', 'Reason', 'Retry at'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['#', 'Pod', 'Started', 'Took', 'Memory', 'Reason', 'Retry at'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, attempts.map((a) => h('tr', {},
       h('td', {}, a.attempt),
       h('td', { class: 'mono' }, a.pod || '—'),
       h('td', {}, when(a.startedAt)),
       h('td', {}, duration(seconds(a.startedAt, a.endedAt))),
+      h('td', { class: 'memory' }, a.memoryLimit ? [h('span', { class: 'mono' }, a.memoryLimit), a.memoryRaised ? ' (raised after OOM)' : ''] : '—'),
       h('td', {}, a.reason ? [h('code', {}, a.reason), a.transient ? ' (transient)' : '', a.detail ? h('div', { class: 'note mono' }, a.detail) : ''] : (a.endedAt ? 'ok' : 'running')),
       h('td', {}, a.retryAt ? when(a.retryAt) : '—')))))));
 
