@@ -1,4 +1,6 @@
 using BuildFarm.Contracts;
+using BuildFarm.Coordination;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace BuildFarm.Worker.Tests;
 
@@ -40,6 +42,76 @@ public sealed class CoordinationFlowTests
         Assert.Equal(6, stats.Pods.Count(p => p.Name.StartsWith("bf-slot", StringComparison.Ordinal)));
         var registry = stats.Registries["slots.example.com"];
         Assert.Equal(2, registry.Peak);
+    }
+
+    [Fact]
+    public async Task RegistrySlot_GoesBackWithTheFencingCheck_BeforeTheDedupeCompletes()
+    {
+        // The push is over once the pod has ended: the slot is released in the fencing check's round trip, not after the
+        // dedupe completion, the success event and the pod's deletion.
+        var order = new List<string>();
+        await using var worker = await WorkerHarness.StartAsync(configure: services =>
+        {
+            var slots = services.Last(d => d.ServiceType == typeof(IRegistrySlots)).ImplementationFactory!;
+            var dedupe = services.Last(d => d.ServiceType == typeof(IBuildDedupe)).ImplementationFactory!;
+            services.AddSingleton<IRegistrySlots>(sp => new OrderedSlots((IRegistrySlots)slots(sp), order));
+            services.AddSingleton<IBuildDedupe>(sp => new OrderedDedupe((IBuildDedupe)dedupe(sp), order));
+        });
+        await worker.PublishAsync(WorkerHarness.Command("early-slot"));
+
+        Assert.IsType<BuildSucceeded>(await worker.Events.WaitEndAsync("early-slot"));
+        await Eventually.UntilAsync(() => Snapshot(order).Contains("slot released"), "the registry slot was never released");
+        var seen = Snapshot(order);
+        Assert.True(seen.IndexOf("slot released") < seen.IndexOf("dedupe completed"), string.Join(", ", seen));
+    }
+
+    private static List<string> Snapshot(List<string> order)
+    {
+        lock (order)
+        {
+            return [.. order];
+        }
+    }
+
+    private static void Note(List<string> order, string what)
+    {
+        lock (order)
+        {
+            order.Add(what);
+        }
+    }
+
+    private sealed class OrderedSlots(IRegistrySlots inner, List<string> order) : IRegistrySlots
+    {
+        public Task<Lease?> TryAcquireAsync(string registry, string holder, int limit, TimeSpan ttl, CancellationToken cancellationToken) =>
+            inner.TryAcquireAsync(registry, holder, limit, ttl, cancellationToken);
+
+        public Task<bool> RenewAsync(Lease lease, TimeSpan ttl, CancellationToken cancellationToken) => inner.RenewAsync(lease, ttl, cancellationToken);
+
+        public Task ReleaseAsync(Lease lease, CancellationToken cancellationToken)
+        {
+            Note(order, "slot released");
+            return inner.ReleaseAsync(lease, cancellationToken);
+        }
+
+        public Task<int> CountAsync(string registry, CancellationToken cancellationToken) => inner.CountAsync(registry, cancellationToken);
+    }
+
+    private sealed class OrderedDedupe(IBuildDedupe inner, List<string> order) : IBuildDedupe
+    {
+        public Task<DedupeClaim> ClaimAsync(string buildKey, string buildId, TimeSpan inFlightTtl, CancellationToken cancellationToken) =>
+            inner.ClaimAsync(buildKey, buildId, inFlightTtl, cancellationToken);
+
+        public Task<bool> RenewAsync(string buildKey, string buildId, TimeSpan inFlightTtl, CancellationToken cancellationToken) =>
+            inner.RenewAsync(buildKey, buildId, inFlightTtl, cancellationToken);
+
+        public Task<bool> CompleteAsync(string buildKey, string buildId, string digest, TimeSpan completedTtl, CancellationToken cancellationToken)
+        {
+            Note(order, "dedupe completed");
+            return inner.CompleteAsync(buildKey, buildId, digest, completedTtl, cancellationToken);
+        }
+
+        public Task AbandonAsync(string buildKey, string buildId, CancellationToken cancellationToken) => inner.AbandonAsync(buildKey, buildId, cancellationToken);
     }
 
     [Fact]

@@ -80,8 +80,12 @@ public sealed class LeaseScope : IAsyncDisposable
         }
         foreach (var registry in registries)
         {
-            _heldSlots.Add(await WaitForAsync(token => _slots.TryAcquireAsync(registry, _buildId, _limits.Current(registry), _options.LeaseTtl, token), ct)
-                .ConfigureAwait(false));
+            var slot = await WaitForAsync(token => _slots.TryAcquireAsync(registry, _buildId, _limits.Current(registry), _options.LeaseTtl, token), ct)
+                .ConfigureAwait(false);
+            lock (_heldSlots)
+            {
+                _heldSlots.Add(slot);
+            }
         }
         _renewStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         _renewal = RenewAsync(_renewStop.Token);
@@ -89,16 +93,25 @@ public sealed class LeaseScope : IAsyncDisposable
 
     /// <summary>
     /// The fencing check: releases the destination locks, throwing <see cref="LeaseLostException"/> when one was no longer
-    /// this build's (the push is over, and one round trip does both). A lock released here is not released again on dispose.
+    /// this build's (the push is over, and one round trip does both). The push being over, the registry slots go back in
+    /// the same round trip as the first lock's check (whatever its answer). What is released here is not released again on dispose.
     /// </summary>
     public async Task FenceAsync(CancellationToken ct)
     {
-        while (TakeLastLock() is { } lease)
+        var slots = ReleaseSlotsAsync();
+        try
         {
-            if (!await _locks.ReleaseAsync(lease, ct).ConfigureAwait(false))
+            while (TakeLastLock() is { } lease)
             {
-                throw new LeaseLostException($"build {_buildId}: the lock on {lease.Resource} was lost before success was published");
+                if (!await _locks.ReleaseAsync(lease, ct).ConfigureAwait(false))
+                {
+                    throw new LeaseLostException($"build {_buildId}: the lock on {lease.Resource} was lost before success was published");
+                }
             }
+        }
+        finally
+        {
+            await slots.ConfigureAwait(false);
         }
     }
 
@@ -125,9 +138,19 @@ public sealed class LeaseScope : IAsyncDisposable
             locks = [.. _heldLocks];
             _heldLocks.Clear();
         }
-        await Task.WhenAll(locks.Select(lease => ReleaseAsync(lease, _locks.ReleaseAsync))
-            .Concat(_heldSlots.Select(lease => ReleaseAsync(lease, _slots.ReleaseAsync)))).ConfigureAwait(false);
-        _heldSlots.Clear();
+        await Task.WhenAll(locks.Select(lease => ReleaseAsync(lease, _locks.ReleaseAsync)).Append(ReleaseSlotsAsync())).ConfigureAwait(false);
+    }
+
+    /// <summary>Releases the registry slots still held (each failure logged: the slot then expires with its lease).</summary>
+    private Task ReleaseSlotsAsync()
+    {
+        Lease[] slots;
+        lock (_heldSlots)
+        {
+            slots = [.. _heldSlots];
+            _heldSlots.Clear();
+        }
+        return slots.Length == 0 ? Task.CompletedTask : Task.WhenAll(slots.Select(lease => ReleaseAsync(lease, _slots.ReleaseAsync)));
     }
 
     private Task<Lease> WaitForAsync(Func<CancellationToken, Task<Lease?>> tryAcquire, CancellationToken ct) =>
@@ -155,14 +178,19 @@ public sealed class LeaseScope : IAsyncDisposable
                 }
                 foreach (var lease in current)
                 {
-                    if (!await _locks.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false) && HoldsLock(lease))
+                    if (!await _locks.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false) && Holds(_heldLocks, lease))
                     {
                         _logger.LogWarning("build {Build}: lock on {Resource} lost", _buildId, lease.Resource);
                     }
                 }
-                foreach (var lease in _heldSlots)
+                Lease[] slots;
+                lock (_heldSlots)
                 {
-                    if (!await _slots.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false))
+                    slots = [.. _heldSlots];
+                }
+                foreach (var lease in slots)
+                {
+                    if (!await _slots.RenewAsync(lease, _options.LeaseTtl, ct).ConfigureAwait(false) && Holds(_heldSlots, lease))
                     {
                         _logger.LogWarning("build {Build}: registry slot on {Resource} lost", _buildId, lease.Resource);
                     }
@@ -207,11 +235,11 @@ public sealed class LeaseScope : IAsyncDisposable
         }
     }
 
-    private bool HoldsLock(Lease lease)
+    private static bool Holds(List<Lease> held, Lease lease)
     {
-        lock (_heldLocks)
+        lock (held)
         {
-            return _heldLocks.Contains(lease);
+            return held.Contains(lease);
         }
     }
 }
