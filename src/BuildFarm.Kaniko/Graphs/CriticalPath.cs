@@ -57,5 +57,5 @@ public static class CriticalPath
     /// <summary>The longest remaining path: the batch's expected makespan with unlimited slots.</summary>
     public static double Length(IReadOnlyList<double> remaining) => remaining.Count == 0 ? 0 : remaining.Max();
 
-    private static double Clamp(double seconds) => double.IsNaN(seconds) ? 0 : Math.Clamp(seconds, 0, MaxSeconds);
+    internal static double Clamp(double seconds) => double.IsNaN(seconds) ? 0 : Math.Clamp(seconds, 0, MaxSeconds);
 }
