@@ -19,17 +19,24 @@ public static class RoundTrips
     /// with a command sent once every earlier command was answered. Commands are taken in the order they were sent;
     /// an interval whose answer precedes its send (a command never sent) counts as the instant it was sent.
     /// </summary>
-    public static int Count(IEnumerable<(long Sent, long Answered)> commands)
+    public static int Count(IEnumerable<(long Sent, long Answered)> commands) => Group([.. commands]).Count;
+
+    /// <summary>The round trips of <see cref="Count"/>, each the indices (into <paramref name="commands"/>) of its commands in the order sent.</summary>
+    public static IReadOnlyList<IReadOnlyList<int>> Group(IReadOnlyList<(long Sent, long Answered)> commands)
     {
         ArgumentNullException.ThrowIfNull(commands);
-        var trips = 0;
+        var trips = new List<IReadOnlyList<int>>();
+        List<int>? trip = null;
         var answered = long.MinValue;
-        foreach (var (sent, end) in commands.OrderBy(c => c.Sent))
+        foreach (var i in Enumerable.Range(0, commands.Count).OrderBy(i => commands[i].Sent))
         {
-            if (trips == 0 || sent >= answered)
+            var (sent, end) = commands[i];
+            if (trip is null || sent >= answered)
             {
-                trips++;
+                trip = [];
+                trips.Add(trip);
             }
+            trip.Add(i);
             answered = Math.Max(answered, Math.Max(sent, end));
         }
         return trips;
@@ -66,6 +73,11 @@ public static class RoundTrips
                 throw new InvalidOperationException($"RoundTrips.Count is wrong for '{name}': {counted}, expected {expected}");
             }
         }
+        var groups = string.Join("|", Group([(30, 40), (0, 10), (2, 12), (15, 20)]).Select(g => string.Join("+", g)));
+        if (groups != "1+2|3|0")
+        {
+            throw new InvalidOperationException($"RoundTrips.Group is wrong: {groups}, expected 1+2|3|0");
+        }
     }
 
     private static long NonNegative(TimeSpan span) => Math.Max(0, span.Ticks);
@@ -85,8 +97,11 @@ public static class RoundTrips
 /// <param name="Spread">How many spans had how many round trips: <c>6x990,7x10</c>.</param>
 /// <param name="Breakdown">Every command sent by name: <c>eval=5000,get=1000</c>.</param>
 /// <param name="SharedBreakdown">The shared commands by name.</param>
+/// <param name="SharedExchanges">The shared commands grouped as one caller's would be (<see cref="RoundTrips.Count"/> over all of them):
+/// the fewest exchanges they can have taken, shown beside the verdict's count of one exchange per shared command.</param>
+/// <param name="Sample">The round trips of one build with the most common count, in order: <c>get+eval+hmget|eval|zrem</c>.</param>
 public sealed record RedisProfile(long Commands, long BuildCommands, int Builds, long BuildRoundTrips, int MaxBuildRoundTrips, string Spread, string Breakdown,
-    string SharedBreakdown)
+    string SharedBreakdown, int SharedExchanges, string Sample)
 {
     public long SharedCommands => Commands - BuildCommands;
 
@@ -101,17 +116,18 @@ public sealed record RedisProfile(long Commands, long BuildCommands, int Builds,
 
     /// <summary>One line, fields separated by spaces (none of them holds one).</summary>
     public string Format() => string.Create(CultureInfo.InvariantCulture,
-        $"REDIS {Commands} {BuildCommands} {Builds} {BuildRoundTrips} {MaxBuildRoundTrips} {Field(Spread)} {Field(Breakdown)} {Field(SharedBreakdown)}");
+        $"REDIS {Commands} {BuildCommands} {Builds} {BuildRoundTrips} {MaxBuildRoundTrips} {Field(Spread)} {Field(Breakdown)} {Field(SharedBreakdown)} {SharedExchanges} {Field(Sample)}");
 
     public static RedisProfile Parse(string line)
     {
         ArgumentNullException.ThrowIfNull(line);
         var f = line.Split(' ');
-        if (f is not ["REDIS", _, _, _, _, _, _, _, _])
+        if (f is not ["REDIS", _, _, _, _, _, _, _, _, _, _])
         {
             throw new InvalidOperationException($"the worker child's Redis profile is not understood: '{line}'");
         }
-        return new RedisProfile(L(f[1]), L(f[2]), (int)L(f[3]), L(f[4]), (int)L(f[5]), Unfield(f[6]), Unfield(f[7]), Unfield(f[8]));
+        return new RedisProfile(L(f[1]), L(f[2]), (int)L(f[3]), L(f[4]), (int)L(f[5]), Unfield(f[6]), Unfield(f[7]), Unfield(f[8]), (int)L(f[9]),
+            Unfield(f[10]));
 
         static long L(string s) => long.Parse(s, CultureInfo.InvariantCulture);
     }
@@ -125,7 +141,8 @@ public sealed record RedisProfile(long Commands, long BuildCommands, int Builds,
     /// <summary>What <see cref="RoundTripsPerBuild"/> is made of, for a table.</summary>
     public string RoundTripsDetail(int builds) => string.Create(CultureInfo.InvariantCulture,
         $"within a build mean {MeanBuildRoundTrips:F2}, max {MaxBuildRoundTrips} over {Builds} build spans ({Spread}); " +
-        $"+ shared {SharedPerBuild(builds):F2} ({(SharedBreakdown.Length == 0 ? "none" : PerBuild(SharedBreakdown, builds))})");
+        $"+ shared {SharedPerBuild(builds):F2} ({(SharedBreakdown.Length == 0 ? "none" : PerBuild(SharedBreakdown, builds))}; " +
+        $"{SharedExchanges} exchanges at the fewest, {SharedExchanges / (double)builds:F2} per build); a build's round trips: {Sample}");
 
     /// <summary><c>eval=5000,get=1000</c> as per build figures: <c>eval: 5, get: 1</c>.</summary>
     public static string PerBuild(string counts, int builds)
@@ -146,12 +163,16 @@ public sealed record RedisProfile(long Commands, long BuildCommands, int Builds,
         ArgumentNullException.ThrowIfNull(builds);
         ArgumentNullException.ThrowIfNull(shared);
         var spans = builds.Where(b => b.Count > 0).ToList();
-        var trips = spans.Select(b => RoundTrips.Count(b.Select(RoundTrips.Interval))).ToList();
+        var grouped = spans.Select(b => (Commands: b, Trips: RoundTrips.Group([.. b.Select(RoundTrips.Interval)]))).ToList();
+        var trips = grouped.Select(b => b.Trips.Count).ToList();
         var spread = string.Join(",", trips.GroupBy(t => t).OrderBy(g => g.Key)
             .Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key}x{g.Count()}")));
         var buildCommands = spans.Sum(b => (long)b.Count);
+        var modal = trips.GroupBy(t => t).OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault();
+        var sample = grouped.FirstOrDefault(b => b.Trips.Count == modal);
+        var sampleText = sample.Commands is null ? "" : string.Join("|", sample.Trips.Select(t => string.Join("+", t.Select(i => sample.Commands[i].Command.ToLowerInvariant()))));
         return new RedisProfile(buildCommands + shared.Count, buildCommands, spans.Count, trips.Sum(t => (long)t), trips.DefaultIfEmpty(0).Max(), spread,
-            CountByName(spans.SelectMany(b => b).Concat(shared)), CountByName(shared));
+            CountByName(spans.SelectMany(b => b).Concat(shared)), CountByName(shared), RoundTrips.Count(shared.Select(RoundTrips.Interval)), sampleText);
     }
 
     private static string Field(string value) => value.Length == 0 ? "-" : value;
