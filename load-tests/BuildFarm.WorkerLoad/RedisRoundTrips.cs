@@ -185,26 +185,25 @@ public sealed record RedisProfile(long Commands, long BuildCommands, int Builds,
 /// the worker's build span current on the caller's async context when StackExchange.Redis asks for a session, and not
 /// yet stopped (a loop started from within a build keeps that span as its context after the build ended: its commands
 /// are shared) — or to the shared session. Only the build span is sampled (propagation only, nothing recorded), so that
-/// it is <see cref="Activity.Current"/> for the build's flow.
+/// it is <see cref="Activity.Current"/> for the build's flow, and only between <see cref="Start"/> and <see cref="Stop"/>:
+/// outside them the worker runs as it does unmeasured (a build already running at the start has no span: shared).
 /// </summary>
 public sealed class BuildRedisProfiler : IDisposable
 {
-    private readonly ActivityListener _listener;
     private Sessions? _sessions;
 
     public BuildRedisProfiler(IConnectionMultiplexer redis)
     {
         ArgumentNullException.ThrowIfNull(redis);
-        _listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == TraceNames.SourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> o) => o.Name == TraceNames.BuildSpan ? ActivitySamplingResult.PropagationData : ActivitySamplingResult.None,
-        };
-        ActivitySource.AddActivityListener(_listener);
         redis.RegisterProfiler(Session);
     }
 
-    public void Start() => Volatile.Write(ref _sessions, new Sessions());
+    public void Start()
+    {
+        var sessions = new Sessions();
+        ActivitySource.AddActivityListener(sessions.Listener);
+        Interlocked.Exchange(ref _sessions, sessions)?.Listener.Dispose();
+    }
 
     /// <summary>Stops profiling and summarises what was profiled since <see cref="Start"/> (nothing when it was not started).</summary>
     public RedisProfile Stop()
@@ -214,11 +213,12 @@ public sealed class BuildRedisProfiler : IDisposable
         {
             return RedisProfile.From([], []);
         }
+        sessions.Listener.Dispose();
         var builds = sessions.Builds.Values.Select(s => (IReadOnlyList<IProfiledCommand>)[.. s.FinishProfiling()]).ToList();
         return RedisProfile.From(builds, [.. sessions.Shared.FinishProfiling()]);
     }
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose() => Interlocked.Exchange(ref _sessions, null)?.Listener.Dispose();
 
     private ProfilingSession? Session()
     {
@@ -239,6 +239,12 @@ public sealed class BuildRedisProfiler : IDisposable
 
     private sealed class Sessions
     {
+        public ActivityListener Listener { get; } = new()
+        {
+            ShouldListenTo = source => source.Name == TraceNames.SourceName,
+            Sample = (ref o) => o.Name == TraceNames.BuildSpan ? ActivitySamplingResult.PropagationData : ActivitySamplingResult.None,
+        };
+
         public ConcurrentDictionary<Activity, ProfilingSession> Builds { get; } = new();
         public ProfilingSession Shared { get; } = new();
     }
