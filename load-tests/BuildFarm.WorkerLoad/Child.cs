@@ -11,7 +11,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
-using StackExchange.Redis.Profiling;
 
 namespace BuildFarm.WorkerLoad;
 
@@ -20,7 +19,7 @@ namespace BuildFarm.WorkerLoad;
 /// as src/BuildFarm.Worker/Program.cs composes it, with server GC like buildfarm-worker), <c>--child raw</c> (a bare
 /// MassTransit bus with a trivial BuildImage handler), <c>--child echo</c> (the same bus whose handler publishes the two
 /// events a build publishes, BuildStarted and BuildSucceeded, and does nothing else) or <c>--child sim</c> (the cluster simulator). It answers one-line commands on stdin (<c>MEM</c>, <c>COUNT</c>,
-/// <c>REDIS-START</c>, <c>REDIS-STOP</c>) on stdout; logs go to stderr. It stops when stdin closes.
+/// <c>REDIS-START</c>, <c>REDIS-STOP</c>: see <see cref="BuildRedisProfiler"/>) on stdout; logs go to stderr. It stops when stdin closes.
 /// </summary>
 public static class Child
 {
@@ -82,23 +81,16 @@ public static class Child
         app.MapBuildFarmWorkerEndpoints();
         await app.StartAsync();
 
-        var redis = app.Services.GetRequiredService<IConnectionMultiplexer>();
-        ProfilingSession? session = null;
-        redis.RegisterProfiler(() => Volatile.Read(ref session));
+        using var profiler = new BuildRedisProfiler(app.Services.GetRequiredService<IConnectionMultiplexer>());
         await ServeCommandsAsync(command =>
         {
             switch (command)
             {
                 case "REDIS-START":
-                    Volatile.Write(ref session, new ProfilingSession());
+                    profiler.Start();
                     return "OK";
                 case "REDIS-STOP":
-                    var finished = Interlocked.Exchange(ref session, null);
-                    var commands = finished?.FinishProfiling().ToList() ?? [];
-                    // One entry per command sent (a script call is one command, whatever it does inside).
-                    return "REDIS " + commands.Count.ToString(CultureInfo.InvariantCulture) + " " + string.Join(",",
-                        commands.GroupBy(c => c.Command, StringComparer.OrdinalIgnoreCase).OrderByDescending(g => g.Count())
-                            .Select(g => $"{g.Key.ToLowerInvariant()}={g.Count().ToString(CultureInfo.InvariantCulture)}"));
+                    return profiler.Stop().Format();
                 default:
                     return null;
             }

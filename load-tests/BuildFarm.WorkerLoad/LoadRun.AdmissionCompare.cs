@@ -11,7 +11,7 @@ namespace BuildFarm.WorkerLoad;
 /// <summary>
 /// The admission comparison (<c>--admission-compare ROUNDS</c>, issue 17 benchmark 4, the guard rails): per round, a fresh
 /// worker child with <c>Scheduling:Admission=false</c> and one with <c>true</c>, each given the warm-up, the burst (Kubernetes
-/// API requests and Redis commands per build counted) and the latency phase at <c>--rate</c>. Admission off: builds are
+/// API requests, Redis round trips and commands per build counted) and the latency phase at <c>--rate</c>. Admission off: builds are
 /// published to the broker, as a producer does then. On: each build is enqueued in the admission store (one
 /// <see cref="IAdmissionStore.EnqueueAsync"/> per build with <see cref="BuildDispatch.Entry"/>, as the API's single builds
 /// are), over a Redis connection of the generator's own whose commands are counted as the producer's; the worker's
@@ -26,7 +26,8 @@ public sealed partial class LoadRun
     {
         var phases = await CompareRoundsAsync(options.AdmissionCompare, AdmissionPhaseAsync,
             p => string.Create(CultureInfo.InvariantCulture,
-                $"{p.BuildsPerSecond:F0} builds/s; Kubernetes API {p.ApiPerBuild:F2}, Redis commands worker {p.WorkerRedisPerBuild:F2} + producer {p.ProducerRedisPerBuild:F2} per build; " +
+                $"{p.BuildsPerSecond:F0} builds/s; Kubernetes API {p.ApiPerBuild:F2}, Redis round trips {p.RedisRoundTripsPerBuild:F2} " +
+                $"(commands worker {p.WorkerCommandsPerBuild:F2} + producer {p.ProducerRedisPerBuild:F2}) per build; " +
                 $"submit -> pod created p50 {p.P50:F1} ms, p99 {p.P99:F1} ms"), ct);
         var comparison = new AdmissionComparison(options, phases, _tracker.Unknown);
         comparison.Notes.AddRange(_notes);
@@ -60,16 +61,15 @@ public sealed partial class LoadRun
             Volatile.Write(ref session, new ProfilingSession());
             var burst = await BurstAsync(bench.Bus, options.Builds, label, ct, forget: true);
             var producerCommands = Interlocked.Exchange(ref session, null)!.FinishProfiling().ToList();
-            var workerCommands = (await worker.AskAsync("REDIS-STOP", ct)).Split(' ', 3);
+            var workerRedis = RedisProfile.Parse(await worker.AskAsync("REDIS-STOP", ct));
             var redisAfter = await CommandStatsAsync(bench.Redis);
             var apiAfter = await ApiRequestsAsync(bench.Http, ct);
             var latency = await OpenLoopAsync(bench.Bus, ct);
             return new AdmissionPhase(round, admission, burst.PerSecond, burst.Failed + latency.Failed,
                 Delta(apiBefore, apiAfter) / (double)options.Builds, Breakdown(apiBefore, apiAfter, options.Builds),
-                long.Parse(workerCommands[1], CultureInfo.InvariantCulture) / (double)options.Builds,
-                PerBuild(workerCommands.Length > 2 ? workerCommands[2] : "", options.Builds),
+                workerRedis, options.Builds,
                 producerCommands.Count / (double)options.Builds,
-                PerBuild(string.Join(",", producerCommands.GroupBy(c => c.Command.ToLowerInvariant()).Select(g => $"{g.Key}={g.Count().ToString(CultureInfo.InvariantCulture)}")), options.Builds),
+                RedisProfile.PerBuild(RedisProfile.CountByName(producerCommands), options.Builds),
                 Delta(redisBefore, redisAfter) / (double)options.Builds,
                 latency.P50, latency.P99, latency.Max, latency.OfferedRate);
         }
@@ -88,8 +88,8 @@ public sealed record AdmissionPhase(
     int Failed,
     double ApiPerBuild,
     string ApiBreakdown,
-    double WorkerRedisPerBuild,
-    string WorkerRedisBreakdown,
+    RedisProfile WorkerRedis,
+    int Builds,
     double ProducerRedisPerBuild,
     string ProducerRedisBreakdown,
     double RedisServerPerBuild,
@@ -98,8 +98,19 @@ public sealed record AdmissionPhase(
     double Max,
     double OfferedRate)
 {
+    public double WorkerCommandsPerBuild => WorkerRedis.CommandsPerBuild(Builds);
+
+    /// <summary>The worker's round trips per build: within the build plus its shared commands (<see cref="RedisProfile.RoundTripsPerBuild"/>).</summary>
+    public double WorkerRoundTripsPerBuild => WorkerRedis.RoundTripsPerBuild(Builds);
+
     /// <summary>The Redis commands a build costs the farm: the worker's and the producer's (the admission enqueue).</summary>
-    public double RedisPerBuild => WorkerRedisPerBuild + ProducerRedisPerBuild;
+    public double RedisCommandsPerBuild => WorkerCommandsPerBuild + ProducerRedisPerBuild;
+
+    /// <summary>
+    /// The Redis round trips a build costs the farm (issue 17's guard rail): the worker's, plus the producer's commands,
+    /// each an exchange of its own (one enqueue per build, from another process than the worker).
+    /// </summary>
+    public double RedisRoundTripsPerBuild => WorkerRoundTripsPerBuild + ProducerRedisPerBuild;
 }
 
 /// <summary>The comparison's table: every phase, then the mean with admission on beside off, the ratios and issue 17's guard rails.</summary>
@@ -123,21 +134,28 @@ public sealed class AdmissionComparison(LoadOptions options, IReadOnlyList<Admis
         sb.AppendLine(CultureInfo.InvariantCulture,
             $"admission off vs on: {options.AdmissionCompare} round(s), a fresh worker child per setting (Worker:Slots {options.Slots}), {options.Warmup} warm-up builds, " +
             $"a burst of {options.Builds} (counts), {options.Rate} builds/s for {options.RampSeconds} s ramp + {options.LatencySeconds} s measured (latency)");
-        sb.AppendLine("Redis figures are commands sent (a script call is one; commands pipelined together share one network round trip)");
-        sb.AppendLine("round admission | burst builds/s | k8s API/build | Redis worker/build | Redis producer/build | Redis executed/build | submit->pod p50 ms | p99 ms | max ms");
+        sb.AppendLine("Redis round trips: the worker's latency-serial round trips within each build (commands in flight together share one) + its shared " +
+            "commands (outside any build) + the producer's commands, each shared or producer command one exchange; commands: every command sent (a script call is one)");
+        sb.AppendLine("round admission | burst builds/s | k8s API/build | Redis round trips/build | commands worker/build | producer/build | executed/build | submit->pod p50 ms | p99 ms | max ms");
         var details = new StringBuilder();
         foreach (var p in Phases)
         {
             details.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"round {p.Round} admission {(p.Admission ? "on" : "off")}: offered {p.OfferedRate:F0}/s; Kubernetes API {p.ApiBreakdown}; Redis worker {p.WorkerRedisBreakdown}; producer {(p.ProducerRedisBreakdown is "" ? "none (publish)" : p.ProducerRedisBreakdown)}"));
+                $"round {p.Round} admission {(p.Admission ? "on" : "off")}: offered {p.OfferedRate:F0}/s; Kubernetes API {p.ApiBreakdown}; " +
+                $"Redis worker round trips {p.WorkerRoundTripsPerBuild:F2} ({p.WorkerRedis.RoundTripsDetail(p.Builds)}); " +
+                $"worker commands {RedisProfile.PerBuild(p.WorkerRedis.Breakdown, p.Builds)}; producer {(p.ProducerRedisBreakdown is "" ? "none (publish)" : p.ProducerRedisBreakdown)}"));
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"{p.Round,5} {(p.Admission ? "on " : "off"),-9} | {p.BuildsPerSecond,14:F0} | {p.ApiPerBuild,13:F2} | {p.WorkerRedisPerBuild,18:F2} | {p.ProducerRedisPerBuild,20:F2} | {p.RedisServerPerBuild,20:F2} | {p.P50,18:F1} | {p.P99,6:F1} | {p.Max,6:F0}"));
+                $"{p.Round,5} {(p.Admission ? "on " : "off"),-9} | {p.BuildsPerSecond,14:F0} | {p.ApiPerBuild,13:F2} | {p.RedisRoundTripsPerBuild,23:F2} | {p.WorkerCommandsPerBuild,21:F2} | {p.ProducerRedisPerBuild,14:F2} | {p.RedisServerPerBuild,14:F2} | {p.P50,18:F1} | {p.P99,6:F1} | {p.Max,6:F0}"));
         }
         sb.AppendLine().Append(details).AppendLine();
         Row(sb, "Kubernetes API requests per build", p => p.ApiPerBuild, "F2", $"<= {MaxApiPerBuild:F0}", on => on <= MaxApiPerBuild);
-        Row(sb, "Redis commands per build, worker", p => p.WorkerRedisPerBuild, "F2", "", null);
+        Row(sb, "Redis round trips within a build, worker", p => p.WorkerRedis.MeanBuildRoundTrips, "F2", "", null);
+        Row(sb, "  most in one build, worker", p => p.WorkerRedis.MaxBuildRoundTrips, "F0", "", null);
+        Row(sb, "Redis shared commands per build, worker", p => p.WorkerRedis.SharedPerBuild(p.Builds), "F2", "", null);
         Row(sb, "Redis commands per build, producer", p => p.ProducerRedisPerBuild, "F2", "", null);
-        Row(sb, "Redis commands per build, both", p => p.RedisPerBuild, "F2", $"<= {MaxRedisPerBuild:F0}", on => on <= MaxRedisPerBuild);
+        Row(sb, "Redis round trips per build, all", p => p.RedisRoundTripsPerBuild, "F2", $"<= {MaxRedisPerBuild:F0}", on => on <= MaxRedisPerBuild);
+        Row(sb, "Redis commands sent per build, worker", p => p.WorkerCommandsPerBuild, "F2", "", null);
+        Row(sb, "Redis commands sent per build, all", p => p.RedisCommandsPerBuild, "F2", "", null);
         Row(sb, "Redis commands executed per build", p => p.RedisServerPerBuild, "F2", "", null);
         Row(sb, "submit -> pod created p50 ms", p => p.P50, "F1", "", null);
         Row(sb, "submit -> pod created p99 ms", p => p.P99, "F1", $"< {MaxP99Ms:F0}", on => on < MaxP99Ms);

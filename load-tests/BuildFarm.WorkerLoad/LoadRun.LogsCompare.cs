@@ -84,16 +84,14 @@ public sealed partial class LoadRun
         var kind = $"cmp{label}";
         var firstId = _sequence + 1;
         var burst = await BurstAsync(bus, options.Builds, kind, ct, forget: true);
-        var redisClient = await worker.AskAsync("REDIS-STOP", ct);
+        var redisClient = RedisProfile.Parse(await worker.AskAsync("REDIS-STOP", ct));
         var redisAfter = await CommandStatsAsync(redis);
         var apiAfter = await ApiRequestsAsync(http, ct);
         var cpu = meter.PerUnit(cpuBefore, meter.Snapshot(), options.Builds);
         var memAfter = Mem.Parse(await worker.AskAsync("MEM", ct));
-        var clientParts = redisClient.Split(' ', 3);
         var (lines, bytes) = await StoredLogAsync(redis, prefix + "logs:", kind, firstId, options.Builds);
         return new LogsPhase(round, logs, burst.PerSecond, burst.Failed, Delta(apiBefore, apiAfter) / (double)options.Builds,
-            long.Parse(clientParts[1], CultureInfo.InvariantCulture) / (double)options.Builds,
-            PerBuild(clientParts.Length > 2 ? clientParts[2] : "", options.Builds),
+            redisClient, options.Builds,
             Delta(redisBefore, redisAfter) / (double)options.Builds,
             Breakdown(redisBefore, redisAfter, options.Builds),
             (memAfter.CpuMs - memBefore.CpuMs) / options.Builds,
@@ -129,15 +127,21 @@ public sealed record LogsPhase(
     double BuildsPerSecond,
     int Failed,
     double ApiPerBuild,
-    double RedisPerBuild,
-    string RedisBreakdown,
+    RedisProfile Redis,
+    int Builds,
     double RedisServerPerBuild,
     string RedisServerBreakdown,
     double WorkerCpuMsPerBuild,
     double WorkerAllocatedPerBuild,
     IReadOnlyList<(string Name, double MsPerUnit)> Cpu,
     double LogLinesPerBuild,
-    double LogBytesPerBuild);
+    double LogBytesPerBuild)
+{
+    /// <summary>The worker's Redis round trips per build (<see cref="RedisProfile.RoundTripsPerBuild"/>).</summary>
+    public double RedisPerBuild => Redis.RoundTripsPerBuild(Builds);
+
+    public double RedisCommandsPerBuild => Redis.CommandsPerBuild(Builds);
+}
 
 /// <summary>The comparison's table: every burst, then the mean with logs on beside off and issue 14's targets.</summary>
 public sealed class LogsComparison(LoadOptions options, IReadOnlyList<LogsPhase> phases, int unknownEvents)
@@ -167,23 +171,28 @@ public sealed class LogsComparison(LoadOptions options, IReadOnlyList<LogsPhase>
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture,
             $"log store off vs on: {options.LogsCompare} round(s), each a fresh worker child per setting, {options.Warmup} warm-up builds, then {options.Builds} builds at once (measured); Worker:Slots {options.Slots}");
-        sb.AppendLine("round logs | builds/s | Redis round trips/build | Redis commands executed/build | worker CPU ms/build | worker alloc KiB/build | log stored per build");
+        sb.AppendLine("round logs | builds/s | Redis round trips/build | commands sent/build | Redis commands executed/build | worker CPU ms/build | worker alloc KiB/build | log stored per build");
         foreach (var p in Phases)
         {
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"{p.Round,5} {(p.Logs ? "on " : "off")}  | {p.BuildsPerSecond,8:F0} | {p.RedisPerBuild,23:F2} | {p.RedisServerPerBuild,29:F2} | {p.WorkerCpuMsPerBuild,19:F2} | {p.WorkerAllocatedPerBuild / 1024,22:F0} | {p.LogLinesPerBuild:F1} lines, {p.LogBytesPerBuild:F0} bytes"));
+                $"{p.Round,5} {(p.Logs ? "on " : "off")}  | {p.BuildsPerSecond,8:F0} | {p.RedisPerBuild,23:F2} | {p.RedisCommandsPerBuild,19:F2} | {p.RedisServerPerBuild,29:F2} | {p.WorkerCpuMsPerBuild,19:F2} | {p.WorkerAllocatedPerBuild / 1024,22:F0} | {p.LogLinesPerBuild:F1} lines, {p.LogBytesPerBuild:F0} bytes"));
         }
         sb.AppendLine();
         foreach (var p in Phases)
         {
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"round {p.Round} logs {(p.Logs ? "on" : "off")}: Kubernetes API requests {p.ApiPerBuild:F2}; Redis round trips {p.RedisBreakdown}"));
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"round {p.Round} logs {(p.Logs ? "on" : "off")}: Kubernetes API requests {p.ApiPerBuild:F2}; " +
+                $"Redis round trips {p.Redis.RoundTripsDetail(p.Builds)}"));
+            sb.AppendLine(CultureInfo.InvariantCulture, $"    commands sent {RedisProfile.PerBuild(p.Redis.Breakdown, p.Builds)}");
             sb.AppendLine(CultureInfo.InvariantCulture, $"    executed {p.RedisServerBreakdown}");
             sb.AppendLine(CultureInfo.InvariantCulture, $"    CPU per build: {string.Join(", ", p.Cpu.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Name} {c.MsPerUnit:F2} ms")))}");
         }
         sb.AppendLine();
+        var extraCommands = Mean(On, p => p.RedisCommandsPerBuild) - Mean(Off, p => p.RedisCommandsPerBuild);
         var extraServer = Mean(On, p => p.RedisServerPerBuild) - Mean(Off, p => p.RedisServerPerBuild);
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"mean off -> on: Redis round trips {Mean(Off, p => p.RedisPerBuild):F2} -> {Mean(On, p => p.RedisPerBuild):F2} per build ({ExtraRoundTrips:+0.00;-0.00}; target <= +{MaxExtraRoundTrips:F0}): {Verdict(ExtraRoundTrips <= MaxExtraRoundTrips)}"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"               Redis commands sent {Mean(Off, p => p.RedisCommandsPerBuild):F2} -> {Mean(On, p => p.RedisCommandsPerBuild):F2} per build ({extraCommands:+0.00;-0.00})"));
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"               Redis commands executed {Mean(Off, p => p.RedisServerPerBuild):F2} -> {Mean(On, p => p.RedisServerPerBuild):F2} per build ({extraServer:+0.00;-0.00})"));
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,

@@ -82,7 +82,7 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
         var redisBefore = await CommandStatsAsync(redis);
         await worker.AskAsync("REDIS-START", ct);
         var burst = await BurstAsync(bus, options.Builds, "tput", ct);
-        var redisClient = await worker.AskAsync("REDIS-STOP", ct);
+        var redisClient = RedisProfile.Parse(await worker.AskAsync("REDIS-STOP", ct));
         var redisAfter = await CommandStatsAsync(redis);
         var apiAfter = await ApiRequestsAsync(http, ct);
         var memAfter = Mem.Parse(await worker.AskAsync("MEM", ct));
@@ -90,14 +90,13 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
         results.Failed += burst.Failed;
         results.ApiPerBuild = Delta(apiBefore, apiAfter) / (double)options.Builds;
         results.ApiBreakdown = Breakdown(apiBefore, apiAfter, options.Builds);
-        var clientParts = redisClient.Split(' ', 3);
-        results.RedisPerBuild = long.Parse(clientParts[1], CultureInfo.InvariantCulture) / (double)options.Builds;
-        results.RedisBreakdown = PerBuild(clientParts.Length > 2 ? clientParts[2] : "", options.Builds);
+        results.Redis = redisClient;
         var serverCommands = Delta(redisBefore, redisAfter);
         results.RedisServerPerBuild = serverCommands / (double)options.Builds;
         results.WorkerCpuMsPerBuild = (memAfter.CpuMs - memBefore.CpuMs) / options.Builds;
         results.WorkerAllocatedPerBuild = (memAfter.Allocated - memBefore.Allocated) / (double)options.Builds;
-        Console.WriteLine($"[{Now()}]   {burst.PerSecond:F0} builds/s, {results.ApiPerBuild:F2} API requests and {results.RedisPerBuild:F2} Redis commands per build");
+        Console.WriteLine($"[{Now()}]   {burst.PerSecond:F0} builds/s, {results.ApiPerBuild:F2} API requests, {redisClient.RoundTripsPerBuild(options.Builds):F2} Redis round trips " +
+            $"({redisClient.CommandsPerBuild(options.Builds):F2} commands) per build");
 
         Console.WriteLine($"[{Now()}] latency: {options.Rate} builds/s offered for {options.RampSeconds} s (ramp) + {options.LatencySeconds} s (measured)");
         var latency = await OpenLoopAsync(bus, ct);
@@ -508,10 +507,6 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
     private static string Breakdown(Dictionary<string, long> before, Dictionary<string, long> after, int builds) =>
         string.Join(", ", after.Select(kv => (kv.Key, Count: kv.Value - before.GetValueOrDefault(kv.Key))).Where(x => x.Count > 0)
             .OrderByDescending(x => x.Count).Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Key}: {x.Count / (double)builds:0.##}")));
-
-    private static string PerBuild(string counts, int builds) =>
-        string.Join(", ", counts.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => c.Split('='))
-            .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p[0]}: {long.Parse(p[1], CultureInfo.InvariantCulture) / (double)builds:0.##}")));
 
     /// <summary>The <c>--worker-setting</c> options, passed on to a worker child.</summary>
     private IEnumerable<string> WorkerSettingArgs() => options.WorkerSettings.SelectMany(s => new[] { "--worker-setting", s });

@@ -20,6 +20,8 @@ if (options.Child is not null)
     return await Child.RunAsync(options);
 }
 
+// The round-trip grouping is checked on known cases before anything is measured with it.
+RoundTrips.SelfCheck();
 using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.TimeoutSeconds));
 if (options.LogsCompare > 0)
 {

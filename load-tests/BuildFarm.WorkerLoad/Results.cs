@@ -28,8 +28,8 @@ public sealed class Results(LoadOptions options)
     public double OfferedRate { get; set; }
     public double ApiPerBuild { get; set; }
     public string ApiBreakdown { get; set; } = "";
-    public double RedisPerBuild { get; set; }
-    public string RedisBreakdown { get; set; } = "";
+    /// <summary>The worker's Redis commands over the burst (its client's profiler).</summary>
+    public RedisProfile Redis { get; set; } = RedisProfile.From([], []);
     public double RedisServerPerBuild { get; set; }
     public double WorkerCpuMsPerBuild { get; set; }
     public double WorkerAllocatedPerBuild { get; set; }
@@ -82,7 +82,9 @@ public sealed class Results(LoadOptions options)
             ($"publish -> pod created at {OfferedRate:F0}/s offered", $"p50 {LatencyP50:F1} ms, p99 {LatencyP99:F1} ms (max {LatencyMax:F0})", "p99 < 50 ms", Verdict(LatencyP99 < 50)),
             ("  publish -> end event received", $"p50 {EndToEndP50:F1} ms, p99 {EndToEndP99:F1} ms", "", ""),
             ("Kubernetes API requests per build", $"{ApiPerBuild:F2} ({ApiBreakdown})", "<= 4 (besides the watch)", Verdict(ApiPerBuild <= 4)),
-            ("Redis round trips per build", $"{RedisPerBuild:F2} ({RedisBreakdown})", "<= 8", Verdict(RedisPerBuild <= 8)),
+            ("Redis round trips per build", $"{Redis.RoundTripsPerBuild(options.Builds):F2} ({Redis.RoundTripsDetail(options.Builds)})", "<= 8",
+                Verdict(Redis.RoundTripsPerBuild(options.Builds) <= 8)),
+            ("  Redis commands sent per build", $"{Redis.CommandsPerBuild(options.Builds):F2} ({RedisProfile.PerBuild(Redis.Breakdown, options.Builds)})", "", ""),
             ("  Redis commands executed per build", $"{RedisServerPerBuild:F1} (server side, incl. inside scripts)", "", ""),
             ("worker CPU per build", $"{WorkerCpuMsPerBuild:F2} ms, allocated {WorkerAllocatedPerBuild / 1024:F0} KiB", "", ""),
         };
