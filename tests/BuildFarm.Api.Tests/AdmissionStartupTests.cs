@@ -25,6 +25,7 @@ public sealed class AdmissionStartupTests
         start.Environment["Urls"] = "http://127.0.0.1:0";
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["Api__Keys__me__Key"] = "admission-test-key-0123456789";
+        start.Environment["Api__Keys__me__Scopes"] = "submit,read";
         start.Environment["Scheduling__Admission"] = "true";
         start.Environment["Redis__ConnectionString"] = "";
         start.Environment["Status__RedisConnectionString"] = "";
