@@ -7,22 +7,93 @@ using YamlDotNet.RepresentationModel;
 namespace BuildFarm.Deploy.Tests;
 
 /// <summary>
-/// Issue 16: the rendered ScaledObject, the HPA behaviour KEDA gives the HPA it creates, the worker's disruption budget,
-/// spread, probes and resources, checked against the worker's own settings and what KEDA's RabbitMQ scaler documents
-/// (keda.sh/docs/latest/scalers/rabbitmq-queue: over amqp QueueLength counts ready messages only; over http it is the
-/// management API's queue `messages`, ready + unacknowledged; value is the target per replica).
+/// Issue 16: the rendered ScaledObject (issue 17: on the admission figures, or on the queue with components/admission-off),
+/// the HPA behaviour KEDA gives the HPA it creates, the worker's disruption budget, spread, probes and resources, checked
+/// against the worker's own settings and what KEDA's scalers document (keda.sh/docs/latest/scalers/rabbitmq-queue: over
+/// amqp QueueLength counts ready messages only; over http it is the management API's queue `messages`, ready +
+/// unacknowledged; value is the target per replica; scalers/prometheus: threshold is the target per replica).
 /// </summary>
 public sealed class AutoscalingTests
 {
     private static int Int(string? value) => int.Parse(value!, CultureInfo.InvariantCulture);
 
+    /// <summary>The farm-wide demand with admission: ready builds (by tenant) plus builds in flight, max over the workers
+    /// (each reports the same figure).</summary>
+    public const string AdmissionDemandQuery =
+        "(sum(max by (tenant) (buildfarm_admission_ready)) or vector(0)) + (max(buildfarm_admission_in_flight) or vector(0))";
+
     [NeedsServer(Server.Kubectl)]
     [Fact]
-    public void KedaTrigger_CountsReadyAndUnacknowledgedMessagesOfTheWorkerQueue_TargetIsWorkerSlots()
+    public void KedaTrigger_WithAdmission_CountsReadyAndInFlightBuilds_MaxOverWorkers_TargetIsWorkerSlots()
     {
         var objects = Kustomize.Render("overlays/production");
         var scaled = RenderedConfig.Workload(objects, "ScaledObject", "buildfarm-worker");
         var env = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker"), "worker");
+        Assert.Equal("true", env["Scheduling__Admission"]);
+
+        var trigger = Assert.Single(((YamlSequenceNode)scaled.At("spec", "triggers")!).Children);
+        var t = new K8sObject("Trigger", string.Empty, null, (YamlMappingNode)trigger);
+        Assert.Equal("prometheus", t.Scalar("type"));
+        // The backlog waits in Redis: the queue holds only what starts at once. The admission gauges every worker reports
+        // are farm-wide: max over workers (a sum would count the backlog once per worker). docs/deploy.md shows the same query.
+        Assert.Equal(AdmissionDemandQuery, t.Scalar("metadata", "query"));
+        Assert.Equal(env["Worker__Slots"], t.Scalar("metadata", "threshold"));
+        Assert.StartsWith("http://", t.Scalar("metadata", "serverAddress"), StringComparison.Ordinal);
+        // With no worker there is no heartbeat, no capacity and no metric: never scale to zero.
+        Assert.True(Int(scaled.Scalar("spec", "minReplicaCount")) >= 1);
+        var deployDoc = File.ReadAllText(Path.Combine(Kustomize.RepoRoot, "docs", "deploy.md"));
+        Assert.Contains(AdmissionDemandQuery, deployDoc, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The shipped query evaluated by the real promtool over two workers' series: every worker reports the farm-wide
+    /// figures (one may lag behind), so the demand is Σ over tenants of the max over workers, plus the max in flight;
+    /// with nothing waiting it is the in-flight count, with no series at all 0 (not "no answer").
+    /// </summary>
+    [NeedsServer(Server.Kubectl, Server.Prometheus)]
+    [Fact]
+    public void KedaTrigger_WithAdmission_QueryEvaluatedByPromtool_MaxOverWorkers_SumOverTenants_ZeroWhenEmpty()
+    {
+        var objects = Kustomize.Render("overlays/production");
+        var query = RenderedConfig.Workload(objects, "ScaledObject", "buildfarm-worker").Scalar("spec", "triggers", "0", "metadata", "query")!;
+        Assert.DoesNotContain("'", query, StringComparison.Ordinal);
+        static string Series(string name, string labels, int value) => $"      - series: '{name}{{{labels}}}'\n        values: '{value}'\n";
+        string Case(string series, int expected) =>
+            $"  - interval: 1m\n    input_series:{(series.Length == 0 ? " []" : "")}\n{series}    promql_expr_test:\n"
+            + $"      - expr: '{query}'\n        eval_time: 0m\n        exp_samples:\n          - labels: '{{}}'\n            value: {expected}\n";
+        var twoWorkers = Series("buildfarm_admission_ready", "instance=\"w1\",tenant=\"a\"", 5) + Series("buildfarm_admission_ready", "instance=\"w2\",tenant=\"a\"", 5)
+            + Series("buildfarm_admission_ready", "instance=\"w1\",tenant=\"b\"", 2) + Series("buildfarm_admission_ready", "instance=\"w2\",tenant=\"b\"", 1)
+            + Series("buildfarm_admission_in_flight", "instance=\"w1\"", 8) + Series("buildfarm_admission_in_flight", "instance=\"w2\"", 8);
+        var tests = "rule_files: []\nevaluation_interval: 1m\ntests:\n"
+            + Case(twoWorkers, 5 + 2 + 8)
+            + Case(Series("buildfarm_admission_in_flight", "instance=\"w1\"", 3), 3)
+            + Case(string.Empty, 0);
+        var file = Path.Combine(Path.GetTempPath(), $"buildfarm-keda-query-{Guid.NewGuid():N}.test.yml");
+        File.WriteAllText(file, tests);
+        try
+        {
+            var (code, stdout, stderr) = Kustomize.RunTool(TestEnvironment.Promtool, ["test", "rules", file]);
+            Assert.True(code == 0, $"promtool test rules exited {code}:\n{stdout}{stderr}\n{tests}");
+            Assert.Contains("SUCCESS", stdout, StringComparison.Ordinal);
+
+            // The test can fail: a sum over workers counts the backlog once per worker.
+            File.WriteAllText(file, tests.Replace(query, "sum(buildfarm_admission_ready) + sum(buildfarm_admission_in_flight)", StringComparison.Ordinal));
+            Assert.NotEqual(0, Kustomize.RunTool(TestEnvironment.Promtool, ["test", "rules", file]).ExitCode);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [NeedsServer(Server.Kubectl)]
+    [Fact]
+    public void KedaTrigger_AdmissionOff_CountsReadyAndUnacknowledgedMessagesOfTheWorkerQueue_TargetIsWorkerSlots()
+    {
+        var objects = Kustomize.RenderWith("admission-off");
+        var scaled = RenderedConfig.Workload(objects, "ScaledObject", "buildfarm-worker");
+        var env = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker"), "worker");
+        Assert.Equal("false", env["Scheduling__Admission"]);
         IConsumerDefinition definition = new BuildImageConsumerDefinition(Microsoft.Extensions.Options.Options.Create(new WorkerOptions()));
 
         var trigger = Assert.Single(((YamlSequenceNode)scaled.At("spec", "triggers")!).Children);
@@ -32,8 +103,9 @@ public sealed class AutoscalingTests
         Assert.Equal("http", t.Scalar("metadata", "protocol"));
         Assert.Equal("QueueLength", t.Scalar("metadata", "mode"));
         Assert.Equal(definition.GetEndpointName(DefaultEndpointNameFormatter.Instance), t.Scalar("metadata", "queueName"));
+        // The overlay's per-replica number (production: 8) carried over from the Prometheus trigger.
         Assert.Equal(env["Worker__Slots"], t.Scalar("metadata", "value"));
-        Assert.Null(t.Scalar("metadata", "host"));
+        Assert.Equal(["mode", "protocol", "queueName", "value"], ((YamlMappingNode)t.At("metadata")!).Children.Keys.Select(k => k.ToString()).Order(StringComparer.Ordinal));
 
         // The URL (with its password) comes from the TriggerAuthentication's Secret, documented as an http URL.
         var auth = RenderedConfig.Workload(objects, "TriggerAuthentication", t.Scalar("authenticationRef", "name")!);

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using BuildFarm.Api.Auth;
 using BuildFarm.Api.Options;
 using BuildFarm.Cli;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
 using BuildFarm.Hosting.Telemetry;
@@ -139,6 +140,7 @@ public sealed class ComposeFarmTests
             [BusOptions.SectionName] = typeof(BusOptions),
             [RedisOptions.SectionName] = typeof(RedisOptions),
             [KubernetesOptions.SectionName] = typeof(KubernetesOptions),
+            [AdmissionOptions.SectionName] = typeof(AdmissionOptions),
         };
         foreach (var section in configuration.GetChildren())
         {
@@ -197,7 +199,8 @@ public sealed class ComposeFarmTests
     {
         var env = Environment("api");
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(RenderedConfig.AsConfiguration(env)).Build();
-        Assert.All(configuration.GetChildren(), s => Assert.Contains(s.Key, new[] { ApiOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, OtelSection }));
+        Assert.All(configuration.GetChildren(), s => Assert.Contains(s.Key, new[] { ApiOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, AdmissionOptions.SectionName, OtelSection }));
+        Assert.Empty((configuration.GetSection(AdmissionOptions.SectionName).Get<AdmissionOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new AdmissionOptions()).Validate());
         AssertTracesToJaeger(configuration);
         var api = configuration.GetSection(ApiOptions.SectionName);
         var apiWithoutKeys = new ConfigurationBuilder().AddInMemoryCollection(
@@ -231,6 +234,23 @@ public sealed class ComposeFarmTests
         Assert.Contains($"127.0.0.1:{urls.Port}:{urls.Port}", Strings(Service("api")["ports"]));
         Assert.Contains($"--api http://localhost:{urls.Port}", readme, StringComparison.Ordinal);
         Assert.Equal([$"api:{urls.Port}"], PrometheusTargets("buildfarm-api"));
+    }
+
+    /// <summary>Admission (docs/scheduling.md "Admission") on, the same on the API and every worker (an API queuing into
+    /// Redis while workers publish nothing would strand builds), each with the Redis its admission store lives in.</summary>
+    [Fact]
+    public void Compose_Admission_OnAndTheSameOnTheApiAndEveryWorker_EachWithRedis()
+    {
+        var hosts = Services.Where(kv => kv.Key == "api" || kv.Key.StartsWith("worker-", StringComparison.Ordinal)).Select(kv => kv.Key).ToList();
+        Assert.Equal(["api", "worker-1", "worker-2"], hosts.Order(StringComparer.Ordinal));
+        foreach (var host in hosts)
+        {
+            var configuration = RenderedConfig.AsConfiguration(Environment(host));
+            Assert.Equal("true", configuration.GetValueOrDefault("Scheduling:Admission"));
+            Assert.Null(AdmissionOptions.SharedStoreProblem(configuration.GetValueOrDefault));
+        }
+        // No other service sets it.
+        Assert.All(Services.Where(kv => !hosts.Contains(kv.Key)), kv => Assert.False(kv.Value!["environment"] is JsonObject env && env.ContainsKey("Scheduling__Admission"), kv.Key));
     }
 
     [Fact]

@@ -1,9 +1,8 @@
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Kaniko.Pods;
 using BuildFarm.Messaging;
 using BuildFarm.Worker.Hosting;
-using BuildFarm.Worker.Messaging;
 using BuildFarm.Worker.Options;
-using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -103,6 +102,7 @@ public sealed class DeployTests
                 [BusOptions.SectionName] = typeof(BusOptions),
                 [RedisOptions.SectionName] = typeof(RedisOptions),
                 [KubernetesOptions.SectionName] = typeof(KubernetesOptions),
+                [AdmissionOptions.SectionName] = typeof(AdmissionOptions),
             };
             foreach (var section in configuration.GetChildren())
             {
@@ -128,20 +128,64 @@ public sealed class DeployTests
     }
 
     [Fact]
-    public void KedaTrigger_WatchesTheWorkerQueue_OneReplicaPerWorkerSlots()
+    public void KedaTrigger_ScalesTheWorkers_OneReplicaPerWorkerSlots()
     {
         var objects = Kustomize.Render("overlays/production");
         var scaled = RenderedConfig.Workload(objects, "ScaledObject", "buildfarm-worker");
         var worker = RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker");
         var env = RenderedConfig.Environment(objects, worker, "worker");
-        IConsumerDefinition definition = new BuildImageConsumerDefinition(Microsoft.Extensions.Options.Options.Create(new WorkerOptions()));
-        var queue = definition.GetEndpointName(DefaultEndpointNameFormatter.Instance);
 
         Assert.Equal("buildfarm-worker", scaled.Scalar("spec", "scaleTargetRef", "name"));
-        Assert.Equal("rabbitmq", scaled.Scalar("spec", "triggers", "0", "type"));
-        Assert.Equal(queue, scaled.Scalar("spec", "triggers", "0", "metadata", "queueName"));
-        Assert.Equal(env["Worker__Slots"], scaled.Scalar("spec", "triggers", "0", "metadata", "value"));
+        // Admission is on (the base): the backlog is in Redis, counted by the admission metrics (AutoscalingTests).
+        Assert.Equal("prometheus", scaled.Scalar("spec", "triggers", "0", "type"));
+        Assert.Equal(env["Worker__Slots"], scaled.Scalar("spec", "triggers", "0", "metadata", "threshold"));
+        Assert.DoesNotContain(objects, o => o.Kind == "TriggerAuthentication");
         Assert.DoesNotContain(Kustomize.Render("overlays/dev"), o => o.Kind is "ScaledObject" or "TriggerAuthentication");
+    }
+
+    /// <summary>
+    /// Scheduling:Admission must be the same on every host that reads it (docs/scheduling.md "Admission": an API queuing
+    /// into Redis while the workers publish nothing strands builds): on in both overlays, off on all of them with
+    /// components/admission-off; and every host with it on has the Redis its admission store lives in.
+    /// </summary>
+    [Fact]
+    public void Admission_TheSameOnEveryHostThatReadsIt_OnInTheOverlays_OffWithTheComponent()
+    {
+        foreach (var (name, objects, expected) in new[]
+        {
+            ("overlays/dev", Kustomize.Render("overlays/dev"), "true"),
+            ("overlays/production", Kustomize.Render("overlays/production"), "true"),
+            ("production + components/admission-off", Kustomize.RenderWith("admission-off"), "false"),
+        })
+        {
+            var hosts = new Dictionary<string, Dictionary<string, string?>>(StringComparer.Ordinal)
+            {
+                ["worker"] = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker"), "worker"),
+                ["api"] = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-api"), "api"),
+            };
+            foreach (var (host, env) in hosts)
+            {
+                Assert.True(env.TryGetValue("Scheduling__Admission", out var admission), $"{name}: {host} has no Scheduling__Admission");
+                Assert.Equal(expected, admission);
+                // The start-up requirement of the host process (production's Redis Secret is the operator's: present, value unknown).
+                Assert.True(env.ContainsKey("Redis__ConnectionString"), $"{name}: {host} has admission {admission} and no Redis__ConnectionString");
+                if (env["Redis__ConnectionString"] is not null)
+                {
+                    Assert.Null(AdmissionOptions.SharedStoreProblem(key => RenderedConfig.AsConfiguration(env).GetValueOrDefault(key)));
+                }
+            }
+            // No other farm container sets it differently (the CronJob submits through the API and reads none).
+            foreach (var workload in objects.Where(o => o.Kind is "Deployment" or "StatefulSet" or "CronJob"))
+            {
+                foreach (var container in ((YamlSequenceNode)RenderedConfig.PodSpec(workload)[new YamlScalarNode("containers")]).Children.OfType<YamlMappingNode>())
+                {
+                    var containerName = ((YamlScalarNode)container[new YamlScalarNode("name")]).Value!;
+                    var env = RenderedConfig.Environment(objects, workload, containerName);
+                    Assert.True(!env.TryGetValue("Scheduling__Admission", out var value) || value == expected,
+                        $"{name}: {workload.Kind}/{workload.Name}/{containerName} has Scheduling__Admission={value}, the others {expected}");
+                }
+            }
+        }
     }
 
     [Fact]

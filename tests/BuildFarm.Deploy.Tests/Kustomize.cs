@@ -51,30 +51,58 @@ public static class Kustomize
         }
     }
 
+    /// <summary>The production overlay plus one of deploy/components (and an optional patch), rendered from a folder of
+    /// the test's own (relative paths: kustomize refuses absolute ones).</summary>
+    public static IReadOnlyList<K8sObject> RenderWith(string component, string? patch = null)
+    {
+        var dir = Directory.CreateTempSubdirectory("buildfarm-component-");
+        try
+        {
+            var production = Path.GetRelativePath(dir.FullName, Path.Combine(RepoRoot, "deploy", "overlays", "production"));
+            var path = Path.GetRelativePath(dir.FullName, Path.Combine(RepoRoot, "deploy", "components", component));
+            File.WriteAllText(Path.Combine(dir.FullName, "kustomization.yaml"),
+                $"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {production}\ncomponents:\n  - {path}\n{patch}");
+            return Render(dir.FullName);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     private static string Run(string path)
     {
-        var info = new ProcessStartInfo(KubectlPath ?? throw new InvalidOperationException("kubectl is not installed"))
+        var (code, stdout, stderr) = RunTool(KubectlPath ?? throw new InvalidOperationException("kubectl is not installed"), ["kustomize", path]);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"kubectl kustomize {path} failed ({code}): {stderr}");
+        }
+        return stdout;
+    }
+
+    /// <summary>Runs a tool (kubectl, promtool) to its end, at most 60 s, and returns its exit code and output.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunTool(string fileName, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
         };
-        info.ArgumentList.Add("kustomize");
-        info.ArgumentList.Add(path);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("kubectl did not start");
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{fileName} did not start");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"kubectl kustomize {path} did not finish within 60 s");
+            throw new TimeoutException($"{fileName} {string.Join(' ', info.ArgumentList)} did not finish within 60 s");
         }
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kubectl kustomize {path} failed ({process.ExitCode}): {stderr.Result}");
-        }
-        return stdout.Result;
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
     private static List<K8sObject> Parse(string yaml)

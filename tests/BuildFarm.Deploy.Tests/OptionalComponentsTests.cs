@@ -12,7 +12,7 @@ public sealed class OptionalComponentsTests
     [Fact]
     public void Monitoring_EveryObjectCarriesTheReleaseLabel_AndTheDocumentedPatchRenamesIt()
     {
-        var objects = RenderWith("monitoring", patch: null);
+        var objects = Kustomize.RenderWith("monitoring", patch: null);
         var monitoring = objects.Where(o => o.Kind is "PodMonitor" or "PrometheusRule").ToList();
         Assert.Equal(3, monitoring.Count);
         Assert.All(monitoring, o => Assert.Equal("kube-prometheus-stack", o.Scalar("metadata", "labels", "release")));
@@ -20,7 +20,7 @@ public sealed class OptionalComponentsTests
         Assert.DoesNotContain(objects.Where(o => o.Kind is "Deployment" or "ScaledObject"), o => o.Scalar("metadata", "labels", "release") is not null);
 
         const string patch = "patches:\n  - target: { group: monitoring.coreos.com }\n    patch: |-\n      - op: replace\n        path: /metadata/labels/release\n        value: my-release\n";
-        var renamed = RenderWith("monitoring", patch).Where(o => o.Kind is "PodMonitor" or "PrometheusRule").ToList();
+        var renamed = Kustomize.RenderWith("monitoring", patch).Where(o => o.Kind is "PodMonitor" or "PrometheusRule").ToList();
         Assert.Equal(3, renamed.Count);
         Assert.All(renamed, o => Assert.Equal("my-release", o.Scalar("metadata", "labels", "release")));
 
@@ -32,7 +32,7 @@ public sealed class OptionalComponentsTests
     [Fact]
     public void RegistryIngress_CarriesTheFourAnnotationsForLargeLayerUploads_AndIsDocumented()
     {
-        var ingress = Assert.Single(RenderWith("registry-ingress", patch: null), o => o.Kind == "Ingress");
+        var ingress = Assert.Single(Kustomize.RenderWith("registry-ingress", patch: null), o => o.Kind == "Ingress");
         var annotations = ((YamlMappingNode)ingress.At("metadata", "annotations")!).Children
             .ToDictionary(kv => kv.Key.ToString(), kv => kv.Value.ToString(), StringComparer.Ordinal);
         var expected = new Dictionary<string, string>
@@ -49,25 +49,6 @@ public sealed class OptionalComponentsTests
         foreach (var (key, value) in expected)
         {
             Assert.Contains($"{key.Split('/')[1]}: \"{value}\"", docs, StringComparison.Ordinal);
-        }
-    }
-
-    /// <summary>The production overlay plus one component (and an optional patch), rendered from a folder of the test's
-    /// own (relative paths: kustomize refuses absolute ones).</summary>
-    private static IReadOnlyList<K8sObject> RenderWith(string component, string? patch)
-    {
-        var dir = Directory.CreateTempSubdirectory("buildfarm-component-");
-        try
-        {
-            var production = Path.GetRelativePath(dir.FullName, Path.Combine(Kustomize.RepoRoot, "deploy", "overlays", "production"));
-            var path = Path.GetRelativePath(dir.FullName, Path.Combine(Kustomize.RepoRoot, "deploy", "components", component));
-            File.WriteAllText(Path.Combine(dir.FullName, "kustomization.yaml"),
-                $"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {production}\ncomponents:\n  - {path}\n{patch}");
-            return Kustomize.Render(dir.FullName);
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
         }
     }
 }

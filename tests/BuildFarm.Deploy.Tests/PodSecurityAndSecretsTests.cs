@@ -166,8 +166,9 @@ public sealed class PodSecurityAndSecretsTests
                 SecretEnv(cron.Containers().Single()).Select(e => (e.Name, BaseName(e.Secret, objects), e.Key)));
         }
 
-        // KEDA's AMQP URL is in a Secret of its own that no pod reads.
-        var production = Kustomize.Render("overlays/production");
+        // KEDA's management API URL (components/admission-off: KEDA scales on the queue) is in a Secret of its own that no
+        // pod reads.
+        var production = Kustomize.RenderWith("admission-off");
         var trigger = RenderedConfig.Workload(production, "TriggerAuthentication", "buildfarm-rabbitmq");
         var kedaSecret = trigger.Scalar("spec", "secretTargetRef", "0", "name")!;
         foreach (var pod in PodTemplates.Farm(production))

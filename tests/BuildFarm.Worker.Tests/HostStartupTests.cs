@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
+using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Messaging.Hosting;
 using BuildFarm.Worker.Hosting;
 using BuildFarm.Worker.Options;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 
@@ -120,6 +123,34 @@ public sealed class HostStartupTests
     }
 
     [Fact]
+    public async Task Worker_AdmissionWithoutRedis_ExitsWithOneLineNamingBothSettings_NoStackTrace()
+    {
+        var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-admission-{Guid.NewGuid():N}.kubeconfig");
+        await File.WriteAllTextAsync(kubeconfig, UnreachableKubeconfig);
+        try
+        {
+            // Its admission store would be in process: it would offer its slots to, and take builds from, nobody else.
+            await using var process = WorkerProcess.Start(new Dictionary<string, string?>
+            {
+                ["Kubernetes:KubeconfigPath"] = kubeconfig,
+                ["Scheduling:Admission"] = "true",
+                ["Redis:ConnectionString"] = "",
+            });
+            Assert.True(await process.WaitForExitAsync(60), "the worker did not exit:\n" + process.Output);
+
+            Assert.Equal(BuildFarmHost.StartupFailed, process.ExitCode);
+            var line = Assert.Single(Lines(process.Output), l => l.Contains("Scheduling:Admission", StringComparison.Ordinal));
+            Assert.StartsWith("buildfarm-worker: configuration: Scheduling:Admission: true needs Redis:ConnectionString (environment Redis__ConnectionString)",
+                line, StringComparison.Ordinal);
+            AssertNoStackTrace(process.Output);
+        }
+        finally
+        {
+            File.Delete(kubeconfig);
+        }
+    }
+
+    [Fact]
     public async Task Worker_UnknownSection_WarnedAtStart_NamingIt()
     {
         var kubeconfig = Path.Combine(Path.GetTempPath(), $"worker-sections-{Guid.NewGuid():N}.kubeconfig");
@@ -176,6 +207,62 @@ public sealed class HostStartupTests
 /// <summary>The start-up configuration check and the operator log rules (pure), and the logger factory applying them.</summary>
 public sealed class OperatorLoggingTests
 {
+    [Theory]
+    [InlineData("true", "", true)]
+    [InlineData("True", "  ", true)]
+    [InlineData("true", null, true)]
+    [InlineData("true", "redis:6379", false)]
+    [InlineData("false", "", false)]
+    [InlineData(null, null, false)]
+    public void AdmissionSharedStoreProblem_OnlyAdmissionWithoutRedis(string? admission, string? redis, bool problem)
+    {
+        var answer = AdmissionOptions.SharedStoreProblem(admission, redis);
+        Assert.Equal(problem, answer is not null);
+        if (answer is not null)
+        {
+            Assert.StartsWith("Scheduling:Admission: true needs Redis:ConnectionString", answer, StringComparison.Ordinal);
+            Assert.Contains("Scheduling:Admission=false on all of them", answer, StringComparison.Ordinal);
+        }
+        // The host's form reads the two settings by name.
+        var settings = new Dictionary<string, string?> { ["Scheduling:Admission"] = admission, ["Redis:ConnectionString"] = redis };
+        Assert.Equal(answer, AdmissionOptions.SharedStoreProblem(settings.GetValueOrDefault));
+    }
+
+    [Fact]
+    public async Task RunAsync_ARequirementNotMet_OneConfigurationLine_ExitCode2_HostNeverStarts()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Scheduling:Admission"] = "true" });
+        var started = false;
+        builder.Services.AddHostedService(_ => new StartMarker(() => started = true));
+        using var host = builder.Build();
+        var settings = new HostSettings(["Scheduling"], new Dictionary<string, string>(),
+            [_ => null, c => AdmissionOptions.SharedStoreProblem(k => c[k]), _ => "Other:Setting: also wrong"]);
+        Assert.Equal(2, ConfigurationCheck.Problems(host.Services.GetRequiredService<IConfiguration>(), settings).Count);
+        using var error = new StringWriter();
+
+        var code = await BuildFarmHost.RunAsync(host, "test-host", settings, error).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(BuildFarmHost.StartupFailed, code);
+        var line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("test-host: configuration: Scheduling:Admission: true needs Redis:ConnectionString", line, StringComparison.Ordinal);
+        Assert.EndsWith("; Other:Setting: also wrong", line.TrimEnd(), StringComparison.Ordinal);
+        Assert.False(started, "the host started despite the problem");
+        // The shipped hosts carry the requirement.
+        Assert.Single(WorkerServiceCollectionExtensions.ConfigurationSettings.Requirements!);
+    }
+
+    private sealed class StartMarker(Action onStart) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            onStart();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
     [Fact]
     public void ConfigurationCheck_UnknownSectionWarned_OtherHostsAndStandardSectionsAndPlainKeysNot_RenamedSettingWarned()
     {

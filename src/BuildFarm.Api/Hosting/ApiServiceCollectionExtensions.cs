@@ -26,7 +26,8 @@ namespace BuildFarm.Api.Hosting;
 public static class ApiServiceCollectionExtensions
 {
     /// <summary>The configuration sections the API reads, and the Redis settings' old names (still honoured, with a
-    /// warning at start): <c>Redis:ConnectionString</c> is the one Redis setting of every host.</summary>
+    /// warning at start): <c>Redis:ConnectionString</c> is the one Redis setting of every host. The API process refuses to
+    /// start with <c>Scheduling:Admission</c> on and no Redis (<see cref="AdmissionOptions.SharedStoreProblem(Func{string, string?})"/>).</summary>
     public static readonly HostSettings ConfigurationSettings = new(
         [ApiOptions.SectionName, BusOptions.SectionName, "Redis", BuildStatusStoreOptions.SectionName, ManifestSchedulerOptions.SectionName, BuildLogOptions.SectionName,
             AdmissionOptions.SectionName],
@@ -34,7 +35,8 @@ public static class ApiServiceCollectionExtensions
         {
             [$"{BuildStatusStoreOptions.SectionName}:RedisConnectionString"] = BuildStatusStoreOptions.SharedRedisSetting,
             [$"{ManifestSchedulerOptions.SectionName}:RedisConnectionString"] = ManifestSchedulerOptions.SharedRedisSetting,
-        });
+        },
+        [configuration => AdmissionOptions.SharedStoreProblem(key => configuration[key])]);
 
     /// <summary>
     /// Everything the API needs, with the bus named by the <c>Bus</c> section (InMemory or RabbitMq, read now because

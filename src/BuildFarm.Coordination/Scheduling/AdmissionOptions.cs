@@ -36,6 +36,29 @@ public sealed class AdmissionOptions
     /// <summary>How long a release waits for the broker to confirm a publish.</summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The setting of the connection to the Redis the admission store lives in (the one Redis setting of every host).</summary>
+    public const string RedisSetting = "Redis:ConnectionString";
+
+    /// <summary>
+    /// The problem of an API or worker process started with admission on (<paramref name="admission"/>, the raw
+    /// <c>Scheduling:Admission</c>) and no Redis (<paramref name="redisConnectionString"/> empty), or null. Its admission
+    /// store would then be in process: the builds an API queues there are seen by no worker and never start, and a worker
+    /// offers its slots to no other host. <c>buildfarm demo</c> (one process) does not check this.
+    /// </summary>
+    public static string? SharedStoreProblem(string? admission, string? redisConnectionString) =>
+        bool.TryParse(admission, out var on) && on && string.IsNullOrWhiteSpace(redisConnectionString)
+            ? $"{SectionName}:Admission: true needs {RedisSetting} (environment Redis__ConnectionString): without Redis the admission "
+                + "store would be in this process only, where no other API or worker sees the builds queued in it and they never start; "
+                + $"set {RedisSetting} on every API and worker, or {SectionName}:Admission=false on all of them"
+            : null;
+
+    /// <summary><see cref="SharedStoreProblem(string?, string?)"/> of a host's configuration.</summary>
+    public static string? SharedStoreProblem(Func<string, string?> setting)
+    {
+        ArgumentNullException.ThrowIfNull(setting);
+        return SharedStoreProblem(setting($"{SectionName}:Admission"), setting(RedisSetting));
+    }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

@@ -27,8 +27,8 @@ public static class BuildFarmHost
     public static WebApplicationOptions WebOptions(string[] args) => new() { Args = args, ContentRootPath = AppContext.BaseDirectory };
 
     /// <summary>
-    /// Checks the configuration (<see cref="ConfigurationCheck"/>, warnings logged), validates every option section, starts
-    /// the host and waits for it to stop. A failure <see cref="DescribeStartupFailure"/> knows (a setting that does not
+    /// Checks the configuration (<see cref="ConfigurationCheck"/>: warnings logged, <see cref="HostSettings.Requirements"/>
+    /// enforced), validates every option section, starts the host and waits for it to stop. A failure <see cref="DescribeStartupFailure"/> knows (a setting that does not
     /// validate, a port already in use) is written as one line <c>NAME: problem</c> to <paramref name="error"/> (stderr by
     /// default) and answered with <see cref="StartupFailed"/>; any other exception is a bug and propagates.
     /// </summary>
@@ -45,6 +45,10 @@ public static class BuildFarmHost
         try
         {
             host.Services.GetService<IStartupValidator>()?.Validate();
+            if (ConfigurationCheck.Problems(host.Services.GetRequiredService<IConfiguration>(), settings) is { Count: > 0 } problems)
+            {
+                throw new OptionsValidationException(name, typeof(HostSettings), problems);
+            }
             await host.StartAsync();
         }
         catch (Exception e) when (DescribeStartupFailure(e) is { } problem)
@@ -95,4 +99,9 @@ public static class BuildFarmHost
 /// <summary>What a host reads from configuration, for <see cref="ConfigurationCheck"/>.</summary>
 /// <param name="Sections">Top-level sections this host reads (<c>Worker</c>, <c>Bus</c>, …).</param>
 /// <param name="Renamed">Old setting → its current name: still honoured, with a deprecation warning.</param>
-public sealed record HostSettings(IReadOnlyCollection<string> Sections, IReadOnlyDictionary<string, string> Renamed);
+/// <param name="Requirements">Checks of settings that cannot work together in this host process, each answering the
+/// problem (naming the settings) or null; checked by <see cref="BuildFarmHost.RunAsync"/> after the option sections
+/// validate, and a problem stops the host like an invalid setting. Hosts composed in code (<c>buildfarm demo</c>, tests) do
+/// not run them.</param>
+public sealed record HostSettings(IReadOnlyCollection<string> Sections, IReadOnlyDictionary<string, string> Renamed,
+    IReadOnlyList<Func<IConfiguration, string?>>? Requirements = null);

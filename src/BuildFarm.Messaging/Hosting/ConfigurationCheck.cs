@@ -60,4 +60,15 @@ public static class ConfigurationCheck
         }
         return warnings;
     }
+
+    /// <summary>
+    /// The settings of <paramref name="settings"/>' <see cref="HostSettings.Requirements"/> that cannot work together
+    /// (errors, not warnings: the host must not start with them), each naming its settings.
+    /// </summary>
+    public static IReadOnlyList<string> Problems(IConfiguration configuration, HostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        ArgumentNullException.ThrowIfNull(settings);
+        return [.. (settings.Requirements ?? []).Select(requirement => requirement(configuration)).OfType<string>()];
+    }
 }

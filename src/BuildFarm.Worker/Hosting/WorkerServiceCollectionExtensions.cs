@@ -28,11 +28,14 @@ namespace BuildFarm.Worker.Hosting;
 /// <summary>The worker's composition: options, coordination, Kubernetes, the runner, MassTransit and metrics.</summary>
 public static class WorkerServiceCollectionExtensions
 {
-    /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads).</summary>
+    /// <summary>The configuration sections the worker reads (the start-up check warns about sections no host reads). The
+    /// worker process refuses to start with <c>Scheduling:Admission</c> on and no Redis
+    /// (<see cref="AdmissionOptions.SharedStoreProblem(Func{string, string?})"/>).</summary>
     public static readonly HostSettings ConfigurationSettings = new(
         [WorkerOptions.SectionName, KanikoPodOptions.SectionName, BusOptions.SectionName, RedisOptions.SectionName, KubernetesOptions.SectionName,
             RegistrySectionName, BuildLogOptions.SectionName, AdmissionOptions.SectionName],
-        new Dictionary<string, string>());
+        new Dictionary<string, string>(),
+        [configuration => AdmissionOptions.SharedStoreProblem(key => configuration[key])]);
 
     /// <summary>The section of the registry client the worker pushes image indexes with (<see cref="RegistryClientOptions"/>).</summary>
     public const string RegistrySectionName = "Registry";
