@@ -11,21 +11,31 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
     private readonly Dictionary<string, (int Slots, DateTimeOffset Expires)> _workers = new(StringComparer.Ordinal);
     private long _sequence;
 
-    public Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken)
+    public async Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken) =>
+        (await EnqueueAsync(entries, null, cancellationToken).ConfigureAwait(false)).Added;
+
+    public Task<AdmissionEnqueued> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, string? admitAs, CancellationToken cancellationToken)
     {
-        AdmissionLimits.Check(entries);
+        AdmissionLimits.Check(entries, admitAs);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            var added = 0;
-            foreach (var (build, payload) in entries)
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var added = entries.Where(e => Find(e.Build.BuildId) is null && seen.Add(e.Build.BuildId)).ToList();
+            // The fast path: nothing else ready and all fit in the free slots, so no choice is to be made.
+            var fast = admitAs is not null && added.Count > 0 && _groups.Count == 0 && added.Count <= Free();
+            var admitted = new List<string>();
+            foreach (var (build, payload) in added)
             {
-                if (Find(build.BuildId) is not null)
+                var ready = build with { PathSeconds = Math.Round(Math.Min(build.PathSeconds, AdmissionLimits.MaxPathSeconds) * 1000) / 1000, Sequence = ++_sequence };
+                var entry = new Entry(ready, payload);
+                _builds[build.BuildId] = entry;
+                if (fast)
                 {
+                    Admit(entry);
+                    admitted.Add(build.BuildId);
                     continue;
                 }
-                var ready = build with { PathSeconds = Math.Round(Math.Min(build.PathSeconds, AdmissionLimits.MaxPathSeconds) * 1000) / 1000, Sequence = ++_sequence };
-                _builds[build.BuildId] = new Entry(ready, payload);
                 var key = SchedulingOrder.GroupKey(build.Tenant, build.Group);
                 if (!_groups.TryGetValue(key, out var group))
                 {
@@ -33,9 +43,8 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
                     _groups[key] = group;
                 }
                 group.Ready.Add(ready);
-                added++;
             }
-            return Task.FromResult(added);
+            return Task.FromResult(new AdmissionEnqueued(added.Count, admitted));
         }
     }
 
@@ -73,8 +82,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
                 if (Find(id) is { State: State.Ready } entry)
                 {
                     Unready(entry);
-                    entry.State = State.Claimed;
-                    entry.ClaimedAt = time.GetUtcNow();
+                    Admit(entry);
                     admitted.Add(new AdmittedBuild(id, entry.Payload));
                     free--;
                 }
@@ -205,6 +213,12 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
         {
             _groups.Remove(key);
         }
+    }
+
+    private void Admit(Entry entry)
+    {
+        entry.State = State.Claimed;
+        entry.ClaimedAt = time.GetUtcNow();
     }
 
     private int Free()
