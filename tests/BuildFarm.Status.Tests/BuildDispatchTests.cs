@@ -1,4 +1,5 @@
 using BuildFarm.Contracts;
+using BuildFarm.Status.Batches;
 using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Status.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
@@ -91,5 +92,23 @@ public sealed class BuildDispatchTests
         Assert.Empty(await _store.SweepAsync(republishAfter, 10, None));
         _time.Advance(republishAfter);
         Assert.Equal("b1", Assert.Single(await _store.SweepAsync(republishAfter, 10, None)).BuildId);
+    }
+}
+
+/// <summary>The order a batch's release hands builds over in (docs/scheduling.md "Admission", the fast path).</summary>
+public sealed class ReleaseOrderTests
+{
+    private static ReleaseStep Step(string id, int priority, double? path) =>
+        new(new StoredBuildRecord(Records.Build(id) with { Priority = priority }) { PathSeconds = path }, Records.Spec(id));
+
+    [Fact]
+    public void ReleaseOrder_IsPriorityThenLongerPathFirst_TiesInPlanOrder()
+    {
+        IReadOnlyList<ReleaseStep> plan =
+            [Step("short", 5, 10), Step("none", 5, null), Step("long", 5, 600), Step("urgent", 9, 1), Step("tie", 5, 10), Step("low", 0, 5000)];
+
+        var order = BatchOrchestrator.ReleaseOrder(plan).Select(s => s.Build.BuildId);
+
+        Assert.Equal(["urgent", "long", "short", "tie", "none", "low"], order);
     }
 }
