@@ -19,7 +19,9 @@ public interface IBuildDispatch
 {
     /// <summary>
     /// Hands <paramref name="command"/> over: <paramref name="publish"/> (the producer's own publish) when admission is off,
-    /// else into the admission store under <paramref name="tenant"/> (null: none) and the command's batch.
+    /// else into the admission store under <paramref name="tenant"/> (null: none) and the command's batch; when that enqueue
+    /// admits it at once (nothing else waiting, a slot free: the fast path), <paramref name="publish"/> too. A publish that
+    /// fails after the fast path's claim is logged, not thrown: the store's sweep publishes the build again.
     /// </summary>
     Task DispatchAsync(BuildImage command, string? tenant, Func<BuildImage, Task> publish, CancellationToken cancellationToken);
 }
