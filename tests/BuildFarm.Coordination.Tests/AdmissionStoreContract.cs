@@ -315,6 +315,29 @@ public abstract class AdmissionStoreContract
     }
 
     [Fact]
+    public async Task Expire_EndsBuildsInFlightPastTheBound_FreeingTheirSlots()
+    {
+        var (store, expiry) = Create();
+        await WithSlotsAsync(store, 3);
+        await store.EnqueueAsync([Entry("started"), Entry("claimed"), Entry("ready")], None);
+        await store.ClaimAsync(["started", "claimed"], "replica-1", None);
+        await store.StartAsync("started", "message-1", None);
+        Assert.Empty(await store.ExpireAsync(Long, 10, None));
+
+        IReadOnlyList<string> expired = [];
+        await expiry.AssertAfterAsync(Ttl, async () => (expired = await store.ExpireAsync(Ttl, 10, None)).Count > 0);
+
+        Assert.Equal(["claimed", "started"], expired.Order(StringComparer.Ordinal));
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal((3, 0, 1), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+        Assert.Empty(snapshot.Scheduling.RunningByTenant);
+        Assert.Equal(AdmissionStart.Ended, await store.StartAsync("started", "message-2", None));
+        Assert.Equal(0, await store.EndAsync(["started", "claimed"], None));
+        Assert.Empty(await store.ExpireAsync(Ttl, 10, None));
+        Assert.Empty(await store.SweepAsync(Ttl, 10, None));
+    }
+
+    [Fact]
     public async Task Bounds_AreChecked()
     {
         var (store, _) = Create();

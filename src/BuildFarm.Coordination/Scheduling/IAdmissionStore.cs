@@ -55,6 +55,12 @@ public interface IAdmissionStore
     /// <paramref name="notStartedFor"/>. The caller publishes them again; <see cref="StartAsync"/> drops the second copy.
     /// </summary>
     Task<IReadOnlyList<AdmittedBuild>> SweepAsync(TimeSpan notStartedFor, int max, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends, as <see cref="EndAsync"/> does, up to <paramref name="max"/> builds admitted more than <paramref name="inFlightFor"/>
+    /// ago and not ended (an end that never reached the store must not hold a slot forever). Returns their ids.
+    /// </summary>
+    Task<IReadOnlyList<string>> ExpireAsync(TimeSpan inFlightFor, int max, CancellationToken cancellationToken);
 }
 
 /// <summary>A ready build and its serialized command (published as is when admitted).</summary>

@@ -148,8 +148,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
             {
                 if (Find(id) is { State: State.Claimed or State.Started } entry)
                 {
-                    entry.State = State.Ended;
-                    entry.EndedAt = time.GetUtcNow();
+                    End(entry);
                     ended++;
                 }
             }
@@ -190,6 +189,29 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
         }
     }
 
+    public Task<IReadOnlyList<string>> ExpireAsync(TimeSpan inFlightFor, int max, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckSweep(inFlightFor, max);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = time.GetUtcNow();
+            var old = _builds.Values.Where(e => e.State is State.Claimed or State.Started && e.AdmittedAt <= now - inFlightFor)
+                .OrderBy(e => e.AdmittedAt).Take(max).ToList();
+            foreach (var entry in old)
+            {
+                End(entry);
+            }
+            return Task.FromResult<IReadOnlyList<string>>([.. old.Select(e => e.Build.BuildId)]);
+        }
+    }
+
+    private void End(Entry entry)
+    {
+        entry.State = State.Ended;
+        entry.EndedAt = time.GetUtcNow();
+    }
+
     private Entry? Find(string buildId)
     {
         if (!_builds.TryGetValue(buildId, out var entry))
@@ -218,7 +240,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
     private void Admit(Entry entry)
     {
         entry.State = State.Claimed;
-        entry.ClaimedAt = time.GetUtcNow();
+        entry.ClaimedAt = entry.AdmittedAt = time.GetUtcNow();
     }
 
     private int Free()
@@ -243,6 +265,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
         public string Payload { get; } = payload;
         public State State { get; set; }
         public DateTimeOffset ClaimedAt { get; set; }
+        public DateTimeOffset AdmittedAt { get; set; }
         public DateTimeOffset EndedAt { get; set; }
         public string? MessageId { get; set; }
     }

@@ -40,6 +40,19 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
           if redis.call('ZCARD', g) == 0 then redis.call('ZREM', P .. 'groups', v[2] .. '\n' .. v[3]) end
           decr(P .. 'readyT', v[2])
         end
+        local function finish(id, ttl)
+          local b = P .. 'b:' .. id
+          local v = redis.call('HMGET', b, 's', 'tenant', 'group')
+          if v[1] ~= 'f' and v[1] ~= 's' then return false end
+          redis.call('ZREM', P .. 'inflight', id)
+          redis.call('ZREM', P .. 'claimed', id)
+          decr(P .. 'runT', v[2])
+          decr(P .. 'runG', v[2] .. '\n' .. v[3])
+          redis.call('DEL', b)
+          redis.call('HSET', b, 's', 'e')
+          redis.call('PEXPIRE', b, ttl)
+          return true
+        end
         local function admit(b, id, tenant, group, claimant)
           redis.call('HSET', b, 's', 'f', 'c', claimant, 't', now)
           redis.call('ZADD', P .. 'inflight', now, id)
@@ -146,21 +159,21 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
     private const string EndScript = Common + """
         local n = 0
         for i = 3, #ARGV do
-          local id = ARGV[i]
-          local b = P .. 'b:' .. id
-          local v = redis.call('HMGET', b, 's', 'tenant', 'group')
-          if v[1] == 'f' or v[1] == 's' then
-            redis.call('ZREM', P .. 'inflight', id)
-            redis.call('ZREM', P .. 'claimed', id)
-            decr(P .. 'runT', v[2])
-            decr(P .. 'runG', v[2] .. '\n' .. v[3])
-            redis.call('DEL', b)
-            redis.call('HSET', b, 's', 'e')
-            redis.call('PEXPIRE', b, ARGV[2])
-            n = n + 1
-          end
+          if finish(ARGV[i], ARGV[2]) then n = n + 1 end
         end
         return n
+        """;
+
+    private const string ExpireScript = Common + """
+        local out = {}
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'inflight', '-inf', now - tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[3]))) do
+          if finish(id, ARGV[4]) then
+            table.insert(out, id)
+          else
+            redis.call('ZREM', P .. 'inflight', id)
+          end
+        end
+        return out
         """;
 
     private const string RemoveReadyScript = Common + """
@@ -288,6 +301,14 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
         AdmissionLimits.CheckSweep(notStartedFor, max);
         cancellationToken.ThrowIfCancellationRequested();
         return Admitted(await RunAsync(SweepScript, [Base, (long)notStartedFor.TotalMilliseconds, max]).ConfigureAwait(false));
+    }
+
+    public async Task<IReadOnlyList<string>> ExpireAsync(TimeSpan inFlightFor, int max, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckSweep(inFlightFor, max);
+        cancellationToken.ThrowIfCancellationRequested();
+        var r = (RedisResult[])(await RunAsync(ExpireScript, [Base, (long)inFlightFor.TotalMilliseconds, max, (long)EndedTtl.TotalMilliseconds]).ConfigureAwait(false))!;
+        return [.. r.Select(id => (string)id!)];
     }
 
     private Task<RedisResult> RunAsync(string script, RedisValue[] args) => Db.ScriptEvaluateAsync(script, [], args);
