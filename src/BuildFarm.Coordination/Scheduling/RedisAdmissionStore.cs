@@ -5,9 +5,9 @@ namespace BuildFarm.Coordination.Scheduling;
 
 /// <summary>
 /// The admission store in Redis. Keys, all under <see cref="RedisKeys.Admission"/> (one hash tag, one cluster slot):
-/// <c>b:&lt;id&gt;</c> a build (hash: state r/f/s/e = ready/claimed/started/ended, tenant, group, member, payload, claimant,
-/// claim time (the claimant is a dispatcher's worker, or the producer whose enqueue admitted it), message id; an ended build stays a day as a tombstone so that a late copy is dropped and a repeated enqueue
-/// ignored), <c>g:&lt;tenant\ngroup&gt;</c> a group's ready builds (sorted set, lexicographic, see <see cref="AdmissionOrder"/>),
+/// <c>b:&lt;id&gt;</c> a build (hash: state r/f/s/e = ready/claimed/started/ended, tenant, group, member, payload, claimant
+/// — a dispatcher's worker, or the producer whose enqueue admitted it —, claim time, message id; an ended build stays a day
+/// as a tombstone so that a late copy is dropped and a repeated enqueue ignored), <c>g:&lt;tenant\ngroup&gt;</c> a group's ready builds (sorted set, lexicographic, see <see cref="AdmissionOrder"/>),
 /// <c>groups</c> the groups with ready builds (scored by the sequence of the build that opened them), <c>seq</c>,
 /// <c>inflight</c> and <c>claimed</c> (sorted sets of admitted and of admitted-not-started builds by claim time),
 /// <c>runT</c>/<c>runG</c>/<c>readyT</c> counts, <c>workers</c> (sorted set by heartbeat expiry) and <c>slots</c>.
