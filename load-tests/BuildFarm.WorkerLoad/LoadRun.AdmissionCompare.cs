@@ -3,6 +3,9 @@ using System.Text;
 using BuildFarm.Coordination.Redis;
 using BuildFarm.Coordination.Scheduling;
 using BuildFarm.Status.Scheduling;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using StackExchange.Redis.Profiling;
 
@@ -12,10 +15,10 @@ namespace BuildFarm.WorkerLoad;
 /// The admission comparison (<c>--admission-compare ROUNDS</c>, issue 17 benchmark 4, the guard rails): per round, a fresh
 /// worker child with <c>Scheduling:Admission=false</c> and one with <c>true</c>, each given the warm-up, the burst (Kubernetes
 /// API requests, Redis round trips and commands per build counted) and the latency phase at <c>--rate</c>. Admission off: builds are
-/// published to the broker, as a producer does then. On: each build is enqueued in the admission store (one
-/// <see cref="IAdmissionStore.EnqueueAsync"/> per build with <see cref="BuildDispatch.Entry"/>, as the API's single builds
-/// are), over a Redis connection of the generator's own whose commands are counted as the producer's; the worker's
-/// dispatcher releases them to the broker.
+/// published to the broker, as a producer does then. On: each build goes through the producers' own
+/// <see cref="BuildDispatch"/> as the API's single builds do (one enqueue per build with the fast path; a build the enqueue
+/// admitted at once is published by the generator, the others are released by the worker's dispatcher), over a Redis
+/// connection of the generator's own whose commands are counted as the producer's.
 /// </summary>
 public sealed partial class LoadRun
 {
@@ -47,8 +50,11 @@ public sealed partial class LoadRun
         using var producer = await ConnectionMultiplexer.ConnectAsync(services.Redis);
         ProfilingSession? session = null;
         producer.RegisterProfiler(() => Volatile.Read(ref session));
-        var store = new RedisAdmissionStore(producer, new RedisKeys(prefix));
-        _submit = admission ? (command, token) => store.EnqueueAsync([BuildDispatch.Entry(command, AdmissionTenant)], token) : null;
+        // The producers' own dispatch (as the API's single builds): enqueue with the fast path, publish what it admitted.
+        await using var producerServices = new ServiceCollection()
+            .AddSingleton<IAdmissionStore>(new RedisAdmissionStore(producer, new RedisKeys(prefix))).BuildServiceProvider();
+        var dispatch = new BuildDispatch(Options.Create(new AdmissionOptions { Admission = true }), producerServices, NullLogger<BuildDispatch>.Instance);
+        _submit = admission ? (command, token) => dispatch.DispatchAsync(command, AdmissionTenant, c => bench.Bus.Publish(c, token), token) : null;
         try
         {
             if (options.Warmup > 0)

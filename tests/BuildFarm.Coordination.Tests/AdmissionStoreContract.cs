@@ -198,6 +198,146 @@ public abstract class AdmissionStoreContract
     }
 
     [Fact]
+    public async Task EnqueueFast_IdleStoreAndAllFit_AdmitsThemAtOnce_CountedInFlight_AndSweptIfNeverStarted()
+    {
+        var (store, expiry) = Create();
+        await WithSlotsAsync(store, 3);
+
+        var enqueued = await store.EnqueueAsync([Entry("b1"), Entry("b2", group: "batch-9")], "producer-1", None);
+
+        Assert.Equal(2, enqueued.Added);
+        Assert.Equal(["b1", "b2"], enqueued.Admitted);
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal((1, 2, 0), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+        Assert.Empty(snapshot.Scheduling.Ready);
+        Assert.Empty(snapshot.ReadyByTenant);
+        Assert.Equal(2, snapshot.Scheduling.RunningByTenant["team-a"]);
+        Assert.Equal(1, snapshot.Scheduling.RunningByGroup[SchedulingOrder.GroupKey("team-a", "batch-9")]);
+        Assert.Empty(await store.ClaimAsync(["b1", "b2"], "replica-1", None));
+        Assert.Null(await store.RemoveReadyAsync("b1", None));
+        // The same ids again: neither added nor admitted a second time.
+        var again = await store.EnqueueAsync([Entry("b1"), Entry("b2")], "producer-2", None);
+        Assert.Equal(0, again.Added);
+        Assert.Empty(again.Admitted);
+        Assert.Equal(2, (await store.SnapshotAsync(1, 1, None)).InFlight);
+
+        Assert.Equal(AdmissionStart.Started, await store.StartAsync("b1", "message-1", None));
+        IReadOnlyList<AdmittedBuild> swept = [];
+        await expiry.AssertAfterAsync(Ttl, async () => (swept = await store.SweepAsync(Ttl, 10, None)).Count > 0);
+        Assert.Equal([new AdmittedBuild("b2", "payload-of-b2")], swept);
+        Assert.Equal(1, await store.EndAsync(["b1"], None));
+        Assert.Equal(2, (await store.SnapshotAsync(1, 1, None)).FreeSlots);
+    }
+
+    [Fact]
+    public async Task EnqueueFast_NotAllFit_NoneAdmitted_AndNeverPastCapacity()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 2);
+
+        var tooMany = await store.EnqueueAsync([Entry("b1"), Entry("b2"), Entry("b3")], "producer-1", None);
+
+        Assert.Equal(3, tooMany.Added);
+        Assert.Empty(tooMany.Admitted);
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal((2, 0, 3), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+
+        var (other, _) = Create();
+        await WithSlotsAsync(other, 2);
+        Assert.Equal(["c1"], (await other.EnqueueAsync([Entry("c1")], "producer-1", None)).Admitted);
+        Assert.Equal(["c2"], (await other.EnqueueAsync([Entry("c2")], "producer-1", None)).Admitted);
+        Assert.Empty((await other.EnqueueAsync([Entry("c3")], "producer-1", None)).Admitted);
+        snapshot = await other.SnapshotAsync(10, 10, None);
+        Assert.Equal((0, 2, 1), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+    }
+
+    [Fact]
+    public async Task EnqueueFast_RacingProducers_AdmitNoMoreThanTheFreeSlots()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 5);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => store.EnqueueAsync([Entry($"b{i}")], $"producer-{i}", None)))
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        var admitted = results.SelectMany(r => r.Admitted).ToList();
+        Assert.Equal(5, admitted.Count);
+        Assert.Equal(5, admitted.Distinct().Count());
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal((0, 5, 7), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+    }
+
+    [Fact]
+    public async Task EnqueueFast_SomethingElseReady_WaitsForADispatcher()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 4);
+        await store.EnqueueAsync([Entry("waiting", tenant: "team-b")], None);
+
+        var enqueued = await store.EnqueueAsync([Entry("b1")], "producer-1", None);
+
+        Assert.Equal(1, enqueued.Added);
+        Assert.Empty(enqueued.Admitted);
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal((4, 0, 2), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+    }
+
+    [Fact]
+    public async Task EnqueueFast_WithoutLiveWorkers_OrWithoutAClaimant_AdmitsNothing()
+    {
+        var (store, _) = Create();
+
+        Assert.Empty((await store.EnqueueAsync([Entry("b1")], "producer-1", None)).Admitted);
+        var (other, _) = Create();
+        await WithSlotsAsync(other, 4);
+        Assert.Empty((await other.EnqueueAsync([Entry("b1")], null, None)).Admitted);
+
+        Assert.Equal(1, (await store.SnapshotAsync(10, 10, None)).ReadyCount);
+        Assert.Equal(1, (await other.SnapshotAsync(10, 10, None)).ReadyCount);
+    }
+
+    [Fact]
+    public async Task EnqueueFast_Mixed_AdmitsOnlyTheNewBuilds_OnceEach()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 3);
+        Assert.Equal(["b1"], (await store.EnqueueAsync([Entry("b1")], "producer-1", None)).Admitted);
+
+        // b1 is already in flight and b2 is named twice: only b2 and b3 are new, and both fit.
+        var enqueued = await store.EnqueueAsync([Entry("b1"), Entry("b2"), Entry("b2"), Entry("b3", tenant: "team-b")], "producer-1", None);
+
+        Assert.Equal(2, enqueued.Added);
+        Assert.Equal(["b2", "b3"], enqueued.Admitted);
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal((0, 3, 0), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+        Assert.Equal(1, snapshot.Scheduling.RunningByTenant["team-b"]);
+        Assert.Empty((await store.EnqueueAsync([Entry("b4")], "producer-1", None)).Admitted);
+    }
+
+    [Fact]
+    public async Task Expire_EndsBuildsInFlightPastTheBound_FreeingTheirSlots()
+    {
+        var (store, expiry) = Create();
+        await WithSlotsAsync(store, 3);
+        await store.EnqueueAsync([Entry("started"), Entry("claimed"), Entry("ready")], None);
+        await store.ClaimAsync(["started", "claimed"], "replica-1", None);
+        await store.StartAsync("started", "message-1", None);
+        Assert.Empty(await store.ExpireAsync(Long, 10, None));
+
+        IReadOnlyList<string> expired = [];
+        await expiry.AssertAfterAsync(Ttl, async () => (expired = await store.ExpireAsync(Ttl, 10, None)).Count > 0);
+
+        Assert.Equal(["claimed", "started"], expired.Order(StringComparer.Ordinal));
+        var snapshot = await store.SnapshotAsync(10, 10, None);
+        Assert.Equal((3, 0, 1), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
+        Assert.Empty(snapshot.Scheduling.RunningByTenant);
+        Assert.Equal(AdmissionStart.Ended, await store.StartAsync("started", "message-2", None));
+        Assert.Equal(0, await store.EndAsync(["started", "claimed"], None));
+        Assert.Empty(await store.ExpireAsync(Ttl, 10, None));
+        Assert.Empty(await store.SweepAsync(Ttl, 10, None));
+    }
+
+    [Fact]
     public async Task Bounds_AreChecked()
     {
         var (store, _) = Create();
@@ -206,6 +346,7 @@ public abstract class AdmissionStoreContract
             store.EnqueueAsync([new AdmissionEntry(new ReadyBuild("b1", "", "", 5, 0, 0), new string('x', AdmissionLimits.MaxPayloadChars + 1))], None));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.EnqueueAsync([Entry("b1", priority: 10)], None));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.EnqueueAsync([Entry("b1", tenant: "a\nb")], None));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.EnqueueAsync([Entry("b1")], new string('p', AdmissionLimits.MaxIdLength + 1), None));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.SnapshotAsync(0, 1, None));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.SnapshotAsync(1, AdmissionLimits.MaxGroups + 1, None));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.ClaimAsync([.. Enumerable.Repeat("b", AdmissionLimits.MaxClaim + 1)], "r", None));

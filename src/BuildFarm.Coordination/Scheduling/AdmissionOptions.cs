@@ -27,6 +27,9 @@ public sealed class AdmissionOptions
     /// <summary>A build admitted but not started for this long is published again (its releaser may have died before publishing).</summary>
     public TimeSpan RepublishAfter { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>A build in flight (admitted, not ended) this long is ended by the sweep: its end may never have reached the store.</summary>
+    public TimeSpan MaxInFlightAge { get; set; } = TimeSpan.FromHours(6);
+
     /// <summary>Ready builds offered to the policy per (tenant, group), at most.</summary>
     public int CandidatesPerGroup { get; set; } = 32;
 
@@ -70,6 +73,10 @@ public sealed class AdmissionOptions
         Positive(errors, nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMilliseconds(10));
         Positive(errors, nameof(RepublishAfter), RepublishAfter, TimeSpan.FromSeconds(1));
         Positive(errors, nameof(PublishTimeout), PublishTimeout, TimeSpan.FromMilliseconds(10));
+        if (MaxInFlightAge < TimeSpan.FromMinutes(1) || MaxInFlightAge > TimeSpan.FromDays(7))
+        {
+            errors.Add($"{SectionName}:MaxInFlightAge: {MaxInFlightAge} must be between 1 minute and 7 days");
+        }
         if (HeartbeatTtl < HeartbeatInterval * 2)
         {
             errors.Add($"{SectionName}:HeartbeatTtl: {HeartbeatTtl} must be at least twice {SectionName}:HeartbeatInterval ({HeartbeatInterval})");

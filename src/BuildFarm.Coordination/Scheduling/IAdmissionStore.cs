@@ -12,6 +12,15 @@ public interface IAdmissionStore
     Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Adds ready builds as <see cref="EnqueueAsync(IReadOnlyList{AdmissionEntry}, CancellationToken)"/>, with the fast path
+    /// when <paramref name="admitAs"/> is set: if nothing else is ready in the whole store and all the new builds fit in the
+    /// free slots (no choice to make), the same atomic step admits them all, claimed by <paramref name="admitAs"/> as
+    /// <see cref="ClaimAsync"/> does. The caller then publishes those it was told were admitted (a caller that dies first
+    /// leaves them to <see cref="SweepAsync"/>). Otherwise they wait for a dispatcher's round.
+    /// </summary>
+    Task<AdmissionEnqueued> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, string? admitAs, CancellationToken cancellationToken);
+
+    /// <summary>
     /// In one step: for each (tenant, group) with ready builds (the <paramref name="maxGroups"/> that became ready first), its
     /// first builds in <see cref="SchedulingOrder.WithinGroup"/> order — at most <paramref name="perGroup"/> and at most the
     /// free slots —, the running counts, and the free capacity.
@@ -46,10 +55,22 @@ public interface IAdmissionStore
     /// <paramref name="notStartedFor"/>. The caller publishes them again; <see cref="StartAsync"/> drops the second copy.
     /// </summary>
     Task<IReadOnlyList<AdmittedBuild>> SweepAsync(TimeSpan notStartedFor, int max, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends, as <see cref="EndAsync"/> does, up to <paramref name="max"/> builds admitted more than <paramref name="inFlightFor"/>
+    /// ago and not ended (an end that never reached the store must not hold a slot forever). Returns their ids.
+    /// </summary>
+    Task<IReadOnlyList<string>> ExpireAsync(TimeSpan inFlightFor, int max, CancellationToken cancellationToken);
 }
 
 /// <summary>A ready build and its serialized command (published as is when admitted).</summary>
 public sealed record AdmissionEntry(ReadyBuild Build, string Payload);
+
+/// <summary>What an enqueue did: how many builds were new, and which of them it admitted at once (the fast path).</summary>
+public sealed record AdmissionEnqueued(int Added, IReadOnlyList<string> Admitted)
+{
+    public static AdmissionEnqueued None { get; } = new(0, []);
+}
 
 /// <summary>A build admitted by a claim or a sweep: its serialized command.</summary>
 public sealed record AdmittedBuild(string BuildId, string Payload);
@@ -121,9 +142,13 @@ public static class AdmissionLimits
         }
     }
 
-    internal static void Check(IReadOnlyList<AdmissionEntry> entries)
+    internal static void Check(IReadOnlyList<AdmissionEntry> entries, string? admitAs)
     {
         ArgumentNullException.ThrowIfNull(entries);
+        if (admitAs is not null)
+        {
+            CheckId(admitAs, "claimant");
+        }
         ArgumentOutOfRangeException.ThrowIfGreaterThan(entries.Count, MaxEntriesPerEnqueue, nameof(entries));
         foreach (var (build, payload) in entries)
         {

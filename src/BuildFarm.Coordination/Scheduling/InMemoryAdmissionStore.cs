@@ -11,21 +11,31 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
     private readonly Dictionary<string, (int Slots, DateTimeOffset Expires)> _workers = new(StringComparer.Ordinal);
     private long _sequence;
 
-    public Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken)
+    public async Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken) =>
+        (await EnqueueAsync(entries, null, cancellationToken).ConfigureAwait(false)).Added;
+
+    public Task<AdmissionEnqueued> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, string? admitAs, CancellationToken cancellationToken)
     {
-        AdmissionLimits.Check(entries);
+        AdmissionLimits.Check(entries, admitAs);
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            var added = 0;
-            foreach (var (build, payload) in entries)
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var added = entries.Where(e => Find(e.Build.BuildId) is null && seen.Add(e.Build.BuildId)).ToList();
+            // The fast path: nothing else ready and all fit in the free slots, so no choice is to be made.
+            var fast = admitAs is not null && added.Count > 0 && _groups.Count == 0 && added.Count <= Free();
+            var admitted = new List<string>();
+            foreach (var (build, payload) in added)
             {
-                if (Find(build.BuildId) is not null)
+                var ready = build with { PathSeconds = Math.Round(Math.Min(build.PathSeconds, AdmissionLimits.MaxPathSeconds) * 1000) / 1000, Sequence = ++_sequence };
+                var entry = new Entry(ready, payload);
+                _builds[build.BuildId] = entry;
+                if (fast)
                 {
+                    Admit(entry);
+                    admitted.Add(build.BuildId);
                     continue;
                 }
-                var ready = build with { PathSeconds = Math.Round(Math.Min(build.PathSeconds, AdmissionLimits.MaxPathSeconds) * 1000) / 1000, Sequence = ++_sequence };
-                _builds[build.BuildId] = new Entry(ready, payload);
                 var key = SchedulingOrder.GroupKey(build.Tenant, build.Group);
                 if (!_groups.TryGetValue(key, out var group))
                 {
@@ -33,9 +43,8 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
                     _groups[key] = group;
                 }
                 group.Ready.Add(ready);
-                added++;
             }
-            return Task.FromResult(added);
+            return Task.FromResult(new AdmissionEnqueued(added.Count, admitted));
         }
     }
 
@@ -73,8 +82,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
                 if (Find(id) is { State: State.Ready } entry)
                 {
                     Unready(entry);
-                    entry.State = State.Claimed;
-                    entry.ClaimedAt = time.GetUtcNow();
+                    Admit(entry);
                     admitted.Add(new AdmittedBuild(id, entry.Payload));
                     free--;
                 }
@@ -140,8 +148,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
             {
                 if (Find(id) is { State: State.Claimed or State.Started } entry)
                 {
-                    entry.State = State.Ended;
-                    entry.EndedAt = time.GetUtcNow();
+                    End(entry);
                     ended++;
                 }
             }
@@ -182,6 +189,29 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
         }
     }
 
+    public Task<IReadOnlyList<string>> ExpireAsync(TimeSpan inFlightFor, int max, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckSweep(inFlightFor, max);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = time.GetUtcNow();
+            var old = _builds.Values.Where(e => e.State is State.Claimed or State.Started && e.AdmittedAt <= now - inFlightFor)
+                .OrderBy(e => e.AdmittedAt).Take(max).ToList();
+            foreach (var entry in old)
+            {
+                End(entry);
+            }
+            return Task.FromResult<IReadOnlyList<string>>([.. old.Select(e => e.Build.BuildId)]);
+        }
+    }
+
+    private void End(Entry entry)
+    {
+        entry.State = State.Ended;
+        entry.EndedAt = time.GetUtcNow();
+    }
+
     private Entry? Find(string buildId)
     {
         if (!_builds.TryGetValue(buildId, out var entry))
@@ -207,6 +237,12 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
         }
     }
 
+    private void Admit(Entry entry)
+    {
+        entry.State = State.Claimed;
+        entry.ClaimedAt = entry.AdmittedAt = time.GetUtcNow();
+    }
+
     private int Free()
     {
         var now = time.GetUtcNow();
@@ -229,6 +265,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
         public string Payload { get; } = payload;
         public State State { get; set; }
         public DateTimeOffset ClaimedAt { get; set; }
+        public DateTimeOffset AdmittedAt { get; set; }
         public DateTimeOffset EndedAt { get; set; }
         public string? MessageId { get; set; }
     }

@@ -5,9 +5,9 @@ namespace BuildFarm.Coordination.Scheduling;
 
 /// <summary>
 /// The admission store in Redis. Keys, all under <see cref="RedisKeys.Admission"/> (one hash tag, one cluster slot):
-/// <c>b:&lt;id&gt;</c> a build (hash: state r/f/s/e = ready/claimed/started/ended, tenant, group, member, payload, claimant,
-/// claim time, message id; an ended build stays a day as a tombstone so that a late copy is dropped and a repeated enqueue
-/// ignored), <c>g:&lt;tenant\ngroup&gt;</c> a group's ready builds (sorted set, lexicographic, see <see cref="AdmissionOrder"/>),
+/// <c>b:&lt;id&gt;</c> a build (hash: state r/f/s/e = ready/claimed/started/ended, tenant, group, member, payload, claimant
+/// — a dispatcher's worker, or the producer whose enqueue admitted it —, claim time, message id; an ended build stays a day
+/// as a tombstone so that a late copy is dropped and a repeated enqueue ignored), <c>g:&lt;tenant\ngroup&gt;</c> a group's ready builds (sorted set, lexicographic, see <see cref="AdmissionOrder"/>),
 /// <c>groups</c> the groups with ready builds (scored by the sequence of the build that opened them), <c>seq</c>,
 /// <c>inflight</c> and <c>claimed</c> (sorted sets of admitted and of admitted-not-started builds by claim time),
 /// <c>runT</c>/<c>runG</c>/<c>readyT</c> counts, <c>workers</c> (sorted set by heartbeat expiry) and <c>slots</c>.
@@ -40,26 +40,59 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
           if redis.call('ZCARD', g) == 0 then redis.call('ZREM', P .. 'groups', v[2] .. '\n' .. v[3]) end
           decr(P .. 'readyT', v[2])
         end
+        local function finish(id, ttl)
+          local b = P .. 'b:' .. id
+          local v = redis.call('HMGET', b, 's', 'tenant', 'group')
+          if v[1] ~= 'f' and v[1] ~= 's' then return false end
+          redis.call('ZREM', P .. 'inflight', id)
+          redis.call('ZREM', P .. 'claimed', id)
+          decr(P .. 'runT', v[2])
+          decr(P .. 'runG', v[2] .. '\n' .. v[3])
+          redis.call('DEL', b)
+          redis.call('HSET', b, 's', 'e')
+          redis.call('PEXPIRE', b, ttl)
+          return true
+        end
+        local function admit(b, id, tenant, group, claimant)
+          redis.call('HSET', b, 's', 'f', 'c', claimant, 't', now)
+          redis.call('ZADD', P .. 'inflight', now, id)
+          redis.call('ZADD', P .. 'claimed', now, id)
+          redis.call('HINCRBY', P .. 'runT', tenant, 1)
+          redis.call('HINCRBY', P .. 'runG', tenant .. '\n' .. group, 1)
+        end
 
         """;
 
+    // ARGV[2]: the claimant of the fast path ('' for none). New builds are admitted at once when nothing else is ready and
+    // all of them fit in the free slots (no choice to make); else they wait as ready builds.
     private const string EnqueueScript = Common + """
-        local n = 0
-        for i = 2, #ARGV, 5 do
+        local new, seen = {}, {}
+        for i = 3, #ARGV, 5 do
+          local id = ARGV[i]
+          if not seen[id] and redis.call('EXISTS', P .. 'b:' .. id) == 0 then
+            seen[id] = true
+            table.insert(new, i)
+          end
+        end
+        local fast = ARGV[2] ~= '' and #new > 0 and redis.call('ZCARD', P .. 'groups') == 0 and #new <= free()
+        local admitted = {}
+        for _, i in ipairs(new) do
           local id, tenant, group = ARGV[i], ARGV[i + 1], ARGV[i + 2]
           local b = P .. 'b:' .. id
-          if redis.call('EXISTS', b) == 0 then
-            local seq = redis.call('INCR', P .. 'seq')
-            local member = ARGV[i + 3] .. '|' .. string.format('%016d', seq) .. '|' .. id
-            local gk = tenant .. '\n' .. group
-            redis.call('HSET', b, 's', 'r', 'tenant', tenant, 'group', group, 'm', member, 'payload', ARGV[i + 4])
+          local seq = redis.call('INCR', P .. 'seq')
+          local member = ARGV[i + 3] .. '|' .. string.format('%016d', seq) .. '|' .. id
+          local gk = tenant .. '\n' .. group
+          redis.call('HSET', b, 's', 'r', 'tenant', tenant, 'group', group, 'm', member, 'payload', ARGV[i + 4])
+          if fast then
+            admit(b, id, tenant, group, ARGV[2])
+            table.insert(admitted, id)
+          else
             redis.call('ZADD', P .. 'g:' .. gk, 0, member)
             redis.call('ZADD', P .. 'groups', 'NX', seq, gk)
             redis.call('HINCRBY', P .. 'readyT', tenant, 1)
-            n = n + 1
           end
         end
-        return n
+        return {#new, admitted}
         """;
 
     private const string SnapshotScript = Common + """
@@ -86,11 +119,7 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
           local v = redis.call('HMGET', b, 's', 'tenant', 'group', 'm', 'payload')
           if v[1] == 'r' then
             unready(v)
-            redis.call('HSET', b, 's', 'f', 'c', ARGV[2], 't', now)
-            redis.call('ZADD', P .. 'inflight', now, id)
-            redis.call('ZADD', P .. 'claimed', now, id)
-            redis.call('HINCRBY', P .. 'runT', v[2], 1)
-            redis.call('HINCRBY', P .. 'runG', v[2] .. '\n' .. v[3], 1)
+            admit(b, id, v[2], v[3], ARGV[2])
             f = f - 1
             table.insert(out, id)
             table.insert(out, v[5])
@@ -130,21 +159,21 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
     private const string EndScript = Common + """
         local n = 0
         for i = 3, #ARGV do
-          local id = ARGV[i]
-          local b = P .. 'b:' .. id
-          local v = redis.call('HMGET', b, 's', 'tenant', 'group')
-          if v[1] == 'f' or v[1] == 's' then
-            redis.call('ZREM', P .. 'inflight', id)
-            redis.call('ZREM', P .. 'claimed', id)
-            decr(P .. 'runT', v[2])
-            decr(P .. 'runG', v[2] .. '\n' .. v[3])
-            redis.call('DEL', b)
-            redis.call('HSET', b, 's', 'e')
-            redis.call('PEXPIRE', b, ARGV[2])
-            n = n + 1
-          end
+          if finish(ARGV[i], ARGV[2]) then n = n + 1 end
         end
         return n
+        """;
+
+    private const string ExpireScript = Common + """
+        local out = {}
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'inflight', '-inf', now - tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[3]))) do
+          if finish(id, ARGV[4]) then
+            table.insert(out, id)
+          else
+            redis.call('ZREM', P .. 'inflight', id)
+          end
+        end
+        return out
         """;
 
     private const string RemoveReadyScript = Common + """
@@ -175,20 +204,24 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
 
     private string Base => keys.Admission();
 
-    public async Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken)
+    public async Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken) =>
+        (await EnqueueAsync(entries, null, cancellationToken).ConfigureAwait(false)).Added;
+
+    public async Task<AdmissionEnqueued> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, string? admitAs, CancellationToken cancellationToken)
     {
-        AdmissionLimits.Check(entries);
+        AdmissionLimits.Check(entries, admitAs);
         cancellationToken.ThrowIfCancellationRequested();
         if (entries.Count == 0)
         {
-            return 0;
+            return AdmissionEnqueued.None;
         }
-        var args = new List<RedisValue>(1 + entries.Count * 5) { Base };
+        var args = new List<RedisValue>(2 + entries.Count * 5) { Base, admitAs ?? "" };
         foreach (var (build, payload) in entries)
         {
             args.AddRange([build.BuildId, build.Tenant, build.Group, AdmissionOrder.Prefix(build.Priority, build.PathSeconds), payload]);
         }
-        return (int)await RunAsync(EnqueueScript, [.. args]).ConfigureAwait(false);
+        var r = (RedisResult[])(await RunAsync(EnqueueScript, [.. args]).ConfigureAwait(false))!;
+        return new AdmissionEnqueued((int)r[0], [.. ((RedisResult[])r[1]!).Select(id => (string)id!)]);
     }
 
     public async Task<AdmissionSnapshot> SnapshotAsync(int perGroup, int maxGroups, CancellationToken cancellationToken)
@@ -268,6 +301,14 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
         AdmissionLimits.CheckSweep(notStartedFor, max);
         cancellationToken.ThrowIfCancellationRequested();
         return Admitted(await RunAsync(SweepScript, [Base, (long)notStartedFor.TotalMilliseconds, max]).ConfigureAwait(false));
+    }
+
+    public async Task<IReadOnlyList<string>> ExpireAsync(TimeSpan inFlightFor, int max, CancellationToken cancellationToken)
+    {
+        AdmissionLimits.CheckSweep(inFlightFor, max);
+        cancellationToken.ThrowIfCancellationRequested();
+        var r = (RedisResult[])(await RunAsync(ExpireScript, [Base, (long)inFlightFor.TotalMilliseconds, max, (long)EndedTtl.TotalMilliseconds]).ConfigureAwait(false))!;
+        return [.. r.Select(id => (string)id!)];
     }
 
     private Task<RedisResult> RunAsync(string script, RedisValue[] args) => Db.ScriptEvaluateAsync(script, [], args);

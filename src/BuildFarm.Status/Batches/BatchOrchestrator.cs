@@ -201,7 +201,7 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, IImageDurations d
         // Builds released while the batch's submission is consumed link to its submit span (docs/tracing.md); those
         // released later, when a dependency ends, carry no link.
         var batchTraceParent = context.TryGetMessage<SubmitBatch>(out var submitted) ? submitted.Message.TraceParent : null;
-        await Parallel.ForEachAsync(plan.Release, Parallelism(ct), async (step, stepCt) =>
+        await Parallel.ForEachAsync(ReleaseOrder(plan.Release), Parallelism(ct), async (step, stepCt) =>
         {
             if (await ClaimAsync(step.Build.BuildId, r => BatchProgress.ClaimRelease(r, token, step.Spec), stepCt).ConfigureAwait(false) is not null)
             {
@@ -234,6 +234,15 @@ public sealed class BatchOrchestrator(IBuildStatusStore store, IImageDurations d
         logger.LogWarning("batch {Batch}: tenant is not a tenant name; recorded without a tenant (visible to admin keys only)", submit.BatchId);
         return null;
     }
+
+    /// <summary>
+    /// A release in the order its group starts builds (higher priority, then longer remaining path; ties in plan order).
+    /// The parallel release hands builds over roughly in this order, so when admission's fast path admits the first of
+    /// them at once (fewer free slots than released builds, docs/scheduling.md "Admission") those are the ones the
+    /// scheduling policy would have chosen first; without admission, they reach the queue first.
+    /// </summary>
+    internal static IEnumerable<ReleaseStep> ReleaseOrder(IReadOnlyList<ReleaseStep> release) =>
+        release.OrderByDescending(s => Math.Clamp(s.Build.Priority, 0, 9)).ThenByDescending(s => (s.Build as StoredBuildRecord)?.PathSeconds ?? 0);
 
     private static ParallelOptions Parallelism(CancellationToken ct) => new() { MaxDegreeOfParallelism = ClaimParallelism, CancellationToken = ct };
 

@@ -5,6 +5,7 @@ using BuildFarm.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BuildFarm.Status.Scheduling;
@@ -18,13 +19,18 @@ public interface IBuildDispatch
 {
     /// <summary>
     /// Hands <paramref name="command"/> over: <paramref name="publish"/> (the producer's own publish) when admission is off,
-    /// else into the admission store under <paramref name="tenant"/> (null: none) and the command's batch.
+    /// else into the admission store under <paramref name="tenant"/> (null: none) and the command's batch; when that enqueue
+    /// admits it at once (nothing else waiting, a slot free: the fast path), <paramref name="publish"/> too. A publish that
+    /// fails after the fast path's claim is logged, not thrown: the store's sweep publishes the build again.
     /// </summary>
     Task DispatchAsync(BuildImage command, string? tenant, Func<BuildImage, Task> publish, CancellationToken cancellationToken);
 }
 
-public sealed class BuildDispatch(IOptions<AdmissionOptions> options, IServiceProvider services) : IBuildDispatch
+public sealed class BuildDispatch(IOptions<AdmissionOptions> options, IServiceProvider services, ILogger<BuildDispatch> logger) : IBuildDispatch
 {
+    /// <summary>This producer in the admission store: the claimant of the builds its enqueues admit at once.</summary>
+    public string ProducerId { get; } = $"producer-{Environment.MachineName}-{Guid.NewGuid():N}";
+
     public async Task DispatchAsync(BuildImage command, string? tenant, Func<BuildImage, Task> publish, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
@@ -34,7 +40,23 @@ public sealed class BuildDispatch(IOptions<AdmissionOptions> options, IServicePr
             await publish(command).ConfigureAwait(false);
             return;
         }
-        await services.GetRequiredService<IAdmissionStore>().EnqueueAsync([Entry(command, tenant)], cancellationToken).ConfigureAwait(false);
+        var store = services.GetRequiredService<IAdmissionStore>();
+        var enqueued = await store.EnqueueAsync([Entry(command, tenant)], ProducerId, cancellationToken).ConfigureAwait(false);
+        if (enqueued.Admitted.Count == 0)
+        {
+            return;
+        }
+        // Admitted at once (the fast path): this producer publishes it. The build is durable in the store from here on, so a
+        // failed publish is not the caller's failure: the sweep publishes it again after Scheduling:RepublishAfter.
+        try
+        {
+            await publish(command).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogWarning(e, "Build {BuildId} was admitted at enqueue but its publish failed; the admission sweep publishes it again after {RepublishAfter}",
+                command.BuildId, options.Value.RepublishAfter);
+        }
     }
 
     /// <summary>The admission entry of a command: group = its batch ("" for a single build), its priority (clamped to

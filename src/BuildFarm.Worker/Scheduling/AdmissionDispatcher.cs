@@ -38,6 +38,7 @@ public sealed class AdmissionDispatcher : BackgroundService
     private List<AdmittedBuild> _unpublished = [];
     private AdmissionSnapshot? _last;
     private readonly Counter<long>? _admitted;
+    private readonly Counter<long>? _expired;
 
     public AdmissionDispatcher(IAdmissionStore store, ISchedulingPolicy policy, IServiceProvider services, IOptions<AdmissionOptions> options, IOptions<WorkerOptions> worker,
         IHostApplicationLifetime lifetime, TimeProvider time, IMeterFactory meters, ILogger<AdmissionDispatcher> logger)
@@ -61,6 +62,8 @@ public sealed class AdmissionDispatcher : BackgroundService
         }
         var meter = meters.Create(BuildFarmMetrics.MeterName);
         _admitted = meter.CreateCounter<long>("buildfarm.admission.admitted", description: "Builds this worker released to the broker (claims and republishes)");
+        _expired = meter.CreateCounter<long>("buildfarm.admission.expired",
+            description: "Builds this worker's sweep ended after Scheduling:MaxInFlightAge in flight (their end never reached the store)");
         meter.CreateObservableGauge("buildfarm.admission.ready", ReadyByTenant,
             description: "Ready builds waiting in the admission store, by tenant (the farm's backlog as this worker last saw it)");
         meter.CreateObservableGauge("buildfarm.admission.in_flight", () => _last?.InFlight ?? 0,
@@ -148,6 +151,13 @@ public sealed class AdmissionDispatcher : BackgroundService
                 {
                     await RepublishAsync(await _store.SweepAsync(_options.RepublishAfter, AdmissionLimits.MaxClaim, stoppingToken).ConfigureAwait(false),
                         "republished (claimed, never started)", stoppingToken).ConfigureAwait(false);
+                    var expired = await _store.ExpireAsync(_options.MaxInFlightAge, AdmissionLimits.MaxClaim, stoppingToken).ConfigureAwait(false);
+                    if (expired.Count > 0)
+                    {
+                        _expired?.Add(expired.Count);
+                        _logger.LogWarning("admission: ended {Count} build(s) in flight for over {MaxInFlightAge} (their end never reached the store): {Builds}",
+                            expired.Count, _options.MaxInFlightAge, string.Join(", ", expired.Take(20)));
+                    }
                     nextSweep = now + _options.RepublishAfter / 4;
                 }
                 await RunOnceAsync(stoppingToken).ConfigureAwait(false);
