@@ -112,6 +112,21 @@ public abstract class AdmissionStoreContract
     }
 
     [Fact]
+    public async Task End_SaysWhetherAnyBuildIsStillReady()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 2);
+        await store.EnqueueAsync([Entry("b1"), Entry("b2")], None);
+        Assert.Equal(2, (await store.ClaimAsync(["b1", "b2"], "replica-1", None)).Count);
+
+        Assert.Equal(new AdmissionEnded(1, false), await store.EndAsync(["b1"], None));
+        await store.EnqueueAsync([Entry("b3", tenant: "t2")], None);
+        Assert.Equal(new AdmissionEnded(1, true), await store.EndAsync(["b2"], None));
+        Assert.Single(await store.ClaimAsync(["b3"], "replica-1", None));
+        Assert.Equal(new AdmissionEnded(1, false), await store.EndAsync(["b3"], None));
+    }
+
+    [Fact]
     public async Task End_FreesTheSlotAndTheCounts_AndIsIdempotent()
     {
         var (store, _) = Create();
@@ -119,8 +134,9 @@ public abstract class AdmissionStoreContract
         await store.EnqueueAsync([Entry("b1"), Entry("b2")], None);
         Assert.Single(await store.ClaimAsync(["b1"], "replica-1", None));
 
-        Assert.Equal(1, await store.EndAsync(["b1", "b2"], None));
-        Assert.Equal(0, await store.EndAsync(["b1"], None));
+        // b2 is still ready: the end says a build waits for the slot it freed.
+        Assert.Equal(new AdmissionEnded(1, true), await store.EndAsync(["b1", "b2"], None));
+        Assert.Equal(new AdmissionEnded(0, true), await store.EndAsync(["b1"], None));
 
         var snapshot = await store.SnapshotAsync(10, 10, None);
         Assert.Equal(1, snapshot.FreeSlots);
@@ -225,7 +241,7 @@ public abstract class AdmissionStoreContract
         IReadOnlyList<AdmittedBuild> swept = [];
         await expiry.AssertAfterAsync(Ttl, async () => (swept = await store.SweepAsync(Ttl, 10, None)).Count > 0);
         Assert.Equal([new AdmittedBuild("b2", "payload-of-b2")], swept);
-        Assert.Equal(1, await store.EndAsync(["b1"], None));
+        Assert.Equal(1, (await store.EndAsync(["b1"], None)).Ended);
         Assert.Equal(2, (await store.SnapshotAsync(1, 1, None)).FreeSlots);
     }
 
@@ -332,7 +348,7 @@ public abstract class AdmissionStoreContract
         Assert.Equal((3, 0, 1), (snapshot.FreeSlots, snapshot.InFlight, snapshot.ReadyCount));
         Assert.Empty(snapshot.Scheduling.RunningByTenant);
         Assert.Equal(AdmissionStart.Ended, await store.StartAsync("started", "message-2", None));
-        Assert.Equal(0, await store.EndAsync(["started", "claimed"], None));
+        Assert.Equal(0, (await store.EndAsync(["started", "claimed"], None)).Ended);
         Assert.Empty(await store.ExpireAsync(Ttl, 10, None));
         Assert.Empty(await store.SweepAsync(Ttl, 10, None));
     }

@@ -43,8 +43,9 @@ public interface IAdmissionStore
     /// <summary>The worker consuming message <paramref name="messageId"/> marks the admitted build started.</summary>
     Task<AdmissionStart> StartAsync(string buildId, string messageId, CancellationToken cancellationToken);
 
-    /// <summary>The builds ended (any outcome): out of flight, their slots free again. Idempotent; returns how many were in flight.</summary>
-    Task<int> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken);
+    /// <summary>The builds ended (any outcome): out of flight, their slots free again. Idempotent; returns how many were in
+    /// flight, and whether any build is ready (waiting for a slot) once they have ended.</summary>
+    Task<AdmissionEnded> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken);
 
     /// <summary>Takes a build that is still ready out of the queue (a cancel): its payload, or null when it was not ready.</summary>
     Task<string?> RemoveReadyAsync(string buildId, CancellationToken cancellationToken);
@@ -71,6 +72,10 @@ public sealed record AdmissionEnqueued(int Added, IReadOnlyList<string> Admitted
 {
     public static AdmissionEnqueued None { get; } = new(0, []);
 }
+
+/// <summary>What an end call did: how many of the builds were in flight, and whether any build is ready (waiting) after it:
+/// when none is, the slots it freed have nothing to go to and the dispatcher need not look.</summary>
+public sealed record AdmissionEnded(int Ended, bool ReadyWaiting);
 
 /// <summary>A build admitted by a claim or a sweep: its serialized command.</summary>
 public sealed record AdmittedBuild(string BuildId, string Payload);

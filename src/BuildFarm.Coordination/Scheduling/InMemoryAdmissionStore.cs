@@ -137,7 +137,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
         }
     }
 
-    public Task<int> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
+    public Task<AdmissionEnded> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
     {
         AdmissionLimits.CheckIds(buildIds);
         cancellationToken.ThrowIfCancellationRequested();
@@ -152,7 +152,7 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
                     ended++;
                 }
             }
-            return Task.FromResult(ended);
+            return Task.FromResult(new AdmissionEnded(ended, _groups.Count > 0));
         }
     }
 

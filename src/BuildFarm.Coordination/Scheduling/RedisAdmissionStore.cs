@@ -161,7 +161,7 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
         for i = 3, #ARGV do
           if finish(ARGV[i], ARGV[2]) then n = n + 1 end
         end
-        return n
+        return {n, redis.call('ZCARD', P .. 'groups')}
         """;
 
     private const string ExpireScript = Common + """
@@ -277,16 +277,13 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
         return (AdmissionStart)(int)await RunAsync(StartScript, [Base, buildId, messageId]).ConfigureAwait(false);
     }
 
-    public async Task<int> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
+    public async Task<AdmissionEnded> EndAsync(IReadOnlyList<string> buildIds, CancellationToken cancellationToken)
     {
         AdmissionLimits.CheckIds(buildIds);
         cancellationToken.ThrowIfCancellationRequested();
-        if (buildIds.Count == 0)
-        {
-            return 0;
-        }
         RedisValue[] args = [Base, (long)EndedTtl.TotalMilliseconds, .. buildIds.Select(id => (RedisValue)id)];
-        return (int)await RunAsync(EndScript, args).ConfigureAwait(false);
+        var r = (RedisResult[])(await RunAsync(EndScript, args).ConfigureAwait(false))!;
+        return new AdmissionEnded((int)r[0], (long)r[1] > 0);
     }
 
     public async Task<string?> RemoveReadyAsync(string buildId, CancellationToken cancellationToken)

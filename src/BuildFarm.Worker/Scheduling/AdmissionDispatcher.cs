@@ -24,6 +24,9 @@ public sealed class AdmissionDispatcher : BackgroundService
 
     private static readonly TimeSpan EndWait = TimeSpan.FromSeconds(10);
 
+    /// <summary>A woken round waits this long first, so that the ends of builds finishing together go in one call.</summary>
+    public static readonly TimeSpan WakeGather = TimeSpan.FromMilliseconds(10);
+
     private readonly IAdmissionStore _store;
     private readonly ISchedulingPolicy _policy;
     private readonly IServiceProvider _services;
@@ -37,6 +40,7 @@ public sealed class AdmissionDispatcher : BackgroundService
     private List<(string BuildId, TaskCompletionSource Done)> _ends = [];
     private List<AdmittedBuild> _unpublished = [];
     private AdmissionSnapshot? _last;
+    private DateTimeOffset _lastAt = DateTimeOffset.MinValue;
     private readonly Counter<long>? _admitted;
     private readonly Counter<long>? _expired;
 
@@ -168,7 +172,10 @@ public sealed class AdmissionDispatcher : BackgroundService
             }
             try
             {
-                await _wake.WaitAsync(_options.DispatchInterval, stoppingToken).ConfigureAwait(false);
+                if (await _wake.WaitAsync(_options.DispatchInterval, stoppingToken).ConfigureAwait(false))
+                {
+                    await Task.Delay(WakeGather, _time, stoppingToken).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException)
             {
@@ -180,19 +187,28 @@ public sealed class AdmissionDispatcher : BackgroundService
 
     /// <summary>
     /// One round: sends the ends gathered, republishes what the last round could not publish, then snapshot → policy → claim →
-    /// publish. Returns how many builds it released.
+    /// publish — unless the ends said no build is ready and the last snapshot is younger than the dispatch interval.
+    /// Returns how many builds it released.
     /// </summary>
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken)
     {
-        await SendEndsAsync(cancellationToken).ConfigureAwait(false);
+        var nothingWaits = await SendEndsAsync(cancellationToken).ConfigureAwait(false);
         List<AdmittedBuild> retry;
         lock (_gate)
         {
             (retry, _unpublished) = (_unpublished, []);
         }
         var released = await RepublishAsync(retry, "published after an earlier failure", cancellationToken).ConfigureAwait(false);
+        var now = _time.GetUtcNow();
+        if (nothingWaits && now - _lastAt < _options.DispatchInterval)
+        {
+            // The ends freed slots and no build is ready to take them: nothing to choose. (The gauges' snapshot is
+            // still taken at least once per DispatchInterval.)
+            return released;
+        }
         var snapshot = await _store.SnapshotAsync(_options.CandidatesPerGroup, _options.MaxGroups, cancellationToken).ConfigureAwait(false);
         _last = snapshot;
+        _lastAt = now;
         if (snapshot.FreeSlots <= 0 || snapshot.Scheduling.Ready.Count == 0)
         {
             return released;
@@ -212,18 +228,20 @@ public sealed class AdmissionDispatcher : BackgroundService
         return released;
     }
 
-    private async Task SendEndsAsync(CancellationToken cancellationToken)
+    /// <summary>Sends the ends gathered; true when some were sent and the store said no build is ready after them.</summary>
+    private async Task<bool> SendEndsAsync(CancellationToken cancellationToken)
     {
         List<(string BuildId, TaskCompletionSource Done)> ends;
         lock (_gate)
         {
             (ends, _ends) = (_ends, []);
         }
+        var nothingWaits = ends.Count > 0;
         foreach (var chunk in ends.Chunk(AdmissionLimits.MaxClaim))
         {
             try
             {
-                await _store.EndAsync([.. chunk.Select(e => e.BuildId)], cancellationToken).ConfigureAwait(false);
+                nothingWaits &= !(await _store.EndAsync([.. chunk.Select(e => e.BuildId)], cancellationToken).ConfigureAwait(false)).ReadyWaiting;
             }
             catch (Exception e)
             {
@@ -238,6 +256,7 @@ public sealed class AdmissionDispatcher : BackgroundService
                 end.Done.TrySetResult();
             }
         }
+        return nothingWaits;
     }
 
     /// <summary>Publishes each build's command (the broker's confirm awaited within Scheduling:PublishTimeout); those that
