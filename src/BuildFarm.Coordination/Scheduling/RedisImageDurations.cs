@@ -5,27 +5,34 @@ using StackExchange.Redis;
 namespace BuildFarm.Coordination.Scheduling;
 
 /// <summary>
-/// Image durations in Redis: one string per image key (<c>duration:{image}</c>, the mean in seconds) that expires
-/// <see cref="ImageDurationOptions.Ttl"/> after its last sample. A read is one pipelined batch of GETs (one round
-/// trip whatever the number of images; each key in its own cluster slot); a window of samples is one pipelined batch of
-/// scripts, one per image, each folding that image's samples into its mean atomically (so concurrent windows of several
-/// workers all count).
+/// Image durations in Redis: one string per image key (<c>duration:{d}:image</c>, the mean in seconds) that expires
+/// <see cref="ImageDurationOptions.Ttl"/> after its last sample. Every key shares the hash tag <c>{d}</c> (one cluster slot),
+/// so a read is one MGET and a window of samples one script (per 1,000 images) that folds each image's samples into its
+/// mean atomically (so concurrent windows of several workers all count): one round trip either way.
 /// </summary>
 public sealed class RedisImageDurations(IConnectionMultiplexer redis, RedisKeys keys, ImageDurationOptions options) : IImageDurations
 {
-    // KEYS[1] the image's key; ARGV[1] alpha, ARGV[2] TTL in ms, ARGV[3..] the samples in order.
+    /// <summary>Images folded by one script call (a window with more is sent as several, pipelined).</summary>
+    public const int ImagesPerScript = 1000;
+
+    // KEYS the images' keys; ARGV[1] alpha, ARGV[2] TTL in ms, then per key: its number of samples, then the samples in order.
     private const string FoldScript = """
         local alpha = tonumber(ARGV[1])
-        local mean = tonumber(redis.call('GET', KEYS[1]) or '')
-        for i = 3, #ARGV do
-            local x = tonumber(ARGV[i])
-            if mean then mean = alpha * x + (1 - alpha) * mean else mean = x end
+        local a = 3
+        for k = 1, #KEYS do
+            local n = tonumber(ARGV[a])
+            local mean = tonumber(redis.call('GET', KEYS[k]) or '')
+            for i = a + 1, a + n do
+                local x = tonumber(ARGV[i])
+                if mean then mean = alpha * x + (1 - alpha) * mean else mean = x end
+            end
+            a = a + n + 1
+            redis.call('SET', KEYS[k], string.format('%.17g', mean), 'PX', ARGV[2])
         end
-        redis.call('SET', KEYS[1], string.format('%.17g', mean), 'PX', ARGV[2])
-        return 1
+        return #KEYS
         """;
 
-    private string Key(string image) => $"{keys.Prefix}duration:{{{image}}}";
+    private RedisKey Key(string image) => $"{keys.Prefix}duration:{{d}}:{image}";
 
     public async Task<IReadOnlyDictionary<string, double>> ExpectedAsync(IReadOnlyCollection<string> images, CancellationToken cancellationToken)
     {
@@ -33,10 +40,7 @@ public sealed class RedisImageDurations(IConnectionMultiplexer redis, RedisKeys 
         ImageDurations.CheckCount(images.Count, nameof(images));
         cancellationToken.ThrowIfCancellationRequested();
         var distinct = images.Distinct(StringComparer.Ordinal).ToList();
-        var batch = redis.GetDatabase().CreateBatch();
-        var reads = distinct.Select(image => batch.StringGetAsync(Key(image))).ToList();
-        batch.Execute();
-        var values = await Task.WhenAll(reads).ConfigureAwait(false);
+        var values = distinct.Count == 0 ? [] : await redis.GetDatabase().StringGetAsync([.. distinct.Select(Key)]).ConfigureAwait(false);
         var result = new Dictionary<string, double>(distinct.Count, StringComparer.Ordinal);
         for (var i = 0; i < distinct.Count; i++)
         {
@@ -59,10 +63,12 @@ public sealed class RedisImageDurations(IConnectionMultiplexer redis, RedisKeys 
         var alpha = options.Alpha.ToString("R", CultureInfo.InvariantCulture);
         var ttl = (long)options.Ttl.TotalMilliseconds;
         var batch = redis.GetDatabase().CreateBatch();
-        var writes = samples.GroupBy(s => s.Image, StringComparer.Ordinal).Select(image => batch.ScriptEvaluateAsync(FoldScript, [Key(image.Key)],
-        [
-            alpha, ttl, .. image.Select(s => (RedisValue)ImageDurations.Clamp(s.Seconds).ToString("R", CultureInfo.InvariantCulture)),
-        ])).ToList();
+        var writes = samples.GroupBy(s => s.Image, StringComparer.Ordinal).Chunk(ImagesPerScript).Select(images => batch.ScriptEvaluateAsync(FoldScript,
+            [.. images.Select(image => Key(image.Key))],
+            [
+                alpha, ttl, .. images.SelectMany(image => image.Select(s => (RedisValue)ImageDurations.Clamp(s.Seconds).ToString("R", CultureInfo.InvariantCulture))
+                    .Prepend(image.Count())),
+            ])).ToList();
         batch.Execute();
         await Task.WhenAll(writes).ConfigureAwait(false);
     }
