@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using BuildFarm.Api.Options;
 using BuildFarm.Status;
+using Microsoft.Extensions.Options;
 
 namespace BuildFarm.Api.Auth;
 
@@ -49,8 +50,21 @@ public sealed class ApiKeyRing
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 
-    /// <summary>Reads the keys from configuration and the keys directory. Throws naming the bad entry (never its secret).</summary>
+    /// <summary>Reads the keys from configuration and the keys directory. Throws <see cref="OptionsValidationException"/>
+    /// naming the bad entry (never its secret), which the host reports as one line at start.</summary>
     public static ApiKeyRing Load(IConfiguration configuration, ApiOptions options)
+    {
+        try
+        {
+            return LoadCore(configuration, options);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            throw new OptionsValidationException($"{ApiOptions.SectionName}:Keys", typeof(ApiKeyRing), [e.Message]);
+        }
+    }
+
+    private static ApiKeyRing LoadCore(IConfiguration configuration, ApiOptions options)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         ArgumentNullException.ThrowIfNull(options);

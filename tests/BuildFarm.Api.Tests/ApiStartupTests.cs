@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Text;
+using BuildFarm.Api.Hosting;
+
+namespace BuildFarm.Api.Tests;
+
+/// <summary>
+/// The API host process started with settings it cannot run with. With <c>Scheduling:Admission</c> on and no <c>Redis:ConnectionString</c>: its admission store would
+/// be in process, where no worker sees the builds it queues, so it refuses to start with one line naming both settings
+/// (exit code 2) instead of answering 202 to builds that never run.
+/// </summary>
+public sealed class ApiStartupTests
+{
+    [Fact]
+    public async Task Api_AdmissionWithoutRedis_ExitsWithOneLineNamingBothSettings()
+    {
+        var (exitCode, text) = await RunApiAsync(new Dictionary<string, string>
+        {
+            ["Api__Keys__me__Key"] = "admission-test-key-0123456789",
+            ["Api__Keys__me__Scopes"] = "submit,read",
+            ["Scheduling__Admission"] = "true",
+            ["Redis__ConnectionString"] = "",
+            ["Status__RedisConnectionString"] = "",
+        });
+
+        Assert.Equal(2, exitCode);
+        var line = Assert.Single(text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            l => l.Contains("Scheduling:Admission", StringComparison.Ordinal));
+        Assert.StartsWith("buildfarm-api: configuration: Scheduling:Admission: true needs Redis:ConnectionString (environment Redis__ConnectionString)",
+            line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", text, StringComparison.Ordinal);
+        Assert.Single(ApiServiceCollectionExtensions.ConfigurationSettings.Requirements!);
+    }
+
+    /// <summary>An API key the farm cannot use (no scopes, an unknown scope, too short) stops the API with one line naming
+    /// the setting (exit code 2), as any other configuration problem does, not with an unhandled exception.</summary>
+    [Theory]
+    [InlineData("", "buildfarm-api: configuration: API key 'me' has no scopes: set Api:Keys:me:Scopes")]
+    [InlineData("submit,rule-the-world", "buildfarm-api: configuration: Api:Keys:me:Scopes: unknown scope 'rule-the-world'")]
+    public async Task Api_UnusableKey_ExitsWithOneLineNamingTheSetting(string scopes, string expected)
+    {
+        var (exitCode, text) = await RunApiAsync(new Dictionary<string, string>
+        {
+            ["Api__Keys__me__Key"] = "startup-test-key-0123456789",
+            ["Api__Keys__me__Scopes"] = scopes,
+            ["Api__Keys__me__Tenant"] = "team-a",
+        });
+
+        Assert.Equal(2, exitCode);
+        Assert.Single(text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            l => l.StartsWith(expected, StringComparison.Ordinal));
+        Assert.DoesNotContain("Unhandled exception", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("startup-test-key-0123456789", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the API host process with <paramref name="environment"/> until it exits (at most 60 s): its exit code
+    /// and everything it wrote.</summary>
+    private static async Task<(int ExitCode, string Text)> RunApiAsync(IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = AppContext.BaseDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "buildfarm-api.dll"));
+        start.Environment["Urls"] = "http://127.0.0.1:0";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+        var output = new StringBuilder();
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("the API did not exit:\n" + Text(output));
+        }
+        // The asynchronous readers have seen the end of both streams once WaitForExit (without a timeout) returns.
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        return (process.ExitCode, Text(output));
+    }
+
+    private static string Text(StringBuilder output)
+    {
+        lock (output)
+        {
+            return output.ToString();
+        }
+    }
+}
