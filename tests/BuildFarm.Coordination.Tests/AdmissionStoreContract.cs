@@ -23,6 +23,31 @@ public abstract class AdmissionStoreContract
     }
 
     [Fact]
+    public async Task AnEnqueueThatLeavesBuildsWaitingWithASlotFree_WakesTheDispatchers()
+    {
+        var (store, _) = Create();
+        await WithSlotsAsync(store, 1);
+        var wakes = 0;
+        await using (await store.OnWaitingAsync(() => Interlocked.Increment(ref wakes), None))
+        {
+            // Admitted at once (the fast path), then queued with no slot free: nothing for a dispatcher to do.
+            Assert.Equal(["b1"], (await store.EnqueueAsync([Entry("b1")], "producer-1", None)).Admitted);
+            Assert.Empty((await store.EnqueueAsync([Entry("b2")], "producer-1", None)).Admitted);
+            Assert.Equal(0, Volatile.Read(ref wakes));
+
+            // b1 ends: a slot is free and b2 waits, so b3 is not admitted at once (b2 is first in line); the dispatchers must look.
+            await store.EndAsync(["b1"], None);
+            Assert.Empty((await store.EnqueueAsync([Entry("b3")], "producer-1", None)).Admitted);
+            await Eventually.UntilAsync(() => Volatile.Read(ref wakes) == 1, "the dispatchers were not woken", TimeSpan.FromSeconds(10));
+        }
+
+        // Unsubscribed: no more wakes.
+        await store.EnqueueAsync([Entry("b4")], "producer-1", None);
+        Assert.Equal(1, (await store.SnapshotAsync(10, 10, None)).FreeSlots);
+        Assert.Equal(1, Volatile.Read(ref wakes));
+    }
+
+    [Fact]
     public async Task Enqueue_IsIdempotentPerBuild()
     {
         var (store, _) = Create();

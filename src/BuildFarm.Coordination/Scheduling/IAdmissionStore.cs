@@ -40,6 +40,13 @@ public interface IAdmissionStore
     /// <summary>A worker stopping cleanly takes its slots out at once.</summary>
     Task LeaveAsync(string workerId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Calls <paramref name="wake"/> whenever an enqueue leaves builds waiting while slots are free (the fast path could not
+    /// take them: something else was already waiting, or they did not all fit): every dispatcher should look at once rather
+    /// than at its next tick. Best effort (a missed signal costs one dispatch interval). Dispose to stop.
+    /// </summary>
+    Task<IAsyncDisposable> OnWaitingAsync(Action wake, CancellationToken cancellationToken);
+
     /// <summary>The worker consuming message <paramref name="messageId"/> marks the admitted build started.</summary>
     Task<AdmissionStart> StartAsync(string buildId, string messageId, CancellationToken cancellationToken);
 

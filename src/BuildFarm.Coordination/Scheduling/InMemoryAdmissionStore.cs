@@ -9,15 +9,53 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
     private readonly Dictionary<string, Entry> _builds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (long Opened, SortedSet<ReadyBuild> Ready)> _groups = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (int Slots, DateTimeOffset Expires)> _workers = new(StringComparer.Ordinal);
+    private readonly List<Action> _wakes = [];
     private long _sequence;
 
     public async Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken) =>
         (await EnqueueAsync(entries, null, cancellationToken).ConfigureAwait(false)).Added;
 
+    public Task<IAsyncDisposable> OnWaitingAsync(Action wake, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(wake);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            _wakes.Add(wake);
+        }
+        return Task.FromResult<IAsyncDisposable>(new Unsubscribe(() =>
+        {
+            lock (_gate)
+            {
+                _wakes.Remove(wake);
+            }
+        }));
+    }
+
+    private sealed class Unsubscribe(Action unsubscribe) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            unsubscribe();
+            return ValueTask.CompletedTask;
+        }
+    }
+
     public Task<AdmissionEnqueued> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, string? admitAs, CancellationToken cancellationToken)
     {
         AdmissionLimits.Check(entries, admitAs);
         cancellationToken.ThrowIfCancellationRequested();
+        var result = Enqueue(entries, admitAs, out var wakes);
+        foreach (var wake in wakes)
+        {
+            wake();
+        }
+        return Task.FromResult(result);
+    }
+
+    private AdmissionEnqueued Enqueue(IReadOnlyList<AdmissionEntry> entries, string? admitAs, out IReadOnlyList<Action> wakes)
+    {
+        wakes = [];
         lock (_gate)
         {
             var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -44,7 +82,11 @@ public sealed class InMemoryAdmissionStore(TimeProvider time) : IAdmissionStore
                 }
                 group.Ready.Add(ready);
             }
-            return Task.FromResult(new AdmissionEnqueued(added.Count, admitted));
+            if (added.Count > 0 && !fast && Free() > 0)
+            {
+                wakes = [.. _wakes];
+            }
+            return new AdmissionEnqueued(added.Count, admitted);
         }
     }
 

@@ -92,6 +92,7 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
             redis.call('HINCRBY', P .. 'readyT', tenant, 1)
           end
         end
+        if #new > 0 and not fast and free() > 0 then redis.call('PUBLISH', P .. 'waiting', #new) end
         return {#new, admitted}
         """;
 
@@ -203,6 +204,22 @@ public sealed class RedisAdmissionStore(IConnectionMultiplexer redis, RedisKeys 
     private IDatabase Db => redis.GetDatabase();
 
     private string Base => keys.Admission();
+
+    public async Task<IAsyncDisposable> OnWaitingAsync(Action wake, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(wake);
+        cancellationToken.ThrowIfCancellationRequested();
+        var channel = RedisChannel.Literal(Base + "waiting");
+        var subscriber = redis.GetSubscriber();
+        Action<RedisChannel, RedisValue> handler = (_, _) => wake();
+        await subscriber.SubscribeAsync(channel, handler).ConfigureAwait(false);
+        return new Unsubscribe(() => subscriber.UnsubscribeAsync(channel, handler));
+    }
+
+    private sealed class Unsubscribe(Func<Task> unsubscribe) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await unsubscribe().ConfigureAwait(false);
+    }
 
     public async Task<int> EnqueueAsync(IReadOnlyList<AdmissionEntry> entries, CancellationToken cancellationToken) =>
         (await EnqueueAsync(entries, null, cancellationToken).ConfigureAwait(false)).Added;

@@ -11,7 +11,7 @@ namespace BuildFarm.Worker.Scheduling;
 /// <summary>
 /// The worker's side of admission (docs/scheduling.md "Admission"), on with <c>Scheduling:Admission</c>. Every worker
 /// replica runs one; there is no leader. It offers this worker's slots to the admission store (a heartbeat), and on a short
-/// timer, or at once when a build of this worker ends: takes a snapshot of the ready builds and the free capacity, lets the
+/// timer, or at once when a build of this worker ends or the store signals builds waiting with slots free: takes a snapshot of the ready builds and the free capacity, lets the
 /// <see cref="ISchedulingPolicy"/> choose, claims the chosen builds (the store's atomic step decides races between
 /// replicas and never admits past the capacity) and publishes each. It also republishes builds claimed but never started
 /// (their releaser died between its claim and its publish). The build's consumer calls <see cref="StartAsync"/> (dropping
@@ -139,6 +139,7 @@ public sealed class AdmissionDispatcher : BackgroundService
         }
         // Publish only once the host (and with it the bus) has started.
         await WhenStartedAsync(stoppingToken).ConfigureAwait(false);
+        await using var waiting = await SubscribeAsync(stoppingToken).ConfigureAwait(false);
         var nextHeartbeat = DateTimeOffset.MinValue;
         var nextSweep = _time.GetUtcNow() + _options.RepublishAfter;
         while (!stoppingToken.IsCancellationRequested)
@@ -289,6 +290,21 @@ public sealed class AdmissionDispatcher : BackgroundService
         }).ConfigureAwait(false);
         _admitted?.Add(published);
         return published;
+    }
+
+    /// <summary>Wakes this dispatcher when an enqueue leaves builds waiting with slots free; without the signal (Redis
+    /// refused the subscription) it runs on its tick alone.</summary>
+    private async Task<IAsyncDisposable?> SubscribeAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            return await _store.OnWaitingAsync(Wake, stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("admission: no wake-up signal from the store ({Error}); builds that wait are released on the dispatcher's tick", e.Message);
+            return null;
+        }
     }
 
     private async Task WhenStartedAsync(CancellationToken stoppingToken)
