@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using BuildFarm.Api.Hosting;
 
 namespace BuildFarm.Api.Tests;
@@ -57,46 +55,20 @@ public sealed class ApiStartupTests
     /// and everything it wrote.</summary>
     private static async Task<(int ExitCode, string Text)> RunApiAsync(IReadOnlyDictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = AppContext.BaseDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "buildfarm-api.dll"));
-        start.Environment["Urls"] = "http://127.0.0.1:0";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-        var output = new StringBuilder();
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using var api = ApiProcess.Start(AppContext.BaseDirectory,
+            environment.ToDictionary(e => e.Key, e => (string?)e.Value).Append(new("Urls", "http://127.0.0.1:0")).ToDictionary());
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await process.WaitForExitAsync(timeout.Token);
+            await api.Process.WaitForExitAsync(timeout.Token);
         }
         catch (OperationCanceledException)
         {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("the API did not exit:\n" + Text(output));
+            api.Process.Kill(entireProcessTree: true);
+            Assert.Fail("the API did not exit:\n" + api.Text);
         }
         // The asynchronous readers have seen the end of both streams once WaitForExit (without a timeout) returns.
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        return (process.ExitCode, Text(output));
-    }
-
-    private static string Text(StringBuilder output)
-    {
-        lock (output)
-        {
-            return output.ToString();
-        }
+        await api.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        return (api.Process.ExitCode, api.Text);
     }
 }

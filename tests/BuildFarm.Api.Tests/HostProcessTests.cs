@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Sockets;
-using System.Text;
 using StackExchange.Redis;
 
 namespace BuildFarm.Api.Tests;
@@ -26,35 +24,25 @@ public sealed class HostProcessTests
         await File.WriteAllTextAsync(settingsFile, $$"""{ "Urls": "http://127.0.0.1:{{port}}" }""");
         var elsewhere = Directory.CreateTempSubdirectory("api-cwd-");
         var prefix = $"bfapihost:{Guid.NewGuid():N}:";
-        var start = new ProcessStartInfo("dotnet")
+        using var api = ApiProcess.Start(elsewhere.FullName, new Dictionary<string, string?>
         {
-            WorkingDirectory = elsewhere.FullName,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "buildfarm-api.dll"));
-        start.Environment.Remove("Urls");
-        start.Environment["DOTNET_ENVIRONMENT"] = environment;
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = environment;
-        start.Environment["Api__Keys__me__Key"] = "host-test-key-0123456789";
-        start.Environment["Api__Keys__me__Scopes"] = "submit,read";
-        start.Environment["Redis__ConnectionString"] = redis;
-        start.Environment["Status__KeyPrefix"] = prefix;
-        var output = new StringBuilder();
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+            ["Urls"] = null,
+            ["DOTNET_ENVIRONMENT"] = environment,
+            ["ASPNETCORE_ENVIRONMENT"] = environment,
+            ["Api__Keys__me__Key"] = "host-test-key-0123456789",
+            ["Api__Keys__me__Scopes"] = "submit,read",
+            ["Redis__ConnectionString"] = redis,
+            ["Status__KeyPrefix"] = prefix,
+        });
+        var process = api.Process;
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(5) };
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!await AnswersAsync(http))
             {
-                Assert.False(process.HasExited, "the API exited:\n" + Text(output));
-                Assert.True(DateTime.UtcNow < deadline, $"the API started in {elsewhere.FullName} does not answer on port {port} (appsettings.{environment}.json):\n" + Text(output));
+                Assert.False(process.HasExited, "the API exited:\n" + api.Text);
+                Assert.True(DateTime.UtcNow < deadline, $"the API started in {elsewhere.FullName} does not answer on port {port} (appsettings.{environment}.json):\n" + api.Text);
                 await Task.Delay(200);
             }
 
@@ -65,7 +53,7 @@ public sealed class HostProcessTests
             await using var connection = await ConnectionMultiplexer.ConnectAsync(redis);
             var keys = connection.GetServers().SelectMany(s => s.Keys(pattern: prefix + "*")).ToList();
             Assert.NotEmpty(keys);
-            Assert.DoesNotContain("is deprecated", Text(output), StringComparison.Ordinal);
+            Assert.DoesNotContain("is deprecated", api.Text, StringComparison.Ordinal);
         }
         finally
         {
@@ -89,14 +77,6 @@ public sealed class HostProcessTests
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
             return false;
-        }
-    }
-
-    private static string Text(StringBuilder output)
-    {
-        lock (output)
-        {
-            return output.ToString();
         }
     }
 
