@@ -5,14 +5,5 @@ using BuildFarm.Messaging.Hosting;
 var builder = WebApplication.CreateBuilder(BuildFarmHost.WebOptions(args));
 builder.AddBuildFarmApi();
 var app = builder.Build();
-try
-{
-    // Mapping reads the API keys: one the farm cannot use is a configuration problem, reported as such.
-    app.MapBuildFarmApi();
-}
-catch (Exception e) when (BuildFarmHost.DescribeStartupFailure(e) is { } problem)
-{
-    await Console.Error.WriteLineAsync($"buildfarm-api: {problem}");
-    return BuildFarmHost.StartupFailed;
-}
+app.MapBuildFarmApi();
 return await BuildFarmHost.RunAsync(app, "buildfarm-api", ApiServiceCollectionExtensions.ConfigurationSettings);

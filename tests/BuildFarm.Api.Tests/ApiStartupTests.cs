@@ -30,19 +30,26 @@ public sealed class ApiStartupTests
         Assert.Single(ApiServiceCollectionExtensions.ConfigurationSettings.Requirements!);
     }
 
-    /// <summary>An API key the farm cannot use (no scopes, an unknown scope, too short) stops the API with one line naming
-    /// the setting (exit code 2), as any other configuration problem does, not with an unhandled exception.</summary>
+    /// <summary>An API key the farm cannot use (no scopes, an unknown scope, a bad tenant, a name that is no tenant and no
+    /// tenant given) stops the API with one line naming the setting (exit code 2), as any other configuration problem does,
+    /// not with an unhandled exception; the key itself is never printed.</summary>
     [Theory]
-    [InlineData("", "buildfarm-api: configuration: API key 'me' has no scopes: set Api:Keys:me:Scopes")]
-    [InlineData("submit,rule-the-world", "buildfarm-api: configuration: Api:Keys:me:Scopes: unknown scope 'rule-the-world'")]
-    public async Task Api_UnusableKey_ExitsWithOneLineNamingTheSetting(string scopes, string expected)
+    [InlineData("me", "", "team-a", "buildfarm-api: configuration: API key 'me' has no scopes: set Api:Keys:me:Scopes")]
+    [InlineData("me", "submit,rule-the-world", "team-a", "buildfarm-api: configuration: Api:Keys:me:Scopes: unknown scope 'rule-the-world'")]
+    [InlineData("me", "read", "team:a", "buildfarm-api: configuration: Api:Keys:me:Tenant: 'team:a' is not a tenant name")]
+    [InlineData("-odd-name", "read", null, "buildfarm-api: configuration: API key '-odd-name' has no Api:Keys:-odd-name:Tenant")]
+    public async Task Api_UnusableKey_ExitsWithOneLineNamingTheSetting(string name, string scopes, string? tenant, string expected)
     {
-        var (exitCode, text) = await RunApiAsync(new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
-            ["Api__Keys__me__Key"] = "startup-test-key-0123456789",
-            ["Api__Keys__me__Scopes"] = scopes,
-            ["Api__Keys__me__Tenant"] = "team-a",
-        });
+            [$"Api__Keys__{name}__Key"] = "startup-test-key-0123456789",
+            [$"Api__Keys__{name}__Scopes"] = scopes,
+        };
+        if (tenant is not null)
+        {
+            environment[$"Api__Keys__{name}__Tenant"] = tenant;
+        }
+        var (exitCode, text) = await RunApiAsync(environment);
 
         Assert.Equal(2, exitCode);
         Assert.Single(text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),

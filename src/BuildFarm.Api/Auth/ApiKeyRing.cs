@@ -144,3 +144,6 @@ public sealed class ApiKeyRing
         return scopes;
     }
 }
+
+/// <summary>Nothing but a hook: resolving it loads the <see cref="ApiKeyRing"/>, which the host does at start.</summary>
+public sealed class ApiKeysChecked;

@@ -27,19 +27,27 @@ public static class ApiEndpoints
     {
         ArgumentNullException.ThrowIfNull(app);
         var options = app.Services.GetRequiredService<IOptions<ApiOptions>>().Value;
-        var keys = app.Services.GetRequiredService<ApiKeyRing>();
         if (options.DisableAuth)
         {
             app.Logger.LogCritical(
                 "AUTHENTICATION IS DISABLED (Api:DisableAuth=true): anyone who reaches this API can submit, read and cancel builds. Use this only for local development.");
         }
-        else if (keys.Count == 0)
-        {
-            app.Logger.LogWarning("No API keys are configured (Api:Keys or Api:KeysDirectory): every /v1 request will be answered 401");
-        }
         else
         {
-            app.Logger.LogInformation("API keys loaded: {Names}", string.Join(", ", keys.Names));
+            // The keys are read and checked when the host starts, with the other settings (a key the API cannot use stops
+            // it with one line naming the setting); they are reported once it has started.
+            app.Lifetime.ApplicationStarted.Register(() =>
+            {
+                var keys = app.Services.GetRequiredService<ApiKeyRing>();
+                if (keys.Count == 0)
+                {
+                    app.Logger.LogWarning("No API keys are configured (Api:Keys or Api:KeysDirectory): every /v1 request will be answered 401");
+                }
+                else
+                {
+                    app.Logger.LogInformation("API keys loaded: {Names}", string.Join(", ", keys.Names));
+                }
+            });
         }
 
         // Malformed HTTP framing met outside a handler's own body read (Kestrel's BadHttpRequestException) is the client's

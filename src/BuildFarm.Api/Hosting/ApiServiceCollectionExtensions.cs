@@ -97,6 +97,9 @@ public static class ApiServiceCollectionExtensions
         services.AddBuildFarmStatusStore();
         services.AddBuildFarmLogReader();
         services.AddSingleton(sp => ApiKeyRing.Load(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IOptions<ApiOptions>>().Value));
+        // Loads the keys when the host starts, among the settings checked then: a key the API cannot use is a configuration
+        // problem (one line, exit code 2), not an exception at the first request.
+        services.AddOptions<ApiKeysChecked>().Configure<ApiKeyRing>((_, _) => { }).ValidateOnStart();
         services.AddSingleton<Submitter>();
         services.AddSingleton<EventStreams>();
 
