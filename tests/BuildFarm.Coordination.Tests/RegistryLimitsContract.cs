@@ -104,6 +104,34 @@ public sealed class RedisRegistryLimitsTests : RegistryLimitsContract
         var states = await limits.ApplyAsync(new Dictionary<string, LimitReports> { ["ghcr.io"] = new(0, 1) }, Settings, CancellationToken.None);
         Assert.Equal(8, states["ghcr.io"].Slots);
     }
+
+    [Fact]
+    public async Task AnEmptyStoredVersion_IsComparedAsRead_AndOverwritten()
+    {
+        var keys = new RedisKeys(TestRedis.UniquePrefix());
+        await TestRedis.Multiplexer.GetDatabase().HashSetAsync(keys.Limit("ghcr.io"), [new("limit", "10"), new("v", "")]);
+        var limits = new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System);
+        var states = await limits.ApplyAsync(new Dictionary<string, LimitReports> { ["ghcr.io"] = new(0, 1) }, Settings, CancellationToken.None);
+        Assert.Equal(5, states["ghcr.io"].Slots);
+        var stored = await TestRedis.Multiplexer.GetDatabase().HashGetAsync(keys.Limit("ghcr.io"), "v");
+        Assert.Equal("1", stored.ToString());
+        Assert.InRange((await TestRedis.Multiplexer.GetDatabase().KeyTimeToLiveAsync(keys.Limit("ghcr.io")))!.Value, TimeSpan.FromHours(23), TimeSpan.FromDays(1));
+    }
+
+    [Fact]
+    public async Task AWindow_IsWrittenWithoutAConditionedTransaction()
+    {
+        // StackExchange.Redis waits for a transaction condition's replies synchronously while holding the connection's
+        // write lock: every other command of the process queued behind it (the worker's 0.5–1 s latency stalls).
+        await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRedis.ConnectionString);
+        var session = new StackExchange.Redis.Profiling.ProfilingSession();
+        connection.RegisterProfiler(() => session);
+        var limits = new RedisRegistryLimits(connection, new RedisKeys(TestRedis.UniquePrefix()), TimeProvider.System);
+        await limits.ApplyAsync(new Dictionary<string, LimitReports> { ["ghcr.io"] = new(0, 1), ["quay.io"] = new(3, 0) }, Settings, CancellationToken.None);
+        var commands = session.FinishProfiling().Select(c => c.Command).ToList();
+        Assert.Contains(commands, c => c is "EVAL" or "EVALSHA");
+        Assert.DoesNotContain(commands, c => c is "WATCH" or "MULTI" or "EXEC");
+    }
 }
 
 public sealed class InMemoryRegistryLimitsTests : RegistryLimitsContract

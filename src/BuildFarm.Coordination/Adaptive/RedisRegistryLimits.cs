@@ -7,9 +7,15 @@ namespace BuildFarm.Coordination.Adaptive;
 /// <summary>
 /// Adaptive registry limits in Redis: a hash per registry (<c>limit</c>, <c>decreased</c> in Unix ms,
 /// <c>congestion</c> the running congested share, <c>v</c> a version), kept a day after its last change (then the registry starts again from the maximum). A window is one
-/// pipelined read of every registry, then, for each registry whose state changes, a transaction conditioned on the
-/// version read (retried on a concurrent change), so windows of several workers all count. The arithmetic is
-/// <see cref="AdaptiveLimit.Next"/>'s, in .NET, not a script.
+/// pipelined read of every registry, then, for each registry whose state changes, a compare-and-set on the version read
+/// (a script; retried on a concurrent change), so windows of several workers all count. The arithmetic is
+/// <see cref="AdaptiveLimit.Next"/>'s, in .NET; the script only compares and writes.
+/// <para>
+/// Not a MULTI/EXEC transaction with a condition: StackExchange.Redis sends a condition's WATCH and check and then waits
+/// for their replies synchronously, on a thread-pool thread and holding the connection's write lock. Every other command
+/// of the process waited behind it; on two busy cores that wait lasted until the thread pool added a thread (0.5–1 s),
+/// which was the worker's whole latency tail (load-tests/README.md "Redis round trips").
+/// </para>
 /// </summary>
 public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys keys, TimeProvider time) : IRegistryLimits
 {
@@ -17,6 +23,20 @@ public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys 
     /// <summary>Transactions tried per registry and window before its reports are dropped (each retry waits a few
     /// random milliseconds more: workers writing the same registry at once fall apart).</summary>
     private const int Attempts = 30;
+
+    /// <summary>KEYS[1] the registry's hash. ARGV: whether a version was read (1/0), the version as read, then limit,
+    /// decreased, congestion, the new version and the hash's time to live in ms. 1 written, 0 changed since read.</summary>
+    private const string CompareAndSetScript = """
+        local v = redis.call('HGET', KEYS[1], 'v')
+        if ARGV[1] == '1' then
+          if v ~= ARGV[2] then return 0 end
+        elseif v then
+          return 0
+        end
+        redis.call('HSET', KEYS[1], 'limit', ARGV[3], 'decreased', ARGV[4], 'congestion', ARGV[5], 'v', ARGV[6])
+        redis.call('PEXPIRE', KEYS[1], ARGV[7])
+        return 1
+        """;
 
     private IDatabase Db => redis.GetDatabase();
 
@@ -57,18 +77,17 @@ public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys 
         for (var attempt = 1; ; attempt++)
         {
             var next = AdaptiveLimit.Next(state, window.Clean, window.Congested, time.GetUtcNow(), settings);
-            var transaction = Db.CreateTransaction();
             // Conditioned on the version exactly as read (a garbled one included: it is overwritten, not stuck).
-            transaction.AddCondition(raw.IsNull ? Condition.HashNotExists(key, "v") : Condition.HashEqual(key, "v", raw));
-            _ = transaction.HashSetAsync(key,
+            var written = (long)await Db.ScriptEvaluateAsync(CompareAndSetScript, [key],
             [
-                new HashEntry("limit", next.Limit.ToString("R", CultureInfo.InvariantCulture)),
-                new HashEntry("decreased", next.LastDecrease is { } d ? d.ToUnixTimeMilliseconds() : 0),
-                new HashEntry("congestion", next.Congestion.ToString("R", CultureInfo.InvariantCulture)),
-                new HashEntry("v", version + 1),
-            ]);
-            _ = transaction.KeyExpireAsync(key, KeepFor);
-            if (await transaction.ExecuteAsync().ConfigureAwait(false))
+                raw.IsNull ? 0 : 1, raw.IsNull ? RedisValue.EmptyString : raw,
+                next.Limit.ToString("R", CultureInfo.InvariantCulture),
+                next.LastDecrease is { } d ? d.ToUnixTimeMilliseconds() : 0,
+                next.Congestion.ToString("R", CultureInfo.InvariantCulture),
+                version + 1,
+                (long)KeepFor.TotalMilliseconds,
+            ]).ConfigureAwait(false);
+            if (written == 1)
             {
                 return (registry, next);
             }
