@@ -122,3 +122,65 @@ public sealed class PodCreateRefusalTests
     public void StatusMessage_StatusBodyOrOtherText_ReturnsTheMessage(string? body, string? expected) =>
         Assert.Equal(expected, BuildFarm.Worker.Pods.PodCreateRefusals.StatusMessage(body));
 }
+
+public sealed class KubeApiBufferingTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    /// <summary>A server whose response headers come at once and whose body only when <see cref="Body"/> is released.</summary>
+    private sealed class SlowBodyServer : HttpMessageHandler
+    {
+        public TaskCompletionSource Body { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new SlowContent(Body.Task) });
+    }
+
+    private sealed class SlowContent(Task body) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            await body.WaitAsync(Deadline);
+            await stream.WriteAsync("{\"kind\":\"Pod\"}"u8.ToArray());
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Theory]
+    [InlineData("POST", "https://k/api/v1/namespaces/b/pods")]
+    [InlineData("GET", "https://k/api/v1/namespaces/b/pods/bf-x-1")]
+    [InlineData("GET", "https://k/api/v1/namespaces/b/pods?labelSelector=a%3Db")]
+    [InlineData("DELETE", "https://k/api/v1/namespaces/b/pods/bf-x-1")]
+    public async Task AnObjectResponse_IsHandedOverOnlyOnceItsBodyIsRead(string method, string uri)
+    {
+        var server = new SlowBodyServer();
+        using var client = new HttpMessageInvoker(new BuildFarm.Worker.Pods.KubeApiBufferingHandler { InnerHandler = server });
+        var sending = client.SendAsync(new HttpRequestMessage(new HttpMethod(method), uri), CancellationToken.None);
+        // Headers are in (the server answered synchronously: without buffering the send is complete here); the body is
+        // not: the response is held back (the client would block a thread reading it).
+        Assert.False(sending.IsCompleted);
+        server.Body.SetResult();
+        using var response = await sending.WaitAsync(Deadline);
+        Assert.Equal("{\"kind\":\"Pod\"}", await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("https://k/api/v1/namespaces/b/pods?watch=true&resourceVersion=5")]
+    [InlineData("https://k/api/v1/namespaces/b/pods/bf-x-1/log?follow=true&timestamps=true")]
+    [InlineData("https://k/api/v1/namespaces/b/pods/bf-x-1/log?timestamps=true")]
+    public async Task AWatchOrALog_IsHandedOverAtOnce_AsAStream(string uri)
+    {
+        var server = new SlowBodyServer();
+        using var client = new HttpMessageInvoker(new BuildFarm.Worker.Pods.KubeApiBufferingHandler { InnerHandler = server });
+        using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, uri), CancellationToken.None).WaitAsync(Deadline);
+        var reading = response.Content.ReadAsStringAsync();
+        Assert.False(reading.IsCompleted);
+        server.Body.SetResult();
+        Assert.Equal("{\"kind\":\"Pod\"}", await reading.WaitAsync(Deadline));
+    }
+}

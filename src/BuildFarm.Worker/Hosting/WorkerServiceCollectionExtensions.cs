@@ -205,8 +205,10 @@ public static class WorkerServiceCollectionExtensions
         {
             // No usable configuration stops the host with one line naming the setting (OptionsValidationException).
             var config = KubernetesConfigSource.Load(sp.GetRequiredService<IOptions<KubernetesOptions>>().Value);
-            // Retries outside, metrics inside: every request that reaches the server is counted, retries included.
-            return new Kubernetes(config, sp.GetRequiredService<KubeApiResilienceHandler>(), sp.GetRequiredService<KubeApiMetricsHandler>());
+            // Retries outside, metrics inside: every request that reaches the server is counted, retries included. The
+            // body is read innermost, so a body cut short counts as an error and is retried like a failed request.
+            return new Kubernetes(config, sp.GetRequiredService<KubeApiResilienceHandler>(), sp.GetRequiredService<KubeApiMetricsHandler>(),
+                new KubeApiBufferingHandler());
         });
     }
 
