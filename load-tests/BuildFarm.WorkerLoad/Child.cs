@@ -82,10 +82,13 @@ public static class Child
         await app.StartAsync();
 
         using var profiler = new BuildRedisProfiler(app.Services.GetRequiredService<IConnectionMultiplexer>());
+        using var stalls = new PoolStalls();
         await ServeCommandsAsync(command =>
         {
             switch (command)
             {
+                case "STALLS":
+                    return stalls.Take();
                 case "REDIS-START":
                     profiler.Start();
                     return "OK";

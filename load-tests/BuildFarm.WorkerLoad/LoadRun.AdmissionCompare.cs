@@ -70,14 +70,16 @@ public sealed partial class LoadRun
             var workerRedis = RedisProfile.Parse(await worker.AskAsync("REDIS-STOP", ct));
             var redisAfter = await CommandStatsAsync(bench.Redis);
             var apiAfter = await ApiRequestsAsync(bench.Http, ct);
+            PoolStalls.Parse(await worker.AskAsync("STALLS", ct));
             var latency = await OpenLoopAsync(bench.Bus, ct);
+            var (stalls, longestStall) = PoolStalls.Parse(await worker.AskAsync("STALLS", ct));
             return new AdmissionPhase(round, admission, burst.PerSecond, burst.Failed + latency.Failed,
                 Delta(apiBefore, apiAfter) / (double)options.Builds, Breakdown(apiBefore, apiAfter, options.Builds),
                 workerRedis, options.Builds,
                 producerCommands.Count / (double)options.Builds,
                 RedisProfile.PerBuild(RedisProfile.CountByName(producerCommands), options.Builds),
                 Delta(redisBefore, redisAfter) / (double)options.Builds,
-                latency.P50, latency.P99, latency.Max, latency.OfferedRate);
+                latency.P50, latency.P99, latency.Max, latency.OfferedRate, stalls, longestStall);
         }
         finally
         {
@@ -86,7 +88,8 @@ public sealed partial class LoadRun
     }
 }
 
-/// <summary>One setting of one round of the admission comparison; counts per build of the burst, latency of the open loop.</summary>
+/// <summary>One setting of one round of the admission comparison; counts per build of the burst, latency of the open loop and the
+/// worker's thread-pool stalls during it (<see cref="WorkerLoad.PoolStalls"/>).</summary>
 public sealed record AdmissionPhase(
     int Round,
     bool Admission,
@@ -102,7 +105,9 @@ public sealed record AdmissionPhase(
     double P50,
     double P99,
     double Max,
-    double OfferedRate)
+    double OfferedRate,
+    int PoolStalls,
+    double LongestPoolStallMs)
 {
     public double WorkerCommandsPerBuild => WorkerRedis.CommandsPerBuild(Builds);
 
@@ -165,6 +170,8 @@ public sealed class AdmissionComparison(LoadOptions options, IReadOnlyList<Admis
         Row(sb, "Redis commands executed per build", p => p.RedisServerPerBuild, "F2", "", null);
         Row(sb, "submit -> pod created p50 ms", p => p.P50, "F1", "", null);
         Row(sb, "submit -> pod created p99 ms", p => p.P99, "F1", $"< {MaxP99Ms:F0}", on => on < MaxP99Ms);
+        Row(sb, "worker thread-pool stalls > 100 ms", p => p.PoolStalls, "F1", "", null);
+        Row(sb, "  longest, ms", p => p.LongestPoolStallMs, "F0", "", null);
         Row(sb, "burst builds/s", p => p.BuildsPerSecond, "F0", "", null);
         sb.AppendLine(CultureInfo.InvariantCulture, $"builds not succeeded: {Failed}; events for unknown builds: {unknownEvents}");
         foreach (var note in Notes)
