@@ -14,7 +14,7 @@ namespace BuildFarm.Coordination.Adaptive;
 /// Not a MULTI/EXEC transaction with a condition: StackExchange.Redis sends a condition's WATCH and check and then waits
 /// for their replies synchronously, on a thread-pool thread and holding the connection's write lock. Every other command
 /// of the process waited behind it; on two busy cores that wait lasted until the thread pool added a thread (0.5–1 s),
-/// which was the worker's whole latency tail (load-tests/README.md "Redis round trips").
+/// which was most of the worker's latency tail (docs/worker.md "Performance").
 /// </para>
 /// </summary>
 public sealed class RedisRegistryLimits(IConnectionMultiplexer redis, RedisKeys keys, TimeProvider time) : IRegistryLimits

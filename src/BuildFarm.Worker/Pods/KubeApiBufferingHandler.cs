@@ -7,8 +7,8 @@ namespace BuildFarm.Worker.Pods;
 /// before the client sees it. KubernetesClient deserializes a response from the network stream synchronously: when the
 /// body had not fully arrived, a thread-pool thread sat in a blocking socket read until it did, and on two busy cores the
 /// pool's few threads all doing that stalled every build of the worker (0.5–1 s). Watches and pod logs are streams and
-/// pass through untouched (<see cref="Buffers"/>). A body is read to at most <see cref="MaxBody"/>, the client's own
-/// limit on what it would have read.
+/// pass through untouched (<see cref="Buffers"/>). A body over <see cref="MaxBody"/> fails the request
+/// (<see cref="HttpRequestException"/>, retried like a broken connection) instead of being held in memory.
 /// </summary>
 public sealed class KubeApiBufferingHandler : DelegatingHandler
 {
