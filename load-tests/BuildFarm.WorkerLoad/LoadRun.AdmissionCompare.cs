@@ -71,15 +71,20 @@ public sealed partial class LoadRun
             var redisAfter = await CommandStatsAsync(bench.Redis);
             var apiAfter = await ApiRequestsAsync(bench.Http, ct);
             PoolStalls.Parse(await worker.AskAsync("STALLS", ct));
+            if (bench.Simulator is { } simulator)
+            {
+                PoolStalls.Parse(await simulator.AskAsync("STALLS", ct));
+            }
             var latency = await OpenLoopAsync(bench.Bus, ct);
             var (stalls, longestStall) = PoolStalls.Parse(await worker.AskAsync("STALLS", ct));
+            var (simStalls, longestSimStall) = bench.Simulator is { } sim ? PoolStalls.Parse(await sim.AskAsync("STALLS", ct)) : (0, 0);
             return new AdmissionPhase(round, admission, burst.PerSecond, burst.Failed + latency.Failed,
                 Delta(apiBefore, apiAfter) / (double)options.Builds, Breakdown(apiBefore, apiAfter, options.Builds),
                 workerRedis, options.Builds,
                 producerCommands.Count / (double)options.Builds,
                 RedisProfile.PerBuild(RedisProfile.CountByName(producerCommands), options.Builds),
                 Delta(redisBefore, redisAfter) / (double)options.Builds,
-                latency.P50, latency.P99, latency.Max, latency.OfferedRate, stalls, longestStall);
+                latency.P50, latency.P99, latency.Max, latency.OfferedRate, stalls, longestStall, simStalls, longestSimStall);
         }
         finally
         {
@@ -89,7 +94,8 @@ public sealed partial class LoadRun
 }
 
 /// <summary>One setting of one round of the admission comparison; counts per build of the burst, latency of the open loop and the
-/// worker's thread-pool stalls during it (<see cref="WorkerLoad.PoolStalls"/>).</summary>
+/// worker's and the simulator child's thread-pool stalls during it (<see cref="WorkerLoad.PoolStalls"/>; a full blocking
+/// garbage collection counts as one).</summary>
 public sealed record AdmissionPhase(
     int Round,
     bool Admission,
@@ -107,7 +113,9 @@ public sealed record AdmissionPhase(
     double Max,
     double OfferedRate,
     int PoolStalls,
-    double LongestPoolStallMs)
+    double LongestPoolStallMs,
+    int SimulatorStalls,
+    double LongestSimulatorStallMs)
 {
     public double WorkerCommandsPerBuild => WorkerRedis.CommandsPerBuild(Builds);
 
@@ -172,6 +180,8 @@ public sealed class AdmissionComparison(LoadOptions options, IReadOnlyList<Admis
         Row(sb, "submit -> pod created p99 ms", p => p.P99, "F1", $"< {MaxP99Ms:F0}", on => on < MaxP99Ms);
         Row(sb, "worker thread-pool stalls > 100 ms", p => p.PoolStalls, "F1", "", null);
         Row(sb, "  longest, ms", p => p.LongestPoolStallMs, "F0", "", null);
+        Row(sb, "simulator thread-pool stalls > 100 ms", p => p.SimulatorStalls, "F1", "", null);
+        Row(sb, "  longest, ms", p => p.LongestSimulatorStallMs, "F0", "", null);
         Row(sb, "burst builds/s", p => p.BuildsPerSecond, "F0", "", null);
         sb.AppendLine(CultureInfo.InvariantCulture, $"builds not succeeded: {Failed}; events for unknown builds: {unknownEvents}");
         foreach (var note in Notes)

@@ -23,8 +23,9 @@ public sealed partial class LoadRun
         return comparison;
     }
 
-    /// <summary>What a comparison's phases share: the generator's bus, the simulator's address, Redis (admin) and the kubeconfig.</summary>
-    private sealed record Bench(MassTransit.IBusControl Bus, HttpClient Http, ConnectionMultiplexer Redis, string Kubeconfig);
+    /// <summary>What a comparison's phases share: the generator's bus, the simulator's address, Redis (admin), the kubeconfig
+    /// and the simulator child (null with --sim-in-process).</summary>
+    private sealed record Bench(MassTransit.IBusControl Bus, HttpClient Http, ConnectionMultiplexer Redis, string Kubeconfig, ChildProcess? Simulator);
 
     /// <summary>
     /// A setting off vs on: the simulator, broker and generator warmed up once (a worker child of their own, not measured),
@@ -37,7 +38,7 @@ public sealed partial class LoadRun
         var phases = new List<TPhase>();
         await WithBenchAsync(async bench =>
         {
-            var (bus, _, _, kubeconfig) = bench;
+            var (bus, _, _, kubeconfig, _) = bench;
             if (options.Warmup > 0)
             {
                 // Else the first phase of the run (always "off" in round 1) would pay for their JIT as well as its own.

@@ -48,7 +48,7 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
         await bus.StartAsync(ct);
         try
         {
-            return await body(new Bench(bus, http, redis, kubeconfig));
+            return await body(new Bench(bus, http, redis, kubeconfig, sim.Child));
         }
         finally
         {
@@ -59,7 +59,7 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
 
     private async Task<bool> MeasureAsync(Bench bench, Results results, CancellationToken ct)
     {
-        var (bus, http, redis, kubeconfig) = bench;
+        var (bus, http, redis, kubeconfig, _) = bench;
         Console.WriteLine($"[{Now()}] baseline: {options.RawMessages} BuildImage messages through a trivial consumer");
         results.RawMessagesPerSecond = await RawBaselineAsync(bus, results, ct);
         Console.WriteLine($"[{Now()}]   {results.RawMessagesPerSecond:F0} msgs/s");
@@ -253,15 +253,18 @@ public sealed partial class LoadRun(LoadOptions options, Services services)
     {
         public Uri Address { get; } = address;
 
+        /// <summary>The simulator's child process; null when it runs in this process.</summary>
+        public ChildProcess? Child { get; } = child;
+
         public async ValueTask DisposeAsync()
         {
             if (inProcess is not null)
             {
                 await inProcess.DisposeAsync();
             }
-            if (child is not null)
+            if (Child is not null)
             {
-                await child.DisposeAsync();
+                await Child.DisposeAsync();
             }
         }
     }
