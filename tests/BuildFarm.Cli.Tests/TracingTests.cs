@@ -121,7 +121,10 @@ public sealed class TracingTests
         while (clock.Elapsed < TimeSpan.FromSeconds(60))
         {
             var record = await client.GetBuildAsync(buildId);
-            if (record.State is BuildState.Succeeded or BuildState.Failed or BuildState.Cancelled)
+            // A success recorded before the last attempt's start event (the status projection takes events in parallel)
+            // still shows the failed attempt last: not settled yet.
+            var settled = record.State != BuildState.Succeeded || record.Attempts is [] or [.., { Reason: null }];
+            if (settled && record.State is BuildState.Succeeded or BuildState.Failed or BuildState.Cancelled)
             {
                 return record;
             }

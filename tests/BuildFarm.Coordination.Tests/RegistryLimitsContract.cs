@@ -95,23 +95,26 @@ public sealed class RedisRegistryLimitsTests : RegistryLimitsContract
         return (new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System), new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System));
     }
 
+    /// <summary>One congested build reported for ghcr.io over what <paramref name="stored"/> puts in its hash first.</summary>
+    private static async Task<(RedisKeys Keys, IReadOnlyDictionary<string, AdaptiveLimitState> States)> CongestionOverAsync(params StackExchange.Redis.HashEntry[] stored)
+    {
+        var keys = new RedisKeys(TestRedis.UniquePrefix());
+        await TestRedis.Multiplexer.GetDatabase().HashSetAsync(keys.Limit("ghcr.io"), stored);
+        var limits = new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System);
+        return (keys, await limits.ApplyAsync(new Dictionary<string, LimitReports> { ["ghcr.io"] = new(0, 1) }, Settings, CancellationToken.None));
+    }
+
     [Fact]
     public async Task AGarbledStoredValue_ReadsAsTheMaximum()
     {
-        var keys = new RedisKeys(TestRedis.UniquePrefix());
-        await TestRedis.Multiplexer.GetDatabase().HashSetAsync(keys.Limit("ghcr.io"), [new("limit", "lots"), new("v", "x")]);
-        var limits = new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System);
-        var states = await limits.ApplyAsync(new Dictionary<string, LimitReports> { ["ghcr.io"] = new(0, 1) }, Settings, CancellationToken.None);
+        var (_, states) = await CongestionOverAsync(new("limit", "lots"), new("v", "x"));
         Assert.Equal(8, states["ghcr.io"].Slots);
     }
 
     [Fact]
     public async Task AnEmptyStoredVersion_IsComparedAsRead_AndOverwritten()
     {
-        var keys = new RedisKeys(TestRedis.UniquePrefix());
-        await TestRedis.Multiplexer.GetDatabase().HashSetAsync(keys.Limit("ghcr.io"), [new("limit", "10"), new("v", "")]);
-        var limits = new RedisRegistryLimits(TestRedis.Multiplexer, keys, TimeProvider.System);
-        var states = await limits.ApplyAsync(new Dictionary<string, LimitReports> { ["ghcr.io"] = new(0, 1) }, Settings, CancellationToken.None);
+        var (keys, states) = await CongestionOverAsync(new("limit", "10"), new("v", ""));
         Assert.Equal(5, states["ghcr.io"].Slots);
         var stored = await TestRedis.Multiplexer.GetDatabase().HashGetAsync(keys.Limit("ghcr.io"), "v");
         Assert.Equal("1", stored.ToString());
