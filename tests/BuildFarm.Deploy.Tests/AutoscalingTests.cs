@@ -17,6 +17,16 @@ public sealed class AutoscalingTests
 {
     private static int Int(string? value) => int.Parse(value!, CultureInfo.InvariantCulture);
 
+    /// <summary>The worker's ScaledObject, its environment (checked for <paramref name="admission"/>) and its one trigger.</summary>
+    private static (K8sObject Scaled, Dictionary<string, string?> Env, K8sObject Trigger) WorkerScaling(IReadOnlyList<K8sObject> objects, bool admission)
+    {
+        var scaled = RenderedConfig.Workload(objects, "ScaledObject", "buildfarm-worker");
+        var env = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker"), "worker");
+        Assert.Equal(admission ? "true" : "false", env["Scheduling__Admission"]);
+        var trigger = Assert.Single(((YamlSequenceNode)scaled.At("spec", "triggers")!).Children);
+        return (scaled, env, new K8sObject("Trigger", string.Empty, null, (YamlMappingNode)trigger));
+    }
+
     /// <summary>The farm-wide demand with admission: ready builds (by tenant) plus builds in flight, max over the workers
     /// (each reports the same figure).</summary>
     public const string AdmissionDemandQuery =
@@ -26,13 +36,7 @@ public sealed class AutoscalingTests
     [Fact]
     public void KedaTrigger_WithAdmission_CountsReadyAndInFlightBuilds_MaxOverWorkers_TargetIsWorkerSlots()
     {
-        var objects = Kustomize.Render("overlays/production");
-        var scaled = RenderedConfig.Workload(objects, "ScaledObject", "buildfarm-worker");
-        var env = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker"), "worker");
-        Assert.Equal("true", env["Scheduling__Admission"]);
-
-        var trigger = Assert.Single(((YamlSequenceNode)scaled.At("spec", "triggers")!).Children);
-        var t = new K8sObject("Trigger", string.Empty, null, (YamlMappingNode)trigger);
+        var (scaled, env, t) = WorkerScaling(Kustomize.Render("overlays/production"), admission: true);
         Assert.Equal("prometheus", t.Scalar("type"));
         // The backlog waits in Redis: the queue holds only what starts at once. The admission gauges every worker reports
         // are farm-wide: max over workers (a sum would count the backlog once per worker). docs/deploy.md shows the same query.
@@ -91,13 +95,8 @@ public sealed class AutoscalingTests
     public void KedaTrigger_AdmissionOff_CountsReadyAndUnacknowledgedMessagesOfTheWorkerQueue_TargetIsWorkerSlots()
     {
         var objects = Kustomize.RenderWith("admission-off");
-        var scaled = RenderedConfig.Workload(objects, "ScaledObject", "buildfarm-worker");
-        var env = RenderedConfig.Environment(objects, RenderedConfig.Workload(objects, "Deployment", "buildfarm-worker"), "worker");
-        Assert.Equal("false", env["Scheduling__Admission"]);
+        var (_, env, t) = WorkerScaling(objects, admission: false);
         IConsumerDefinition definition = new BuildImageConsumerDefinition(Microsoft.Extensions.Options.Options.Create(new WorkerOptions()));
-
-        var trigger = Assert.Single(((YamlSequenceNode)scaled.At("spec", "triggers")!).Children);
-        var t = new K8sObject("Trigger", string.Empty, null, (YamlMappingNode)trigger);
         Assert.Equal("rabbitmq", t.Scalar("type"));
         // Workers hold a message unacknowledged for the whole build: only the management API (http) counts those.
         Assert.Equal("http", t.Scalar("metadata", "protocol"));
